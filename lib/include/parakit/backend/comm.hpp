@@ -1,0 +1,183 @@
+// The rank-level communicator every pattern talks to. It wraps a Boost.MPI communicator
+// that the caller passes in, or stands for a single process with no MPI at all
+// (Comm::self()), so patterns are written once for the serial, thread and MPI backends.
+#pragma once
+
+#include <mpi.h>
+
+#include <array>
+#include <boost/mpi/collectives.hpp>
+#include <boost/mpi/communicator.hpp>
+#include <boost/mpi/datatype.hpp>
+#include <boost/mpi/operations.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/utility.hpp>
+#include <boost/serialization/vector.hpp>
+#include <concepts>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace parakit {
+
+namespace detail {
+template <class T>
+struct IsStdArray : std::false_type {};
+template <class T, std::size_t N>
+struct IsStdArray<std::array<T, N>> : std::true_type {};
+
+/// Types that travel as a built-in MPI datatype (no serialization).
+template <class T>
+concept MpiScalar = std::is_arithmetic_v<T> && boost::mpi::is_mpi_datatype<T>::value;
+
+/// Whether an operation is one of the built-in reductions we map onto MPI's own ops.
+/// Wraps a user op to tell Boost.MPI that it commutes.
+template <class Op>
+struct CommutativeOp : Op {};
+
+}  // namespace detail
+
+/// Built-in reductions. They map to MPI_SUM / MPI_MIN / MPI_MAX on arithmetic values and on
+/// std::array of arithmetic values (elementwise).
+namespace ops {
+using plus = std::plus<>;
+struct min {
+  template <class T>
+  const T& operator()(const T& a, const T& b) const {
+    return b < a ? b : a;
+  }
+};
+struct max {
+  template <class T>
+  const T& operator()(const T& a, const T& b) const {
+    return a < b ? b : a;
+  }
+};
+}  // namespace ops
+
+namespace detail {
+template <class Op>
+inline constexpr bool kIsBuiltinOp = std::is_same_v<Op, ops::plus> ||
+                                     std::is_same_v<Op, ops::min> || std::is_same_v<Op, ops::max>;
+}  // namespace detail
+
+/// States how a user reduction may be reordered. Never assumed: say it at the call site.
+enum class Commutativity { commutative, non_commutative };
+
+class Comm {
+ public:
+  /// A single process without MPI: rank 0 of 1. Collectives are local no-ops.
+  static Comm self() { return Comm(); }
+  /// Wraps (does not own) `comm`. Library code never assumes MPI_COMM_WORLD.
+  static Comm from_mpi(const boost::mpi::communicator& comm) { return Comm(comm); }
+  static Comm from_mpi(MPI_Comm comm) {
+    return Comm(boost::mpi::communicator(comm, boost::mpi::comm_duplicate));
+  }
+
+  int rank() const noexcept { return rank_; }
+  int size() const noexcept { return size_; }
+  bool is_mpi() const noexcept { return mpi_.has_value(); }
+  /// The Boost.MPI communicator; only valid when is_mpi().
+  const boost::mpi::communicator& mpi() const;
+  /// The raw handle, MPI_COMM_NULL for Comm::self().
+  MPI_Comm native() const noexcept;
+
+  void barrier() const;
+
+  /// Reduces `value` over all ranks and returns the result on every rank. Built-in ops on
+  /// arithmetic values and std::arrays of them use MPI's own ops; any other callable goes
+  /// through Boost.MPI with the stated commutativity.
+  template <class T, class Op>
+    requires detail::kIsBuiltinOp<Op>
+  T all_reduce(const T& value, Op op) const {
+    if (!is_mpi()) return value;
+    if constexpr (detail::MpiScalar<T>) {
+      T out{};
+      all_reduce_raw(&value, &out, 1, boost::mpi::get_mpi_datatype<T>(value), mpi_op(op));
+      return out;
+    } else {
+      static_assert(detail::IsStdArray<T>::value, "built-in ops need arithmetic or std::array");
+      using Elem = typename T::value_type;
+      T out{};
+      all_reduce_raw(value.data(), out.data(), static_cast<int>(value.size()),
+                     boost::mpi::get_mpi_datatype<Elem>(Elem{}), mpi_op(op));
+      return out;
+    }
+  }
+
+  template <class T, class Op>
+  T all_reduce(const T& value, Op op, Commutativity commutativity) const {
+    if (!is_mpi()) return value;
+    if (commutativity == Commutativity::commutative) {
+      return boost::mpi::all_reduce(*mpi_, value, detail::CommutativeOp<Op>{op});
+    }
+    return boost::mpi::all_reduce(*mpi_, value, op);
+  }
+
+  /// Elementwise in-place reduction of a contiguous buffer of arithmetic values.
+  template <detail::MpiScalar T, class Op>
+    requires detail::kIsBuiltinOp<Op>
+  void all_reduce_in_place(std::span<T> values, Op op) const {
+    if (!is_mpi() || values.empty()) return;
+    all_reduce_raw(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()),
+                   boost::mpi::get_mpi_datatype<T>(T{}), mpi_op(op));
+  }
+
+  /// Broadcasts `value` from `root` and returns it on every rank.
+  template <class T>
+  T broadcast(T value, int root) const {
+    if (is_mpi()) boost::mpi::broadcast(*mpi_, value, root);
+    return value;
+  }
+
+  /// Gathers one value per rank, in rank order, on every rank.
+  template <class T>
+  std::vector<T> all_gather(const T& value) const {
+    if (!is_mpi()) return {value};
+    std::vector<T> out;
+    boost::mpi::all_gather(*mpi_, value, out);
+    return out;
+  }
+
+  /// MPI_Comm_split; on Comm::self() returns self (or an empty optional for a negative color).
+  std::optional<Comm> split(int color, int key) const;
+
+  /// Number of ranks of this communicator on this rank's node, and this rank's index among them.
+  struct NodeShare {
+    int ranks_on_node = 1;
+    int node_rank = 0;
+  };
+  NodeShare node_share() const;
+
+  /// Ends every rank of the job now (MPI_Abort), or the process when not under MPI.
+  [[noreturn]] void abort(int exit_code) const noexcept;
+
+ private:
+  Comm() = default;
+  explicit Comm(const boost::mpi::communicator& comm)
+      : mpi_(comm), rank_(comm.rank()), size_(comm.size()) {}
+
+  template <class Op>
+  static MPI_Op mpi_op(Op) {
+    if constexpr (std::is_same_v<Op, ops::min>) return MPI_MIN;
+    if constexpr (std::is_same_v<Op, ops::max>) return MPI_MAX;
+    return MPI_SUM;
+  }
+  void all_reduce_raw(const void* in, void* out, int count, MPI_Datatype type, MPI_Op op) const;
+  static void check(int code, const char* what);
+
+  std::optional<boost::mpi::communicator> mpi_;
+  int rank_ = 0;
+  int size_ = 1;
+};
+
+}  // namespace parakit
+
+namespace boost::mpi {
+template <class Op, class T>
+struct is_commutative<parakit::detail::CommutativeOp<Op>, T> : mpl::true_ {};
+}  // namespace boost::mpi

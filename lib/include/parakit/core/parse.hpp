@@ -1,0 +1,17 @@
+// Parsers for the numbers users type on command lines and in job scripts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace parakit {
+
+/// Parses a non-negative element count: "1000", "1e9", "2.5e6", "2^26", "1_000_000".
+/// The value must be an exact integer <= 2^63. Throws UsageError naming `what` otherwise.
+std::uint64_t parse_count(std::string_view text, std::string_view what);
+
+/// Formats a byte count for people: "512 MiB", "7.5 GiB".
+std::string format_bytes(double bytes);
+
+}  // namespace parakit

@@ -1,0 +1,36 @@
+// The reduce pattern: every worker of a Team owns one contiguous block of [0, n), computes a
+// partial result for it, and the partials are combined, first across the threads of a rank in
+// worker order, then across ranks with an all-reduce. Written once for every backend.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "parakit/backend/team.hpp"
+
+namespace parakit {
+
+/// Calls f(worker, block) on every worker of the team for its block of [0, n). Blocks follow
+/// Team::worker_block, so a rank's blocks tile Team::rank_block(n).
+template <class F>
+void for_each_block(Team& team, std::uint64_t n, F&& f) {
+  team.for_each_worker([&](Worker worker) { f(worker, team.worker_block(n, worker.id)); });
+}
+
+/// Reduction over the blocks of [0, n): `local(worker, block)` returns a T; partials are
+/// folded with `combine(T, T)` in worker order within the rank, then reduced across ranks
+/// with `op` (a built-in op from parakit::ops, which maps onto MPI's own). Returns the result
+/// on every rank. `combine` and `op` must compute the same function.
+template <class T, class Local, class Combine, class Op>
+T reduce_blocks(Team& team, std::uint64_t n, T identity, Local&& local, Combine&& combine, Op op) {
+  std::vector<T> partials(static_cast<std::size_t>(team.threads()), identity);
+  for_each_block(team, n, [&](Worker worker, IndexRange block) {
+    partials[static_cast<std::size_t>(worker.tid)] = local(worker, block);
+  });
+  T rank_value = std::move(identity);
+  for (auto& partial : partials) rank_value = combine(std::move(rank_value), std::move(partial));
+  return team.comm().all_reduce(rank_value, op);
+}
+
+}  // namespace parakit

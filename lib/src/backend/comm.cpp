@@ -1,0 +1,73 @@
+#include "parakit/backend/comm.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "parakit/core/error.hpp"
+
+namespace parakit {
+
+const boost::mpi::communicator& Comm::mpi() const {
+  if (!mpi_) throw InternalError("Comm::mpi() called on a communicator without MPI");
+  return *mpi_;
+}
+
+MPI_Comm Comm::native() const noexcept {
+  return mpi_ ? static_cast<MPI_Comm>(*mpi_) : MPI_COMM_NULL;
+}
+
+void Comm::barrier() const {
+  if (mpi_) mpi_->barrier();
+}
+
+std::optional<Comm> Comm::split(int color, int key) const {
+  if (!mpi_) {
+    if (color < 0) return std::nullopt;
+    return Comm::self();
+  }
+  boost::mpi::communicator part = mpi_->split(color < 0 ? MPI_UNDEFINED : color, key);
+  if (!part) return std::nullopt;
+  return Comm(part);
+}
+
+Comm::NodeShare Comm::node_share() const {
+  if (!mpi_) return {};
+  MPI_Comm node = MPI_COMM_NULL;
+  check(MPI_Comm_split_type(native(), MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
+        "MPI_Comm_split_type");
+  NodeShare share;
+  MPI_Comm_size(node, &share.ranks_on_node);
+  MPI_Comm_rank(node, &share.node_rank);
+  MPI_Comm_free(&node);
+  return share;
+}
+
+void Comm::abort(int exit_code) const noexcept {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  int initialized = 0;
+  int finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized) {
+    MPI_Abort(mpi_ ? native() : MPI_COMM_WORLD, exit_code);
+  }
+  std::_Exit(exit_code);
+}
+
+void Comm::all_reduce_raw(const void* in, void* out, int count, MPI_Datatype type,
+                          MPI_Op op) const {
+  check(MPI_Allreduce(in, out, count, type, op, native()), "MPI_Allreduce");
+}
+
+void Comm::check(int code, const char* what) {
+  if (code != MPI_SUCCESS) {
+    char text[MPI_MAX_ERROR_STRING] = {};
+    int length = 0;
+    MPI_Error_string(code, text, &length);
+    throw InternalError(std::string(what) + " failed: " + text);
+  }
+}
+
+}  // namespace parakit

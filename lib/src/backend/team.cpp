@@ -1,0 +1,26 @@
+#include "parakit/backend/team.hpp"
+
+#include <numeric>
+
+namespace parakit {
+
+std::string_view to_string(BackendKind kind) noexcept {
+  switch (kind) {
+    case BackendKind::serial:
+      return "serial";
+    case BackendKind::threads:
+      return "threads";
+    case BackendKind::mpi:
+      return "mpi";
+  }
+  return "unknown";
+}
+
+Team::Team(BackendKind kind, Comm comm, int threads)
+    : kind_(kind), comm_(std::move(comm)), pool_(std::make_unique<ThreadPool>(threads)) {
+  const std::vector<int> counts = comm_.all_gather(threads);
+  workers_ = std::accumulate(counts.begin(), counts.end(), 0);
+  first_worker_ = std::accumulate(counts.begin(), counts.begin() + comm_.rank(), 0);
+}
+
+}  // namespace parakit

@@ -1,0 +1,77 @@
+// Rank-aware GoogleTest main. Usage: <test> [--backend mpi|threads|serial] [--threads N] [gtest flags]
+// Every rank runs every test; rank 0 prints the usual report, other ranks print only their
+// failures, tagged with the rank. The exit status is the OR over all ranks, so mpiexec's
+// status is the truth.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "parakit_test.hpp"
+
+namespace parakit::testing {
+namespace {
+
+std::unique_ptr<Environment> g_environment;
+std::unique_ptr<Team> g_team;
+
+class RankFailurePrinter : public ::testing::EmptyTestEventListener {
+ public:
+  explicit RankFailurePrinter(int rank) : rank_(rank) {}
+  void OnTestPartResult(const ::testing::TestPartResult& result) override {
+    if (result.failed()) {
+      std::fprintf(stderr, "[rank %d] %s:%d: Failure\n%s\n", rank_,
+                   result.file_name() ? result.file_name() : "?", result.line_number(),
+                   result.summary());
+    }
+  }
+
+ private:
+  int rank_;
+};
+
+}  // namespace
+
+Team& team() { return *g_team; }
+const Environment& environment() { return *g_environment; }
+
+}  // namespace parakit::testing
+
+int main(int argc, char** argv) {
+  namespace pt = parakit::testing;
+  using parakit::Comm;
+  parakit::RuntimeOptions options;
+  std::vector<char*> rest{argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
+      options.backend = argv[++i];
+    } else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+      options.threads = std::stoi(argv[++i]);
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  int rest_argc = static_cast<int>(rest.size());
+  ::testing::InitGoogleTest(&rest_argc, rest.data());
+
+  pt::g_environment = std::make_unique<parakit::Environment>(options);
+  pt::g_team = std::make_unique<parakit::Team>(pt::g_environment->make_team());
+  const Comm& comm = pt::g_team->comm();
+  std::printf("[parakit] backend %s, %d ranks x %d threads\n",
+              std::string(parakit::to_string(pt::g_team->kind())).c_str(), comm.size(),
+              pt::g_team->threads());
+
+  auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+  if (comm.rank() != 0) {
+    delete listeners.Release(listeners.default_result_printer());
+    listeners.Append(new pt::RankFailurePrinter(comm.rank()));
+  }
+  const int local = RUN_ALL_TESTS();
+  const int global = comm.all_reduce(local, parakit::ops::max{});
+  pt::g_team.reset();
+  pt::g_environment.reset();
+  return global;
+}
