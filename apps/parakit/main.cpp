@@ -1,1 +1,45 @@
-int main() { return 0; }
+// parakit: one executable, one subcommand per workload.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <vector>
+
+#include "cli.hpp"
+#include "parakit/core/error.hpp"
+#include "parakit/runtime/environment.hpp"
+#include "parakit/version.hpp"
+
+int main(int argc, char** argv) {
+  using namespace parakit;
+  CLI::App app{
+      "parakit: parallel sum, task farm and kernel density estimation on MPI ranks "
+      "and threads",
+      "parakit"};
+  app.set_version_flag("--version", std::string("parakit ") + kVersion);
+  app.require_subcommand(1, 1);
+  app.fallthrough(false);
+  std::vector<cli::Subcommand> commands{cli::add_sum_command(app), cli::add_info_command(app)};
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    if (error.get_exit_code() == 0) {  // --help, --version
+      if (launcher_rank() == 0) app.exit(error);
+      return kExitOk;
+    }
+    if (launcher_rank() == 0) cli::print_error(error.what());
+    return kExitUsage;
+  }
+
+  try {
+    for (auto& command : commands) {
+      if (command.app->parsed()) return command.run();
+    }
+    return kExitUsage;
+  } catch (const Error& error) {  // raised before MPI started (bad --backend, --threads)
+    if (launcher_rank() == 0) cli::print_error(error.what());
+    return error.exit_code();
+  } catch (const std::exception& error) {
+    cli::print_error(std::string("internal error: ") + error.what());
+    return kExitInternal;
+  }
+}

@@ -23,7 +23,8 @@ TEST(Team, WorkersAreRanksTimesThreads) {
   Team& t = team();
   EXPECT_EQ(t.workers(), t.comm().all_reduce(t.threads(), ops::plus{}));
   const auto firsts = t.comm().all_gather(t.first_worker());
-  for (int r = 0; r < t.ranks(); ++r) EXPECT_EQ(firsts[static_cast<std::size_t>(r)], r * t.threads());
+  for (int r = 0; r < t.ranks(); ++r)
+    EXPECT_EQ(firsts[static_cast<std::size_t>(r)], r * t.threads());
 }
 
 TEST(Team, EveryWorkerRunsExactlyOnce) {
@@ -149,8 +150,8 @@ TEST(Reduce, CombinesInWorkerOrder) {
   const auto order = reduce_blocks<std::int64_t>(
       team(), 1000, -1, [](Worker w, IndexRange) { return std::int64_t{w.id}; },
       [](std::int64_t acc, std::int64_t next) {
-        if (acc == -1) return next;               // identity
-        return next == acc + 1 ? next : INT64_MIN; // must be consecutive
+        if (acc == -1) return next;                 // identity
+        return next == acc + 1 ? next : INT64_MIN;  // must be consecutive
       },
       ops::max{});
   EXPECT_EQ(order, team().workers() - 1);

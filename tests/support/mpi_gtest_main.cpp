@@ -1,5 +1,5 @@
-// Rank-aware GoogleTest main. Usage: <test> [--backend mpi|threads|serial] [--threads N] [gtest flags]
-// Every rank runs every test; rank 0 prints the usual report, other ranks print only their
+// Rank-aware GoogleTest main. Usage: <test> [--backend mpi|threads|serial] [--threads N] [gtest
+// flags] Every rank runs every test; rank 0 prints the usual report, other ranks print only their
 // failures, tagged with the rank. The exit status is the OR over all ranks, so mpiexec's
 // status is the truth.
 #include <gtest/gtest.h>
@@ -35,8 +35,12 @@ class RankFailurePrinter : public ::testing::EmptyTestEventListener {
 
 }  // namespace
 
-Team& team() { return *g_team; }
-const Environment& environment() { return *g_environment; }
+Team& team() {
+  return *g_team;
+}
+const Environment& environment() {
+  return *g_environment;
+}
 
 }  // namespace parakit::testing
 

@@ -28,6 +28,8 @@ void* allocate_large(std::size_t bytes) {
   return pointer;
 }
 
-void free_large(void* pointer) noexcept { std::free(pointer); }
+void free_large(void* pointer) noexcept {
+  std::free(pointer);
+}
 
 }  // namespace parakit::detail

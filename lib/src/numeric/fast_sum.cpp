@@ -1,5 +1,6 @@
 #include "parakit/numeric/fast_sum.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>

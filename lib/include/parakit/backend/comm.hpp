@@ -61,8 +61,8 @@ struct max {
 
 namespace detail {
 template <class Op>
-inline constexpr bool kIsBuiltinOp = std::is_same_v<Op, ops::plus> ||
-                                     std::is_same_v<Op, ops::min> || std::is_same_v<Op, ops::max>;
+inline constexpr bool kIsBuiltinOp =
+    std::is_same_v<Op, ops::plus> || std::is_same_v<Op, ops::min> || std::is_same_v<Op, ops::max>;
 }  // namespace detail
 
 /// States how a user reduction may be reordered. Never assumed: say it at the call site.
@@ -92,8 +92,8 @@ class Comm {
   /// arithmetic values and std::arrays of them use MPI's own ops; any other callable goes
   /// through Boost.MPI with the stated commutativity.
   template <class T, class Op>
-    requires detail::kIsBuiltinOp<Op>
-  T all_reduce(const T& value, Op op) const {
+  requires detail::kIsBuiltinOp<Op> T all_reduce(const T& value, Op op)
+  const {
     if (!is_mpi()) return value;
     if constexpr (detail::MpiScalar<T>) {
       T out{};
@@ -120,7 +120,7 @@ class Comm {
 
   /// Elementwise in-place reduction of a contiguous buffer of arithmetic values.
   template <detail::MpiScalar T, class Op>
-    requires detail::kIsBuiltinOp<Op>
+  requires detail::kIsBuiltinOp<Op>
   void all_reduce_in_place(std::span<T> values, Op op) const {
     if (!is_mpi() || values.empty()) return;
     all_reduce_raw(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()),

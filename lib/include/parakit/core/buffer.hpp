@@ -20,7 +20,7 @@ struct LargeDeleter {
 }  // namespace detail
 
 template <class T>
-  requires std::is_trivially_copyable_v<T>
+requires std::is_trivially_copyable_v<T>
 class LargeBuffer {
  public:
   LargeBuffer() = default;

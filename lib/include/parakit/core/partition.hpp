@@ -18,7 +18,8 @@ struct IndexRange {
 /// Part `part` of [0, n) split into `parts` contiguous blocks whose sizes differ by at most
 /// one (the first n % parts blocks get the extra element). Blocks are in part order, so the
 /// union of parts a..b is itself contiguous.
-constexpr IndexRange block_range(std::uint64_t n, std::uint64_t parts, std::uint64_t part) noexcept {
+constexpr IndexRange block_range(std::uint64_t n, std::uint64_t parts,
+                                 std::uint64_t part) noexcept {
   const std::uint64_t base = n / parts;
   const std::uint64_t extra = n % parts;
   const std::uint64_t begin = part * base + (part < extra ? part : extra);

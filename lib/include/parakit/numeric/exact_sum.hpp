@@ -60,6 +60,7 @@ class ExactAccumulator {
   using Chunks = std::array<std::int64_t, kChunks>;
   template <class T>
   void add_blocks(std::span<const T> x) noexcept;
+  void add_term(double x) noexcept;  // add() without counting the term
   void add_finite_bits(std::uint64_t bits) noexcept;
   void add_extracted(double q) noexcept;
   static void normalize(Chunks& c) noexcept;

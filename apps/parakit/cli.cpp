@@ -1,0 +1,68 @@
+#include "cli.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+#include "parakit/core/error.hpp"
+#include "parakit/runtime/collective.hpp"
+
+namespace parakit::cli {
+
+void add_common_options(CLI::App& command, CommonOptions& options) {
+  command
+      .add_option("--backend", options.backend,
+                  "auto|mpi|threads|serial (auto: mpi under mpirun/srun)")
+      ->capture_default_str();
+  command.add_option("--threads", options.threads,
+                     "threads per process (default: CPUs in the affinity mask on threads; "
+                     "SLURM_CPUS_PER_TASK or 1 per rank under mpi)");
+  command.add_flag("--json", options.json, "print one JSON object on stdout (rank 0)");
+}
+
+void print_error(const std::string& message) {
+  std::fflush(stdout);
+  const std::string line = message.substr(0, message.find('\n'));
+  std::fprintf(stderr, "parakit: error: %s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+void print_json(const nlohmann::json& value) {
+  std::cout << value.dump() << std::endl;
+}
+
+nlohmann::json json_double(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  return value;  // nlohmann writes the shortest digits that round-trip
+}
+
+std::string format_double(double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.17g", value);
+  return buffer;
+}
+
+int run_with_environment(const CommonOptions& common,
+                         const std::function<int(Environment&)>& body) {
+  RuntimeOptions options;
+  options.backend = common.backend;
+  options.threads = common.threads;
+  Environment env(options);  // UsageError here happens before MPI starts, on every rank alike
+  try {
+    return body(env);
+  } catch (const AgreedError& error) {
+    if (env.world().rank() == 0) print_error(error.what());
+    return error.exit_code();
+  } catch (const Error& error) {
+    print_error(error.what());
+    if (env.world().size() > 1) env.world().abort(error.exit_code());
+    return error.exit_code();
+  } catch (const std::exception& error) {
+    print_error(std::string("internal error: ") + error.what());
+    if (env.world().size() > 1) env.world().abort(kExitInternal);
+    return kExitInternal;
+  }
+}
+
+}  // namespace parakit::cli

@@ -1,0 +1,50 @@
+// Shared plumbing of the parakit subcommands: common options, the run wrapper that turns
+// errors into one line and an exit code, and rank-0 output.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "parakit/runtime/environment.hpp"
+
+namespace parakit::cli {
+
+/// Options every subcommand takes.
+struct CommonOptions {
+  std::string backend = "auto";
+  std::optional<int> threads;
+  bool json = false;
+};
+
+void add_common_options(CLI::App& command, CommonOptions& options);
+
+/// A registered subcommand: its CLI11 node and what runs when it is chosen.
+struct Subcommand {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+Subcommand add_sum_command(CLI::App& root);
+Subcommand add_info_command(CLI::App& root);
+
+/// Sets up the Environment from `common`, runs body(env) and returns the exit code.
+/// Errors all ranks agreed on are printed once (by rank 0); an error only this rank saw is
+/// printed here and ends the whole job (MPI_Abort) so no rank waits forever.
+int run_with_environment(const CommonOptions& common, const std::function<int(Environment&)>& body);
+
+/// Prints "parakit: error: <first line of message>" on stderr.
+void print_error(const std::string& message);
+
+/// Writes `value` as one JSON object line on stdout.
+void print_json(const nlohmann::json& value);
+
+/// A double as JSON: a number that round-trips exactly, or "inf", "-inf", "nan".
+nlohmann::json json_double(double value);
+
+/// "%.17g", which round-trips every double.
+std::string format_double(double value);
+
+}  // namespace parakit::cli

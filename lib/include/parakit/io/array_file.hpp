@@ -1,0 +1,64 @@
+// Reading and writing flat arrays of floating-point numbers: NumPy .npy files
+// (format versions 1.0, 2.0 and 3.0) and raw little-endian float64 files.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace parakit::io {
+
+enum class DType { f64, f32 };
+
+/// "float64" or "float32".
+const char* to_string(DType dtype) noexcept;
+
+/// Bytes per element of dtype.
+constexpr std::uint64_t dtype_size(DType dtype) noexcept { return dtype == DType::f64 ? 8 : 4; }
+
+/// What probe_array_file found out about a file.
+struct ArrayFileInfo {
+  std::string path;
+  DType dtype = DType::f64;
+  std::uint64_t count = 0;        ///< total elements (product of shape)
+  std::uint64_t data_offset = 0;  ///< byte offset of element 0
+  std::vector<std::uint64_t> shape;  ///< {count} for raw files; {} for a .npy scalar
+};
+
+/// Probes a .npy file (recognised by the \x93NUMPY magic, whatever its extension;
+/// versions 1.0, 2.0 and 3.0) or a raw little-endian float64 file (extension
+/// .bin, .f64 or .raw). Accepts dtypes '<f8' and '<f4' (also spelled with '|'
+/// or '=', which mean little-endian on this host), C order (Fortran order only
+/// where it is the same layout: at most one dimension longer than 1), any shape
+/// including () and 0-sized ones.
+///
+/// Throws InputError with a one-line message starting with the path for: a
+/// missing, unreadable, non-regular or empty file; a bad magic, version or
+/// header; a big-endian or non-float dtype (named); fortran_order True; data
+/// shorter than the header promises ("truncated") or followed by extra bytes; a
+/// raw file whose size is not a multiple of 8; an unknown extension.
+ArrayFileInfo probe_array_file(const std::string& path);
+
+/// Reads elements [first, first + out.size()) of the file into out with
+/// positioned reads (pread), touching only those bytes. The double overload
+/// reads float64 files and widens float32 files exactly; the float overload
+/// needs a float32 file (InternalError otherwise). Throws InputError if the
+/// range lies beyond info.count or the file is shorter than probed.
+void read_elements(const ArrayFileInfo& info, std::uint64_t first, std::span<double> out);
+void read_elements(const ArrayFileInfo& info, std::uint64_t first, std::span<float> out);
+
+/// Writes a C-order .npy (version 1.0, or 2.0 if the header needs it) of
+/// float64 ('<f8') or float32 ('<f4') atomically (AtomicFile). An empty `shape`
+/// means the 1-D shape {data.size()}; otherwise the product of `shape` must equal
+/// data.size() (InternalError if not). Throws InputError if the file cannot be
+/// written.
+void write_npy(const std::string& path, std::span<const double> data,
+               std::vector<std::uint64_t> shape = {});
+void write_npy(const std::string& path, std::span<const float> data,
+               std::vector<std::uint64_t> shape = {});
+
+/// Like write_npy but writes a 0-dimensional array (shape ()) holding `value`.
+void write_npy_scalar(const std::string& path, double value);
+
+}  // namespace parakit::io

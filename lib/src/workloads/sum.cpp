@@ -1,0 +1,138 @@
+#include "parakit/workloads/sum.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "parakit/core/buffer.hpp"
+#include "parakit/core/error.hpp"
+#include "parakit/core/fault.hpp"
+#include "parakit/core/parse.hpp"
+#include "parakit/core/system.hpp"
+#include "parakit/core/timer.hpp"
+#include "parakit/io/array_file.hpp"
+#include "parakit/numeric/exact_sum.hpp"
+#include "parakit/numeric/fast_sum.hpp"
+#include "parakit/patterns/reduce.hpp"
+#include "parakit/runtime/collective.hpp"
+
+namespace parakit::workloads {
+namespace {
+
+using numeric::ExactAccumulator;
+
+/// Refuses an array that cannot fit before touching it: the ranks sharing this node together
+/// need ranks_on_node x (this rank's share); leave 10% of the available memory free.
+void check_memory(std::uint64_t bytes_per_rank, int ranks_on_node, std::string_view what) {
+  const auto available = available_memory_bytes();
+  if (!available) return;
+  const long double need = static_cast<long double>(bytes_per_rank) * ranks_on_node;
+  if (need > 0.9L * static_cast<long double>(*available)) {
+    throw InputError(std::string(what) + " needs " + format_bytes(static_cast<double>(need)) +
+                     " of memory on " + host_name() + " but only " +
+                     format_bytes(static_cast<double>(*available)) + " is available");
+  }
+}
+
+double max_over_ranks(const Comm& comm, double seconds) {
+  return comm.all_reduce(seconds, ops::max{});
+}
+
+ExactAccumulator::Wire add_wires(ExactAccumulator::Wire a, const ExactAccumulator::Wire& b) {
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
+  return a;
+}
+
+template <class T>
+double sum_kernel(Team& team, SumMode mode, std::uint64_t n, const T* local, std::uint64_t offset) {
+  auto slice = [&](IndexRange block) {
+    return std::span<const T>(local + (block.begin - offset), block.size());
+  };
+  if (mode == SumMode::fast) {
+    return reduce_blocks<double>(
+        team, n, 0.0, [&](Worker, IndexRange block) { return numeric::fast_sum(slice(block)); },
+        [](double a, double b) { return a + b; }, ops::plus{});
+  }
+  // Exact partials travel in the accumulator's wire form: int64 limbs whose elementwise sum is
+  // exact, so the thread join and MPI_Allreduce(MPI_SUM) need no custom operation.
+  const auto wire = reduce_blocks<ExactAccumulator::Wire>(
+      team, n, ExactAccumulator::Wire{},
+      [&](Worker, IndexRange block) {
+        ExactAccumulator accumulator;
+        accumulator.add(slice(block));
+        return accumulator.to_wire();
+      },
+      add_wires, ops::plus{});
+  return ExactAccumulator::from_wire(wire).round();
+}
+
+template <class T>
+SumResult run_typed(Team& team, const SumOptions& options, std::uint64_t n,
+                    const io::ArrayFileInfo* file) {
+  const Comm& comm = team.comm();
+  const IndexRange mine = team.rank_block(n);
+  const auto share = comm.node_share();
+  LargeBuffer<T> buffer;
+  collectively(comm, [&] {
+    const std::string what = file ? file->path : "--n " + std::to_string(n);
+    check_memory(mine.size() * sizeof(T), share.ranks_on_node, what);
+    buffer = LargeBuffer<T>(mine.size());
+  });
+
+  // Each worker fills its own block (first touch places its pages near it).
+  SumResult result;
+  comm.barrier();
+  Stopwatch load_clock;
+  collectively(comm, [&] {
+    for_each_block(team, n, [&](Worker worker, IndexRange block) {
+      if (worker.tid == 0) inject_fault("load", comm.rank());
+      std::span<T> out(buffer.data() + (block.begin - mine.begin), block.size());
+      if (file) {
+        io::read_elements(*file, block.begin, out);
+      } else if constexpr (std::is_same_v<T, double>) {
+        data::generate(options.dist, options.seed, block.begin, out);
+      }
+    });
+  });
+  result.load_seconds = max_over_ranks(comm, load_clock.seconds());
+
+  std::vector<double> times;
+  for (int rep = 0; rep < std::max(options.repeat, 1); ++rep) {
+    comm.barrier();
+    Stopwatch clock;
+    result.sum = sum_kernel<T>(team, options.mode, n, buffer.data(), mine.begin);
+    times.push_back(max_over_ranks(comm, clock.seconds()));
+  }
+  std::sort(times.begin(), times.end());
+  result.seconds = times[times.size() / 2];
+  result.seconds_min = times.front();
+  result.n = n;
+  result.dtype = std::is_same_v<T, double> ? "float64" : "float32";
+  result.bytes = n * sizeof(T);
+  result.from_file = file != nullptr;
+  return result;
+}
+
+}  // namespace
+
+SumMode parse_sum_mode(std::string_view name) {
+  if (name == "fast") return SumMode::fast;
+  if (name == "exact") return SumMode::exact;
+  throw UsageError("unknown --mode '" + std::string(name) + "' (expected fast or exact)");
+}
+
+std::string_view to_string(SumMode mode) noexcept {
+  return mode == SumMode::fast ? "fast" : "exact";
+}
+
+SumResult run_sum(Team& team, const SumOptions& options) {
+  if (options.input.empty()) return run_typed<double>(team, options, options.n, nullptr);
+  // Every rank reads the header (a few hundred bytes) and only its own byte range after it.
+  std::optional<io::ArrayFileInfo> info;
+  collectively(team.comm(), [&] { info = io::probe_array_file(options.input); });
+  if (info->dtype == io::DType::f32) return run_typed<float>(team, options, info->count, &*info);
+  return run_typed<double>(team, options, info->count, &*info);
+}
+
+}  // namespace parakit::workloads

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# parakit's two commands, for a minimal Debian 12 with only git:
+#   ./run.sh demo   install what is missing, build Release, run the sum demo (threads and mpirun -np 2)
+#   ./run.sh test   install what is missing, build Release, run the whole test suite
+# Extra: ./run.sh build [preset]   ./run.sh setup
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PRESET="${PARAKIT_PRESET:-release}"
+BUILD="$ROOT/build/$PRESET"
+
+# Debian packages the build, tests and demo need.
+PACKAGES=(
+  g++ cmake ninja-build pkg-config ca-certificates
+  libopenmpi-dev openmpi-bin openssh-client
+  libboost-mpi-dev libboost-serialization-dev libeigen3-dev libcli11-dev nlohmann-json3-dev
+  libgtest-dev libbenchmark-dev
+  python3 python3-numpy procps
+)
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@";
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@";
+  else log "need root (or sudo) to run: $*"; exit 1; fi
+}
+
+setup() {
+  local missing=()
+  for pkg in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$pkg")
+    fi
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # apt-get update only when the package lists cannot serve the install.
+    if ! as_root apt-get install -y --no-install-recommends "${missing[@]}"; then
+      as_root apt-get update
+      as_root apt-get install -y --no-install-recommends "${missing[@]}"
+    fi
+  fi
+  if [ "$(id -u)" -eq 0 ]; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  fi
+}
+
+build() {
+  local preset="${1:-$PRESET}"
+  log "configuring and building ($preset)"
+  cmake --preset "$preset" -S "$ROOT" >/dev/null
+  cmake --build --preset "$preset"
+}
+
+# mpirun flags: allow more ranks than cores on small machines.
+mpirun_flags() {
+  local np="$1"
+  if [ "$(nproc)" -lt "$np" ]; then echo "--oversubscribe"; fi
+}
+
+demo() {
+  local bin="$BUILD/bin/parakit"
+  local n="${PARAKIT_DEMO_N:-2^26}"
+  local out
+  out="$(mktemp -d)"
+  trap 'rm -rf "$out"' RETURN
+  "$bin" info
+  echo
+  log "summing $n elements on the thread backend and under mpirun -np 2"
+  local i=0
+  for mode in fast exact; do
+    for dist in uniform cancel; do
+      i=$((i + 1))
+      "$bin" sum --backend threads --n "$n" --dist "$dist" --mode "$mode" --repeat 3 --json >"$out/$i.t.json"
+      # shellcheck disable=SC2046
+      mpirun -np 2 $(mpirun_flags 2) "$bin" sum --n "$n" --dist "$dist" --mode "$mode" --repeat 3 \
+        --json >"$out/$i.m.json"
+    done
+  done
+  python3 "$ROOT/scripts/demo_table.py" "$out"/*.json
+}
+
+cmd="${1:-}"
+case "$cmd" in
+  setup) setup ;;
+  build) setup; build "${2:-$PRESET}" ;;
+  demo) setup; build; demo ;;
+  test)
+    setup
+    build
+    log "running the test suite"
+    ctest --preset "$PRESET" -j "$(nproc)"
+    ;;
+  *)
+    echo "usage: $0 demo|test   (also: setup, build [preset])" >&2
+    exit 2
+    ;;
+esac

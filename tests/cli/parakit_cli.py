@@ -1,0 +1,67 @@
+"""Helpers shared by the CLI tests: run the built parakit with or without mpirun."""
+import json
+import os
+import struct
+import subprocess
+import time
+
+BIN = os.environ.get("PARAKIT_BIN", "parakit")
+MPIEXEC = os.environ.get("PARAKIT_MPIEXEC", "mpirun")
+REPO = os.environ.get("PARAKIT_REPO", os.path.join(os.path.dirname(__file__), "..", ".."))
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1")
+for name in ("OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"):
+    ENV.pop(name, None)
+
+
+class Run:
+    def __init__(self, proc, seconds):
+        self.code = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+        self.seconds = seconds
+
+    def json(self):
+        lines = [line for line in self.out.splitlines() if line.strip()]
+        assert len(lines) == 1, f"expected one JSON line, got {self.out!r}"
+        return json.loads(lines[0])
+
+    def error_lines(self):
+        return [line for line in self.err.splitlines() if line.startswith("parakit: error:")]
+
+
+def run(args, ranks=None, timeout=120, env=None):
+    """Runs parakit directly (ranks=None) or under mpirun -np ranks."""
+    cmd = [BIN] + list(args)
+    if ranks is not None:
+        cmd = [MPIEXEC, "-np", str(ranks), "--oversubscribe"] + cmd
+    started = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env=dict(ENV, **(env or {})))
+    return Run(proc, time.monotonic() - started)
+
+
+def write_npy(path, values, dtype="<f8", shape=None, version=1):
+    """Writes a .npy without NumPy: C order, little-endian."""
+    shape = (len(values),) if shape is None else tuple(shape)
+    shape_text = "(" + "".join(f"{d}," if len(shape) == 1 else f"{d}, " for d in shape).rstrip(" ") + ")"
+    if len(shape) > 1:
+        shape_text = "(" + ", ".join(str(d) for d in shape) + ")"
+    header = f"{{'descr': '{dtype}', 'fortran_order': False, 'shape': {shape_text}, }}"
+    fmt = {"<f8": "d", "<f4": "f", "<i4": "i", ">f8": "d"}[dtype]
+    order = ">" if dtype.startswith(">") else "<"
+    prefix = 10 if version == 1 else 12
+    pad = (64 - (prefix + len(header) + 1) % 64) % 64
+    header = header + " " * pad + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY" + bytes([version, 0]))
+        f.write(struct.pack("<H" if version == 1 else "<I", len(header)))
+        f.write(header.encode("latin1"))
+        f.write(struct.pack(f"{order}{len(values)}{fmt}", *values))
+
+
+def exact_reference(path):
+    """The independent reference: scripts/ref_sum.py (exact integer arithmetic)."""
+    out = subprocess.run(["python3", os.path.join(REPO, "scripts", "ref_sum.py"), path],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    return out

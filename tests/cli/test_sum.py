@@ -1,0 +1,214 @@
+"""CLI tests of `parakit sum`: numbers, bitwise reproducibility of exact mode across every
+worker count, file input, and the error paths (including a one-rank error under mpirun)."""
+import math
+import os
+import random
+import struct
+import tempfile
+import unittest
+
+from parakit_cli import exact_reference, run, write_npy
+
+RANKS = [1, 2, 3, 4, 7]
+THREADS = [1, 2, 3, 4, 5, 6, 7, 8]
+
+
+def as_float(value):
+    if isinstance(value, str):
+        return {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}[value]
+    return float(value)
+
+
+def bits(value):
+    return struct.pack("<d", as_float(value))
+
+
+class SumNumbers(unittest.TestCase):
+    def test_ones_closed_form_everywhere(self):
+        for n in [0, 1, 1000, 123457]:
+            args = ["sum", "--dist", "ones", "--n", str(n), "--json"]
+            for mode in ["fast", "exact"]:
+                for result in [run(args + ["--mode", mode, "--backend", "serial"]),
+                               run(args + ["--mode", mode, "--backend", "threads", "--threads", "3"]),
+                               run(args + ["--mode", mode], ranks=2)]:
+                    self.assertEqual(result.code, 0, result.err)
+                    self.assertEqual(as_float(result.json()["sum"]), float(n))
+
+    def test_json_fields(self):
+        r = run(["sum", "--n", "1e4", "--json", "--threads", "2"], ranks=3)
+        self.assertEqual(r.code, 0, r.err)
+        j = r.json()
+        for key in ["sum", "n", "mode", "backend", "ranks", "threads", "workers", "seconds"]:
+            self.assertIn(key, j)
+        self.assertEqual((j["backend"], j["ranks"], j["threads"], j["workers"]), ("mpi", 3, 2, 6))
+        self.assertEqual(j["n"], 10000)
+        self.assertIn("generate_seconds", j)
+
+    def test_exact_is_bitwise_identical_for_every_worker_count_and_matches_reference(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            for dist, n in [("cancel", 200003), ("normal", 100001), ("uniform", 77777)]:
+                saved = os.path.join(tmp, f"{dist}.npy")
+                base = ["sum", "--dist", dist, "--n", str(n), "--seed", "7", "--mode", "exact", "--json"]
+                first = run(base + ["--backend", "threads", "--threads", "1", "--save-data", saved])
+                self.assertEqual(first.code, 0, first.err)
+                expected = bits(first.json()["sum"])
+                self.assertEqual(expected, bits(float(exact_reference(saved))), dist)
+                for t in THREADS:
+                    r = run(base + ["--backend", "threads", "--threads", str(t)])
+                    self.assertEqual(r.code, 0, r.err)
+                    self.assertEqual(bits(r.json()["sum"]), expected, f"{dist} threads={t}")
+                for p in RANKS:
+                    r = run(base, ranks=p)
+                    self.assertEqual(r.code, 0, r.err)
+                    self.assertEqual(r.json()["ranks"], p)
+                    self.assertEqual(bits(r.json()["sum"]), expected, f"{dist} ranks={p}")
+                hybrid = run(base + ["--threads", "2"], ranks=3)
+                self.assertEqual(bits(hybrid.json()["sum"]), expected, f"{dist} 3x2 hybrid")
+
+    def test_fast_is_close_to_exact(self):
+        for dist in ["uniform", "normal"]:
+            n = 300000
+            exact = as_float(run(["sum", "--dist", dist, "--n", str(n), "--mode", "exact", "--json"]).json()["sum"])
+            for r in [run(["sum", "--dist", dist, "--n", str(n), "--json", "--threads", "3"]),
+                      run(["sum", "--dist", dist, "--n", str(n), "--json"], ranks=4)]:
+                fast = as_float(r.json()["sum"])
+                bound = n * 2.0 ** -52 * max(abs(exact), n * 5.0)
+                self.assertLessEqual(abs(fast - exact), bound, dist)
+
+
+class SumFiles(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+        rng = random.Random(11)
+        self.values = [rng.uniform(-1, 1) * 2.0 ** rng.randint(-60, 60) for _ in range(50001)]
+        self.values += [1e300, -1e300, 3.0, 2.0 ** -1074]
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def check_file(self, path):
+        expected = bits(float(exact_reference(path)))
+        for args, ranks in [(["--backend", "serial"], None), (["--threads", "4"], None),
+                            ([], 1), ([], 3), (["--threads", "2"], 2)]:
+            r = run(["sum", "--input", path, "--mode", "exact", "--json"] + args, ranks=ranks)
+            self.assertEqual(r.code, 0, r.err)
+            self.assertEqual(bits(r.json()["sum"]), expected, (path, args, ranks))
+        return expected
+
+    def test_npy_float64_any_shape(self):
+        path = os.path.join(self.dir, "a.npy")
+        write_npy(path, self.values[:50000], shape=(100, 500))
+        self.check_file(path)
+
+    def test_npy_float32(self):
+        path = os.path.join(self.dir, "f.npy")
+        small = [float(struct.unpack("<f", struct.pack("<f", v))[0]) for v in self.values[:40000]
+                 if abs(v) < 1e30 and (v == 0 or abs(v) > 1e-30)]
+        write_npy(path, small, dtype="<f4")
+        r = run(["sum", "--input", path, "--json"], ranks=2)
+        self.assertEqual(r.json()["dtype"], "float32")
+        self.check_file(path)
+
+    def test_raw_bin(self):
+        path = os.path.join(self.dir, "raw.bin")
+        with open(path, "wb") as f:
+            f.write(struct.pack(f"<{len(self.values)}d", *self.values))
+        self.check_file(path)
+
+    def test_npy_version2_header(self):
+        path = os.path.join(self.dir, "v2.npy")
+        write_npy(path, self.values[:1000], version=2)
+        self.check_file(path)
+
+    def test_nonfinite_written_as_strings(self):
+        cases = {"inf": [1.0, math.inf], "-inf": [-math.inf, 5.0], "nan": [math.inf, -math.inf]}
+        for expected, values in cases.items():
+            path = os.path.join(self.dir, f"{expected}.npy")
+            write_npy(path, values)
+            for mode in ["fast", "exact"]:
+                r = run(["sum", "--input", path, "--mode", mode, "--json"], ranks=2)
+                self.assertEqual(r.code, 0, r.err)
+                self.assertEqual(r.json()["sum"], expected)
+
+
+class SumErrors(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def expect_usage_error(self, args, ranks=None, mention=None, env=None, code=2):
+        r = run(args, ranks=ranks, timeout=60, env=env)
+        self.assertEqual(r.code, code, f"{args}: {r.err}")
+        lines = r.error_lines()
+        self.assertEqual(len(lines), 1, f"{args} under {ranks} ranks: {r.err!r}")
+        if mention:
+            self.assertIn(mention, lines[0])
+        self.assertEqual(r.out.strip(), "")
+        return r
+
+    def bad_files(self):
+        truncated = os.path.join(self.dir, "trunc.npy")
+        write_npy(truncated, [1.0] * 100)
+        with open(truncated, "r+b") as f:
+            f.truncate(os.path.getsize(truncated) - 12)
+        ints = os.path.join(self.dir, "ints.npy")
+        write_npy(ints, [1, 2, 3], dtype="<i4")
+        big_endian = os.path.join(self.dir, "be.npy")
+        write_npy(big_endian, [1.0, 2.0], dtype=">f8")
+        odd = os.path.join(self.dir, "odd.bin")
+        with open(odd, "wb") as f:
+            f.write(b"\0" * 12)
+        return {"missing": os.path.join(self.dir, "nope.npy"), "truncated": truncated,
+                "<i4": ints, ">f8": big_endian, "odd": odd}
+
+    def test_bad_arguments_threads(self):
+        for args, mention in [
+            (["sum", "--n", "-5"], "--n"),
+            (["sum", "--n", "abc"], "--n"),
+            (["sum", "--n", "1.5"], "--n"),
+            (["sum", "--n", "1e15"], "memory"),
+            (["sum", "--mode", "sloppy"], "--mode"),
+            (["sum", "--dist", "cauchy"], "cauchy"),
+            (["sum", "--frobnicate"], "frobnicate"),
+            (["sum", "--threads", "0"], "--threads"),
+            (["sum", "--backend", "gpu"], "gpu"),
+            (["nosuchcommand"], "nosuchcommand"),
+        ]:
+            self.expect_usage_error(args, mention=mention)
+
+    def test_bad_files(self):
+        for name, path in self.bad_files().items():
+            r = self.expect_usage_error(["sum", "--input", path], mention=os.path.basename(path))
+            self.assertTrue(r.error_lines()[0].startswith("parakit: error: "), name)
+
+    def test_errors_under_mpirun_print_once_and_end_quickly(self):
+        files = self.bad_files()
+        for args in [["sum", "--n", "-1"], ["sum", "--n", "1e15"], ["sum", "--bogus"],
+                     ["sum", "--input", files["truncated"]], ["sum", "--input", files["<i4"]],
+                     ["sum", "--input", files["missing"]]]:
+            r = run(args, ranks=4, timeout=60)
+            self.assertNotEqual(r.code, 0, args)
+            self.assertEqual(len(r.error_lines()), 1, f"{args}: {r.err!r}")
+            self.assertLess(r.seconds, 20, args)
+
+    def test_one_rank_error_ends_the_whole_job(self):
+        # Only rank 3 fails while loading; the others must not wait for it forever.
+        r = run(["sum", "--n", "1e6"], ranks=4, timeout=60, env={"PARAKIT_FAULT": "load:error@3"})
+        self.assertEqual(r.code, 2, r.err)
+        self.assertEqual(len(r.error_lines()), 1, r.err)
+        self.assertIn("rank 3", r.error_lines()[0])
+        self.assertLess(r.seconds, 15)
+
+    def test_one_rank_crash_aborts_every_rank(self):
+        r = run(["sum", "--n", "1e6"], ranks=4, timeout=60, env={"PARAKIT_FAULT": "load:crash@2"})
+        self.assertNotEqual(r.code, 0)
+        self.assertGreaterEqual(len(r.error_lines()), 1, r.err)
+        self.assertLess(r.seconds, 15)
+
+
+if __name__ == "__main__":
+    unittest.main()
