@@ -19,6 +19,23 @@ int main(int argc, char** argv) {
   app.fallthrough(false);
   std::vector<cli::Subcommand> commands{cli::add_sum_command(app), cli::add_info_command(app)};
 
+  std::string known;
+  bool is_known = argc < 2 || argv[1][0] == '-';
+  for (const auto& command : commands) {
+    known += (known.empty() ? "" : ", ") + command.app->get_name();
+    is_known = is_known || command.app->check_name(argv[1]);
+  }
+  if (argc < 2) {
+    if (launcher_rank() == 0)
+      cli::print_error("a command is required (" + known + "); see parakit --help");
+    return kExitUsage;
+  }
+  if (!is_known) {
+    if (launcher_rank() == 0) {
+      cli::print_error("unknown command '" + std::string(argv[1]) + "' (expected " + known + ")");
+    }
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

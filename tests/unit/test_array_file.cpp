@@ -89,8 +89,8 @@ std::vector<double> sample_doubles(std::size_t n) {
 }
 
 TEST_F(ArrayFileTest, RoundTripFloat64Shapes) {
-  const std::vector<std::vector<std::uint64_t>> shapes = {{}, {0}, {1}, {7}, {3, 4}, {2, 3, 5},
-                                                          {4, 0, 2}};
+  const std::vector<std::vector<std::uint64_t>> shapes = {{},     {0},       {1},      {7},
+                                                          {3, 4}, {2, 3, 5}, {4, 0, 2}};
   for (const auto& shape : shapes) {
     std::uint64_t n = 1;
     for (auto d : shape) n *= d;
@@ -200,11 +200,10 @@ TEST_F(ArrayFileTest, Version2And3Headers) {
 
 TEST_F(ArrayFileTest, EquivalentSpellings) {
   for (const char* descr : {"|f8", "=f8"}) {
-    write_bytes(path("e.npy"),
-                npy_bytes(1,
-                          std::string("{'descr': '") + descr +
-                              "', 'fortran_order': False, 'shape': (2,), }\n",
-                          raw(std::vector<double>{1, 2})));
+    write_bytes(path("e.npy"), npy_bytes(1,
+                                         std::string("{'descr': '") + descr +
+                                             "', 'fortran_order': False, 'shape': (2,), }\n",
+                                         raw(std::vector<double>{1, 2})));
     EXPECT_EQ(probe_array_file(path("e.npy")).dtype, DType::f64) << descr;
   }
   // Fortran order over a layout that is the same as C order (one long dimension).
@@ -266,17 +265,16 @@ TEST_F(ArrayFileTest, ErrorsNameTheFile) {
   expect_probe_error(path("trunchdr2.npy"), "truncated .npy header");
   write_bytes(path("trailing.npy"), npy_bytes(1, hdr, good_data + "junk"));
   expect_probe_error(path("trailing.npy"), "unexpected bytes");
-  write_bytes(path("be.npy"),
-              npy_bytes(1, "{'descr': '>f8', 'fortran_order': False, 'shape': (3,), }\n",
-                        good_data));
+  write_bytes(
+      path("be.npy"),
+      npy_bytes(1, "{'descr': '>f8', 'fortran_order': False, 'shape': (3,), }\n", good_data));
   expect_probe_error(path("be.npy"), "big-endian dtype '>f8'");
-  write_bytes(path("i4.npy"),
-              npy_bytes(1, "{'descr': '<i4', 'fortran_order': False, 'shape': (6,), }\n",
-                        good_data));
+  write_bytes(
+      path("i4.npy"),
+      npy_bytes(1, "{'descr': '<i4', 'fortran_order': False, 'shape': (6,), }\n", good_data));
   expect_probe_error(path("i4.npy"), "unsupported dtype '<i4'");
   write_bytes(path("struct.npy"),
-              npy_bytes(1,
-                        "{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (3,), }\n",
+              npy_bytes(1, "{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (3,), }\n",
                         good_data));
   expect_probe_error(path("struct.npy"), "unsupported dtype");
   write_bytes(path("fortran.npy"),
@@ -290,9 +288,9 @@ TEST_F(ArrayFileTest, ErrorsNameTheFile) {
   expect_probe_error(path("nokey.npy"), "no 'shape' key");
   write_bytes(path("garbled.npy"), npy_bytes(1, "{'descr': '<f8', 'shape': [3]}\n", good_data));
   expect_probe_error(path("garbled.npy"), "bad .npy header");
-  write_bytes(path("extrakey.npy"),
-              npy_bytes(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), 'x': 1}\n",
-                        good_data));
+  write_bytes(
+      path("extrakey.npy"),
+      npy_bytes(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), 'x': 1}\n", good_data));
   expect_probe_error(path("extrakey.npy"), "unexpected key 'x'");
   write_bytes(path("twelve.bin"), std::string(12, '\0'));
   expect_probe_error(path("twelve.bin"), "not a multiple of 8");

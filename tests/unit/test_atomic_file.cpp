@@ -147,9 +147,9 @@ TEST(AtomicFile, UnwritableDirectoryThrowsInputError) {
   TempDir dir;
   const fs::path ro = dir.path() / "readonly";
   fs::create_directory(ro);
-  fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
-                          fs::perms::group_exec | fs::perms::others_read |
-                          fs::perms::others_exec,
+  fs::permissions(ro,
+                  fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                      fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec,
                   fs::perm_options::replace);
   fs::permissions(dir.path(), fs::perms::others_exec | fs::perms::group_exec,
                   fs::perm_options::add);

@@ -62,8 +62,8 @@ TEST(Generate, UniformMatchesDocumentedLayout) {
     const PhiloxCounter w = parakit::data::philox4x32_10(
         {static_cast<std::uint32_t>(c), static_cast<std::uint32_t>(c >> 32), 0, 1},
         parakit::data::philox_key(seed));
-    const std::uint64_t bits = i % 2 == 0 ? (std::uint64_t{w[0]} << 32 | w[1])
-                                          : (std::uint64_t{w[2]} << 32 | w[3]);
+    const std::uint64_t bits =
+        i % 2 == 0 ? (std::uint64_t{w[0]} << 32 | w[1]) : (std::uint64_t{w[2]} << 32 | w[3]);
     const double expected = std::ldexp(static_cast<double>(bits >> 11), -53);
     EXPECT_EQ(generate_one(Dist::uniform, seed, i), expected) << "i=" << i;
   }
@@ -156,9 +156,8 @@ TEST(Generate, UniformSanity) {
   const double mean = sum / kN;
   EXPECT_NEAR(mean, 0.5, 5 * std::sqrt(1.0 / 12.0 / kN));
   // The low bits are used too: some values are odd multiples of 2^-53.
-  EXPECT_TRUE(std::any_of(v.begin(), v.end(), [](double x) {
-    return std::fmod(std::ldexp(x, 53), 2.0) == 1.0;
-  }));
+  EXPECT_TRUE(std::any_of(v.begin(), v.end(),
+                          [](double x) { return std::fmod(std::ldexp(x, 53), 2.0) == 1.0; }));
 }
 
 TEST(Generate, NormalSanity) {

@@ -29,9 +29,9 @@ constexpr double kTwoPow52Inv = 0x1p-52;
 constexpr double kTwoPi = 6.283185307179586476925286766559;
 
 PhiloxCounter block(PhiloxKey key, std::uint64_t counter, std::uint32_t tag) {
-  return philox4x32_10({static_cast<std::uint32_t>(counter),
-                        static_cast<std::uint32_t>(counter >> 32), 0u, tag},
-                       key);
+  return philox4x32_10(
+      {static_cast<std::uint32_t>(counter), static_cast<std::uint32_t>(counter >> 32), 0u, tag},
+      key);
 }
 
 /// kBatch Philox blocks for counters c, c+1, ..., c+kBatch-1 (same layout as
@@ -117,7 +117,7 @@ constexpr CancelScale kCancelScale{};
 /// Even cancel element from its block; sets e to its exponent.
 inline double cancel_even(std::uint32_t w0, std::uint32_t w1, std::uint32_t w2, std::uint32_t w3,
                           int& e) {
-  e = static_cast<int>((std::uint64_t{w0} * 60u) >> 32);  // uniform in [0, 59]
+  e = static_cast<int>((std::uint64_t{w0} * 60u) >> 32);                       // uniform in [0, 59]
   const std::uint64_t mant = (std::uint64_t{1} << 51) | (join(w2, w3) >> 13);  // 2^51 + m
   const double x = static_cast<double>(static_cast<std::int64_t>(mant)) * kCancelScale.pow2[e];
   return (w1 & 1u) ? -x : x;

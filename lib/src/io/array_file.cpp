@@ -141,9 +141,7 @@ class HeaderParser {
   }
 
  private:
-  [[noreturn]] void bad(const std::string& what) const {
-    fail(path_, "bad .npy header: " + what);
-  }
+  [[noreturn]] void bad(const std::string& what) const { fail(path_, "bad .npy header: " + what); }
   char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
   void skip_ws() {
     while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' ||
@@ -296,8 +294,8 @@ ArrayFileInfo probe_npy(const std::string& path, int fd, std::uint64_t file_size
   info.count = checked_product(path, h.shape);
   info.data_offset = header_start + header_len;
   if (h.fortran_order) {
-    const auto long_dims = std::count_if(h.shape.begin(), h.shape.end(),
-                                         [](std::uint64_t d) { return d > 1; });
+    const auto long_dims =
+        std::count_if(h.shape.begin(), h.shape.end(), [](std::uint64_t d) { return d > 1; });
     if (long_dims > 1) fail(path, "fortran_order True is not supported (C order expected)");
   }
   const std::uint64_t item = dtype_size(info.dtype);
@@ -382,7 +380,9 @@ void write_npy_impl(const std::string& path, std::span<const T> data,
 }  // namespace
 }  // namespace detail
 
-const char* to_string(DType dtype) noexcept { return dtype == DType::f64 ? "float64" : "float32"; }
+const char* to_string(DType dtype) noexcept {
+  return dtype == DType::f64 ? "float64" : "float32";
+}
 
 ArrayFileInfo probe_array_file(const std::string& path) {
   detail::Fd file(path);
@@ -416,8 +416,8 @@ ArrayFileInfo probe_array_file(const std::string& path) {
     info.shape = {info.count};
     return info;
   }
-  detail::fail(path, "unknown file type '" + ext +
-                         "' (expected .npy, or raw float64 .bin, .f64 or .raw)");
+  detail::fail(
+      path, "unknown file type '" + ext + "' (expected .npy, or raw float64 .bin, .f64 or .raw)");
 }
 
 void read_elements(const ArrayFileInfo& info, std::uint64_t first, std::span<double> out) {

@@ -15,14 +15,16 @@ enum class DType { f64, f32 };
 const char* to_string(DType dtype) noexcept;
 
 /// Bytes per element of dtype.
-constexpr std::uint64_t dtype_size(DType dtype) noexcept { return dtype == DType::f64 ? 8 : 4; }
+constexpr std::uint64_t dtype_size(DType dtype) noexcept {
+  return dtype == DType::f64 ? 8 : 4;
+}
 
 /// What probe_array_file found out about a file.
 struct ArrayFileInfo {
   std::string path;
   DType dtype = DType::f64;
-  std::uint64_t count = 0;        ///< total elements (product of shape)
-  std::uint64_t data_offset = 0;  ///< byte offset of element 0
+  std::uint64_t count = 0;           ///< total elements (product of shape)
+  std::uint64_t data_offset = 0;     ///< byte offset of element 0
   std::vector<std::uint64_t> shape;  ///< {count} for raw files; {} for a .npy scalar
 };
 
