@@ -1,6 +1,7 @@
 #include "parakit/data/generate.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <limits>
@@ -9,6 +10,11 @@
 
 #include "parakit/core/error.hpp"
 #include "parakit/data/philox.hpp"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define PARAKIT_GENERATE_AVX2 1
+#include <immintrin.h>
+#endif
 
 namespace parakit::data {
 
@@ -21,7 +27,7 @@ constexpr std::uint32_t kUniformTag = 1;
 constexpr std::uint32_t kNormalTag = 2;
 constexpr std::uint32_t kCancelTag = 3;
 
-// Number of Philox blocks computed together; the lane loops vectorize.
+// Number of Philox blocks computed together (the AVX2 kernels assume 16).
 constexpr int kBatch = 16;
 
 constexpr double kTwoPow53Inv = 0x1p-53;
@@ -75,6 +81,124 @@ inline void philox_batch(PhiloxKey key, std::uint64_t c, std::uint32_t tag, Batc
     out.w[2][j] = c2[j];
     out.w[3][j] = c3[j];
   }
+}
+
+#if PARAKIT_GENERATE_AVX2
+// AVX2 kernels: the same Philox blocks as philox_batch(), four per 256-bit register
+// with each 32-bit word in a 64-bit lane (so vpmuludq gives the full 64-bit
+// products). Integer arithmetic and exact conversions only: the output is bit-for-bit
+// that of the portable code, which the tests check.
+
+/// Runs 10 Philox rounds on kBatch blocks: group g, lane l is counter c + 4g + l.
+[[gnu::target("avx2"), gnu::always_inline]] inline void philox16_avx2(PhiloxKey key,
+                                                                      std::uint64_t c,
+                                                                      std::uint32_t tag,
+                                                                      __m256i (&w)[4][4]) {
+  const __m256i m0 = _mm256_set1_epi64x(kPhiloxM0);
+  const __m256i m1 = _mm256_set1_epi64x(kPhiloxM1);
+  const __m256i lo32 = _mm256_set1_epi64x(0xffffffffLL);
+  const auto c64 = static_cast<long long>(c);
+  __m256i ctr = _mm256_add_epi64(_mm256_set1_epi64x(c64), _mm256_setr_epi64x(0, 1, 2, 3));
+  for (int g = 0; g < 4; ++g) {
+    w[0][g] = _mm256_and_si256(ctr, lo32);
+    w[1][g] = _mm256_srli_epi64(ctr, 32);
+    w[2][g] = _mm256_setzero_si256();
+    w[3][g] = _mm256_set1_epi64x(tag);
+    ctr = _mm256_add_epi64(ctr, _mm256_set1_epi64x(4));
+  }
+  std::uint32_t k0 = key[0], k1 = key[1];
+  for (int round = 0; round < 10; ++round) {
+    if (round > 0) {
+      k0 += kPhiloxW0;
+      k1 += kPhiloxW1;
+    }
+    const __m256i vk0 = _mm256_set1_epi64x(k0);
+    const __m256i vk1 = _mm256_set1_epi64x(k1);
+    for (int g = 0; g < 4; ++g) {
+      const __m256i p0 = _mm256_mul_epu32(w[0][g], m0);
+      const __m256i p1 = _mm256_mul_epu32(w[2][g], m1);
+      const __m256i n0 =
+          _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), w[1][g]), vk0);
+      const __m256i n2 =
+          _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), w[3][g]), vk1);
+      w[1][g] = _mm256_and_si256(p1, lo32);
+      w[3][g] = _mm256_and_si256(p0, lo32);
+      w[0][g] = n0;
+      w[2][g] = n2;
+    }
+  }
+}
+
+/// philox_batch() with AVX2.
+[[gnu::target("avx2")]] void philox_batch_avx2(PhiloxKey key, std::uint64_t c, std::uint32_t tag,
+                                               Batch& out) {
+  __m256i w[4][4];
+  philox16_avx2(key, c, tag, w);
+  const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  for (int word = 0; word < 4; ++word) {
+    for (int g = 0; g < 4; ++g) {
+      const __m256i packed = _mm256_permutevar8x32_epi32(w[word][g], even);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(&out.w[word][4 * g]),
+                       _mm256_castsi256_si128(packed));
+    }
+  }
+}
+
+/// Exact conversion of 53-bit integers in 64-bit lanes to double, times 2^-53.
+[[gnu::target("avx2"), gnu::always_inline]] inline __m256d uniform53_avx2(__m256i x) {
+  const __m256i lo32 = _mm256_set1_epi64x(0xffffffffLL);
+  // 2^52 + low 32 bits, and 2^84 + high 21 bits * 2^32, as doubles; both exact.
+  const __m256d lo = _mm256_castsi256_pd(
+      _mm256_or_si256(_mm256_and_si256(x, lo32), _mm256_set1_epi64x(0x4330000000000000LL)));
+  const __m256d hi = _mm256_castsi256_pd(
+      _mm256_or_si256(_mm256_srli_epi64(x, 32), _mm256_set1_epi64x(0x4530000000000000LL)));
+  const __m256d sum = _mm256_add_pd(_mm256_sub_pd(hi, _mm256_set1_pd(0x1p84 + 0x1p52)), lo);
+  return _mm256_mul_pd(sum, _mm256_set1_pd(kTwoPow53Inv));
+}
+
+/// Uniform elements 2c .. 2c + 32 * groups - 1 into out.
+[[gnu::target("avx2")]] void uniform_avx2(PhiloxKey key, std::uint64_t c, double* out,
+                                          std::size_t groups) {
+  for (std::size_t it = 0; it < groups; ++it, c += kBatch, out += 2 * kBatch) {
+    __m256i w[4][4];
+    philox16_avx2(key, c, kUniformTag, w);
+    for (int g = 0; g < 4; ++g) {
+      // Even elements take words (0, 1), odd elements words (2, 3); top 53 bits.
+      const __m256i e =
+          _mm256_srli_epi64(_mm256_or_si256(_mm256_slli_epi64(w[0][g], 32), w[1][g]), 11);
+      const __m256i f =
+          _mm256_srli_epi64(_mm256_or_si256(_mm256_slli_epi64(w[2][g], 32), w[3][g]), 11);
+      const __m256d de = uniform53_avx2(e);
+      const __m256d df = uniform53_avx2(f);
+      const __m256d x = _mm256_unpacklo_pd(de, df);  // e0 f0 e2 f2
+      const __m256d y = _mm256_unpackhi_pd(de, df);  // e1 f1 e3 f3
+      _mm256_storeu_pd(out + 8 * g, _mm256_permute2f128_pd(x, y, 0x20));
+      _mm256_storeu_pd(out + 8 * g + 4, _mm256_permute2f128_pd(x, y, 0x31));
+    }
+  }
+}
+#endif  // PARAKIT_GENERATE_AVX2
+
+std::atomic<bool> g_force_portable{false};
+
+/// Whether the AVX2 kernels may run.
+bool use_avx2() {
+#if PARAKIT_GENERATE_AVX2
+  static const bool has_avx2 = __builtin_cpu_supports("avx2");
+  return has_avx2 && !g_force_portable.load(std::memory_order_relaxed);
+#else
+  return false;
+#endif
+}
+
+using BatchFn = void (*)(PhiloxKey, std::uint64_t, std::uint32_t, Batch&);
+
+BatchFn batch_fn(bool avx2) {
+#if PARAKIT_GENERATE_AVX2
+  if (avx2) return &philox_batch_avx2;
+#endif
+  (void)avx2;
+  return &philox_batch;
 }
 
 inline std::uint64_t join(std::uint32_t hi, std::uint32_t lo) {
@@ -150,10 +274,19 @@ double cancel_one(PhiloxKey key, std::uint64_t index) {
 // Each fill_* writes elements [first, first + out.size()) with first even, in
 // whole pairs plus at most one trailing element.
 
-void fill_uniform(PhiloxKey key, std::uint64_t first, std::span<double> out) {
+void fill_uniform(PhiloxKey key, std::uint64_t first, std::span<double> out, bool avx2) {
   const std::size_t n = out.size();
   std::size_t k = 0;
   std::uint64_t c = first / 2;
+#if PARAKIT_GENERATE_AVX2
+  if (avx2) {
+    const std::size_t groups = n / (2 * kBatch);
+    uniform_avx2(key, c, out.data(), groups);
+    k = groups * 2 * kBatch;
+    c += groups * kBatch;
+  }
+#endif
+  (void)avx2;
   Batch b;
   while (k < n) {
     philox_batch(key, c, kUniformTag, b);
@@ -176,13 +309,14 @@ void fill_uniform(PhiloxKey key, std::uint64_t first, std::span<double> out) {
   }
 }
 
-void fill_normal(PhiloxKey key, std::uint64_t first, std::span<double> out) {
+void fill_normal(PhiloxKey key, std::uint64_t first, std::span<double> out, bool avx2) {
+  const BatchFn philox = batch_fn(avx2);
   const std::size_t n = out.size();
   std::size_t k = 0;
   std::uint64_t c = first / 2;
   Batch b;
   while (k < n) {
-    philox_batch(key, c, kNormalTag, b);
+    philox(key, c, kNormalTag, b);
     for (int j = 0; j < kBatch && k < n; ++j) {
       const auto [z0, z1] = normal_pair(b.w[0][j], b.w[1][j], b.w[2][j], b.w[3][j]);
       out[k++] = z0;
@@ -192,14 +326,15 @@ void fill_normal(PhiloxKey key, std::uint64_t first, std::span<double> out) {
   }
 }
 
-void fill_cancel(PhiloxKey key, std::uint64_t first, std::span<double> out) {
+void fill_cancel(PhiloxKey key, std::uint64_t first, std::span<double> out, bool avx2) {
   // One block per element: counter = element index.
+  const BatchFn philox = batch_fn(avx2);
   const std::size_t n = out.size();
   std::size_t k = 0;
   std::uint64_t c = first;
   Batch b;
   while (k < n) {
-    philox_batch(key, c, kCancelTag, b);
+    philox(key, c, kCancelTag, b);
     for (int j = 0; j < kBatch && k < n; j += 2) {
       int e = 0;
       const double x = cancel_even(b.w[0][j], b.w[1][j], b.w[2][j], b.w[3][j], e);
@@ -211,6 +346,15 @@ void fill_cancel(PhiloxKey key, std::uint64_t first, std::span<double> out) {
 }
 
 }  // namespace
+
+void set_portable_only(bool portable) noexcept {
+  g_force_portable.store(portable, std::memory_order_relaxed);
+}
+
+bool simd_active() noexcept {
+  return use_avx2();
+}
+
 }  // namespace detail
 
 Dist parse_dist(std::string_view name) {
@@ -274,15 +418,16 @@ void generate(Dist dist, std::uint64_t seed, std::uint64_t first, std::span<doub
     if (out.empty()) return;
   }
   const PhiloxKey key = philox_key(seed);
+  const bool avx2 = detail::use_avx2();
   switch (dist) {
     case Dist::uniform:
-      detail::fill_uniform(key, first, out);
+      detail::fill_uniform(key, first, out, avx2);
       return;
     case Dist::normal:
-      detail::fill_normal(key, first, out);
+      detail::fill_normal(key, first, out, avx2);
       return;
     case Dist::cancel:
-      detail::fill_cancel(key, first, out);
+      detail::fill_cancel(key, first, out, avx2);
       return;
     case Dist::ones:
       return;

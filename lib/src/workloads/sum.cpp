@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <utility>
 #include <span>
 #include <vector>
 
@@ -44,8 +45,12 @@ ExactAccumulator::Wire add_wires(ExactAccumulator::Wire a, const ExactAccumulato
   return a;
 }
 
+}  // namespace
+
 template <class T>
-double sum_kernel(Team& team, SumMode mode, std::uint64_t n, const T* local, std::uint64_t offset) {
+double sum_distributed(Team& team, SumMode mode, std::uint64_t n, std::span<const T> rank_slice) {
+  const T* local = rank_slice.data();
+  const std::uint64_t offset = team.rank_block(n).begin;
   auto slice = [&](IndexRange block) {
     return std::span<const T>(local + (block.begin - offset), block.size());
   };
@@ -66,6 +71,11 @@ double sum_kernel(Team& team, SumMode mode, std::uint64_t n, const T* local, std
       add_wires, ops::plus{});
   return ExactAccumulator::from_wire(wire).round();
 }
+
+template double sum_distributed<double>(Team&, SumMode, std::uint64_t, std::span<const double>);
+template double sum_distributed<float>(Team&, SumMode, std::uint64_t, std::span<const float>);
+
+namespace {
 
 template <class T>
 SumResult run_typed(Team& team, const SumOptions& options, std::uint64_t n,
@@ -101,7 +111,7 @@ SumResult run_typed(Team& team, const SumOptions& options, std::uint64_t n,
   for (int rep = 0; rep < std::max(options.repeat, 1); ++rep) {
     comm.barrier();
     Stopwatch clock;
-    result.sum = sum_kernel<T>(team, options.mode, n, buffer.data(), mine.begin);
+    result.sum = sum_distributed<T>(team, options.mode, n, std::as_const(buffer).span());
     times.push_back(max_over_ranks(comm, clock.seconds()));
   }
   std::sort(times.begin(), times.end());

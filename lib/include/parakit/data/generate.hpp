@@ -40,4 +40,12 @@ void generate(Dist dist, std::uint64_t seed, std::uint64_t first, std::span<doub
 /// Element `index` of the array defined by (dist, seed).
 double generate_one(Dist dist, std::uint64_t seed, std::uint64_t index);
 
+namespace detail {
+/// Testing hook: true makes generate() use only the portable code, not the
+/// AVX2 kernels it picks at run time on CPUs that have them. Output is the same.
+void set_portable_only(bool portable) noexcept;
+/// Whether generate() currently uses the AVX2 kernels.
+bool simd_active() noexcept;
+}  // namespace detail
+
 }  // namespace parakit::data

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,11 @@ struct SumResult {
   double load_seconds = 0;  ///< generation or file reading, max over ranks
   bool from_file = false;
 };
+
+/// The kernel alone: sums [0, n) whose block team.rank_block(n) this rank holds in
+/// `rank_slice`. Collective; the result is on every rank. Instantiated for double and float.
+template <class T>
+double sum_distributed(Team& team, SumMode mode, std::uint64_t n, std::span<const T> rank_slice);
 
 /// Collective over the team. Bad input (missing/truncated/wrong-dtype file, an array too
 /// large for the node's memory) raises AgreedError on every rank. Result on every rank.
