@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
       cases.push_back({"exact", d});
     }
     std::map<std::pair<int, int>, std::vector<double>> samples;  // (case, p) -> seconds
-    for (auto& group : groups) {  // one untimed warm-up pass
+    for (auto& group : groups) {                                 // one untimed warm-up pass
       for (const auto& c : cases) run_case(group, c, n, world);
     }
     for (int rep = 0; rep < reps; ++rep) {
@@ -178,10 +178,10 @@ int main(int argc, char** argv) {
       for (const auto& group : groups) {
         const int ci = static_cast<int>(c);
         const Stats s = stats(samples[{ci, group.p}]);
-        const std::string name = cases[c].name == "probe"
-                                     ? "probe"
-                                     : cases[c].name + "/" +
-                                           std::string(data::to_string(kDists[cases[c].dist]));
+        const std::string name =
+            cases[c].name == "probe"
+                ? "probe"
+                : cases[c].name + "/" + std::string(data::to_string(kDists[cases[c].dist]));
         // fast is compared with the probe; exact with fast on the same data.
         const int ref = cases[c].name == "probe" ? -1 : cases[c].name == "fast" ? 0 : ci - 1;
         const double vs_ref = ref < 0 ? 1.0 : median(ref, group.p) / s.median;
@@ -204,9 +204,10 @@ int main(int argc, char** argv) {
     if (json) {
       std::printf("%s\n", out.dump().c_str());
     } else {
-      std::printf("vs ref: fast/probe bandwidth ratio (target >= 0.9); exact/fast throughput "
-                  "ratio (target >= 0.75 uniform/normal, >= 0.6 cancel). speedup = T(1)/T(p) "
-                  "(target >= 1.7 at p = 2).\n");
+      std::printf(
+          "vs ref: fast/probe bandwidth ratio (target >= 0.9); exact/fast throughput "
+          "ratio (target >= 0.75 uniform/normal, >= 0.6 cancel). speedup = T(1)/T(p) "
+          "(target >= 1.7 at p = 2).\n");
     }
     return 0;
   } catch (const Error& error) {

@@ -40,13 +40,15 @@ template <int Bytes>
 }
 
 __attribute__((target("avx512f"))) inline std::uint64_t read_avx512(const std::byte* p,
-                                                                     std::size_t n) {
+                                                                    std::size_t n) {
   return or_read<64>(p, n);
 }
 __attribute__((target("avx2"))) inline std::uint64_t read_avx2(const std::byte* p, std::size_t n) {
   return or_read<32>(p, n);
 }
-inline std::uint64_t read_sse2(const std::byte* p, std::size_t n) { return or_read<16>(p, n); }
+inline std::uint64_t read_sse2(const std::byte* p, std::size_t n) {
+  return or_read<16>(p, n);
+}
 }  // namespace detail
 
 /// Reads every byte of `data` with the widest vectors this CPU has. The result only exists so

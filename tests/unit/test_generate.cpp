@@ -93,26 +93,54 @@ TEST(Generate, StreamsAreStable) {
 TEST(Generate, SplitInvariance) {
   constexpr std::size_t kN = 10007;
   std::mt19937_64 rng(7);
-  for (Dist d : kAllDists) {
-    for (std::uint64_t seed : {0ull, 1ull, 0xdeadbeefcafef00dull}) {
-      for (std::uint64_t base : {0ull, 1ull, (1ull << 40) + 3}) {
-        std::vector<double> whole(kN);
-        generate(d, seed, base, whole);
-        // Random pieces, including empty ones and odd starts and ends.
-        std::vector<double> pieces(kN);
-        std::size_t at = 0;
-        while (at < kN) {
-          const std::size_t len = std::min<std::size_t>(kN - at, rng() % 70);
-          generate(d, seed, base + at, std::span<double>(pieces.data() + at, len));
-          at += len;
+  for (const bool portable : {false, true}) {
+    for (Dist d : kAllDists) {
+      parakit::data::detail::set_portable_only(portable);
+      for (std::uint64_t seed : {0ull, 1ull, 0xdeadbeefcafef00dull}) {
+        for (std::uint64_t base : {0ull, 1ull, (1ull << 40) + 3}) {
+          std::vector<double> whole(kN);
+          generate(d, seed, base, whole);
+          // Random pieces, including empty ones and odd starts and ends.
+          std::vector<double> pieces(kN);
+          std::size_t at = 0;
+          while (at < kN) {
+            const std::size_t len = std::min<std::size_t>(kN - at, rng() % 70);
+            generate(d, seed, base + at, std::span<double>(pieces.data() + at, len));
+            at += len;
+          }
+          EXPECT_TRUE(bitwise_equal(whole, pieces)) << to_string(d) << " seed " << seed;
+          // Element by element.
+          std::vector<double> ones(kN);
+          for (std::size_t i = 0; i < kN; ++i) ones[i] = generate_one(d, seed, base + i);
+          EXPECT_TRUE(bitwise_equal(whole, ones)) << to_string(d) << " seed " << seed;
         }
-        EXPECT_TRUE(bitwise_equal(whole, pieces)) << to_string(d) << " seed " << seed;
-        // Element by element.
-        std::vector<double> ones(kN);
-        for (std::size_t i = 0; i < kN; ++i) ones[i] = generate_one(d, seed, base + i);
-        EXPECT_TRUE(bitwise_equal(whole, ones)) << to_string(d) << " seed " << seed;
       }
     }
+  }
+  parakit::data::detail::set_portable_only(false);
+}
+
+// generate() picks AVX2 kernels at run time where the CPU has them; the portable
+// code must give the same bits (and is what runs elsewhere).
+TEST(Generate, SimdAndPortablePathsAgree) {
+  constexpr std::size_t kN = 100003;
+  for (Dist d : kAllDists) {
+    for (std::uint64_t base : {0ull, 1ull, 6ull, 0xfffffffffffff00ull}) {
+      std::vector<double> fast(kN), portable(kN);
+      parakit::data::detail::set_portable_only(false);
+      generate(d, 77, base, fast);
+      parakit::data::detail::set_portable_only(true);
+      EXPECT_FALSE(parakit::data::detail::simd_active());
+      generate(d, 77, base, portable);
+      parakit::data::detail::set_portable_only(false);
+      EXPECT_TRUE(bitwise_equal(fast, portable)) << to_string(d) << " base " << base;
+      for (std::size_t i = 0; i < kN; i += 997) {
+        ASSERT_EQ(fast[i], generate_one(d, 77, base + i)) << to_string(d) << " i " << i;
+      }
+    }
+  }
+  if (!parakit::data::detail::simd_active()) {
+    GTEST_SKIP() << "no AVX2 here: only the portable path was exercised";
   }
 }
 
