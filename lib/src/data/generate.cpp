@@ -27,8 +27,8 @@ constexpr std::uint32_t kUniformTag = 1;
 constexpr std::uint32_t kNormalTag = 2;
 constexpr std::uint32_t kCancelTag = 3;
 
-// Number of Philox blocks computed together (the AVX2 kernels assume 16).
-constexpr int kBatch = 16;
+// Number of Philox blocks computed together.
+constexpr int kBatch = 32;
 
 constexpr double kTwoPow53Inv = 0x1p-53;
 constexpr double kTwoPow52Inv = 0x1p-52;
@@ -89,17 +89,19 @@ inline void philox_batch(PhiloxKey key, std::uint64_t c, std::uint32_t tag, Batc
 // products). Integer arithmetic and exact conversions only: the output is bit-for-bit
 // that of the portable code, which the tests check.
 
-/// Runs 10 Philox rounds on kBatch blocks: group g, lane l is counter c + 4g + l.
-[[gnu::target("avx2"), gnu::always_inline]] inline void philox16_avx2(PhiloxKey key,
-                                                                      std::uint64_t c,
-                                                                      std::uint32_t tag,
-                                                                      __m256i (&w)[4][4]) {
+/// Runs 10 Philox rounds on 4 * G blocks: group g, lane l is counter c + 4g + l.
+/// Independent groups hide the multiply latency.
+template <int G>
+[[gnu::target("avx2"), gnu::always_inline]] inline void philox_avx2(PhiloxKey key, std::uint64_t c,
+                                                                    std::uint32_t tag,
+                                                                    __m256i (&w)[4][G]) {
   const __m256i m0 = _mm256_set1_epi64x(kPhiloxM0);
   const __m256i m1 = _mm256_set1_epi64x(kPhiloxM1);
   const __m256i lo32 = _mm256_set1_epi64x(0xffffffffLL);
   const auto c64 = static_cast<long long>(c);
   __m256i ctr = _mm256_add_epi64(_mm256_set1_epi64x(c64), _mm256_setr_epi64x(0, 1, 2, 3));
-  for (int g = 0; g < 4; ++g) {
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) {
     w[0][g] = _mm256_and_si256(ctr, lo32);
     w[1][g] = _mm256_srli_epi64(ctr, 32);
     w[2][g] = _mm256_setzero_si256();
@@ -114,7 +116,8 @@ inline void philox_batch(PhiloxKey key, std::uint64_t c, std::uint32_t tag, Batc
     }
     const __m256i vk0 = _mm256_set1_epi64x(k0);
     const __m256i vk1 = _mm256_set1_epi64x(k1);
-    for (int g = 0; g < 4; ++g) {
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) {
       const __m256i p0 = _mm256_mul_epu32(w[0][g], m0);
       const __m256i p1 = _mm256_mul_epu32(w[2][g], m1);
       const __m256i n0 =
@@ -132,11 +135,13 @@ inline void philox_batch(PhiloxKey key, std::uint64_t c, std::uint32_t tag, Batc
 /// philox_batch() with AVX2.
 [[gnu::target("avx2")]] void philox_batch_avx2(PhiloxKey key, std::uint64_t c, std::uint32_t tag,
                                                Batch& out) {
-  __m256i w[4][4];
-  philox16_avx2(key, c, tag, w);
+  static_assert(kBatch % 4 == 0);
+  constexpr int kGroups = kBatch / 4;
+  __m256i w[4][kGroups];
+  philox_avx2<kGroups>(key, c, tag, w);
   const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
   for (int word = 0; word < 4; ++word) {
-    for (int g = 0; g < 4; ++g) {
+    for (int g = 0; g < kGroups; ++g) {
       const __m256i packed = _mm256_permutevar8x32_epi32(w[word][g], even);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(&out.w[word][4 * g]),
                        _mm256_castsi256_si128(packed));
@@ -156,13 +161,17 @@ inline void philox_batch(PhiloxKey key, std::uint64_t c, std::uint32_t tag, Batc
   return _mm256_mul_pd(sum, _mm256_set1_pd(kTwoPow53Inv));
 }
 
-/// Uniform elements 2c .. 2c + 32 * groups - 1 into out.
+constexpr int kUniformGroups = 8;  // 32 blocks, 64 elements per iteration
+
+/// Uniform elements 2c .. 2c + 64 * iterations - 1 into out.
 [[gnu::target("avx2")]] void uniform_avx2(PhiloxKey key, std::uint64_t c, double* out,
-                                          std::size_t groups) {
-  for (std::size_t it = 0; it < groups; ++it, c += kBatch, out += 2 * kBatch) {
-    __m256i w[4][4];
-    philox16_avx2(key, c, kUniformTag, w);
-    for (int g = 0; g < 4; ++g) {
+                                          std::size_t iterations) {
+  constexpr int kBlocks = 4 * kUniformGroups;
+  for (std::size_t it = 0; it < iterations; ++it, c += kBlocks, out += 2 * kBlocks) {
+    __m256i w[4][kUniformGroups];
+    philox_avx2<kUniformGroups>(key, c, kUniformTag, w);
+#pragma GCC unroll 8
+    for (int g = 0; g < kUniformGroups; ++g) {
       // Even elements take words (0, 1), odd elements words (2, 3); top 53 bits.
       const __m256i e =
           _mm256_srli_epi64(_mm256_or_si256(_mm256_slli_epi64(w[0][g], 32), w[1][g]), 11);
@@ -241,19 +250,22 @@ constexpr CancelScale kCancelScale{};
 /// Even cancel element from its block; sets e to its exponent.
 inline double cancel_even(std::uint32_t w0, std::uint32_t w1, std::uint32_t w2, std::uint32_t w3,
                           int& e) {
-  e = static_cast<int>((std::uint64_t{w0} * 60u) >> 32);                       // uniform in [0, 59]
-  const std::uint64_t mant = (std::uint64_t{1} << 51) | (join(w2, w3) >> 13);  // 2^51 + m
-  const double x = static_cast<double>(static_cast<std::int64_t>(mant)) * kCancelScale.pow2[e];
-  return (w1 & 1u) ? -x : x;
+  e = static_cast<int>((std::uint64_t{w0} * 60u) >> 32);  // uniform in [0, 59]
+  const auto mant = static_cast<std::int64_t>((std::uint64_t{1} << 51) | (join(w2, w3) >> 13));
+  // +-(2^51 + m), negative when w1 is odd; branch-free (the sign is unpredictable).
+  const std::int64_t neg = -static_cast<std::int64_t>(w1 & 1u);
+  const std::int64_t signed_mant = (mant ^ neg) - neg;
+  return static_cast<double>(signed_mant) * kCancelScale.pow2[e];
 }
 
 /// v in [-1, 1) for an odd cancel element whose partner has exponent e.
 inline double cancel_v(std::uint32_t w0, std::uint32_t w1, int e) {
-  const int shift = e + 1;  // grid 2^(e-51) = 2^-52 * 2^shift
-  if (shift > 52) return 0.0;
-  // k uniform in [-2^52, 2^52), then rounded down to a multiple of 2^shift.
+  const int shift = e + 1;  // grid 2^(e-51) = 2^-52 * 2^shift; shift <= 60
+  // k uniform in [-2^52, 2^52), then rounded down to a multiple of 2^shift; 0 if the
+  // grid is coarser than 1 (shift > 52).
   const std::int64_t k = static_cast<std::int64_t>(join(w0, w1) >> 11) - (std::int64_t{1} << 52);
-  const std::int64_t kq = (k >> shift) * (std::int64_t{1} << shift);
+  const std::int64_t keep = -static_cast<std::int64_t>(shift <= 52);
+  const std::int64_t kq = ((k >> shift) * (std::int64_t{1} << shift)) & keep;
   return static_cast<double>(kq) * kTwoPow52Inv;
 }
 
@@ -280,10 +292,10 @@ void fill_uniform(PhiloxKey key, std::uint64_t first, std::span<double> out, boo
   std::uint64_t c = first / 2;
 #if PARAKIT_GENERATE_AVX2
   if (avx2) {
-    const std::size_t groups = n / (2 * kBatch);
-    uniform_avx2(key, c, out.data(), groups);
-    k = groups * 2 * kBatch;
-    c += groups * kBatch;
+    const std::size_t iterations = n / (8 * kUniformGroups);
+    uniform_avx2(key, c, out.data(), iterations);
+    k = iterations * 8 * kUniformGroups;
+    c += iterations * 4 * kUniformGroups;
   }
 #endif
   (void)avx2;

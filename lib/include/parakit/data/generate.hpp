@@ -4,6 +4,14 @@
 // from a Philox4x32-10 block whose key is the seed and whose counter is derived
 // from the index. Any partition of [0, n) across ranks or threads therefore
 // produces bit-identical arrays.
+//
+// Stream layout (stable: changing it changes every published result): key =
+// philox_key(seed); counter = {c mod 2^32, c >> 32, 0, tag} with tag 1 for
+// uniform, 2 for normal, 3 for cancel. uniform and normal use c = i / 2, even i
+// taking words (0, 1) and odd i words (2, 3) of the block; cancel uses c = i.
+// ones, uniform and cancel use integer arithmetic and exact conversions only, so
+// they are bit-identical on every platform; normal calls libm (log, cos, sin) and
+// is bit-identical wherever the same libm runs (all ranks of one installation).
 #pragma once
 
 #include <cstdint>
@@ -35,6 +43,8 @@ std::string_view to_string(Dist d);
 /// Fills out[k] with element (first + k) of the array defined by (dist, seed).
 /// Element i depends only on (dist, seed, i): any split across ranks/threads
 /// gives the same array, bit for bit, and the same values as generate_one.
+/// Uses AVX2 kernels where the CPU has them (same output). Throws UsageError if
+/// first + out.size() - 1 overflows 64 bits.
 void generate(Dist dist, std::uint64_t seed, std::uint64_t first, std::span<double> out);
 
 /// Element `index` of the array defined by (dist, seed).
