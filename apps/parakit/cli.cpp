@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "parakit/core/error.hpp"
+#include "parakit/core/system.hpp"
 #include "parakit/runtime/collective.hpp"
 
 namespace parakit::cli {
@@ -43,6 +44,24 @@ std::string format_double(double value) {
   return buffer;
 }
 
+namespace {
+
+/// Open MPI binds each rank to one core by default for small jobs, so `--threads 4` would
+/// stack four threads on one core. Say so once instead of silently running slowly.
+void warn_if_oversubscribed(const Environment& env) {
+  const Comm world = env.world();
+  const int cpus = affinity_cpu_count();
+  const int worst = world.all_reduce(env.threads() > cpus ? cpus : 0, ops::max{});
+  if (worst > 0 && world.rank() == 0) {
+    std::fprintf(stderr,
+                 "parakit: warning: %d threads per rank but a rank may only use %d CPU%s; "
+                 "bind wider (mpirun --map-by slot:PE=%d, or --bind-to none) or lower --threads\n",
+                 env.threads(), worst, worst == 1 ? "" : "s", env.threads());
+  }
+}
+
+}  // namespace
+
 int run_with_environment(const CommonOptions& common,
                          const std::function<int(Environment&)>& body) {
   RuntimeOptions options;
@@ -50,6 +69,7 @@ int run_with_environment(const CommonOptions& common,
   options.threads = common.threads;
   Environment env(options);  // UsageError here happens before MPI starts, on every rank alike
   try {
+    warn_if_oversubscribed(env);
     return body(env);
   } catch (const AgreedError& error) {
     if (env.world().rank() == 0) print_error(error.what());

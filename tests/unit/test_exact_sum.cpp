@@ -226,6 +226,19 @@ double sum_one_by_one(const std::vector<double>& x) {
   return a.round();
 }
 
+// The wire is canonical: equal wires mean equal exact sums, even where rounding hides a
+// difference. add(double) does no extraction, so it checks the blocked path exactly.
+ExactAccumulator::Wire wire_one_by_one(const std::vector<double>& x) {
+  ExactAccumulator a;
+  for (double v : x) a.add(v);
+  return a.to_wire();
+}
+ExactAccumulator::Wire wire_of_span(const std::vector<double>& x) {
+  ExactAccumulator a;
+  a.add(std::span<const double>(x));
+  return a.to_wire();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tests that the kernels must pass at every instruction-set level.
 
@@ -249,6 +262,45 @@ TEST_P(ExactSumSimd, MatchesReferenceOnRandomData) {
       EXPECT_TRUE(same_double(expected, sum_of(x))) << dist_name(d) << " n=" << n;
       if (n <= 10000) {
         EXPECT_TRUE(same_double(expected, sum_one_by_one(x))) << dist_name(d) << " n=" << n;
+        EXPECT_EQ(wire_one_by_one(x), wire_of_span(x)) << dist_name(d) << " n=" << n;
+      }
+    }
+  }
+}
+
+// Blocks that load the extraction right up to its proven bounds: 2048 terms just below
+// 2^(emax+1), all of one sign (the q-sum reaches sigma), and terms whose first remainder is
+// as large as the bound allows mixed with small terms full of low bits (the second level's
+// q-sum reaches its sigma too). Each follows a block 2^-2 smaller that needs three levels, so
+// the fused pass runs deep with a guessed sigma as tight as the true one.
+TEST_P(ExactSumSimd, BlocksAtTheExtractionBounds) {
+  std::mt19937_64 rng(4242);
+  auto mantissa = [&] { return static_cast<double>(rng() >> 12) * 0x1p-52; };  // [0, 1)
+  for (int emax : {0, 37, -500, 900, 1009, 1011, -960, -1010}) {
+    std::vector<double> x;
+    auto smaller_block = [&] {
+      for (int i = 0; i < 2048; ++i) {
+        x.push_back(std::ldexp(1.0 + mantissa(), emax - (i % 2 ? 2 : 60)));
+      }
+    };
+    smaller_block();
+    for (int i = 0; i < 2048; ++i) x.push_back(std::ldexp(2.0 - 0x1p-10 * mantissa(), emax));
+    for (int repeat = 0; repeat < 3; ++repeat) {
+      smaller_block();
+      for (int i = 0; i < 2048; ++i) {
+        x.push_back(i % 2 ? std::ldexp(1.5 + 0x1p-41 - 0x1p-52, emax)
+                          : std::ldexp((1.0 + mantissa()) * 0x1p-42, emax));
+      }
+    }
+    for (double sign : {1.0, -1.0}) {
+      std::vector<double> y(x);
+      for (double& v : y) v *= sign;
+      EXPECT_TRUE(same_double(reference_sum(y), sum_of(y))) << "emax=" << emax;
+      EXPECT_EQ(wire_one_by_one(y), wire_of_span(y)) << "emax=" << emax;
+      // The same blocks first in a span: sigma comes from the true max.
+      for (std::size_t b = 2048; b < y.size(); b += 2048) {
+        const std::vector<double> tail(y.begin() + static_cast<std::ptrdiff_t>(b), y.end());
+        EXPECT_EQ(wire_one_by_one(tail), wire_of_span(tail)) << "emax=" << emax << " b=" << b;
       }
     }
   }
