@@ -93,7 +93,8 @@ class RefBig {
     int t = kLimbs - 1;
     while (t > 0 && limb_[t] == 0) --t;
     long double a = 0;
-    for (int i = t; i >= std::max(0, t - 2); --i) a += std::ldexp(static_cast<long double>(limb_[i]), 32 * i);
+    for (int i = t; i >= std::max(0, t - 2); --i)
+      a += std::ldexp(static_cast<long double>(limb_[i]), 32 * i);
     return static_cast<double>(std::ldexp(a, -1074));
   }
 
@@ -163,17 +164,26 @@ double reference_sum(const std::vector<double>& x) {
 // ---------------------------------------------------------------------------------------------
 // Data.
 
-enum class Dist { kUniform, kNormal, kCancel, kWide, kTiny, kHuge, kRamp };
+enum class Dist { kUniform, kNormal, kCancel, kWide, kTiny, kHuge, kRamp, kSparse };
 
 const char* dist_name(Dist d) {
   switch (d) {
-    case Dist::kUniform: return "uniform";
-    case Dist::kNormal: return "normal";
-    case Dist::kCancel: return "cancel";
-    case Dist::kWide: return "wide";
-    case Dist::kTiny: return "tiny";
-    case Dist::kHuge: return "huge";
-    case Dist::kRamp: return "ramp";
+    case Dist::kUniform:
+      return "uniform";
+    case Dist::kNormal:
+      return "normal";
+    case Dist::kCancel:
+      return "cancel";
+    case Dist::kWide:
+      return "wide";
+    case Dist::kTiny:
+      return "tiny";
+    case Dist::kHuge:
+      return "huge";
+    case Dist::kRamp:
+      return "ramp";
+    case Dist::kSparse:
+      return "sparse";
   }
   return "?";
 }
@@ -208,17 +218,23 @@ std::vector<double> make_data(Dist d, std::size_t n, std::uint64_t seed) {
       case Dist::kRamp:  // magnitudes that jump between blocks
         x[i] = sign() * unit() * std::ldexp(1.0, static_cast<int>((i / 1500) * 37 % 300) - 150);
         break;
+      case Dist::kSparse:  // mostly +-0.0, with the rest needing one to three levels
+        x[i] = rng() % 4 != 0 ? sign() * 0.0
+                              : sign() * std::ldexp(1.0 + unit(), static_cast<int>(rng() % 100));
+        break;
     }
   }
   return x;
 }
 
 const std::array kAllDists = {Dist::kUniform, Dist::kNormal, Dist::kCancel, Dist::kWide,
-                              Dist::kTiny,    Dist::kHuge,   Dist::kRamp};
-const std::array<std::size_t, 11> kSizes = {0, 1, 2, 15, 17, 2047, 2048, 2049, 4096 + 7, 10000,
-                                            100003};
+                              Dist::kTiny,    Dist::kHuge,   Dist::kRamp,   Dist::kSparse};
+const std::array<std::size_t, 11> kSizes = {0,    1,    2,        15,    17,    2047,
+                                            2048, 2049, 4096 + 7, 10000, 100003};
 
-double sum_of(const std::vector<double>& x) { return exact_sum(std::span<const double>(x)); }
+double sum_of(const std::vector<double>& x) {
+  return exact_sum(std::span<const double>(x));
+}
 
 double sum_one_by_one(const std::vector<double>& x) {
   ExactAccumulator a;
@@ -292,6 +308,15 @@ TEST_P(ExactSumSimd, BlocksAtTheExtractionBounds) {
                           : std::ldexp((1.0 + mantissa()) * 0x1p-42, emax));
       }
     }
+    // The same with the small terms just too fine for two levels (the last level's plain sum
+    // would round), after a block for which two levels are enough.
+    for (int low = 31; low <= 34; ++low) {
+      for (int i = 0; i < 2048; ++i) x.push_back(std::ldexp(1.0 + mantissa(), emax - 2));
+      for (int i = 0; i < 2048; ++i) {
+        x.push_back(i % 2 ? std::ldexp(1.5 + 0x1p-41 - 0x1p-52, emax)
+                          : std::ldexp(1.0 + mantissa(), emax - low));
+      }
+    }
     for (double sign : {1.0, -1.0}) {
       std::vector<double> y(x);
       for (double& v : y) v *= sign;
@@ -309,8 +334,8 @@ TEST_P(ExactSumSimd, BlocksAtTheExtractionBounds) {
 TEST_P(ExactSumSimd, UnalignedAndOddSpans) {
   const auto x = make_data(Dist::kCancel, 6000, 7);
   for (std::size_t start = 0; start < 9; ++start) {
-    for (std::size_t len : {std::size_t{0}, std::size_t{1}, std::size_t{31}, std::size_t{2051},
-                            std::size_t{5990}}) {
+    for (std::size_t len :
+         {std::size_t{0}, std::size_t{1}, std::size_t{31}, std::size_t{2051}, std::size_t{5990}}) {
       const std::vector<double> part(x.begin() + start, x.begin() + start + len);
       const std::span<const double> view(x.data() + start, len);
       EXPECT_TRUE(same_double(reference_sum(part), exact_sum(view)))
@@ -370,7 +395,8 @@ TEST_P(ExactSumSimd, SplitAndMergeIsBitwiseEqual) {
 
 TEST_P(ExactSumSimd, SpecialValuesInsideLargeSpans) {
   auto x = make_data(Dist::kNormal, 9000, 21);
-  for (std::size_t pos : {std::size_t{0}, std::size_t{2047}, std::size_t{2048}, std::size_t{8999}}) {
+  for (std::size_t pos :
+       {std::size_t{0}, std::size_t{2047}, std::size_t{2048}, std::size_t{8999}}) {
     auto y = x;
     y[pos] = kInf;
     EXPECT_TRUE(same_double(kInf, sum_of(y)));
@@ -399,10 +425,11 @@ TEST_P(ExactSumSimd, FloatSpans) {
       const auto x = make_data(d, n, 31 + n);
       for (std::size_t i = 0; i < n; ++i) {
         // Wide data is squeezed into float's range, subnormal floats included.
-        f[i] = d == Dist::kWide ? static_cast<float>(std::ldexp(x[i], -std::ilogb(x[i]) +
-                                                                       static_cast<int>(rng() % 280) - 150))
-                                : static_cast<float>(x[i]);
-        widened[i] = f[i];
+        f[i] = d == Dist::kWide
+                   ? static_cast<float>(
+                         std::ldexp(x[i], -std::ilogb(x[i]) + static_cast<int>(rng() % 280) - 150))
+                   : static_cast<float>(x[i]);
+        widened[i] = static_cast<double>(f[i]);
       }
       EXPECT_TRUE(same_double(reference_sum(widened), exact_sum(std::span<const float>(f))))
           << dist_name(d) << " n=" << n;
@@ -416,20 +443,25 @@ TEST_P(ExactSumSimd, FloatSpans) {
   EXPECT_TRUE(same_double(-0.0, exact_sum(std::span<const float>(neg_zero))));
   // FLT_MAX * 3000 is exact in double; float arithmetic would overflow.
   const std::vector<float> big(3000, FLT_MAX);
-  EXPECT_TRUE(same_double(3000.0 * static_cast<double>(FLT_MAX),
-                          exact_sum(std::span<const float>(big))));
+  EXPECT_TRUE(
+      same_double(3000.0 * static_cast<double>(FLT_MAX), exact_sum(std::span<const float>(big))));
+}
+
+std::string level_name(const ::testing::TestParamInfo<detail::SimdLevel>& param) {
+  switch (param.param) {
+    case detail::SimdLevel::kAvx512:
+      return "Avx512";
+    case detail::SimdLevel::kAvx2:
+      return "Avx2";
+    default:
+      return "Baseline";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLevels, ExactSumSimd,
                          ::testing::Values(detail::SimdLevel::kBaseline, detail::SimdLevel::kAvx2,
                                            detail::SimdLevel::kAvx512),
-                         [](const auto& info) {
-                           switch (info.param) {
-                             case detail::SimdLevel::kAvx512: return std::string("Avx512");
-                             case detail::SimdLevel::kAvx2: return std::string("Avx2");
-                             default: return std::string("Baseline");
-                           }
-                         });
+                         level_name);
 
 // ---------------------------------------------------------------------------------------------
 // Hand-picked cases; each checked one term at a time, as a span, and against the reference.
@@ -490,8 +522,8 @@ TEST(ExactSum, Overflow) {
   expect_sum({-DBL_MAX, -DBL_MAX, DBL_MAX}, -DBL_MAX);
   expect_sum({DBL_MAX, DBL_MAX}, kInf);
   expect_sum({-DBL_MAX, -DBL_MAX}, -kInf);
-  expect_sum({DBL_MAX, half_ulp}, kInf);                         // the tie rounds to even: Inf
-  expect_sum({DBL_MAX, half_ulp, -0x1p-1074}, DBL_MAX);          // just below the tie
+  expect_sum({DBL_MAX, half_ulp}, kInf);                 // the tie rounds to even: Inf
+  expect_sum({DBL_MAX, half_ulp, -0x1p-1074}, DBL_MAX);  // just below the tie
   expect_sum({DBL_MAX, half_ulp / 2}, DBL_MAX);
   expect_sum({-DBL_MAX, -half_ulp}, -kInf);
   expect_sum({DBL_MAX, DBL_MAX, DBL_MAX, -DBL_MAX, -DBL_MAX, 1.0}, DBL_MAX);
@@ -588,9 +620,10 @@ TEST(ExactSum, WireSumOfManyAccumulators) {
 TEST(ExactSum, WideningOfFloatsIsExact) {
   const float third = 1.0f / 3.0f;
   const std::vector<float> f = {third, third, third};
-  const std::vector<double> d = {third, third, third};
+  const double wide = static_cast<double>(third);
+  const std::vector<double> d = {wide, wide, wide};
   EXPECT_TRUE(same_double(reference_sum(d), exact_sum(std::span<const float>(f))));
-  EXPECT_TRUE(same_double(3.0 * static_cast<double>(third), exact_sum(std::span<const float>(f))));
+  EXPECT_TRUE(same_double(3.0 * wide, exact_sum(std::span<const float>(f))));
 }
 
 }  // namespace

@@ -21,10 +21,10 @@ class ExactAccumulator {
   /// the sign.
   static constexpr std::size_t kChunks = 67;
   /// Positions of the counters in the wire form, after the chunks.
-  static constexpr std::size_t kWirePosInf = kChunks;      ///< number of +Inf terms
-  static constexpr std::size_t kWireNegInf = kChunks + 1;  ///< number of -Inf terms
-  static constexpr std::size_t kWireNaN = kChunks + 2;     ///< number of NaN terms
-  static constexpr std::size_t kWireTerms = kChunks + 3;   ///< number of terms
+  static constexpr std::size_t kWirePosInf = kChunks;          ///< number of +Inf terms
+  static constexpr std::size_t kWireNegInf = kChunks + 1;      ///< number of -Inf terms
+  static constexpr std::size_t kWireNaN = kChunks + 2;         ///< number of NaN terms
+  static constexpr std::size_t kWireTerms = kChunks + 3;       ///< number of terms
   static constexpr std::size_t kWireNotNegZero = kChunks + 4;  ///< terms other than -0.0
   /// Number of int64 in the wire form.
   static constexpr std::size_t kWireSize = kChunks + 5;

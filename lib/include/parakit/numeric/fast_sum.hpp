@@ -6,7 +6,8 @@
 namespace parakit::numeric {
 
 /// Vectorised sum, near memory bandwidth. Not reproducible across splits: the rounding
-/// depends on the length (which lane gets which term). |fast_sum(x) - exact| <= n*eps*sum|x|.
+/// depends on the length and the instruction set (which lane gets which term).
+/// |fast_sum(x) - exact| <= n * eps * sum|x|.
 double fast_sum(std::span<const double> x) noexcept;
 /// Vectorised sum of floats, accumulated in double.
 double fast_sum(std::span<const float> x) noexcept;
