@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
+# (The fourth argument carries sanitizer flags, so an instrumented build links.)
 # Installs the build tree into a temporary prefix, builds tests/install/consumer against it with
 # find_package(parakit), runs it under mpirun -np 2, and checks the installed CLI runs.
 set -euo pipefail
-build_dir="$1"; source_dir="$2"; mpiexec="${3:-mpirun}"
+build_dir="$1"; source_dir="$2"; mpiexec="${3:-mpirun}"; cxx_flags="${4:-}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
@@ -10,7 +11,8 @@ test -f "$work/prefix/lib/cmake/parakit/parakitConfig.cmake"
 test -f "$work/prefix/lib/cmake/parakit/parakitConfigVersion.cmake"
 test -x "$work/prefix/bin/parakit"
 cmake -S "$source_dir/tests/install/consumer" -B "$work/consumer" -G Ninja \
-  -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CXX_FLAGS="$cxx_flags" -DCMAKE_EXE_LINKER_FLAGS="$cxx_flags" >/dev/null
 cmake --build "$work/consumer" >/dev/null
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 "$mpiexec" -np 2 --oversubscribe "$work/consumer/consumer"
