@@ -8,6 +8,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PRESET="${PARAKIT_PRESET:-release}"
 BUILD="$ROOT/build/$PRESET"
+cd "$ROOT"  # the presets are read from the current directory
 
 # Debian packages the build, tests and demo need.
 PACKAGES=(
@@ -35,11 +36,14 @@ setup() {
   done
   if [ "${#missing[@]}" -gt 0 ]; then
     log "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    # apt-get update only when the package lists cannot serve the install.
-    if ! as_root apt-get install -y --no-install-recommends "${missing[@]}"; then
-      as_root apt-get update
-      as_root apt-get install -y --no-install-recommends "${missing[@]}"
+    local apt=(env DEBIAN_FRONTEND=noninteractive apt-get)
+    # apt-get update only when needed: no package lists yet, or they cannot serve the install.
+    if ! compgen -G "/var/lib/apt/lists/*_Packages*" >/dev/null; then
+      as_root "${apt[@]}" update
+    fi
+    if ! as_root "${apt[@]}" install -y --no-install-recommends "${missing[@]}"; then
+      as_root "${apt[@]}" update
+      as_root "${apt[@]}" install -y --no-install-recommends "${missing[@]}"
     fi
   fi
   if [ "$(id -u)" -eq 0 ]; then
@@ -54,11 +58,6 @@ build() {
   cmake --build --preset "$preset"
 }
 
-# mpirun flags: allow more ranks than cores on small machines.
-mpirun_flags() {
-  local np="$1"
-  if [ "$(nproc)" -lt "$np" ]; then echo "--oversubscribe"; fi
-}
 
 demo() {
   local bin="$BUILD/bin/parakit"
@@ -74,8 +73,8 @@ demo() {
     for dist in uniform cancel; do
       i=$((i + 1))
       "$bin" sum --backend threads --n "$n" --dist "$dist" --mode "$mode" --repeat 3 --json >"$out/$i.t.json"
-      # shellcheck disable=SC2046
-      mpirun -np 2 $(mpirun_flags 2) "$bin" sum --n "$n" --dist "$dist" --mode "$mode" --repeat 3 \
+      # --oversubscribe: Open MPI counts cores, not hardware threads, as slots.
+      mpirun -np 2 --oversubscribe "$bin" sum --n "$n" --dist "$dist" --mode "$mode" --repeat 3 \
         --json >"$out/$i.m.json"
     done
   done

@@ -12,6 +12,8 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/lib/include/parakit
 install(FILES ${PROJECT_BINARY_DIR}/lib/include/parakit/version.hpp
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/parakit)
 install(EXPORT parakitTargets NAMESPACE parakit:: DESTINATION ${PARAKIT_CMAKE_DIR})
+# Also usable straight from the build tree: CMAKE_PREFIX_PATH=<build dir>.
+export(EXPORT parakitTargets NAMESPACE parakit:: FILE ${PROJECT_BINARY_DIR}/parakitTargets.cmake)
 
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/parakitConfig.cmake.in
                               ${PROJECT_BINARY_DIR}/parakitConfig.cmake

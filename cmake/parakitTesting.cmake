@@ -17,7 +17,7 @@ function(parakit_add_mpi_test name)
   target_link_libraries(${name} PRIVATE parakit_mpi_gtest_main parakit::parakit parakit_warnings)
 
   set(extra_flags "")
-  if(MPI_CXX_LIBRARY_VERSION_STRING MATCHES "Open MPI" OR MPIEXEC_EXECUTABLE MATCHES "orterun|mpirun")
+  if(MPI_CXX_LIBRARY_VERSION_STRING MATCHES "Open MPI")
     list(APPEND extra_flags --oversubscribe)
   endif()
   foreach(ranks IN LISTS ARG_RANKS)

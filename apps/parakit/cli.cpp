@@ -21,6 +21,16 @@ void add_common_options(CLI::App& command, CommonOptions& options) {
   command.add_flag("--json", options.json, "print one JSON object on stdout (rank 0)");
 }
 
+bool is_output_rank(const Environment& env) {
+  if (env.backend() == BackendKind::mpi) return env.world().rank() == 0;
+  return launcher_rank() == 0;
+}
+
+bool is_output_rank(const Team& team) {
+  if (team.kind() == BackendKind::mpi) return team.rank() == 0;
+  return team.rank() == 0 && launcher_rank() == 0;
+}
+
 void print_error(const std::string& message) {
   std::fflush(stdout);
   const std::string line = message.substr(0, message.find('\n'));
@@ -29,7 +39,7 @@ void print_error(const std::string& message) {
 }
 
 void print_json(const nlohmann::json& value) {
-  std::cout << value.dump() << std::endl;
+  std::cout << value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
 }
 
 nlohmann::json json_double(double value) {
@@ -52,7 +62,7 @@ void warn_if_oversubscribed(const Environment& env) {
   const Comm world = env.world();
   const int cpus = affinity_cpu_count();
   const int worst = world.all_reduce(env.threads() > cpus ? cpus : 0, ops::max{});
-  if (worst > 0 && world.rank() == 0) {
+  if (worst > 0 && is_output_rank(env)) {
     std::fprintf(stderr,
                  "parakit: warning: %d threads per rank but a rank may only use %d CPU%s; "
                  "bind wider (mpirun --map-by slot:PE=%d, or --bind-to none) or lower --threads\n",
@@ -72,7 +82,7 @@ int run_with_environment(const CommonOptions& common,
     warn_if_oversubscribed(env);
     return body(env);
   } catch (const AgreedError& error) {
-    if (env.world().rank() == 0) print_error(error.what());
+    if (is_output_rank(env)) print_error(error.what());
     return error.exit_code();
   } catch (const Error& error) {
     print_error(error.what());

@@ -35,6 +35,11 @@ Subcommand add_info_command(CLI::App& root);
 /// printed here and ends the whole job (MPI_Abort) so no rank waits forever.
 int run_with_environment(const CommonOptions& common, const std::function<int(Environment&)>& body);
 
+/// Whether this process prints results: rank 0 of the team, and under a launcher that
+/// started several copies with a non-mpi backend, only the launcher's rank 0.
+bool is_output_rank(const Team& team);
+bool is_output_rank(const Environment& env);
+
 /// Prints "parakit: error: <first line of message>" on stderr.
 void print_error(const std::string& message);
 

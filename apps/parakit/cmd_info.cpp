@@ -44,7 +44,7 @@ Subcommand add_info_command(CLI::App& root) {
               Team team = env.make_team();
               const std::vector<std::string> hosts = team.comm().all_gather(host_name());
               const std::vector<int> cpus = team.comm().all_gather(affinity_cpu_count());
-              if (team.rank() != 0) return 0;
+              if (!is_output_rank(team)) return 0;
               const auto memory = available_memory_bytes();
               nlohmann::json info{
                   {"command", "info"},

@@ -120,7 +120,7 @@ Subcommand add_sum_command(CLI::App& root) {
                 data::generate(options.dist, options.seed, 0, values);
                 io::write_npy(args->save_data, values);
               }
-              if (team.rank() == 0) {
+              if (is_output_rank(team)) {
                 if (args->common.json) {
                   print_json(to_json(options, result, team));
                 } else {

@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
     }
     return kExitUsage;
   } catch (const Error& error) {  // raised before MPI started (bad --backend, --threads)
-    if (launcher_rank() == 0) cli::print_error(error.what());
+    // Usage errors are the same on every rank: rank 0 speaks. Others may be rank-local.
+    if (launcher_rank() == 0 || error.exit_code() != kExitUsage) cli::print_error(error.what());
     return error.exit_code();
   } catch (const std::exception& error) {
     cli::print_error(std::string("internal error: ") + error.what());

@@ -34,6 +34,12 @@ class SumNumbers(unittest.TestCase):
                     self.assertEqual(result.code, 0, result.err)
                     self.assertEqual(as_float(result.json()["sum"]), float(n))
 
+    def test_one_json_object_when_mpirun_starts_independent_thread_runs(self):
+        r = run(["sum", "--n", "1000", "--dist", "ones", "--backend", "threads", "--threads", "1",
+                 "--json"], ranks=3)
+        self.assertEqual(r.code, 0, r.err)
+        self.assertEqual(r.json()["sum"], 1000)
+
     def test_json_fields(self):
         r = run(["sum", "--n", "1e4", "--json", "--threads", "2"], ranks=3)
         self.assertEqual(r.code, 0, r.err)
@@ -171,6 +177,9 @@ class SumErrors(unittest.TestCase):
             (["sum", "--n", "abc"], "--n"),
             (["sum", "--n", "1.5"], "--n"),
             (["sum", "--n", "1e15"], "memory"),
+            (["sum", "--n", "2^61"], "--n 2305843009213693952"),
+            (["sum", "--n", "2^63"], "--n"),
+            (["sum", "--n", "9223372036854775809"], "--n"),
             (["sum", "--mode", "sloppy"], "--mode"),
             (["sum", "--dist", "cauchy"], "cauchy"),
             (["sum", "--frobnicate"], "frobnicate"),

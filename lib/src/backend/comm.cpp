@@ -46,13 +46,11 @@ Comm::NodeShare Comm::node_share() const {
 void Comm::abort(int exit_code) const noexcept {
   std::fflush(stdout);
   std::fflush(stderr);
-  int initialized = 0;
   int finalized = 0;
-  MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
-  if (initialized && !finalized) {
-    MPI_Abort(mpi_ ? native() : MPI_COMM_WORLD, exit_code);
-  }
+  // Without a communicator this process is alone; if it is an MPI rank nevertheless, its
+  // launcher ends the job when it exits.
+  if (mpi_ && !finalized) MPI_Abort(native(), exit_code);
   std::_Exit(exit_code);
 }
 

@@ -2,6 +2,8 @@
 
 #include <numeric>
 
+#include "parakit/runtime/collective.hpp"
+
 namespace parakit {
 
 std::string_view to_string(BackendKind kind) noexcept {
@@ -16,8 +18,9 @@ std::string_view to_string(BackendKind kind) noexcept {
   return "unknown";
 }
 
-Team::Team(BackendKind kind, Comm comm, int threads)
-    : kind_(kind), comm_(std::move(comm)), pool_(std::make_unique<ThreadPool>(threads)) {
+Team::Team(BackendKind kind, Comm comm, int threads) : kind_(kind), comm_(std::move(comm)) {
+  // A failure on one rank (a bad count, threads refused) must reach every rank.
+  collectively(comm_, [&] { pool_ = std::make_unique<ThreadPool>(threads); });
   const std::vector<int> counts = comm_.all_gather(threads);
   workers_ = std::accumulate(counts.begin(), counts.end(), 0);
   first_worker_ = std::accumulate(counts.begin(), counts.begin() + comm_.rank(), 0);

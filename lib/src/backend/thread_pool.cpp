@@ -1,5 +1,8 @@
 #include "parakit/backend/thread_pool.hpp"
 
+#include <string>
+#include <system_error>
+
 #include "parakit/core/error.hpp"
 
 namespace parakit {
@@ -8,16 +11,28 @@ ThreadPool::ThreadPool(int threads) : size_(threads) {
   if (threads < 1) throw UsageError("the thread count must be at least 1");
   errors_.resize(static_cast<std::size_t>(threads));
   threads_.reserve(static_cast<std::size_t>(threads - 1));
-  for (int tid = 1; tid < threads; ++tid) threads_.emplace_back([this, tid] { worker_loop(tid); });
+  try {
+    for (int tid = 1; tid < threads; ++tid) {
+      threads_.emplace_back([this, tid] { worker_loop(tid); });
+    }
+  } catch (const std::system_error& error) {
+    stop_and_join();
+    throw InternalError("cannot start " + std::to_string(threads) + " threads: " + error.what());
+  }
 }
 
-ThreadPool::~ThreadPool() {
+void ThreadPool::stop_and_join() noexcept {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   start_.notify_all();
   for (auto& thread : threads_) thread.join();
+  threads_.clear();
+}
+
+ThreadPool::~ThreadPool() {
+  stop_and_join();
 }
 
 void ThreadPool::run(const std::function<void(int)>& job) {

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -14,8 +15,13 @@ namespace {
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 }
 
-void* allocate_large(std::size_t bytes) {
-  if (bytes == 0) return nullptr;
+void* allocate_large(std::size_t count, std::size_t size) {
+  if (count == 0) return nullptr;
+  if (count > (SIZE_MAX - kHugePage) / size) {
+    throw InputError("cannot allocate " + std::to_string(count) + " elements of " +
+                     std::to_string(size) + " bytes: the size overflows");
+  }
+  const std::size_t bytes = count * size;
   const std::size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
   void* pointer = std::aligned_alloc(kHugePage, rounded);
   if (pointer == nullptr) {

@@ -49,7 +49,10 @@ std::uint64_t parse_count(std::string_view text, std::string_view what) {
   const char* b = clean.data();
   const char* e = b + clean.size();
   auto r = std::from_chars(b, e, integer);
-  if (r.ec == std::errc() && r.ptr == e) return integer;
+  if (r.ec == std::errc() && r.ptr == e) {
+    if (integer > (std::uint64_t{1} << 63)) bad_count(text, what, "at most 2^63");
+    return integer;
+  }
   if (r.ec == std::errc::result_out_of_range) bad_count(text, what, "at most 2^63");
 
   // Floating forms such as 1e9 or 2.5e6: accept only exact integers.

@@ -70,11 +70,18 @@ Environment::Environment(const RuntimeOptions& options)
   }
   if (backend_ != BackendKind::mpi) return;
   int initialized = 0;
+  int finalized = 0;
   MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (finalized) throw InternalError("MPI was already finalized in this process");
   if (initialized) return;
   int provided = 0;
   if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
     throw InternalError("MPI_Init_thread failed");
+  }
+  if (provided < MPI_THREAD_FUNNELED) {
+    MPI_Finalize();
+    throw InternalError("the MPI library does not support MPI_THREAD_FUNNELED");
   }
   owns_mpi_ = true;
   // Report MPI failures as return codes so they become parakit errors, not silent aborts.

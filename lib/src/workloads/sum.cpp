@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <optional>
-#include <utility>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "parakit/core/buffer.hpp"
@@ -25,10 +25,12 @@ using numeric::ExactAccumulator;
 
 /// Refuses an array that cannot fit before touching it: the ranks sharing this node together
 /// need ranks_on_node x (this rank's share); leave 10% of the available memory free.
-void check_memory(std::uint64_t bytes_per_rank, int ranks_on_node, std::string_view what) {
+void check_memory(std::uint64_t count_per_rank, std::size_t element_size, int ranks_on_node,
+                  std::string_view what) {
   const auto available = available_memory_bytes();
   if (!available) return;
-  const long double need = static_cast<long double>(bytes_per_rank) * ranks_on_node;
+  const long double need = static_cast<long double>(count_per_rank) *
+                           static_cast<long double>(element_size) * ranks_on_node;
   if (need > 0.9L * static_cast<long double>(*available)) {
     throw InputError(std::string(what) + " needs " + format_bytes(static_cast<double>(need)) +
                      " of memory on " + host_name() + " but only " +
@@ -86,7 +88,7 @@ SumResult run_typed(Team& team, const SumOptions& options, std::uint64_t n,
   LargeBuffer<T> buffer;
   collectively(comm, [&] {
     const std::string what = file ? file->path : "--n " + std::to_string(n);
-    check_memory(mine.size() * sizeof(T), share.ranks_on_node, what);
+    check_memory(mine.size(), sizeof(T), share.ranks_on_node, what);
     buffer = LargeBuffer<T>(mine.size());
   });
 

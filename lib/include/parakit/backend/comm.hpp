@@ -72,8 +72,11 @@ class Comm {
  public:
   /// A single process without MPI: rank 0 of 1. Collectives are local no-ops.
   static Comm self() { return Comm(); }
-  /// Wraps (does not own) `comm`. Library code never assumes MPI_COMM_WORLD.
+  /// Shares `comm` (a Boost.MPI handle keeps its own ownership). Library code never assumes
+  /// MPI_COMM_WORLD.
   static Comm from_mpi(const boost::mpi::communicator& comm) { return Comm(comm); }
+  /// Duplicates `comm` (collective) and owns the duplicate, so parakit's messages never mix
+  /// with the caller's.
   static Comm from_mpi(MPI_Comm comm) {
     return Comm(boost::mpi::communicator(comm, boost::mpi::comm_duplicate));
   }
@@ -153,7 +156,8 @@ class Comm {
   };
   NodeShare node_share() const;
 
-  /// Ends every rank of the job now (MPI_Abort), or the process when not under MPI.
+  /// Ends every rank of this communicator's job now (MPI_Abort), or just this process for
+  /// Comm::self().
   [[noreturn]] void abort(int exit_code) const noexcept;
 
  private:

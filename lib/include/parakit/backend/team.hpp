@@ -27,7 +27,8 @@ struct Worker {
 
 class Team {
  public:
-  /// Collective over `comm`: ranks exchange their thread counts, which may differ.
+  /// Collective over `comm`: ranks exchange their thread counts, which may differ. If the
+  /// pool cannot start on some rank, every rank throws AgreedError.
   Team(BackendKind kind, Comm comm, int threads);
 
   BackendKind kind() const noexcept { return kind_; }

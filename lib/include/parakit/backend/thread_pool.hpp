@@ -14,7 +14,8 @@ namespace parakit {
 
 class ThreadPool {
  public:
-  /// Starts `threads - 1` background threads (threads >= 1).
+  /// Starts `threads - 1` background threads (threads >= 1). Throws UsageError for a count
+  /// below 1 and InternalError when the system refuses to start the threads.
   explicit ThreadPool(int threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -29,6 +30,7 @@ class ThreadPool {
 
  private:
   void worker_loop(int tid);
+  void stop_and_join() noexcept;
 
   int size_;
   std::vector<std::thread> threads_;

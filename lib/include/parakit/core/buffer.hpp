@@ -12,7 +12,8 @@
 namespace parakit {
 
 namespace detail {
-void* allocate_large(std::size_t bytes);
+/// count x size bytes; throws InputError when that overflows or cannot be allocated.
+void* allocate_large(std::size_t count, std::size_t size);
 void free_large(void* pointer) noexcept;
 struct LargeDeleter {
   void operator()(void* pointer) const noexcept { free_large(pointer); }
@@ -26,7 +27,7 @@ class LargeBuffer {
   LargeBuffer() = default;
   /// Allocates `count` elements, uninitialised. Throws InputError when memory is short.
   explicit LargeBuffer(std::size_t count)
-      : data_(static_cast<T*>(detail::allocate_large(count * sizeof(T)))), size_(count) {}
+      : data_(static_cast<T*>(detail::allocate_large(count, sizeof(T)))), size_(count) {}
 
   T* data() noexcept { return data_.get(); }
   const T* data() const noexcept { return data_.get(); }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <climits>
+#include <exception>
 #include <string>
 #include <utility>
 
@@ -25,7 +26,7 @@ class AgreedError : public Error {
 /// Runs `local()` on every rank of `comm` (collective: every rank must call it). If it throws
 /// parakit::Error on any rank, every rank throws AgreedError carrying the message and exit
 /// code of the lowest failing rank, so the whole job ends together instead of deadlocking in
-/// the next collective. Other exceptions propagate unchanged on the rank that threw them.
+/// the next collective. Any other std::exception counts as an internal error (exit 3).
 template <class F>
 void collectively(const Comm& comm, F&& local) {
   std::string message;
@@ -36,7 +37,10 @@ void collectively(const Comm& comm, F&& local) {
     throw;
   } catch (const Error& error) {
     message = error.what();
-    exit_code = error.exit_code();
+    exit_code = error.exit_code() == kExitOk ? kExitInternal : error.exit_code();
+  } catch (const std::exception& error) {
+    message = std::string("internal error: ") + error.what();
+    exit_code = kExitInternal;
   }
   const int failed_rank = comm.all_reduce(exit_code != kExitOk ? comm.rank() : INT_MAX, ops::min{});
   if (failed_rank == INT_MAX) return;
