@@ -6,7 +6,7 @@
 
 #include "parakit/core/error.hpp"
 #include "parakit/core/system.hpp"
-#include "parakit/runtime/collective.hpp"
+#include "parakit/backend/collective.hpp"
 
 namespace parakit::cli {
 

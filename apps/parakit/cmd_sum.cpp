@@ -7,7 +7,7 @@
 #include "parakit/core/error.hpp"
 #include "parakit/core/parse.hpp"
 #include "parakit/io/array_file.hpp"
-#include "parakit/runtime/collective.hpp"
+#include "parakit/backend/collective.hpp"
 #include "parakit/workloads/sum.hpp"
 
 namespace parakit::cli {

@@ -11,7 +11,7 @@
 
 #include "parakit/core/error.hpp"
 #include "parakit/patterns/reduce.hpp"
-#include "parakit/runtime/collective.hpp"
+#include "parakit/backend/collective.hpp"
 #include "parakit_test.hpp"
 
 namespace parakit {

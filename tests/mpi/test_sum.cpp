@@ -12,7 +12,7 @@
 #include "parakit/data/generate.hpp"
 #include "parakit/io/array_file.hpp"
 #include "parakit/numeric/exact_sum.hpp"
-#include "parakit/runtime/collective.hpp"
+#include "parakit/backend/collective.hpp"
 #include "parakit/workloads/sum.hpp"
 #include "parakit_test.hpp"
 

@@ -2,7 +2,7 @@
 
 #include <numeric>
 
-#include "parakit/runtime/collective.hpp"
+#include "parakit/backend/collective.hpp"
 
 namespace parakit {
 

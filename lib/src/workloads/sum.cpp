@@ -16,7 +16,7 @@
 #include "parakit/numeric/exact_sum.hpp"
 #include "parakit/numeric/fast_sum.hpp"
 #include "parakit/patterns/reduce.hpp"
-#include "parakit/runtime/collective.hpp"
+#include "parakit/backend/collective.hpp"
 
 namespace parakit::workloads {
 namespace {
