@@ -3,9 +3,7 @@
 #include <mpi.h>
 
 #include <cstdio>
-#include <parakit/numeric/exact_sum.hpp>
-#include <parakit/patterns/reduce.hpp>
-#include <parakit/version.hpp>
+#include <parakit/parakit.hpp>  // the umbrella header, as installed
 
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
