@@ -125,19 +125,13 @@ int main(int argc, char** argv) {
       }
       groups.push_back(std::move(group));
     }
-    for (auto& group : groups) {
-      if (!group.team) continue;
-      for (auto dist : kDists) {
-        if (!over_ranks && group.p > 1) {
-          group.data = groups.back().data;  // filled below by the widest team
-          break;
-        }
-        group.data.push_back(fill(*group.team, n, dist));
+    if (over_ranks) {
+      for (auto& group : groups) {
+        if (!group.team) continue;
+        for (auto dist : kDists) group.data.push_back(fill(*group.team, n, dist));
       }
-    }
-    if (!over_ranks) {  // first-touch by the widest team, shared by all
+    } else {  // first-touch by the widest team, shared by all
       Group& widest = groups.back();
-      widest.data.clear();
       for (auto dist : kDists) widest.data.push_back(fill(*widest.team, n, dist));
       for (auto& group : groups) group.data = widest.data;
     }

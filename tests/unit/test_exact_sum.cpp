@@ -15,6 +15,7 @@
 
 #include "parakit/numeric/exact_sum.hpp"
 #include "parakit/numeric/fast_sum.hpp"
+#include "simd_level_fixture.hpp"
 
 namespace parakit::numeric {
 namespace {
@@ -258,17 +259,7 @@ ExactAccumulator::Wire wire_of_span(const std::vector<double>& x) {
 // ---------------------------------------------------------------------------------------------
 // Tests that the kernels must pass at every instruction-set level.
 
-class ExactSumSimd : public ::testing::TestWithParam<detail::SimdLevel> {
- protected:
-  void SetUp() override {
-    saved_ = detail::simd_level();
-    detail::set_simd_level(GetParam());
-  }
-  void TearDown() override { detail::set_simd_level(saved_); }
-
- private:
-  detail::SimdLevel saved_{};
-};
+class ExactSumSimd : public testing::SimdLevelTest {};
 
 TEST_P(ExactSumSimd, MatchesReferenceOnRandomData) {
   for (Dist d : kAllDists) {

@@ -13,21 +13,12 @@
 
 #include "parakit/numeric/exact_sum.hpp"
 #include "parakit/numeric/fast_sum.hpp"
+#include "simd_level_fixture.hpp"
 
 namespace parakit::numeric {
 namespace {
 
-class FastSumSimd : public ::testing::TestWithParam<detail::SimdLevel> {
- protected:
-  void SetUp() override {
-    saved_ = detail::simd_level();
-    detail::set_simd_level(GetParam());
-  }
-  void TearDown() override { detail::set_simd_level(saved_); }
-
- private:
-  detail::SimdLevel saved_{};
-};
+class FastSumSimd : public testing::SimdLevelTest {};
 
 std::string level_name(const ::testing::TestParamInfo<detail::SimdLevel>& param) {
   switch (param.param) {

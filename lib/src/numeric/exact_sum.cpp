@@ -29,6 +29,7 @@
 #include <type_traits>
 
 #include "parakit/numeric/fast_sum.hpp"
+#include "simd_vec.hpp"
 
 namespace parakit::numeric {
 namespace detail {
@@ -49,14 +50,6 @@ constexpr int kMinSigmaExponent = -1022;
 // Largest exponent field E of a block max whose sigma 2^(E - 1023 + kSigmaOffset) is finite.
 constexpr int kMaxBlockExponent = 1023 + 1023 - kSigmaOffset;
 
-template <int W>
-struct Vec {
-  typedef double D __attribute__((vector_size(W * 8)));
-  typedef std::int64_t I __attribute__((vector_size(W * 8)));
-  typedef std::uint64_t U __attribute__((vector_size(W * 8)));
-  typedef float F __attribute__((vector_size(W * 4)));
-};
-
 struct FusedResult {
   double q[kMaxFused];   // exact sum of each level (valid only if the block is accepted)
   std::int64_t max_abs;  // max of the bits of |x|
@@ -73,19 +66,6 @@ struct LevelResult {
   double q;              // exact q-sum
   std::int64_t max_abs;  // max of the bits of |r|
 };
-
-// Only pointers and scalars cross function boundaries, so each body compiles for every
-// target (GCC and Clang both refuse or warn on vector arguments across targets).
-template <int W, class T>
-[[gnu::always_inline]] inline void load(const T* p, typename Vec<W>::D* v) noexcept {
-  if constexpr (std::is_same_v<T, float>) {
-    typename Vec<W>::F f;
-    std::memcpy(&f, p, sizeof f);
-    *v = __builtin_convertvector(f, typename Vec<W>::D);
-  } else {
-    std::memcpy(v, p, sizeof *v);
-  }
-}
 
 // The fused pass prefetches this far ahead: the hardware prefetcher alone leaves the pass
 // about 10-15 % short of fast_sum's bandwidth (measured on AMD EPYC, 2^26 doubles).

@@ -1,5 +1,7 @@
 #include "parakit/numeric/fast_sum.hpp"
 
+#include "simd_vec.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
@@ -23,25 +25,6 @@ SimdLevel detect_simd_level() noexcept {
 std::atomic<int>& current_level() noexcept {
   static std::atomic<int> level{static_cast<int>(max_simd_level())};
   return level;
-}
-
-// W doubles (and W floats) per vector. Only pointers and scalars cross function boundaries,
-// so the code compiles for every target from one body.
-template <int W>
-struct Vec {
-  typedef double D __attribute__((vector_size(W * 8)));
-  typedef float F __attribute__((vector_size(W * 4)));
-};
-
-template <int W, class T>
-[[gnu::always_inline]] inline void load(const T* p, typename Vec<W>::D* v) noexcept {
-  if constexpr (std::is_same_v<T, float>) {
-    typename Vec<W>::F f;
-    std::memcpy(&f, p, sizeof f);
-    *v = __builtin_convertvector(f, typename Vec<W>::D);
-  } else {
-    std::memcpy(v, p, sizeof *v);
-  }
 }
 
 // Four vector accumulators hide the add latency. (A software prefetch made it slower: the

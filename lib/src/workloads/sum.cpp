@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "parakit/backend/collective.hpp"
 #include "parakit/core/buffer.hpp"
 #include "parakit/core/error.hpp"
 #include "parakit/core/fault.hpp"
@@ -16,7 +17,6 @@
 #include "parakit/numeric/exact_sum.hpp"
 #include "parakit/numeric/fast_sum.hpp"
 #include "parakit/patterns/reduce.hpp"
-#include "parakit/backend/collective.hpp"
 
 namespace parakit::workloads {
 namespace {
@@ -42,11 +42,6 @@ double max_over_ranks(const Comm& comm, double seconds) {
   return comm.all_reduce(seconds, ops::max{});
 }
 
-ExactAccumulator::Wire add_wires(ExactAccumulator::Wire a, const ExactAccumulator::Wire& b) {
-  for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
-  return a;
-}
-
 }  // namespace
 
 template <class T>
@@ -70,7 +65,7 @@ double sum_distributed(Team& team, SumMode mode, std::uint64_t n, std::span<cons
         accumulator.add(slice(block));
         return accumulator.to_wire();
       },
-      add_wires, ops::plus{});
+      ExactAccumulator::add_wires, ops::plus{});
   return ExactAccumulator::from_wire(wire).round();
 }
 

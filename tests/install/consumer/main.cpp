@@ -20,11 +20,7 @@ int main(int argc, char** argv) {
             acc.add(static_cast<double>(i + 1));
           return acc.to_wire();
         },
-        [](Wire a, const Wire& b) {
-          for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
-          return a;
-        },
-        parakit::ops::plus{});
+        parakit::numeric::ExactAccumulator::add_wires, parakit::ops::plus{});
     const double sum = parakit::numeric::ExactAccumulator::from_wire(wire).round();
     const double expected = static_cast<double>(n) * static_cast<double>(n + 1) / 2;
     if (team.rank() == 0) {

@@ -46,6 +46,11 @@ class ExactAccumulator {
   Wire to_wire() const noexcept;
   /// The accumulator whose to_wire() is w (w a wire or an elementwise sum of wires).
   static ExactAccumulator from_wire(const Wire& w) noexcept;
+  /// The elementwise sum of two wires: the combine step that matches MPI_SUM on the wire.
+  static Wire add_wires(Wire a, const Wire& b) noexcept {
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
+    return a;
+  }
 
   /// The exact real sum correctly rounded to double (round-to-nearest, ties to even).
   /// NaN if a NaN was added or both infinities were; +-Inf if only that infinity was; +-Inf
