@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <iostream>
 
+#include "parakit/backend/collective.hpp"
 #include "parakit/core/error.hpp"
 #include "parakit/core/system.hpp"
-#include "parakit/backend/collective.hpp"
 
 namespace parakit::cli {
 

@@ -4,10 +4,10 @@
 #include <string>
 
 #include "cli.hpp"
+#include "parakit/backend/collective.hpp"
 #include "parakit/core/error.hpp"
 #include "parakit/core/parse.hpp"
 #include "parakit/io/array_file.hpp"
-#include "parakit/backend/collective.hpp"
 #include "parakit/workloads/sum.hpp"
 
 namespace parakit::cli {

@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("parakit ") + kVersion);
   app.require_subcommand(1, 1);
   app.fallthrough(false);
-  std::vector<cli::Subcommand> commands{cli::add_sum_command(app), cli::add_info_command(app)};
+  std::vector<cli::Subcommand> commands{cli::add_sum_command(app), cli::add_farm_command(app),
+                                        cli::add_info_command(app)};
 
   std::string known;
   bool is_known = argc < 2 || argv[1][0] == '-';

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <string>
 
 #include "parakit/core/error.hpp"
@@ -52,6 +53,49 @@ void Comm::abort(int exit_code) const noexcept {
   // launcher ends the job when it exits.
   if (mpi_ && !finalized) MPI_Abort(native(), exit_code);
   std::_Exit(exit_code);
+}
+
+namespace {
+int byte_count(const MPI_Status& status) {
+  int count = 0;
+  MPI_Get_count(&status, MPI_BYTE, &count);
+  return count;
+}
+}  // namespace
+
+std::optional<Comm::Envelope> Comm::try_receive(std::vector<std::byte>& out, int source,
+                                                int tag) const {
+  int flag = 0;
+  MPI_Message message = MPI_MESSAGE_NULL;
+  MPI_Status status;
+  check(MPI_Improbe(source, tag, mpi().operator MPI_Comm(), &flag, &message, &status),
+        "MPI_Improbe");
+  if (!flag) return std::nullopt;
+  out.resize(static_cast<std::size_t>(byte_count(status)));
+  check(MPI_Mrecv(out.data(), static_cast<int>(out.size()), MPI_BYTE, &message, MPI_STATUS_IGNORE),
+        "MPI_Mrecv");
+  return Envelope{status.MPI_SOURCE, status.MPI_TAG};
+}
+
+Comm::Envelope Comm::receive(std::vector<std::byte>& out, int source, int tag) const {
+  MPI_Message message = MPI_MESSAGE_NULL;
+  MPI_Status status;
+  check(MPI_Mprobe(source, tag, mpi().operator MPI_Comm(), &message, &status), "MPI_Mprobe");
+  out.resize(static_cast<std::size_t>(byte_count(status)));
+  check(MPI_Mrecv(out.data(), static_cast<int>(out.size()), MPI_BYTE, &message, MPI_STATUS_IGNORE),
+        "MPI_Mrecv");
+  return Envelope{status.MPI_SOURCE, status.MPI_TAG};
+}
+
+MPI_Request Comm::start_send(std::span<const std::byte> data, int dest, int tag) const {
+  if (data.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    throw InternalError("message of " + std::to_string(data.size()) + " bytes is too large");
+  }
+  MPI_Request request = MPI_REQUEST_NULL;
+  check(MPI_Isend(data.data(), static_cast<int>(data.size()), MPI_BYTE, dest, tag,
+                  mpi().operator MPI_Comm(), &request),
+        "MPI_Isend");
+  return request;
 }
 
 void Comm::all_reduce_raw(const void* in, void* out, int count, MPI_Datatype type,

@@ -66,6 +66,33 @@ std::uint64_t parse_count(std::string_view text, std::string_view what) {
   return static_cast<std::uint64_t>(value);
 }
 
+double parse_seconds(std::string_view text, std::string_view what) {
+  const std::string clean(text);
+  double value = 0;
+  const char* begin = clean.data();
+  const char* end = begin + clean.size();
+  const auto [ptr, ec] = std::from_chars(begin, end, value);
+  const std::string_view unit(ptr, static_cast<std::size_t>(end - ptr));
+  double scale = 0;
+  if (unit.empty() || unit == "s")
+    scale = 1;
+  else if (unit == "ms")
+    scale = 1e-3;
+  else if (unit == "us")
+    scale = 1e-6;
+  else if (unit == "ns")
+    scale = 1e-9;
+  else if (unit == "m" || unit == "min")
+    scale = 60;
+  else if (unit == "h")
+    scale = 3600;
+  if (ec != std::errc() || ptr == begin || scale == 0 || !std::isfinite(value) || value < 0) {
+    throw UsageError(std::string(what) + " must be a duration such as 1.5, 20ms or 2s, got '" +
+                     clean + "'");
+  }
+  return value * scale;
+}
+
 std::string format_bytes(double bytes) {
   static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   int unit = 0;

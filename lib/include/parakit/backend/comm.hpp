@@ -14,6 +14,7 @@
 #include <boost/serialization/utility.hpp>
 #include <boost/serialization/vector.hpp>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -145,6 +146,24 @@ class Comm {
     boost::mpi::all_gather(*mpi_, value, out);
     return out;
   }
+
+  /// Point-to-point byte messages: one MPI message (MPI_BYTE) each, for protocols that
+  /// encode their own payloads (io/codec.hpp). Only valid when is_mpi().
+  struct Envelope {
+    int source = 0;
+    int tag = 0;
+  };
+  static constexpr int kAnySource = MPI_ANY_SOURCE;
+  static constexpr int kAnyTag = MPI_ANY_TAG;
+  /// If a matching message has arrived, receives it into `out` (resized to fit) and returns
+  /// its envelope; otherwise returns at once with nothing (MPI_Improbe + MPI_Mrecv).
+  std::optional<Envelope> try_receive(std::vector<std::byte>& out, int source = kAnySource,
+                                      int tag = kAnyTag) const;
+  /// Blocks until a matching message arrives and receives it into `out`.
+  Envelope receive(std::vector<std::byte>& out, int source = kAnySource, int tag = kAnyTag) const;
+  /// Starts a non-blocking send of `data`, which must stay alive and unchanged until the
+  /// returned request completes (see SendQueue).
+  MPI_Request start_send(std::span<const std::byte> data, int dest, int tag) const;
 
   /// MPI_Comm_split; on Comm::self() returns self (or an empty optional for a negative color).
   std::optional<Comm> split(int color, int key) const;

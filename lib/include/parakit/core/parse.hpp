@@ -11,6 +11,10 @@ namespace parakit {
 /// The value must be an exact integer <= 2^63. Throws UsageError naming `what` otherwise.
 std::uint64_t parse_count(std::string_view text, std::string_view what);
 
+/// Parses a non-negative duration in seconds: "1.5", "1.5s", "20ms", "100us", "250ns",
+/// "2m", "1h". Throws UsageError naming `what` for anything else (including NaN and inf).
+double parse_seconds(std::string_view text, std::string_view what);
+
 /// Formats a byte count for people: "512 MiB", "7.5 GiB".
 std::string format_bytes(double bytes);
 

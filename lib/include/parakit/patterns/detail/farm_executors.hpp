@@ -1,0 +1,265 @@
+// The executors of one rank: a queue of jobs, `slots` threads (or the calling thread,
+// inline) that run them, and an outbox of outcomes the rank's messaging loop collects.
+// The same code serves rank 0's own executors and every worker rank's.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "parakit/patterns/farm_options.hpp"
+
+namespace parakit::detail {
+
+/// Calls fn(task, context) when fn takes a context, else fn(task).
+template <class Fn, class Task>
+decltype(auto) invoke_task(Fn& fn, const Task& task, const TaskContext& context) {
+  if constexpr (std::is_invocable_v<Fn&, const Task&, const TaskContext&>) {
+    return fn(task, context);
+  } else {
+    return fn(task);
+  }
+}
+
+template <class Fn, class Task>
+using TaskResultT = std::decay_t<decltype(invoke_task(
+    std::declval<Fn&>(), std::declval<const Task&>(), std::declval<const TaskContext&>()))>;
+
+template <class Task>
+struct Job {
+  std::uint64_t id = 0;
+  std::uint32_t attempt = 0;
+  std::uint64_t seq = 0;  ///< the chunk it came in
+  Task task{};
+};
+
+enum class OutcomeKind : std::uint8_t { value = 0, error = 1, not_run = 2 };
+
+template <class Result>
+struct Outcome {
+  std::uint64_t id = 0;
+  std::uint32_t attempt = 0;
+  std::uint64_t seq = 0;
+  OutcomeKind kind = OutcomeKind::value;
+  std::optional<Result> value;
+  std::string error;
+};
+
+template <class Task, class Result, class Fn>
+class LocalExecutors {
+ public:
+  /// `threaded`: run jobs on `slots` threads of their own; otherwise slots must be 1 and
+  /// the owner calls run_one() between its messaging.
+  LocalExecutors(Fn& fn, int rank, int slots, bool threaded, double flush_interval)
+      : fn_(fn),
+        rank_(rank),
+        flush_interval_(std::chrono::duration<double>(flush_interval)),
+        stats_(static_cast<std::size_t>(slots)),
+        own_(static_cast<std::size_t>(slots)) {
+    for (int i = 0; i < slots; ++i) {
+      stats_[static_cast<std::size_t>(i)].rank = rank;
+      stats_[static_cast<std::size_t>(i)].slot = i + 1;
+    }
+    if (threaded) {
+      threads_.reserve(static_cast<std::size_t>(slots));
+      for (int i = 0; i < slots; ++i) threads_.emplace_back([this, i] { executor_loop(i); });
+    }
+  }
+  ~LocalExecutors() { shutdown(); }
+  LocalExecutors(const LocalExecutors&) = delete;
+  LocalExecutors& operator=(const LocalExecutors&) = delete;
+
+  bool threaded() const noexcept { return !threads_.empty(); }
+  int slots() const noexcept { return static_cast<int>(stats_.size()); }
+
+  /// Queues one chunk's jobs for any executor (slot < 0) or for executor `slot` only (a
+  /// static schedule). While stopping they become not_run outcomes at once.
+  void push(std::uint64_t seq, std::vector<Job<Task>>&& jobs, int slot = -1) {
+    if (jobs.empty()) return;
+    {
+      std::lock_guard lock(mutex_);
+      open_[seq] = jobs.size();
+      auto& queue = slot < 0 ? queue_ : own_[static_cast<std::size_t>(slot % slots())];
+      for (auto& job : jobs) queue.push_back(std::move(job));
+      if (stopping_.load(std::memory_order_relaxed)) drain_locked();
+    }
+    work_.notify_all();
+  }
+
+  std::size_t open_chunks() {
+    std::lock_guard lock(mutex_);
+    return open_.size();
+  }
+
+  /// Stop starting jobs: queued ones become not_run; running ones finish (and see
+  /// TaskContext::stopping()).
+  void drain() {
+    stopping_.store(true, std::memory_order_relaxed);
+    std::lock_guard lock(mutex_);
+    drain_locked();
+    outbox_ready_.notify_all();
+  }
+  const std::atomic<bool>& stopping_flag() const noexcept { return stopping_; }
+
+  /// Inline mode: runs the next queued job on the calling thread. False if none.
+  bool run_one() {
+    Job<Task> job;
+    {
+      std::lock_guard lock(mutex_);
+      if (!pop_locked(0, job)) return false;
+    }
+    Outcome<Result> outcome = execute(job, 0);
+    std::lock_guard lock(mutex_);
+    finish_locked(std::move(outcome));
+    return true;
+  }
+
+  /// Moves out the outcomes and the chunks that closed since the last call.
+  bool collect(std::vector<Outcome<Result>>& outcomes, std::vector<std::uint64_t>& closed) {
+    std::lock_guard lock(mutex_);
+    outcomes.swap(outbox_);
+    closed.swap(closed_);
+    outbox_.clear();
+    closed_.clear();
+    return !outcomes.empty() || !closed.empty();
+  }
+
+  /// Threaded mode: waits until there is something to collect, or `timeout`.
+  void wait(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    outbox_ready_.wait_for(lock, timeout, [&] { return !outbox_.empty() || !closed_.empty(); });
+  }
+
+  /// Stops and joins the threads (idempotent). Queued jobs are dropped.
+  void shutdown() {
+    {
+      std::lock_guard lock(mutex_);
+      quit_ = true;
+    }
+    work_.notify_all();
+    for (auto& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+
+  /// Per-slot statistics; call after shutdown().
+  std::vector<WorkerStats> stats(double wall_seconds) const {
+    std::vector<WorkerStats> out = stats_;
+    for (auto& s : out) s.wall_seconds = wall_seconds;
+    return out;
+  }
+
+ private:
+  Outcome<Result> execute(Job<Task>& job, int slot) {
+    const TaskContext context{rank_, slot + 1, job.attempt, &stopping_};
+    Outcome<Result> outcome;
+    outcome.id = job.id;
+    outcome.attempt = job.attempt;
+    outcome.seq = job.seq;
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      outcome.value.emplace(invoke_task(fn_, std::as_const(job.task), context));
+    } catch (const std::exception& error) {
+      outcome.kind = OutcomeKind::error;
+      outcome.error = *error.what() != '\0' ? error.what() : "exception without a message";
+    } catch (...) {
+      outcome.kind = OutcomeKind::error;
+      outcome.error = "unknown exception";
+    }
+    WorkerStats& stats = stats_[static_cast<std::size_t>(slot)];
+    stats.busy_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ++stats.tasks;
+    return outcome;
+  }
+
+  void finish_locked(Outcome<Result>&& outcome) {
+    const std::uint64_t seq = outcome.seq;
+    outbox_.push_back(std::move(outcome));
+    const auto it = open_.find(seq);
+    if (it != open_.end() && --it->second == 0) {
+      closed_.push_back(seq);
+      open_.erase(it);
+    }
+  }
+
+  bool has_work_locked(int slot) const {
+    return !own_[static_cast<std::size_t>(slot)].empty() || !queue_.empty();
+  }
+  /// The next job for executor `slot`: its own queue first, then the shared one.
+  bool pop_locked(int slot, Job<Task>& job) {
+    auto& own = own_[static_cast<std::size_t>(slot)];
+    auto& queue = own.empty() ? queue_ : own;
+    if (queue.empty()) return false;
+    job = std::move(queue.front());
+    queue.pop_front();
+    return true;
+  }
+
+  void drain_locked() {
+    for (int slot = 0; slot < slots(); ++slot) {
+      Job<Task> job;
+      while (pop_locked(slot, job)) {
+        Outcome<Result> outcome;
+        outcome.id = job.id;
+        outcome.attempt = job.attempt;
+        outcome.seq = job.seq;
+        outcome.kind = OutcomeKind::not_run;
+        finish_locked(std::move(outcome));
+      }
+    }
+  }
+
+  void executor_loop(int slot) {
+    // Outcomes are handed over in batches so the messaging loop wakes per batch, not per
+    // task; a batch goes out when it is large, when the queue runs dry, or when it is old.
+    std::vector<Outcome<Result>> batch;
+    auto batch_start = std::chrono::steady_clock::now();
+    for (;;) {
+      Job<Task> job;
+      {
+        std::unique_lock lock(mutex_);
+        if (!batch.empty() && (!has_work_locked(slot) || batch.size() >= 64 ||
+                               std::chrono::steady_clock::now() - batch_start > flush_interval_)) {
+          for (auto& outcome : batch) finish_locked(std::move(outcome));
+          batch.clear();
+          outbox_ready_.notify_all();
+        }
+        work_.wait(lock, [&] { return quit_ || has_work_locked(slot); });
+        if (quit_) return;
+        pop_locked(slot, job);
+      }
+      if (batch.empty()) batch_start = std::chrono::steady_clock::now();
+      batch.push_back(execute(job, slot));
+    }
+  }
+
+  Fn& fn_;
+  int rank_;
+  std::chrono::duration<double> flush_interval_;
+  std::vector<WorkerStats> stats_;  // slot i is written only by the thread running slot i
+  std::atomic<bool> stopping_{false};
+  std::mutex mutex_;
+  std::condition_variable work_;
+  std::condition_variable outbox_ready_;
+  std::deque<Job<Task>> queue_;                          // jobs any executor may take
+  std::vector<std::deque<Job<Task>>> own_;               // per executor (static schedule)
+  std::unordered_map<std::uint64_t, std::size_t> open_;  // chunk -> jobs not yet reported
+  std::vector<Outcome<Result>> outbox_;
+  std::vector<std::uint64_t> closed_;
+  bool quit_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace parakit::detail

@@ -1,0 +1,125 @@
+#include "parakit/workloads/commands_farm.hpp"
+
+#include <algorithm>
+#include <boost/serialization/map.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "parakit/backend/collective.hpp"
+#include "parakit/core/error.hpp"
+#include "parakit/core/system.hpp"
+#include "parakit/io/atomic_file.hpp"
+#include "parakit/io/codec.hpp"
+#include "parakit/patterns/farm.hpp"
+#include "parakit/workloads/commands.hpp"
+
+namespace parakit::workloads {
+namespace {
+
+TaskStatus to_task_status(CommandStatus status) {
+  switch (status) {
+    case CommandStatus::ok:
+      return TaskStatus::ok;
+    case CommandStatus::failed:
+      return TaskStatus::failed;
+    case CommandStatus::timed_out:
+      return TaskStatus::timed_out;
+    case CommandStatus::interrupted:
+      return TaskStatus::interrupted;
+  }
+  return TaskStatus::failed;
+}
+
+/// The farm's task list: indexed by line number; comment and blank lines are excluded.
+struct CommandLines {
+  std::vector<CommandTask> by_line;
+  std::uint64_t size() const noexcept { return by_line.size(); }
+  const CommandTask& operator[](std::uint64_t i) const { return by_line[i]; }
+};
+
+}  // namespace
+
+CommandsReport run_commands(Team& team, const CommandsRunOptions& run, FarmOptions options) {
+  const Comm& comm = team.comm();
+  CommandLines lines;
+  std::optional<JobLog> joblog;
+  // Rank 0 reads the file and opens the outputs; a failure there reaches every rank.
+  collectively(comm, [&] {
+    if (comm.rank() != 0) return;
+    CommandsFile file = read_commands_file(run.file);
+    lines.by_line.resize(file.lines);
+    options.exclude.assign(file.lines, true);
+    for (auto& task : file.tasks) {
+      options.exclude[task.id] = false;
+      lines.by_line[task.id] = std::move(task);
+    }
+    if (!run.joblog.empty()) joblog.emplace(run.joblog, options.journal.resume);
+  });
+  options.dedicated_executors = true;  // a command blocks its executor; messaging must not wait
+  options.journal.kind = "farm commands";
+  options.journal.identity = io::hash_bytes(std::as_bytes(std::span(std::string_view("commands"))));
+
+  const std::string host = host_name();
+  CommandOptions command_options;
+  command_options.logdir = run.logdir;
+  command_options.timeout_s = run.timeout_s;
+  command_options.kill_grace_s = run.kill_grace_s;
+
+  FarmHooks<CommandResult> hooks;
+  hooks.status = [](const CommandResult& r) { return to_task_status(r.status); };
+  // Timings and hosts vary from run to run; what the command did does not.
+  hooks.digest = [](const CommandResult& r) {
+    std::uint64_t h = io::mix64(r.command_hash);
+    h = io::mix64(h ^ static_cast<std::uint64_t>(static_cast<std::uint32_t>(r.exit_code)));
+    h = io::mix64(h ^ static_cast<std::uint64_t>(r.signal));
+    return io::mix64(h ^ static_cast<std::uint64_t>(r.status));
+  };
+  const bool force = options.journal.force_resume;
+  hooks.check_resumed = [&](std::uint64_t id, const CommandResult& r) {
+    if (force || r.command_hash == command_hash(lines.by_line[id].command)) return;
+    throw InputError("commands file " + run.file + " changed: line " + std::to_string(id + 1) +
+                     " is not the command the journal recorded; use --force-resume to accept");
+  };
+
+  CommandsReport out;
+  std::vector<std::uint64_t> failed_ids;
+  const FarmReport report = farm(
+      team, lines,
+      [&](const CommandTask& task, const TaskContext& context) {
+        CommandOptions mine = command_options;
+        mine.interrupt = context.stopping_flag;
+        CommandResult result =
+            run_command(task, Placeholders{task.id, context.rank, host, context.slot}, mine);
+        result.command_hash = command_hash(task.command);
+        return result;
+      },
+      [&](const FarmItem<CommandResult>& item) {
+        if (item.status == TaskStatus::interrupted) return;  // rerun on resume, not logged
+        const int code = item.result != nullptr ? item.result->exit_code : -1;
+        ++out.exit_codes[item.status == TaskStatus::ok ? 0 : code];
+        if (item.status != TaskStatus::ok) failed_ids.push_back(item.id);
+        if (joblog && item.result != nullptr && !item.resumed) {
+          joblog->add(lines.by_line[item.id], *item.result);
+        }
+      },
+      options, hooks);
+  out.report = report;
+
+  // <journal>.failed: the commands that failed for good, one per line, ready to rerun.
+  collectively(comm, [&] {
+    if (comm.rank() != 0 || options.journal.path.empty()) return;
+    const std::string path = options.journal.path + ".failed";
+    std::string text;
+    std::sort(failed_ids.begin(), failed_ids.end());
+    for (std::uint64_t id : failed_ids) text += lines.by_line[id].command + "\n";
+    io::write_file_atomic(path, text);
+    out.failed_list = path;
+  });
+  out.failed_list = comm.broadcast(out.failed_list, 0);
+  out.exit_codes = comm.broadcast(out.exit_codes, 0);
+  return out;
+}
+
+}  // namespace parakit::workloads
