@@ -100,7 +100,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    if (!runtime.threads && runtime.backend != "mpi") runtime.threads = 2;
+    if (!runtime.threads && resolve_backend(runtime.backend) == BackendKind::threads) {
+      runtime.threads = 2;
+    }
     Environment env(runtime);
     Team team = env.make_team();
     const Comm& world = team.comm();
@@ -124,7 +126,7 @@ int main(int argc, char** argv) {
     }
 
     if (world.rank() == 0) {
-      const int executors = mpi ? world.size() - 1 : team.threads();
+      const int executors = mpi ? (world.size() - 1) * team.threads() : team.threads();
       nlohmann::json out{{"benchmark", "farm"},    {"backend", to_string(team.kind())},
                          {"ranks", world.size()},  {"threads", team.threads()},
                          {"executors", executors}, {"reps", reps},

@@ -1,9 +1,13 @@
 #include "parakit/io/journal.hpp"
 
 #include <fcntl.h>
-#include <nmmintrin.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <nmmintrin.h>
+#define PARAKIT_JOURNAL_SSE42 1
+#endif
 
 #include <algorithm>
 #include <boost/crc.hpp>
@@ -18,16 +22,77 @@ namespace parakit::io {
 namespace {
 
 constexpr char kMagic[8] = {'P', 'K', 'J', 'R', 'N', 'L', '0', '1'};
+constexpr std::size_t kHeaderHead = 8 + 4 + 4;      // magic, length, crc
+constexpr std::size_t kHeaderFixed = 8 + 8 + 2;     // identity, task_count, kind_length
 constexpr std::size_t kRecordHead = 4 + 4 + 8 + 1;  // length, crc, id, status
+constexpr std::size_t kCrcOffset = 8;               // the checksum covers id, status, payload
 constexpr std::uint32_t kMaxPayload = 64u << 20;
 constexpr std::size_t kMaxKind = 256;
+constexpr std::uint8_t kMaxStatus = static_cast<std::uint8_t>(JournalStatus::interrupted);
+constexpr std::size_t kReadChunk = std::size_t{4} << 20;
+constexpr std::size_t kMaxWrite = std::size_t{1} << 30;  // Linux moves < 2 GiB per write()
 
 using BoostCrc32c = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true>;
+
+#ifdef PARAKIT_JOURNAL_SSE42
+// The crc32 instruction has a latency of about 3 cycles but a throughput of 1 per cycle, so
+// long inputs are checksummed as three interleaved lanes. The CRC register is linear over
+// GF(2): crc(s, A || B) == shift_|B|(crc(s, A)) ^ crc(0, B), where shift_n(v) is the register
+// after n zero bytes starting from v, itself linear in v and so a table lookup per byte of v.
+constexpr std::size_t kLane = 256;  // bytes per lane and round (a multiple of 8)
+
+struct LaneShift {
+  std::uint32_t table[4][256];
+  std::uint32_t operator()(std::uint32_t v) const noexcept {
+    return table[0][v & 0xFF] ^ table[1][(v >> 8) & 0xFF] ^ table[2][(v >> 16) & 0xFF] ^
+           table[3][v >> 24];
+  }
+};
+
+__attribute__((target("sse4.2"))) LaneShift make_lane_shift() noexcept {
+  std::uint32_t basis[32];
+  for (int bit = 0; bit < 32; ++bit) {
+    std::uint64_t c = std::uint64_t{1} << bit;
+    for (std::size_t i = 0; i < kLane; i += 8) c = _mm_crc32_u64(c, 0);
+    basis[bit] = static_cast<std::uint32_t>(c);
+  }
+  LaneShift shift{};
+  for (int k = 0; k < 4; ++k) {
+    for (std::uint32_t b = 0; b < 256; ++b) {
+      std::uint32_t v = 0;
+      for (int j = 0; j < 8; ++j) {
+        if ((b >> j) & 1u) v ^= basis[8 * k + j];
+      }
+      shift.table[k][b] = v;
+    }
+  }
+  return shift;
+}
 
 __attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42(const std::byte* data,
                                                              std::size_t size,
                                                              std::uint32_t crc) noexcept {
-  std::uint64_t c = ~crc & 0xFFFFFFFFu;
+  std::uint64_t c = ~crc;
+  if (size >= 3 * kLane) {
+    static const LaneShift shift = make_lane_shift();
+    do {
+      std::uint64_t b = 0;
+      std::uint64_t d = 0;
+      for (std::size_t i = 0; i < kLane; i += 8) {
+        std::uint64_t w0, w1, w2;
+        std::memcpy(&w0, data + i, 8);
+        std::memcpy(&w1, data + kLane + i, 8);
+        std::memcpy(&w2, data + 2 * kLane + i, 8);
+        c = _mm_crc32_u64(c, w0);
+        b = _mm_crc32_u64(b, w1);
+        d = _mm_crc32_u64(d, w2);
+      }
+      c = shift(shift(static_cast<std::uint32_t>(c)) ^ static_cast<std::uint32_t>(b)) ^
+          static_cast<std::uint32_t>(d);
+      data += 3 * kLane;
+      size -= 3 * kLane;
+    } while (size >= 3 * kLane);
+  }
   while (size >= 8) {
     std::uint64_t word;
     std::memcpy(&word, data, 8);
@@ -48,33 +113,23 @@ bool have_sse42() noexcept {
   static const bool have = __builtin_cpu_supports("sse4.2");
   return have;
 }
+#endif
 
 template <class T>
-T load(const std::byte* p) {
+T load(const std::byte* p) noexcept {
   T value;
   std::memcpy(&value, p, sizeof(T));
   return value;
 }
+
 template <class T>
-void store(std::vector<std::byte>& out, T value) {
-  const auto* p = reinterpret_cast<const std::byte*>(&value);
-  out.insert(out.end(), p, p + sizeof(T));
+std::byte* store(std::byte* p, T value) noexcept {
+  std::memcpy(p, &value, sizeof(T));
+  return p + sizeof(T);
 }
 
-std::string errno_text() {
-  return std::strerror(errno);
-}
-
-void write_all(int fd, const std::byte* data, std::size_t size, const std::string& path) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw InputError("cannot write journal " + path + ": " + errno_text());
-    }
-    data += n;
-    size -= static_cast<std::size_t>(n);
-  }
+std::string errno_text(int err) {
+  return std::strerror(err);
 }
 
 void fsync_directory_of(const std::string& path) {
@@ -82,18 +137,36 @@ void fsync_directory_of(const std::string& path) {
   const std::string dir =
       slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
+  if (fd >= 0) {  // best effort: some file systems refuse to fsync a directory
     ::fsync(fd);
     ::close(fd);
   }
 }
 
-/// A forward reader over a file with a large buffer: records are parsed in place.
+/// write() loop. Returns 0 or the errno of the failure (some bytes may have been written).
+int write_all(int fd, const std::byte* data, std::size_t size) noexcept {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, std::min(size, kMaxWrite));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
+/// A forward reader over a file through one reused buffer; records are parsed in place.
 class Reader {
  public:
-  Reader(const std::string& path) : path_(path) {
+  explicit Reader(const std::string& path) : path_(path) {
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw InputError("cannot open journal " + path + ": " + errno_text());
+    if (fd_ < 0) {
+      const int err = errno;
+      throw InputError("cannot open journal " + path + ": " + errno_text(err));
+    }
     struct stat info {};
     if (::fstat(fd_, &info) != 0 || !S_ISREG(info.st_mode)) {
       ::close(fd_);
@@ -106,31 +179,49 @@ class Reader {
   Reader(const Reader&) = delete;
   Reader& operator=(const Reader&) = delete;
 
+  /// The file size when it was opened; reading stops there.
   std::uint64_t size() const noexcept { return size_; }
+
   /// `count` bytes at `offset` (offset + count <= size()), valid until the next call.
   const std::byte* at(std::uint64_t offset, std::size_t count) {
     if (offset < begin_ || offset + count > begin_ + filled_) fill(offset, count);
     return buffer_.data() + (offset - begin_);
   }
 
+  /// Whether every byte from `offset` to size() is zero (true when there are none).
+  bool zeros_from(std::uint64_t offset) {
+    while (offset < size_) {
+      const auto count =
+          static_cast<std::size_t>(std::min<std::uint64_t>(kReadChunk, size_ - offset));
+      const std::byte* p = at(offset, count);
+      // p[0] == 0 and p[i] == p[i + 1] for all i: every byte is zero.
+      if (p[0] != std::byte{0} || std::memcmp(p, p + 1, count - 1) != 0) return false;
+      offset += count;
+    }
+    return true;
+  }
+
  private:
   void fill(std::uint64_t offset, std::size_t count) {
-    const std::size_t want = std::max<std::size_t>(count, kChunk);
+    const std::size_t want = std::max(count, kReadChunk);
     if (buffer_.size() < want) buffer_.resize(want);
-    const std::size_t to_read =
-        static_cast<std::size_t>(std::min<std::uint64_t>(want, size_ - offset));
+    const auto to_read = static_cast<std::size_t>(std::min<std::uint64_t>(want, size_ - offset));
     std::size_t got = 0;
     while (got < to_read) {
       const ssize_t n =
           ::pread(fd_, buffer_.data() + got, to_read - got, static_cast<off_t>(offset + got));
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) throw InputError("cannot read journal " + path_ + ": " + errno_text());
+      if (n < 0) {
+        const int err = errno;
+        throw InputError("cannot read journal " + path_ + ": " + errno_text(err));
+      }
+      if (n == 0) throw InputError("cannot read journal " + path_ + ": it shrank while read");
       got += static_cast<std::size_t>(n);
     }
     begin_ = offset;
     filled_ = got;
   }
-  static constexpr std::size_t kChunk = 4u << 20;
+
   std::string path_;
   int fd_ = -1;
   std::uint64_t size_ = 0;
@@ -139,27 +230,28 @@ class Reader {
   std::size_t filled_ = 0;
 };
 
-/// Parses the header; returns its total size.
+/// Parses the header into `header`; returns its size in bytes.
 std::uint64_t parse_header(Reader& in, const std::string& path, JournalHeader& header) {
   const auto bad = [&](const std::string& why) {
     return InputError("journal " + path + " is not a parakit journal (" + why + ")");
   };
-  if (in.size() < 16) throw bad("too short");
-  const std::byte* head = in.at(0, 16);
-  if (std::memcmp(head, kMagic, 8) != 0) throw bad("bad magic");
+  if (in.size() < kHeaderHead + kHeaderFixed) throw bad("too short for a header");
+  const std::byte* head = in.at(0, kHeaderHead);
+  if (std::memcmp(head, kMagic, sizeof kMagic) != 0) throw bad("bad magic");
   const auto length = load<std::uint32_t>(head + 8);
   const auto crc = load<std::uint32_t>(head + 12);
-  if (length < 18 || length > 18 + kMaxKind || 16 + std::uint64_t{length} > in.size()) {
-    throw bad("bad header length");
+  if (length < kHeaderFixed || length > kHeaderFixed + kMaxKind ||
+      kHeaderHead + std::uint64_t{length} > in.size()) {
+    throw bad("bad header length " + std::to_string(length));
   }
-  const std::byte* payload = in.at(16, length);
+  const std::byte* payload = in.at(kHeaderHead, length);
   if (crc32c({payload, length}) != crc) throw bad("header checksum mismatch");
+  const auto kind_length = load<std::uint16_t>(payload + 16);
+  if (std::size_t{kind_length} + kHeaderFixed != length) throw bad("bad kind length");
   header.identity = load<std::uint64_t>(payload);
   header.task_count = load<std::uint64_t>(payload + 8);
-  const auto kind_length = load<std::uint16_t>(payload + 16);
-  if (std::size_t{kind_length} + 18 != length) throw bad("bad header length");
-  header.kind.assign(reinterpret_cast<const char*>(payload + 18), kind_length);
-  return 16 + std::uint64_t{length};
+  header.kind.assign(reinterpret_cast<const char*>(payload + kHeaderFixed), kind_length);
+  return kHeaderHead + std::uint64_t{length};
 }
 
 }  // namespace
@@ -178,12 +270,24 @@ std::string_view to_string(JournalStatus status) noexcept {
   return "unknown";
 }
 
-std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t crc) noexcept {
-  if (have_sse42()) return crc32c_sse42(data.data(), data.size(), crc);
-  // Boost's CRC continues from a remainder: feed it the un-reflected-out state.
-  BoostCrc32c boost_crc(~crc);
+namespace detail {
+std::uint32_t crc32c_portable(std::span<const std::byte> data, std::uint32_t crc) noexcept {
+  // checksum() == reflect(interim remainder) ^ 0xFFFFFFFF, so resuming from a finished
+  // `crc` starts from the remainder reflect(~crc).
+  std::uint32_t rem = ~crc;
+  std::uint32_t reflected = 0;
+  for (int bit = 0; bit < 32; ++bit, rem >>= 1) reflected = (reflected << 1) | (rem & 1u);
+  BoostCrc32c boost_crc(reflected);
   boost_crc.process_bytes(data.data(), data.size());
   return boost_crc.checksum();
+}
+}  // namespace detail
+
+std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t crc) noexcept {
+#ifdef PARAKIT_JOURNAL_SSE42
+  if (have_sse42()) return crc32c_sse42(data.data(), data.size(), crc);
+#endif
+  return detail::crc32c_portable(data, crc);
 }
 
 JournalHeader read_journal_header(const std::string& path) {
@@ -199,47 +303,62 @@ JournalScan scan_journal(const std::string& path, bool force,
   JournalScan scan;
   std::uint64_t offset = parse_header(in, path, scan.header);
   const std::uint64_t end = in.size();
+  std::string problem;       // why the record at `offset` is bad; empty: none is
+  std::uint64_t extent = 0;  // how far the bad record reaches (may pass the end)
   while (offset < end) {
-    // Decide whether the record at `offset` is whole and intact.
-    bool good = false;
-    std::uint64_t extent = end - offset;  // what to drop if it is bad
-    if (end - offset >= kRecordHead) {
-      const std::byte* head = in.at(offset, kRecordHead);
-      const auto length = load<std::uint32_t>(head);
-      const auto crc = load<std::uint32_t>(head + 4);
-      const auto status = static_cast<std::uint8_t>(head[16]);
-      if (length <= kMaxPayload && status <= 3 && end - offset >= kRecordHead + length) {
-        extent = kRecordHead + length;
-        const std::byte* body = in.at(offset + 8, 9 + length);
-        if (crc32c({body, 9 + std::size_t{length}}) == crc) {
-          good = true;
-          on_record(JournalRecord{
-              load<std::uint64_t>(body), static_cast<JournalStatus>(status), {body + 9, length}});
-          ++scan.records;
-          offset += extent;
-        }
-      }
+    const std::uint64_t left = end - offset;
+    if (left < kRecordHead) {
+      problem = "cut short";
+      extent = kRecordHead;
+      break;
     }
-    if (good) continue;
-    scan.valid_bytes = offset;
-    scan.dropped_bytes = end - offset;
-    if (offset + extent < end) {  // more data follows: corruption, not a torn write
-      if (!force) {
-        throw InputError("journal " + path + ": corrupt record at offset " +
-                         std::to_string(offset) +
-                         ", before the end; use --force-resume to drop it and everything after it");
-      }
-      scan.warning = "journal " + path + ": dropped a corrupt record at offset " +
-                     std::to_string(offset) + " and the " + std::to_string(scan.dropped_bytes) +
-                     " bytes after it (--force-resume)";
-    } else {
-      scan.warning = "journal " + path + ": ignored a torn last record (" +
-                     std::to_string(scan.dropped_bytes) + " bytes at offset " +
-                     std::to_string(offset) + ")";
+    const auto length = load<std::uint32_t>(in.at(offset, kRecordHead));
+    if (length > kMaxPayload) {  // the length itself is garbage: only the head is known
+      problem = "length " + std::to_string(length) + " over the 64 MiB limit";
+      extent = kRecordHead;
+      break;
     }
-    return scan;
+    extent = kRecordHead + std::uint64_t{length};
+    if (extent > left) {
+      problem = "cut short";
+      break;
+    }
+    const std::byte* record = in.at(offset, static_cast<std::size_t>(extent));
+    const std::byte* covered = record + kCrcOffset;
+    if (crc32c({covered, kRecordHead - kCrcOffset + length}) != load<std::uint32_t>(record + 4)) {
+      problem = "checksum mismatch";
+      break;
+    }
+    const auto status = static_cast<std::uint8_t>(record[16]);
+    if (status > kMaxStatus) {
+      problem = "unknown status " + std::to_string(status);
+      break;
+    }
+    if (on_record) {
+      on_record(JournalRecord{load<std::uint64_t>(covered),
+                              static_cast<JournalStatus>(status),
+                              {record + kRecordHead, length}});
+    }
+    ++scan.records;
+    offset += extent;
   }
   scan.valid_bytes = offset;
+  if (problem.empty()) return scan;
+
+  scan.dropped_bytes = end - offset;
+  const std::string where = "at offset " + std::to_string(offset);
+  const bool last = extent >= end - offset || in.zeros_from(offset + extent);
+  if (last) {
+    scan.warning = "journal " + path + ": ignored a torn last record (" +
+                   std::to_string(scan.dropped_bytes) + " bytes " + where + ")";
+  } else if (force) {
+    scan.warning = "journal " + path + ": dropped a corrupt record " + where + " (" + problem +
+                   ") and everything after it, " + std::to_string(scan.dropped_bytes) +
+                   " bytes in all (--force-resume)";
+  } else {
+    throw InputError("journal " + path + ": corrupt record " + where + " (" + problem +
+                     "), before the end; use --force-resume to drop it and everything after it");
+  }
   return scan;
 }
 
@@ -252,24 +371,33 @@ JournalWriter::JournalWriter(std::string path, int fd, std::uint64_t bytes, doub
 
 JournalWriter JournalWriter::create(const std::string& path, const JournalHeader& header,
                                     double fsync_interval_s) {
-  if (header.kind.size() > kMaxKind) throw InternalError("journal kind is too long");
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw InputError("cannot create journal " + path + ": " + errno_text());
+  if (header.kind.size() > kMaxKind) {
+    throw InternalError("journal kind '" + header.kind + "' is longer than 256 bytes");
+  }
+  const std::size_t length = kHeaderFixed + header.kind.size();
+  std::vector<std::byte> out(kHeaderHead + length);
+  std::byte* payload = out.data() + kHeaderHead;
+  std::byte* p = store(payload, header.identity);
+  p = store(p, header.task_count);
+  p = store(p, static_cast<std::uint16_t>(header.kind.size()));
+  if (!header.kind.empty()) std::memcpy(p, header.kind.data(), header.kind.size());
+  std::memcpy(out.data(), kMagic, sizeof kMagic);
+  p = store(out.data() + sizeof kMagic, static_cast<std::uint32_t>(length));
+  store(p, crc32c({payload, length}));
+
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    const int err = errno;
+    throw InputError("cannot create journal " + path + ": " + errno_text(err));
+  }
   JournalWriter writer(path, fd, 0, fsync_interval_s);
-  std::vector<std::byte> payload;
-  store(payload, header.identity);
-  store(payload, header.task_count);
-  store(payload, static_cast<std::uint16_t>(header.kind.size()));
-  const auto* kind = reinterpret_cast<const std::byte*>(header.kind.data());
-  payload.insert(payload.end(), kind, kind + header.kind.size());
-  std::vector<std::byte> out(reinterpret_cast<const std::byte*>(kMagic),
-                             reinterpret_cast<const std::byte*>(kMagic) + 8);
-  store(out, static_cast<std::uint32_t>(payload.size()));
-  store(out, crc32c(payload));
-  out.insert(out.end(), payload.begin(), payload.end());
-  write_all(fd, out.data(), out.size(), path);
+  if (const int err = write_all(fd, out.data(), out.size()); err != 0) {
+    writer.broken_ = true;
+    throw InputError("cannot write journal " + path + ": " + errno_text(err));
+  }
   writer.bytes_ = out.size();
-  if (::fsync(fd) != 0) throw InputError("cannot fsync journal " + path + ": " + errno_text());
+  writer.dirty_ = true;
+  writer.fsync_now();
   fsync_directory_of(path);
   return writer;
 }
@@ -277,17 +405,52 @@ JournalWriter JournalWriter::create(const std::string& path, const JournalHeader
 JournalWriter JournalWriter::append_to(const std::string& path, std::uint64_t valid_bytes,
                                        double fsync_interval_s) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) throw InputError("cannot open journal " + path + ": " + errno_text());
+  if (fd < 0) {
+    const int err = errno;
+    throw InputError("cannot open journal " + path + " for appending: " + errno_text(err));
+  }
   JournalWriter writer(path, fd, valid_bytes, fsync_interval_s);
-  if (::ftruncate(fd, static_cast<off_t>(valid_bytes)) != 0 ||
-      ::lseek(fd, static_cast<off_t>(valid_bytes), SEEK_SET) < 0) {
-    throw InputError("cannot truncate journal " + path + ": " + errno_text());
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    const int err = errno;
+    throw InputError("cannot stat journal " + path + ": " + errno_text(err));
+  }
+  const auto size = static_cast<std::uint64_t>(info.st_size);
+  if (size < valid_bytes || valid_bytes < kHeaderHead + kHeaderFixed) {
+    writer.broken_ = true;
+    throw InputError("journal " + path + " has " + std::to_string(size) + " bytes, not the " +
+                     std::to_string(valid_bytes) +
+                     " it had when it was read; was it changed meanwhile?");
+  }
+  if (size > valid_bytes) {
+    if (::ftruncate(fd, static_cast<off_t>(valid_bytes)) != 0) {
+      const int err = errno;
+      writer.broken_ = true;
+      throw InputError("cannot truncate journal " + path + ": " + errno_text(err));
+    }
+    writer.dirty_ = true;
+    writer.fsync_now();  // the torn tail must not come back after a crash
+  }
+  if (::lseek(fd, static_cast<off_t>(valid_bytes), SEEK_SET) < 0) {
+    const int err = errno;
+    writer.broken_ = true;
+    throw InputError("cannot seek in journal " + path + ": " + errno_text(err));
   }
   return writer;
 }
 
-JournalWriter::JournalWriter(JournalWriter&& other) noexcept {
-  *this = std::move(other);
+JournalWriter::JournalWriter(JournalWriter&& other) noexcept
+    : path_(std::move(other.path_)),
+      fd_(std::exchange(other.fd_, -1)),
+      bytes_(other.bytes_),
+      records_(other.records_),
+      staged_records_(std::exchange(other.staged_records_, 0)),
+      fsync_interval_(other.fsync_interval_),
+      last_sync_(other.last_sync_),
+      staged_(std::move(other.staged_)),
+      dirty_(std::exchange(other.dirty_, false)),
+      broken_(other.broken_) {
+  other.staged_.clear();
 }
 
 JournalWriter& JournalWriter::operator=(JournalWriter&& other) noexcept {
@@ -297,10 +460,13 @@ JournalWriter& JournalWriter::operator=(JournalWriter&& other) noexcept {
     fd_ = std::exchange(other.fd_, -1);
     bytes_ = other.bytes_;
     records_ = other.records_;
+    staged_records_ = std::exchange(other.staged_records_, 0);
     fsync_interval_ = other.fsync_interval_;
     last_sync_ = other.last_sync_;
     staged_ = std::move(other.staged_);
-    dirty_ = other.dirty_;
+    other.staged_.clear();
+    dirty_ = std::exchange(other.dirty_, false);
+    broken_ = other.broken_;
   }
   return *this;
 }
@@ -311,9 +477,11 @@ JournalWriter::~JournalWriter() {
 
 void JournalWriter::close() noexcept {
   if (fd_ < 0) return;
-  try {
-    sync();
-  } catch (...) {  // best effort: the records already written stay
+  if (!broken_) {
+    try {
+      sync();
+    } catch (...) {  // best effort: what was written stays, a torn tail is dropped on resume
+    }
   }
   ::close(fd_);
   fd_ = -1;
@@ -321,50 +489,70 @@ void JournalWriter::close() noexcept {
 
 void JournalWriter::add(std::uint64_t task_id, JournalStatus status,
                         std::span<const std::byte> payload) {
+  if (fd_ < 0) throw InternalError("journal writer used after move");
+  if (static_cast<std::uint8_t>(status) > kMaxStatus) {
+    throw InternalError("journal " + path_ + ": unknown record status " +
+                        std::to_string(static_cast<unsigned>(status)));
+  }
   if (payload.size() > kMaxPayload) {
-    throw InputError("a task result of " + std::to_string(payload.size()) +
-                     " bytes is too large for the journal (64 MiB at most)");
+    throw InputError("journal " + path_ + ": a task result of " + std::to_string(payload.size()) +
+                     " bytes is too large to record (64 MiB at most)");
   }
   const std::size_t at = staged_.size();
-  staged_.resize(at + kRecordHead + payload.size());
-  std::byte* p = staged_.data() + at;
-  const auto length = static_cast<std::uint32_t>(payload.size());
-  std::memcpy(p, &length, 4);
-  std::memcpy(p + 8, &task_id, 8);
-  p[16] = static_cast<std::byte>(status);
-  if (!payload.empty()) std::memcpy(p + kRecordHead, payload.data(), payload.size());
-  const std::uint32_t crc = crc32c({p + 8, 9 + payload.size()});
-  std::memcpy(p + 4, &crc, 4);
-  ++records_;
+  staged_.resize(at + kRecordHead + payload.size());  // keeps its capacity across flushes
+  std::byte* record = staged_.data() + at;
+  std::byte* p = store(record, static_cast<std::uint32_t>(payload.size()));
+  p += 4;  // the checksum, stored below
+  p = store(p, task_id);
+  p = store(p, static_cast<std::uint8_t>(status));
+  if (!payload.empty()) std::memcpy(p, payload.data(), payload.size());
+  store(record + 4, crc32c({record + kCrcOffset, kRecordHead - kCrcOffset + payload.size()}));
+  ++staged_records_;
+}
+
+void JournalWriter::write_staged() {
+  if (fd_ < 0) throw InternalError("journal writer used after move");
+  if (broken_) throw InputError("journal " + path_ + ": unusable after an earlier failure");
+  if (staged_.empty()) return;
+  if (const int err = write_all(fd_, staged_.data(), staged_.size()); err != 0) {
+    // Cut a partial batch off again so that a later flush appends whole records only.
+    if (::ftruncate(fd_, static_cast<off_t>(bytes_)) != 0 ||
+        ::lseek(fd_, static_cast<off_t>(bytes_), SEEK_SET) < 0) {
+      broken_ = true;
+    }
+    throw InputError("cannot write journal " + path_ + ": " + errno_text(err));
+  }
+  bytes_ += staged_.size();
+  records_ += staged_records_;
+  staged_.clear();
+  staged_records_ = 0;
+  dirty_ = true;
+}
+
+void JournalWriter::fsync_now() {
+  if (!dirty_) return;
+  if (::fsync(fd_) != 0) {
+    // After a failed fsync the kernel may have dropped the dirty pages: trust nothing more.
+    const int err = errno;
+    broken_ = true;
+    throw InputError("cannot fsync journal " + path_ + ": " + errno_text(err));
+  }
+  dirty_ = false;
+  last_sync_ = std::chrono::steady_clock::now();
 }
 
 void JournalWriter::flush() {
-  if (!staged_.empty()) {
-    write_all(fd_, staged_.data(), staged_.size(), path_);
-    bytes_ += staged_.size();
-    staged_.clear();
-    dirty_ = true;
-  }
+  write_staged();
   if (dirty_ && fsync_interval_ >= 0 &&
       std::chrono::duration<double>(std::chrono::steady_clock::now() - last_sync_).count() >=
           fsync_interval_) {
-    sync();
+    fsync_now();
   }
 }
 
 void JournalWriter::sync() {
-  if (fd_ < 0) return;
-  if (!staged_.empty()) {
-    write_all(fd_, staged_.data(), staged_.size(), path_);
-    bytes_ += staged_.size();
-    staged_.clear();
-    dirty_ = true;
-  }
-  if (dirty_ && ::fsync(fd_) != 0) {
-    throw InputError("cannot fsync journal " + path_ + ": " + errno_text());
-  }
-  dirty_ = false;
-  last_sync_ = std::chrono::steady_clock::now();
+  write_staged();
+  fsync_now();
 }
 
 }  // namespace parakit::io

@@ -147,7 +147,7 @@ CostDemoResult run_cost_demo(Team& team, std::uint64_t n, const CostSpec& spec, 
         return run_cost_task(task, mode);
       },
       [&cost_ns](const FarmItem<std::uint64_t>& item) {
-        if (item.result != nullptr) cost_ns += *item.result;
+        if (item.result != nullptr && !item.resumed) cost_ns += *item.result;
       },
       options);
   out.total_cost_seconds = static_cast<double>(team.comm().broadcast(cost_ns, 0)) * 1e-9;

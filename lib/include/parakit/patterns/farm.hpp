@@ -51,15 +51,7 @@ struct FarmRank {
   Backoff backoff;
 
   bool stop_signalled() const { return options.stop_requested && options.stop_requested(); }
-  void idle() {
-    if (!comm.is_mpi() || comm.size() == 1) {
-      if (local && !inline_exec) {
-        local->wait(std::chrono::milliseconds(50));
-      }
-      return;
-    }
-    backoff.idle();
-  }
+  void idle() { backoff.idle(); }
 };
 
 template <class Task, class Result, class Fn, class Tasks, class Sink>

@@ -69,7 +69,7 @@ std::uint64_t run_cost_task(const CostTask& task, CostMode mode);
 
 struct CostDemoResult {
   FarmReport report;
-  double total_cost_seconds = 0;  ///< sum of all tasks' costs
+  double total_cost_seconds = 0;  ///< sum of the costs of the tasks run now (not resumed)
   /// total cost / (executors x wall time): 1 is perfect.
   double efficiency = 0;
 };

@@ -92,6 +92,7 @@ class LocalExecutors {
       open_[seq] = jobs.size();
       auto& queue = slot < 0 ? queue_ : own_[static_cast<std::size_t>(slot % slots())];
       for (auto& job : jobs) queue.push_back(std::move(job));
+      queued_.fetch_add(jobs.size(), std::memory_order_relaxed);
       if (stopping_.load(std::memory_order_relaxed)) drain_locked();
     }
     work_.notify_all();
@@ -204,6 +205,7 @@ class LocalExecutors {
     if (queue.empty()) return false;
     job = std::move(queue.front());
     queue.pop_front();
+    queued_.fetch_sub(1, std::memory_order_relaxed);
     return true;
   }
 
@@ -236,6 +238,16 @@ class LocalExecutors {
           batch.clear();
           outbox_ready_.notify_all();
         }
+        if (!quit_ && !has_work_locked(slot)) {
+          // Fine-grained tasks: the next job is usually microseconds away, and sleeping on
+          // the condition variable costs a futex wake-up per job. Spin briefly first.
+          lock.unlock();
+          const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+          while (queued_.load(std::memory_order_relaxed) == 0 &&
+                 std::chrono::steady_clock::now() < spin_until) {
+          }
+          lock.lock();
+        }
         work_.wait(lock, [&] { return quit_ || has_work_locked(slot); });
         if (quit_) return;
         pop_locked(slot, job);
@@ -250,6 +262,7 @@ class LocalExecutors {
   std::chrono::duration<double> flush_interval_;
   std::vector<WorkerStats> stats_;  // slot i is written only by the thread running slot i
   std::atomic<bool> stopping_{false};
+  std::atomic<std::size_t> queued_{0};  // jobs in the queues, read without the lock
   std::mutex mutex_;
   std::condition_variable work_;
   std::condition_variable outbox_ready_;
