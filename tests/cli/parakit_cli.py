@@ -30,15 +30,72 @@ class Run:
         return [line for line in self.err.splitlines() if line.startswith("parakit: error:")]
 
 
-def run(args, ranks=None, timeout=120, env=None):
-    """Runs parakit directly (ranks=None) or under mpirun -np ranks."""
+def command_line(args, ranks=None):
+    """The argv that runs parakit directly (ranks=None) or under mpirun -np ranks."""
     cmd = [BIN] + list(args)
     if ranks is not None:
         cmd = [MPIEXEC, "-np", str(ranks), "--oversubscribe"] + cmd
+    return cmd
+
+
+def run(args, ranks=None, timeout=120, env=None):
+    """Runs parakit directly (ranks=None) or under mpirun -np ranks."""
     started = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env=dict(ENV, **(env or {})))
+    proc = subprocess.run(command_line(args, ranks), capture_output=True, text=True,
+                          timeout=timeout, env=dict(ENV, **(env or {})))
     return Run(proc, time.monotonic() - started)
+
+
+def start(args, ranks=None, env=None):
+    """Starts parakit like run() but returns at once: a Popen (text pipes) that a test may
+    signal or whose ranks it may kill while it runs. Collect it with finish()."""
+    proc = subprocess.Popen(command_line(args, ranks), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(ENV, **(env or {})))
+    proc.started = time.monotonic()
+    return proc
+
+
+def finish(proc, timeout=60):
+    """Waits for a start()ed process and returns its Run (seconds counted from start()). If it
+    is still running after `timeout` seconds it gets SIGTERM, then SIGKILL, and
+    subprocess.TimeoutExpired is raised."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+        raise
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return Run(done, time.monotonic() - proc.started)
+
+
+def tagged_processes(name, value):
+    """Live (not zombie) processes whose environment holds name=value, as {pid: environ dict}.
+    Give a run a unique tag in `env` and this finds everything it started (mpirun, ranks,
+    shells, their children) and nothing else."""
+    marker = f"{name}={value}".encode()
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+            if marker not in environ:
+                continue
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state in (b"Z", b"X"):
+            continue
+        found[int(entry)] = dict(item.decode(errors="replace").split("=", 1)
+                                 for item in environ if b"=" in item)
+    return found
 
 
 def write_npy(path, values, dtype="<f8", shape=None, version=1):

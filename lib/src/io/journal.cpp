@@ -1,6 +1,7 @@
 #include "parakit/io/journal.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -254,6 +255,17 @@ std::uint64_t parse_header(Reader& in, const std::string& path, JournalHeader& h
   return kHeaderHead + std::uint64_t{length};
 }
 
+/// Two runs appending to one journal would interleave records: the writer holds an
+/// exclusive flock for its lifetime (released when the descriptor closes).
+void lock_exclusively(int fd, const std::string& path) {
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return;
+  const int err = errno;
+  if (err == EWOULDBLOCK) {
+    throw InputError("journal " + path + " is in use by another running parakit farm");
+  }
+  throw InputError("cannot lock journal " + path + ": " + errno_text(err));
+}
+
 }  // namespace
 
 std::string_view to_string(JournalStatus status) noexcept {
@@ -385,12 +397,17 @@ JournalWriter JournalWriter::create(const std::string& path, const JournalHeader
   p = store(out.data() + sizeof kMagic, static_cast<std::uint32_t>(length));
   store(p, crc32c({payload, length}));
 
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
   if (fd < 0) {
     const int err = errno;
     throw InputError("cannot create journal " + path + ": " + errno_text(err));
   }
   JournalWriter writer(path, fd, 0, fsync_interval_s);
+  lock_exclusively(fd, path);
+  if (::ftruncate(fd, 0) != 0) {
+    const int err = errno;
+    throw InputError("cannot truncate journal " + path + ": " + errno_text(err));
+  }
   if (const int err = write_all(fd, out.data(), out.size()); err != 0) {
     writer.broken_ = true;
     throw InputError("cannot write journal " + path + ": " + errno_text(err));
@@ -410,6 +427,7 @@ JournalWriter JournalWriter::append_to(const std::string& path, std::uint64_t va
     throw InputError("cannot open journal " + path + " for appending: " + errno_text(err));
   }
   JournalWriter writer(path, fd, valid_bytes, fsync_interval_s);
+  lock_exclusively(fd, path);
   struct stat info {};
   if (::fstat(fd, &info) != 0) {
     const int err = errno;

@@ -390,6 +390,18 @@ std::string_view to_string(CommandStatus status) noexcept {
 
 // ---- running one command --------------------------------------------------------------------
 
+void check_logdir(const std::string& logdir) {
+  make_directories(logdir);
+  const std::string probe = logdir + "/.parakit-probe." + std::to_string(::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const int err = errno;
+    throw InputError("cannot write in log directory " + logdir + ": " + errno_text(err));
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
 std::string command_stdout_path(const std::string& logdir, std::uint64_t id) {
   return logdir + "/" + std::to_string(id / 1000) + "/" + std::to_string(id) + ".out";
 }

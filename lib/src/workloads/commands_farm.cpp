@@ -1,5 +1,7 @@
 #include "parakit/workloads/commands_farm.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <boost/serialization/map.hpp>
 #include <memory>
@@ -66,6 +68,13 @@ CommandsReport run_commands(Team& team, const CommandsRunOptions& run, FarmOptio
   command_options.logdir = run.logdir;
   command_options.timeout_s = run.timeout_s;
   command_options.kill_grace_s = run.kill_grace_s;
+
+  // A log directory no task can write to is the user's error, not every task's failure:
+  // check it on every rank (each may expand {rank} and {host} differently) before starting.
+  collectively(comm, [&] {
+    const std::string dir = expand_placeholders(run.logdir, Placeholders{0, comm.rank(), host, 1});
+    check_logdir(dir);
+  });
 
   FarmHooks<CommandResult> hooks;
   hooks.status = [](const CommandResult& r) { return to_task_status(r.status); };

@@ -94,6 +94,10 @@ struct CommandOptions {
   bool use_pidfd = true;
 };
 
+/// Creates `logdir` (mkdir -p) and checks that a file can be created in it. Throws
+/// InputError naming the directory otherwise (run once before the tasks start).
+void check_logdir(const std::string& logdir);
+
 /// The log files of task `id`: <logdir>/<id / 1000>/<id>.out and .err.
 std::string command_stdout_path(const std::string& logdir, std::uint64_t id);
 std::string command_stderr_path(const std::string& logdir, std::uint64_t id);

@@ -225,7 +225,11 @@ class FarmMaster {
     const FarmJournalOptions& j = options_.journal;
     const std::uint64_t identity = j.identity ? *j.identity : task_list_identity(tasks_);
     struct stat info {};
-    const bool exists = ::stat(j.path.c_str(), &info) == 0 && info.st_size > 0;
+    const bool present = ::stat(j.path.c_str(), &info) == 0;
+    if (present && !S_ISREG(info.st_mode)) {
+      throw InputError("journal " + j.path + " is not a regular file");
+    }
+    const bool exists = present && info.st_size > 0;
     if (exists && !j.resume) {
       throw UsageError("journal " + j.path +
                        " already holds results; pass --resume to continue it, or remove it");
