@@ -903,7 +903,16 @@ class FarmBadInput(TempDirTest):
             (["--fsync-interval", "soon"], "--fsync-interval"),
             (["--commands", empty, "--timeout", "-1"], None),
             (["--frobnicate"], "frobnicate"),
+            (["--journal", self.dir], self.dir),
+            (["--commands", self.write_commands(), "--logdir", "/proc/no-such-dir"],
+             "/proc/no-such-dir"),
         ]
+
+    def write_commands(self):
+        path = self.path("ok.txt")
+        with open(path, "w") as f:
+            f.write("true\n")
+        return path
 
     def test_threads(self):
         for args, mention in self.cases():
