@@ -28,8 +28,11 @@ std::vector<std::byte> SendQueue::buffer() {
 }
 
 void SendQueue::send(std::vector<std::byte>&& data, int dest, int tag) {
+  // The vector's heap buffer does not move with the vector, so start the send first and
+  // keep the two lists in step even if it throws.
+  const MPI_Request request = comm_.start_send(data, dest, tag);
   buffers_.push_back(std::move(data));
-  requests_.push_back(comm_.start_send(buffers_.back(), dest, tag));
+  requests_.push_back(request);
 }
 
 void SendQueue::progress() {

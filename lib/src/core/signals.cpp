@@ -9,25 +9,26 @@
 namespace parakit {
 namespace {
 
-volatile std::sig_atomic_t g_received = 0;
+// Written by the handler on whichever thread takes the signal, read by every thread.
+std::atomic<int> g_received{0};
+static_assert(std::atomic<int>::is_always_lock_free, "the handler needs a lock-free flag");
 std::atomic<bool> g_installed{false};
 struct sigaction g_old_int {};
 struct sigaction g_old_term {};
 
 extern "C" void on_stop_signal(int signal) {
-  if (g_received != 0) {  // second signal: give up gracefulness
+  int expected = 0;
+  if (!g_received.compare_exchange_strong(expected, signal)) {  // second signal: give up
     std::signal(signal, SIG_DFL);
     std::raise(signal);
-    return;
   }
-  g_received = signal;
 }
 
 }  // namespace
 
 StopOnSignal::StopOnSignal() {
   if (g_installed.exchange(true)) throw InternalError("StopOnSignal is already installed");
-  g_received = 0;
+  g_received.store(0);
   struct sigaction action {};
   action.sa_handler = on_stop_signal;
   sigemptyset(&action.sa_mask);
@@ -43,11 +44,12 @@ StopOnSignal::~StopOnSignal() {
 }
 
 int StopOnSignal::received() noexcept {
-  return g_received;
+  return g_received.load();
 }
 
 void StopOnSignal::request(int signal) noexcept {
-  if (g_received == 0) g_received = signal;
+  int expected = 0;
+  g_received.compare_exchange_strong(expected, signal);
 }
 
 const char* signal_name(int signal) noexcept {

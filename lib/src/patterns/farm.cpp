@@ -233,20 +233,19 @@ void ProgressLine::print(std::uint64_t done, bool last) {
   printed_ = true;
 }
 
-void Backoff::idle() {
+std::chrono::microseconds Backoff::idle() {
   const auto now = std::chrono::steady_clock::now();
   if (idle_++ == 0) since_ = now;
   const auto waited = now - since_;
   // Spin first: a reply is usually microseconds away. Then yield, then nap (growing to
   // 1 ms) so a rank waiting for long tasks leaves the CPU to the ranks running them.
-  if (waited < std::chrono::microseconds(50)) return;
+  if (waited < std::chrono::microseconds(50)) return std::chrono::microseconds(0);
   if (waited < std::chrono::microseconds(300)) {
     std::this_thread::yield();
-    return;
+    return std::chrono::microseconds(0);
   }
-  const auto nap = std::min<std::int64_t>(
-      1000, 20 + std::chrono::duration_cast<std::chrono::microseconds>(waited).count() / 8);
-  std::this_thread::sleep_for(std::chrono::microseconds(nap));
+  return std::chrono::microseconds(std::min<std::int64_t>(
+      1000, 20 + std::chrono::duration_cast<std::chrono::microseconds>(waited).count() / 8));
 }
 
 }  // namespace detail

@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -39,7 +40,13 @@ namespace parakit {
 
 namespace detail {
 
-enum FarmTag : int { kTagWork = 7301, kTagResults = 7302, kTagDrain = 7303, kTagStop = 7304 };
+enum FarmTag : int {
+  kTagWork = 7301,
+  kTagResults = 7302,
+  kTagDrain = 7303,
+  kTagStop = 7304,
+  kTagBye = 7305
+};
 
 /// Common state of one farm run on one rank.
 template <class Task, class Result, class Fn>
@@ -51,7 +58,19 @@ struct FarmRank {
   Backoff backoff;
 
   bool stop_signalled() const { return options.stop_requested && options.stop_requested(); }
-  void idle() { backoff.idle(); }
+  void idle() {
+    const auto nap = backoff.idle();
+    if (nap.count() == 0) return;
+    if (!comm.is_mpi() || comm.size() == 1) {
+      // No messages to poll: sleep until an executor hands over results (or a stop
+      // signal is due to be noticed).
+      if (local && !inline_exec) {
+        local->wait(std::chrono::milliseconds(20));
+        return;
+      }
+    }
+    std::this_thread::sleep_for(nap);
+  }
 };
 
 template <class Task, class Result, class Fn, class Tasks, class Sink>
@@ -140,6 +159,7 @@ void run_master(FarmRank<Task, Result, Fn>& self, FarmMaster<Task, Result, Tasks
       const auto closes = in.raw<std::uint32_t>();
       for (std::uint32_t i = 0; i < closes; ++i) master.close_chunk(in.raw<std::uint64_t>());
       if (worker_stopping) begin_stop();  // a signal anywhere stops the whole farm
+      master.flush_journal();             // received results reach the kernel now
       refill_remote(envelope->source);
     }
     if (self.local) {
@@ -164,6 +184,11 @@ void run_master(FarmRank<Task, Result, Fn>& self, FarmMaster<Task, Result, Tasks
     }
   }
   for (int r = 1; r < ranks; ++r) sends->send({}, r, kTagStop);
+  // Each worker answers kTagStop with kTagBye, its last message: once every bye is in, no
+  // stray message of this farm can reach a later one on the same communicator.
+  for (int byes = 0; byes < ranks - 1;) {
+    if (comm.receive(message).tag == kTagBye) ++byes;
+  }
   if (sends) sends->wait_all();
   progress.finish(master.finished_tasks());
 }
@@ -206,6 +231,7 @@ void run_worker(FarmRank<Task, Result, Fn>& self) {
         self.local->drain();
       } else if (envelope->tag == kTagStop) {
         stop = true;
+        sends.send({}, 0, kTagBye);
         break;
       }
     }

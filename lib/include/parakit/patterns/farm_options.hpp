@@ -259,11 +259,12 @@ class ProgressLine {
   bool printed_ = false;
 };
 
-/// Spin, then yield, then sleep with growing naps while a polling loop finds nothing.
+/// Spin, then yield, then nap for growing times while a polling loop finds nothing.
 class Backoff {
  public:
   void reset() noexcept { idle_ = 0; }
-  void idle();
+  /// Spins or yields, and returns how long the caller should nap now (0: poll again).
+  std::chrono::microseconds idle();
 
  private:
   std::uint32_t idle_ = 0;

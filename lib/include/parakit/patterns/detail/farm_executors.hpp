@@ -67,6 +67,7 @@ class LocalExecutors {
         rank_(rank),
         flush_interval_(std::chrono::duration<double>(flush_interval)),
         stats_(static_cast<std::size_t>(slots)),
+        batch_limit_(static_cast<std::size_t>(slots), 1),
         own_(static_cast<std::size_t>(slots)) {
     for (int i = 0; i < slots; ++i) {
       stats_[static_cast<std::size_t>(i)].rank = rank;
@@ -77,7 +78,12 @@ class LocalExecutors {
       for (int i = 0; i < slots; ++i) threads_.emplace_back([this, i] { executor_loop(i); });
     }
   }
-  ~LocalExecutors() { shutdown(); }
+  /// On an error path: running tasks see stopping() (commands are killed) and queued ones
+  /// never start, so the error reaches the user without waiting for the work.
+  ~LocalExecutors() {
+    stopping_.store(true, std::memory_order_relaxed);
+    shutdown();
+  }
   LocalExecutors(const LocalExecutors&) = delete;
   LocalExecutors& operator=(const LocalExecutors&) = delete;
 
@@ -172,7 +178,7 @@ class LocalExecutors {
 // false positive, GCC bug 80635).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-  void execute_batch(std::vector<Job<Task>>& jobs, int slot, std::vector<Outcome<Result>>& out) {
+  double execute_batch(std::vector<Job<Task>>& jobs, int slot, std::vector<Outcome<Result>>& out) {
     const auto start = std::chrono::steady_clock::now();
     std::uint64_t ran = 0;
     for (auto& job : jobs) {
@@ -200,9 +206,14 @@ class LocalExecutors {
     }
     jobs.clear();
     WorkerStats& stats = stats_[static_cast<std::size_t>(slot)];
-    stats.busy_seconds +=
+    const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    stats.busy_seconds += seconds;
     stats.tasks += ran;
+    // Slow jobs are taken one at a time, so a stop or a result never waits behind a batch.
+    batch_limit_[static_cast<std::size_t>(slot)] =
+        ran > 0 && seconds / static_cast<double>(ran) > kSlowJobSeconds ? 1 : 64;
+    return seconds;
   }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
@@ -225,7 +236,8 @@ class LocalExecutors {
   /// and the clock are paid per batch rather than per job.
   bool pop_some_locked(int slot, std::vector<Job<Task>>& jobs) {
     const std::size_t share = std::clamp<std::size_t>(
-        queued_.load(std::memory_order_relaxed) / (2 * static_cast<std::size_t>(slots())), 1, 64);
+        queued_.load(std::memory_order_relaxed) / (2 * static_cast<std::size_t>(slots())), 1,
+        batch_limit_[static_cast<std::size_t>(slot)]);
     Job<Task> job;
     while (jobs.size() < share && pop_locked(slot, job)) jobs.push_back(std::move(job));
     return !jobs.empty();
@@ -286,14 +298,22 @@ class LocalExecutors {
         pop_some_locked(slot, jobs);
       }
       if (batch.empty()) batch_start = std::chrono::steady_clock::now();
-      execute_batch(jobs, slot, batch);
+      if (execute_batch(jobs, slot, batch) > kSlowJobSeconds) {
+        // Worth handing over at once: the next job may take as long.
+        std::lock_guard lock(mutex_);
+        for (auto& outcome : batch) finish_locked(std::move(outcome));
+        batch.clear();
+        outbox_ready_.notify_all();
+      }
     }
   }
 
   Fn& fn_;
   int rank_;
   std::chrono::duration<double> flush_interval_;
-  std::vector<WorkerStats> stats_;  // slot i is written only by the thread running slot i
+  static constexpr double kSlowJobSeconds = 100e-6;
+  std::vector<WorkerStats> stats_;        // slot i is written only by the thread running slot i
+  std::vector<std::size_t> batch_limit_;  // per slot, like stats_
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> queued_{0};  // jobs in the queues, read without the lock
   std::mutex mutex_;

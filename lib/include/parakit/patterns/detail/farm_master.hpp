@@ -60,6 +60,7 @@ class FarmMaster {
           std::count(options_.exclude.begin(), options_.exclude.end(), true));
     }
     std::vector<bool> done = options_.exclude;
+    skip_excluded();
     if (!options_.journal.path.empty()) open_journal(done);
     open_per_endpoint_.assign(endpoint_slots.size(), 0);
     scheduler_.emplace(total_, std::move(done), options_, std::move(endpoint_slots));
@@ -102,7 +103,9 @@ class FarmMaster {
     TaskStatus status = TaskStatus::failed;
     if (kind == OutcomeKind::value) status = hooks_.status ? hooks_.status(*value) : TaskStatus::ok;
     const bool failed = status == TaskStatus::failed || status == TaskStatus::timed_out;
-    if (failed && !stopping_ && attempt < static_cast<std::uint32_t>(options_.retries)) {
+    if (failed && attempt < static_cast<std::uint32_t>(options_.retries)) {
+      // While stopping, a task with attempts left is left not run: a resume retries it.
+      if (stopping_) return;
       scheduler_->retry(id, attempt + 1);
       ++retried_;
       return;
@@ -112,8 +115,9 @@ class FarmMaster {
   }
 
   /// Hands staged journal records to the kernel (one write for everything since last time).
+  /// Also fsyncs once the interval has passed since the last records, on a quiet run.
   void flush_journal() {
-    if (journal_ && staged_) {
+    if (journal_) {
       journal_->flush();
       staged_ = false;
     }
@@ -205,14 +209,23 @@ class FarmMaster {
       }
       deliver(id, item);
       ++next_ordered_;
+      skip_excluded();
       for (auto it = reorder_.begin(); it != reorder_.end() && it->first == next_ordered_;) {
         deliver(it->first, it->second);
         it = reorder_.erase(it);
         ++next_ordered_;
+        skip_excluded();
       }
       return;
     }
     sink_(FarmItem<Result>{id, status, value, error, attempts, resumed});
+  }
+
+  /// Ids that are not tasks never get a result; ordered delivery steps over them.
+  void skip_excluded() {
+    while (next_ordered_ < options_.exclude.size() && options_.exclude[next_ordered_]) {
+      ++next_ordered_;
+    }
   }
 
   void deliver(std::uint64_t id, const Pending& item) {
