@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # parakit's two commands, for a minimal Debian 12 with only git:
 #   ./run.sh demo   install what is missing, build Release, run the sum demo (threads and mpirun -np 2)
+#                   and the farm demos
 #   ./run.sh test   install what is missing, build Release, run the whole test suite
 # Extra: ./run.sh build [preset]   ./run.sh setup
 set -euo pipefail
@@ -79,6 +80,11 @@ demo() {
     done
   done
   python3 "$ROOT/scripts/demo_table.py" "$out"/*.json
+  echo
+  log "the task farm: the seeds' queue (sum of 0..9999 = 49995000), then uneven tasks"
+  mpirun -np 3 --oversubscribe "$bin" farm --demo queue --tasks 10000
+  "$bin" farm --demo cost --cost ramp:1ms:20ms --tasks 100 --threads 2 --chunk 1
+  "$bin" farm --demo cost --cost ramp:1ms:20ms --tasks 100 --threads 2 --schedule static
 }
 
 cmd="${1:-}"
