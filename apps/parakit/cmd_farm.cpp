@@ -12,6 +12,7 @@
 #include "parakit/core/error.hpp"
 #include "parakit/core/parse.hpp"
 #include "parakit/core/signals.hpp"
+#include "parakit/core/system.hpp"
 #include "parakit/io/codec.hpp"
 #include "parakit/patterns/farm_options.hpp"
 #include "parakit/workloads/commands_farm.hpp"
@@ -231,6 +232,18 @@ Subcommand add_farm_command(CLI::App& root) {
                           result.total_cost_seconds, result.efficiency);
             headline = line;
           } else {
+            // Commands inherit the rank's CPU binding: 4 per rank on a rank bound to one
+            // core share that core. Say so instead of running slowly.
+            const int per_rank = options.slots > 0 ? options.slots : team.threads();
+            const int cpus = affinity_cpu_count();
+            const int worst = team.comm().all_reduce(per_rank > cpus ? cpus : 0, ops::max{});
+            if (worst > 0 && is_output_rank(team)) {
+              std::fprintf(stderr,
+                           "parakit: warning: %d commands at once per rank but a rank may only "
+                           "use %d CPU%s; bind wider (mpirun --bind-to none, or srun "
+                           "--cpus-per-task) or lower --tasks-per-rank\n",
+                           per_rank, worst, worst == 1 ? "" : "s");
+            }
             const auto result = workloads::run_commands(team, run, options);
             report = result.report;
             nlohmann::json codes = nlohmann::json::object();
