@@ -1,12 +1,29 @@
 // parakit: one executable, one subcommand per workload.
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <vector>
 
 #include "cli.hpp"
 #include "parakit/core/error.hpp"
 #include "parakit/runtime/environment.hpp"
 #include "parakit/version.hpp"
+
+namespace {
+
+/// Exit code for an error found before MPI started, which every rank finds alike and only
+/// launcher rank 0 prints. Under mpirun the first rank to exit non-zero gets the whole job
+/// killed, so the other ranks linger a moment: rank 0's line must never be cut off.
+int exit_before_mpi(int code) {
+  if (code != parakit::kExitOk && parakit::launched_as_mpi_rank() &&
+      parakit::launcher_rank() != 0) {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
+  return code;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace parakit;
@@ -29,13 +46,13 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     if (launcher_rank() == 0)
       cli::print_error("a command is required (" + known + "); see parakit --help");
-    return kExitUsage;
+    return exit_before_mpi(kExitUsage);
   }
   if (!is_known) {
     if (launcher_rank() == 0) {
       cli::print_error("unknown command '" + std::string(argv[1]) + "' (expected " + known + ")");
     }
-    return kExitUsage;
+    return exit_before_mpi(kExitUsage);
   }
   try {
     app.parse(argc, argv);
@@ -45,18 +62,18 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     if (launcher_rank() == 0) cli::print_error(error.what());
-    return kExitUsage;
+    return exit_before_mpi(kExitUsage);
   }
 
   try {
     for (auto& command : commands) {
       if (command.app->parsed()) return command.run();
     }
-    return kExitUsage;
+    return exit_before_mpi(kExitUsage);
   } catch (const Error& error) {  // raised before MPI started (bad --backend, --threads)
     // Usage errors are the same on every rank: rank 0 speaks. Others may be rank-local.
     if (launcher_rank() == 0 || error.exit_code() != kExitUsage) cli::print_error(error.what());
-    return error.exit_code();
+    return exit_before_mpi(error.exit_code());
   } catch (const std::exception& error) {
     cli::print_error(std::string("internal error: ") + error.what());
     return kExitInternal;
