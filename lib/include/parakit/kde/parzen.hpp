@@ -1,0 +1,39 @@
+// Parzen-window density estimation with the hypercube kernel (the seeds' estimator), for one
+// query point and many window widths at once.
+//
+// A sample x counts for the point p at width h when |p_t - x_t| / h <= 1/2 in every
+// coordinate t (the seed's test `abs(row) > 1/2 -> outside`, so the boundary is inside),
+// evaluated in double precision exactly as written. The density is k / (n h^d); the seed
+// divides by h only (its normalisation is wrong for d > 1), so compare counts with it.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace parakit::kde {
+
+/// n samples of dimension d, one per row.
+using Samples = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/// k[j] for widths[j], by the seed's double loop (with its early break): O(n x m x d).
+/// The reference every faster algorithm must equal exactly.
+std::vector<std::uint64_t> hypercube_counts_naive(const Samples& samples,
+                                                  std::span<const double> point,
+                                                  std::span<const double> widths);
+
+/// The same counts in O(n (d + log m) + m log m): each sample's Chebyshev distance r to the
+/// point is compared, by binary search over the sorted widths, with the same floating-point
+/// test r / h <= 1/2 (division is monotone, so max_t fl(|d_t|/h) = fl(max_t |d_t| / h));
+/// a histogram of the smallest width that holds each sample, prefix-summed, gives every k.
+/// Rows [first, last) only, so workers can split the samples; counts add up exactly.
+std::vector<std::uint64_t> hypercube_counts_sweep(const Samples& samples,
+                                                  std::span<const double> point,
+                                                  std::span<const double> widths,
+                                                  Eigen::Index first = 0, Eigen::Index last = -1);
+
+/// k / (n h^d).
+double hypercube_density(std::uint64_t count, std::uint64_t n, double h, int d) noexcept;
+
+}  // namespace parakit::kde
