@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <string>
 
@@ -68,6 +69,19 @@ std::vector<std::uint64_t> hypercube_counts_sweep(const Samples& samples,
   std::vector<double> sorted(m);
   for (std::size_t j = 0; j < m; ++j) sorted[j] = widths[order[j]];
 
+  // limit[j]: the largest distance r with fl(r / h_j) <= 1/2. inside(r, h) is monotone in r
+  // and in h, so r is inside width j exactly when r <= limit[j], and limit is sorted: each
+  // sample then needs one binary search of plain comparisons, no divisions.
+  std::vector<double> limit(m);
+  const double infinity = std::numeric_limits<double>::infinity();
+  for (std::size_t j = 0; j < m; ++j) {
+    const double h = sorted[j];
+    double r = 0.5 * h;
+    while (r > 0 && !inside(r, h)) r = std::nextafter(r, 0.0);
+    while (inside(std::nextafter(r, infinity), h)) r = std::nextafter(r, infinity);
+    limit[j] = r;
+  }
+
   // histogram[j]: samples whose smallest enclosing sorted width is j (j = m: none).
   std::vector<std::uint64_t> histogram(m + 1, 0);
   const Eigen::Index d = samples.cols();
@@ -83,10 +97,9 @@ std::vector<std::uint64_t> hypercube_counts_sweep(const Samples& samples,
       ++histogram[m];
       continue;
     }
-    // inside(r, h) is monotone in h: find the first sorted width that holds r.
-    const auto it =
-        std::partition_point(sorted.begin(), sorted.end(), [r](double h) { return !inside(r, h); });
-    ++histogram[static_cast<std::size_t>(it - sorted.begin())];
+    // The first sorted width whose limit holds r.
+    const auto it = std::lower_bound(limit.begin(), limit.end(), r);
+    ++histogram[static_cast<std::size_t>(it - limit.begin())];
   }
   std::vector<std::uint64_t> counts(m, 0);
   std::uint64_t running = 0;
