@@ -23,11 +23,12 @@ std::vector<std::uint64_t> hypercube_counts_naive(const Samples& samples,
                                                   std::span<const double> point,
                                                   std::span<const double> widths);
 
-/// The same counts in O(n (d + log m) + m log m): each sample's Chebyshev distance r to the
-/// point is compared, by binary search over the sorted widths, with the same floating-point
-/// test r / h <= 1/2 (division is monotone, so max_t fl(|d_t|/h) = fl(max_t |d_t| / h));
-/// a histogram of the smallest width that holds each sample, prefix-summed, gives every k.
-/// Rows [first, last) only, so workers can split the samples; counts add up exactly.
+/// The same counts in O(n (d + log m) + m log m). Each width h gets the largest distance
+/// r_h with fl(r_h / h) <= 1/2 (division is monotone, so r / h <= 1/2 <=> r <= r_h, and
+/// max_t fl(|d_t| / h) = fl(max_t |d_t| / h)); each sample's Chebyshev distance is binary-
+/// searched among the sorted r_h, and a prefix sum of that histogram gives every k, equal to
+/// the naive loop's bit for bit, ties on the boundary included. Rows [first, last) only, so
+/// workers can split the samples; their counts add up exactly.
 std::vector<std::uint64_t> hypercube_counts_sweep(const Samples& samples,
                                                   std::span<const double> point,
                                                   std::span<const double> widths,
