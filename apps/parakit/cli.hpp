@@ -30,6 +30,7 @@ struct Subcommand {
 Subcommand add_sum_command(CLI::App& root);
 Subcommand add_info_command(CLI::App& root);
 Subcommand add_farm_command(CLI::App& root);
+Subcommand add_kde_command(CLI::App& root);
 
 /// Sets up the Environment from `common`, runs body(env) and returns the exit code.
 /// Errors all ranks agreed on are printed once (by rank 0); an error only this rank saw is

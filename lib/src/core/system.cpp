@@ -8,6 +8,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "parakit/core/error.hpp"
+#include "parakit/core/parse.hpp"
+
 namespace parakit {
 namespace {
 
@@ -76,6 +79,17 @@ std::optional<std::string> env(const char* name) {
   const char* value = std::getenv(name);
   if (value == nullptr) return std::nullopt;
   return std::string(value);
+}
+
+void require_memory(long double bytes_on_node, std::string_view what) {
+  const auto available = available_memory_bytes();
+  if (!available) return;
+  if (bytes_on_node > 0.9L * static_cast<long double>(*available)) {
+    throw InputError(std::string(what) + " needs " +
+                     format_bytes(static_cast<double>(bytes_on_node)) + " of memory on " +
+                     host_name() + " but only " + format_bytes(static_cast<double>(*available)) +
+                     " is available");
+  }
 }
 
 }  // namespace parakit

@@ -1,5 +1,6 @@
 #include "parakit/kde/kernels.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <string>
@@ -70,6 +71,28 @@ std::vector<double> smooth_kernel_sums(Kernel kernel, const Samples& samples,
       sums[j] = (r2.array() * (-0.5 * scale)).exp().sum();
     } else {
       sums[j] = (1.0 - r2.array() * scale).max(0.0).sum();
+    }
+  }
+  return sums;
+}
+
+std::vector<double> smooth_kernel_sums_naive(Kernel kernel, const Samples& samples,
+                                             std::span<const double> point,
+                                             std::span<const double> widths, Eigen::Index first,
+                                             Eigen::Index last) {
+  if (kernel == Kernel::hypercube) throw InternalError("smooth_kernel_sums: not a smooth kernel");
+  if (last < 0) last = samples.rows();
+  std::vector<double> sums(widths.size(), 0.0);
+  for (std::size_t j = 0; j < widths.size(); ++j) {
+    const double h = widths[j];
+    for (Eigen::Index i = first; i < last; ++i) {
+      double r2 = 0;
+      for (Eigen::Index t = 0; t < samples.cols(); ++t) {
+        const double diff = samples(i, t) - point[static_cast<std::size_t>(t)];
+        r2 += diff * diff;
+      }
+      sums[j] += kernel == Kernel::gaussian ? std::exp(-r2 / (2 * h * h))
+                                            : std::max(0.0, 1 - r2 / (h * h));
     }
   }
   return sums;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "parakit/core/error.hpp"
+#include "parakit/kde/neighbors.hpp"
 
 namespace parakit::kde {
 namespace {
@@ -61,27 +62,8 @@ std::vector<std::uint64_t> hypercube_counts_sweep(const Samples& samples,
                                                   Eigen::Index first, Eigen::Index last) {
   check_shapes(samples, point, widths);
   if (last < 0) last = samples.rows();
-  const std::size_t m = widths.size();
-  std::vector<std::size_t> order(m);
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t a, std::size_t b) { return widths[a] < widths[b]; });
-  std::vector<double> sorted(m);
-  for (std::size_t j = 0; j < m; ++j) sorted[j] = widths[order[j]];
-
-  // limit[j]: the largest distance r with fl(r / h_j) <= 1/2. inside(r, h) is monotone in r
-  // and in h, so r is inside width j exactly when r <= limit[j], and limit is sorted: each
-  // sample then needs one binary search of plain comparisons, no divisions.
-  std::vector<double> limit(m);
-  const double infinity = std::numeric_limits<double>::infinity();
-  for (std::size_t j = 0; j < m; ++j) {
-    const double h = sorted[j];
-    double r = 0.5 * h;
-    while (r > 0 && !inside(r, h)) r = std::nextafter(r, 0.0);
-    while (inside(std::nextafter(r, infinity), h)) r = std::nextafter(r, infinity);
-    limit[j] = r;
-  }
-
+  const HypercubeWidths sorted(widths);
+  const std::size_t m = sorted.size();
   // histogram[j]: samples whose smallest enclosing sorted width is j (j = m: none).
   std::vector<std::uint64_t> histogram(m + 1, 0);
   const Eigen::Index d = samples.cols();
@@ -93,20 +75,10 @@ std::vector<std::uint64_t> hypercube_counts_sweep(const Samples& samples,
       nan = nan || std::isnan(distance);
       r = std::max(r, distance);
     }
-    if (nan) {
-      ++histogram[m];
-      continue;
-    }
-    // The first sorted width whose limit holds r.
-    const auto it = std::lower_bound(limit.begin(), limit.end(), r);
-    ++histogram[static_cast<std::size_t>(it - limit.begin())];
+    ++histogram[nan ? m : sorted.bucket(r)];
   }
   std::vector<std::uint64_t> counts(m, 0);
-  std::uint64_t running = 0;
-  for (std::size_t j = 0; j < m; ++j) {
-    running += histogram[j];
-    counts[order[j]] = running;
-  }
+  sorted.to_counts(histogram, counts);
   return counts;
 }
 

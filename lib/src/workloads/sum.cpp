@@ -24,18 +24,12 @@ namespace {
 using numeric::ExactAccumulator;
 
 /// Refuses an array that cannot fit before touching it: the ranks sharing this node together
-/// need ranks_on_node x (this rank's share); leave 10% of the available memory free.
+/// need ranks_on_node x (this rank's share).
 void check_memory(std::uint64_t count_per_rank, std::size_t element_size, int ranks_on_node,
                   std::string_view what) {
-  const auto available = available_memory_bytes();
-  if (!available) return;
-  const long double need = static_cast<long double>(count_per_rank) *
-                           static_cast<long double>(element_size) * ranks_on_node;
-  if (need > 0.9L * static_cast<long double>(*available)) {
-    throw InputError(std::string(what) + " needs " + format_bytes(static_cast<double>(need)) +
-                     " of memory on " + host_name() + " but only " +
-                     format_bytes(static_cast<double>(*available)) + " is available");
-  }
+  require_memory(static_cast<long double>(count_per_rank) * static_cast<long double>(element_size) *
+                     ranks_on_node,
+                 what);
 }
 
 double max_over_ranks(const Comm& comm, double seconds) {

@@ -147,6 +147,19 @@ class Comm {
     return out;
   }
 
+  /// Gathers one value per rank, in rank order, on `root`; other ranks get an empty vector.
+  template <class T>
+  std::vector<T> gather(const T& value, int root) const {
+    if (!is_mpi()) return {value};
+    std::vector<T> out;
+    if (rank_ == root) {
+      boost::mpi::gather(*mpi_, value, out, root);
+    } else {
+      boost::mpi::gather(*mpi_, value, root);
+    }
+    return out;
+  }
+
   /// Point-to-point byte messages: one MPI message (MPI_BYTE) each, for protocols that
   /// encode their own payloads (io/codec.hpp). Only valid when is_mpi().
   struct Envelope {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace parakit {
 
@@ -14,6 +15,11 @@ int affinity_cpu_count() noexcept;
 /// lowered to the cgroup (v2 or v1) limit minus current usage when one is set. Empty when
 /// unknown.
 std::optional<std::uint64_t> available_memory_bytes();
+
+/// Refuses work that cannot fit before allocating it: throws InputError ("<what> needs X of
+/// memory on <host> but only Y is available") when `bytes_on_node` exceeds 90% of
+/// available_memory_bytes(). Does nothing when the available memory is unknown.
+void require_memory(long double bytes_on_node, std::string_view what);
 
 /// The node's host name.
 std::string host_name();

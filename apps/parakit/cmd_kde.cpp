@@ -1,0 +1,389 @@
+// parakit kde: Parzen-window density estimation over a sweep of window widths.
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "cli.hpp"
+#include "parakit/backend/collective.hpp"
+#include "parakit/core/error.hpp"
+#include "parakit/core/parse.hpp"
+#include "parakit/io/atomic_file.hpp"
+#include "parakit/io/matrix_file.hpp"
+#include "parakit/io/plot.hpp"
+#include "parakit/workloads/kde.hpp"
+
+namespace parakit::cli {
+namespace {
+
+using workloads::KdeOptions;
+using workloads::KdeResult;
+
+struct KdeArgs {
+  CommonOptions common;
+  std::string point, points, grid, widths;
+  std::string kernel = "hypercube";
+  std::string algo = "auto";
+  std::string cv, bandwidth;
+  std::string samples = "10000";
+  int dim = 2;
+  std::uint64_t seed = 123;
+  std::string rng = "numpy";
+  std::string input, out, plot;
+  bool compare_naive = false;
+};
+
+bool ends_with(const std::string& text, std::string_view suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+nlohmann::json cv_json(const kde::CvCurve& curve) {
+  nlohmann::json points = nlohmann::json::array();
+  for (std::size_t j = 0; j < curve.widths.size(); ++j) {
+    nlohmann::json entry{{"h", json_double(curve.widths[j])},
+                         {"score", json_double(curve.score[j])}};
+    if (!curve.lonely.empty()) entry["lonely"] = curve.lonely[j];
+    points.push_back(std::move(entry));
+  }
+  nlohmann::json out{{"method", kde::to_string(curve.method)}, {"curve", std::move(points)}};
+  if (curve.best) {
+    out["h"] = json_double(curve.widths[*curve.best]);
+    out["index"] = *curve.best;
+    out["score"] = json_double(curve.score[*curve.best]);
+  } else {
+    out["h"] = nullptr;
+  }
+  return out;
+}
+
+nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Team& team) {
+  const std::size_t m = r.widths.size();
+  const auto d = static_cast<std::size_t>(r.samples.cols());
+  const bool hypercube = options.kernel == kde::Kernel::hypercube;
+  nlohmann::json out{{"command", "kde"},
+                     {"kernel", kde::to_string(options.kernel)},
+                     {"algo", workloads::to_string(r.algo)},
+                     {"n", r.samples.rows()},
+                     {"dim", d},
+                     {"backend", to_string(team.kind())},
+                     {"ranks", team.ranks()},
+                     {"threads", team.threads()},
+                     {"workers", team.workers()},
+                     {"seconds", r.seconds}};
+  if (options.input.empty()) {
+    out["rng"] = workloads::to_string(options.rng);
+    out["seed"] = options.seed;
+  } else {
+    out["input"] = options.input;
+  }
+  if (r.rule_width) {
+    out["bandwidth"] = {
+        {"rule", options.bandwidth
+                     ? (*options.bandwidth == kde::BandwidthRule::scott ? "scott" : "silverman")
+                     : "scott"},
+        {"h", json_double(*r.rule_width)}};
+  }
+  if (r.point_count == 1 && r.grid_cells.empty()) {
+    out["point"] = r.points;
+    nlohmann::json results = nlohmann::json::array();
+    for (std::size_t j = 0; j < m; ++j) {
+      nlohmann::json entry{{"h", json_double(r.widths[j])}};
+      if (hypercube) entry["count"] = r.counts[j];
+      entry["density"] = json_double(r.density[j]);
+      results.push_back(std::move(entry));
+    }
+    out["results"] = std::move(results);
+  } else {
+    nlohmann::json widths = nlohmann::json::array(), points = nlohmann::json::array(),
+                   density = nlohmann::json::array(), counts = nlohmann::json::array();
+    for (const double h : r.widths) widths.push_back(json_double(h));
+    for (std::uint64_t p = 0; p < r.point_count; ++p) {
+      nlohmann::json point = nlohmann::json::array(), row = nlohmann::json::array();
+      for (std::size_t t = 0; t < d; ++t) point.push_back(r.points[p * d + t]);
+      for (std::size_t j = 0; j < m; ++j) row.push_back(json_double(r.density[p * m + j]));
+      points.push_back(std::move(point));
+      density.push_back(std::move(row));
+      if (hypercube) {
+        counts.push_back(nlohmann::json(std::vector<std::uint64_t>(
+            r.counts.begin() + static_cast<std::ptrdiff_t>(p * m),
+            r.counts.begin() + static_cast<std::ptrdiff_t>((p + 1) * m))));
+      }
+    }
+    out["widths"] = std::move(widths);
+    out["points"] = std::move(points);
+    out["density"] = std::move(density);
+    if (hypercube) out["counts"] = std::move(counts);
+    if (!r.grid_cells.empty()) out["grid"] = r.grid_cells;
+  }
+  if (r.cv) {
+    out["cv"] = cv_json(*r.cv);
+    out["cv_seconds"] = r.cv_seconds;
+  }
+  if (r.naive_seconds) {
+    out["naive_seconds"] = *r.naive_seconds;
+    out["naive_equal"] = r.naive_equal;
+    out["speedup"] = r.seconds > 0 ? *r.naive_seconds / r.seconds : 0.0;
+  }
+  return out;
+}
+
+std::string csv_text(const KdeOptions& options, const KdeResult& r) {
+  const std::size_t m = r.widths.size();
+  const auto d = static_cast<std::size_t>(r.samples.cols());
+  const bool hypercube = options.kernel == kde::Kernel::hypercube;
+  std::string text;
+  for (std::size_t t = 0; t < d; ++t) text += "x" + std::to_string(t) + ",";
+  text += hypercube ? "h,count,density\n" : "h,density\n";
+  for (std::uint64_t p = 0; p < r.point_count; ++p) {
+    std::string prefix;
+    for (std::size_t t = 0; t < d; ++t) prefix += format_double(r.points[p * d + t]) + ",";
+    for (std::size_t j = 0; j < m; ++j) {
+      text += prefix + format_double(r.widths[j]) + ",";
+      if (hypercube) text += std::to_string(r.counts[p * m + j]) + ",";
+      text += format_double(r.density[p * m + j]) + "\n";
+    }
+  }
+  return text;
+}
+
+/// The width a heat map shows: the CV choice, else the first width.
+std::size_t map_width(const KdeResult& r) {
+  return r.cv && r.cv->best ? *r.cv->best : 0;
+}
+
+void write_plot(const std::string& path, const KdeOptions& options, const KdeResult& r) {
+  std::ostringstream gp;
+  gp.precision(17);
+  const std::size_t m = r.widths.size();
+  if (!r.grid_cells.empty()) {
+    const std::size_t j = map_width(r);
+    gp << "$density << EOD\n";
+    const std::uint64_t ny = r.grid_cells[1];
+    for (std::uint64_t p = 0; p < r.point_count; ++p) {
+      gp << r.points[p * 2] << ' ' << r.points[p * 2 + 1] << ' ' << r.density[p * m + j] << '\n';
+      if ((p + 1) % ny == 0) gp << '\n';
+    }
+    gp << "EOD\n$samples << EOD\n";
+    const Eigen::Index shown = std::min<Eigen::Index>(r.samples.rows(), 5000);
+    for (Eigen::Index i = 0; i < shown; ++i)
+      gp << r.samples(i, 0) << ' ' << r.samples(i, 1) << '\n';
+    gp << "EOD\n"
+       << "set title "
+       << io::gnuplot_quote(std::string(kde::to_string(options.kernel)) +
+                            " KDE, h = " + format_double(r.widths[j]))
+       << "\nset xlabel 'x_0'\nset ylabel 'x_1'\nset view map\nset palette rgb 21,22,23\n"
+       << "set xrange [" << r.points.front() << ":" << r.points[(r.point_count - 1) * 2] << "]\n"
+       << "set yrange [" << r.points[1] << ":" << r.points[r.point_count * 2 - 1] << "]\n"
+       << "plot $density using 1:2:3 with image notitle, "
+       << "$samples using 1:2 with dots lc rgb '#40ffffff' title 'samples'\n";
+  } else if (r.cv) {
+    gp << "$curve << EOD\n";
+    for (std::size_t j = 0; j < m; ++j) {
+      if (std::isfinite(r.cv->score[j])) gp << r.widths[j] << ' ' << r.cv->score[j] << '\n';
+    }
+    gp << "EOD\nset title "
+       << io::gnuplot_quote("leave-one-out CV (" + std::string(kde::to_string(r.cv->method)) + ")")
+       << "\nset xlabel 'window width h'\nset ylabel 'score'\nset grid\n";
+    if (r.cv->best) {
+      gp << "set arrow from " << r.widths[*r.cv->best] << ", graph 0 to " << r.widths[*r.cv->best]
+         << ", graph 1 nohead lc rgb 'red' dt 2\n";
+      gp << "set label " << io::gnuplot_quote("h = " + format_double(r.widths[*r.cv->best]))
+         << " at " << r.widths[*r.cv->best] << ", graph 0.95 offset 1,0 tc rgb 'red'\n";
+    }
+    gp << "plot $curve using 1:2 with linespoints pt 7 ps 0.5 title 'score'\n";
+  } else {
+    gp << "$curve << EOD\n";
+    for (std::size_t j = 0; j < m; ++j) gp << r.widths[j] << ' ' << r.density[j] << '\n';
+    gp << "EOD\nset title 'density at the query point'\nset xlabel 'window width h'\n"
+       << "set ylabel 'p(h)'\nset grid\nplot $curve using 1:2 with linespoints pt 7 ps 0.5 "
+          "title 'p(h)'\n";
+  }
+  io::render_png(path, gp.str(), 800, 600);
+}
+
+void print_summary(const KdeOptions& options, const KdeResult& r, const Team& team) {
+  const std::size_t m = r.widths.size();
+  const bool hypercube = options.kernel == kde::Kernel::hypercube;
+  const std::string source = options.input.empty()
+                                 ? std::string(workloads::to_string(options.rng)) + " rng, seed " +
+                                       std::to_string(options.seed)
+                                 : options.input;
+  std::printf("parakit kde: %s kernel, %lld samples x %lld dims (%s)\n",
+              std::string(kde::to_string(options.kernel)).c_str(),
+              static_cast<long long>(r.samples.rows()), static_cast<long long>(r.samples.cols()),
+              source.c_str());
+  if (r.rule_width) std::printf("  rule of thumb h = %s\n", format_double(*r.rule_width).c_str());
+  if (r.point_count == 1 && r.grid_cells.empty()) {
+    std::string at;
+    for (const double x : r.points) at += (at.empty() ? "" : ", ") + format_double(x);
+    std::printf("  point (%s), %zu widths\n", at.c_str(), m);
+    std::printf("  %12s %12s %24s\n", "h", hypercube ? "count" : "", "p(h)");
+    for (std::size_t j = 0; j < m; ++j) {
+      std::printf("  %12.6g %12s %24.17g\n", r.widths[j],
+                  hypercube ? std::to_string(r.counts[j]).c_str() : "", r.density[j]);
+    }
+  } else {
+    std::size_t best = 0;
+    for (std::size_t k = 1; k < r.density.size(); ++k) {
+      if (r.density[k] > r.density[best]) best = k;
+    }
+    std::printf("  %llu points x %zu widths", static_cast<unsigned long long>(r.point_count), m);
+    if (!r.grid_cells.empty()) {
+      std::string cells;
+      for (const auto c : r.grid_cells) cells += (cells.empty() ? "" : "x") + std::to_string(c);
+      std::printf(" (grid %s)", cells.c_str());
+    }
+    std::printf("\n  max density %.17g at point %zu, h = %.17g\n", r.density[best], best / m,
+                r.widths[best % m]);
+  }
+  if (r.cv) {
+    std::printf("  cross-validation (%s):\n", std::string(kde::to_string(r.cv->method)).c_str());
+    for (std::size_t j = 0; j < m; ++j) {
+      std::printf("  %12.6g %24.17g%s\n", r.widths[j], r.cv->score[j],
+                  r.cv->best && *r.cv->best == j ? "  <- chosen" : "");
+    }
+    if (r.cv->best) {
+      std::printf("  chosen h = %s\n", format_double(r.widths[*r.cv->best]).c_str());
+    } else {
+      std::printf("  no width has a finite score: every width leaves some sample alone\n");
+    }
+  }
+  std::printf("  backend   %s: %d rank%s x %d thread%s = %d workers\n",
+              std::string(to_string(team.kind())).c_str(), team.ranks(),
+              team.ranks() == 1 ? "" : "s", team.threads(), team.threads() == 1 ? "" : "s",
+              team.workers());
+  std::printf("  kernel    %.6f s (%s)\n", r.seconds,
+              std::string(workloads::to_string(r.algo)).c_str());
+  if (r.cv) std::printf("  cv        %.6f s\n", r.cv_seconds);
+  if (r.naive_seconds) {
+    std::printf("  naive     %.6f s, results %s, speedup %.1fx\n", *r.naive_seconds,
+                r.naive_equal ? "equal" : "DIFFER",
+                r.seconds > 0 ? *r.naive_seconds / r.seconds : 0.0);
+  }
+}
+
+}  // namespace
+
+Subcommand add_kde_command(CLI::App& root) {
+  auto args = std::make_shared<KdeArgs>();
+  CLI::App* command =
+      root.add_subcommand("kde", "Parzen kernel density estimate over many window widths");
+  auto* point =
+      command->add_option("--point", args->point, "query point x,y,... (default: origin)");
+  auto* points =
+      command->add_option("--points", args->points, "query points from a CSV or .npy file");
+  auto* grid = command->add_option("--grid", args->grid,
+                                   "query grid AxB[:xmin:xmax:ymin:ymax] (default bounds: "
+                                   "the samples' range + 10%)");
+  point->excludes(points, grid);
+  points->excludes(grid);
+  command->add_option("--widths", args->widths,
+                      "window widths start:stop:count (linspace) or a,b,c [1.0:1.2:100]");
+  command->add_option("--kernel", args->kernel, "hypercube|gaussian|epanechnikov")
+      ->capture_default_str();
+  command->add_option("--algo", args->algo, "auto|naive|sweep")->capture_default_str();
+  command->add_option("--cv", args->cv, "leave-one-out cross-validation: loglik|lsq");
+  command->add_option("--bandwidth", args->bandwidth, "rule-of-thumb width: scott|silverman");
+  auto* input = command->add_option("--input", args->input, "samples from a CSV or .npy file");
+  command->add_option("--samples", args->samples, "generated samples")
+      ->capture_default_str()
+      ->excludes(input);
+  command->add_option("--dim", args->dim, "dimension of generated samples")
+      ->capture_default_str()
+      ->excludes(input);
+  command->add_option("--seed", args->seed, "generator seed")
+      ->capture_default_str()
+      ->excludes(input);
+  command
+      ->add_option("--rng", args->rng,
+                   "numpy (NumPy's legacy RandomState: the notebook's samples) or philox")
+      ->capture_default_str()
+      ->excludes(input);
+  command->add_option("--out", args->out, "write the densities to FILE.csv or FILE.json");
+  command->add_option("--plot", args->plot,
+                      "PNG: heat map of a 2-D grid, else the CV curve, else p(h)");
+  command->add_flag("--compare-naive", args->compare_naive,
+                    "also run the naive loop: check the results agree, print the speedup");
+  add_common_options(*command, args->common);
+
+  return {
+      command, [args] {
+        KdeOptions options;
+        options.kernel = kde::parse_kernel(args->kernel);
+        options.algo = workloads::parse_kde_algo(args->algo);
+        if (!args->cv.empty()) options.cv = kde::parse_cv_method(args->cv);
+        if (!args->bandwidth.empty()) {
+          options.bandwidth = kde::parse_bandwidth_rule(args->bandwidth);
+        }
+        if (!args->widths.empty()) options.widths = workloads::parse_widths(args->widths);
+        options.input = args->input;
+        if (options.input.empty()) {
+          options.samples = parse_count(args->samples, "--samples");
+          if (options.samples == 0) throw UsageError("--samples must be at least 1");
+          if (args->dim < 1) throw UsageError("--dim must be at least 1");
+        }
+        options.dim = args->dim;
+        options.seed = args->seed;
+        options.rng = workloads::parse_sample_rng(args->rng);
+        if (!args->grid.empty()) options.grid = workloads::parse_grid(args->grid);
+        if (!args->point.empty()) {
+          options.points = workloads::parse_point(args->point);
+          options.point_dim = static_cast<int>(options.points.size());
+          options.points_source = "--point";
+        }
+        options.compare_naive = args->compare_naive;
+        if (!args->out.empty() && !ends_with(args->out, ".csv") && !ends_with(args->out, ".json")) {
+          throw UsageError("--out must name a .csv or .json file, not '" + args->out + "'");
+        }
+        if (!args->plot.empty()) {
+          if (!ends_with(args->plot, ".png")) {
+            throw UsageError("--plot must name a .png file, not '" + args->plot + "'");
+          }
+          if (options.grid && options.grid->cells.size() != 2) {
+            throw UsageError("--plot draws heat maps of 2-D grids only");
+          }
+          if (!options.grid && !options.cv && !args->points.empty()) {
+            throw UsageError(
+                "--plot draws a 2-D --grid, the --cv curve, or one point's p(h); not --points");
+          }
+        }
+        return run_with_environment(args->common, [&](Environment& env) {
+          Team team = env.make_team();
+          if (!args->points.empty()) {
+            collectively(team.comm(), [&] {
+              const io::Matrix matrix = io::read_matrix(args->points, "--points");
+              options.points = matrix.values;
+              options.point_dim = static_cast<int>(matrix.cols);
+              options.points_source = "--points " + args->points;
+            });
+          }
+          const KdeResult result = workloads::run_kde(team, options);
+          collectively(team.comm(), [&] {
+            if (!is_output_rank(team)) return;
+            if (!args->out.empty()) {
+              io::write_file_atomic(args->out, ends_with(args->out, ".json")
+                                                   ? to_json(options, result, team).dump() + "\n"
+                                                   : csv_text(options, result));
+            }
+            if (!args->plot.empty()) write_plot(args->plot, options, result);
+          });
+          if (is_output_rank(team)) {
+            if (args->common.json) {
+              print_json(to_json(options, result, team));
+            } else {
+              print_summary(options, result, team);
+            }
+            if (result.cv && !result.cv->best) {
+              std::fprintf(stderr,
+                           "parakit: warning: no width has a finite CV score; try larger "
+                           "widths\n");
+            }
+          }
+          return result.naive_equal ? 0 : kExitInternal;
+        });
+      }};
+}
+
+}  // namespace parakit::cli
