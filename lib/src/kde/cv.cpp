@@ -61,6 +61,59 @@ double gaussian_lsq_score(double n, int d, double h, double wide_sum, double sum
   return integral - 2.0 * loo;
 }
 
+/// The pair loop of the hypercube lsq score for D coordinates (0: known at run time only).
+/// out: [pair histogram (m + 1)][(m + 1) x (d + 1) sums of e_k], see CvProblem::hypercube_lsq.
+template <int D>
+void lsq_pairs(const SortedSamples& samples, const HypercubeWidths& widths,
+               const Buckets& overlap_start, IndexRange queries, std::vector<double>& out) {
+  const int d = D > 0 ? D : samples.dim();
+  const std::size_t m = widths.size();
+  const auto terms = static_cast<std::size_t>(d) + 1;
+  const double reach = widths.sorted().back();
+  const double count_reach = widths.max_limit();
+  std::vector<double> local((m + 1) * terms);  // one query's sums, added to out at the end
+  std::vector<double> e(terms), a(static_cast<std::size_t>(d));
+  for (auto q = static_cast<Eigen::Index>(queries.begin);
+       q < static_cast<Eigen::Index>(queries.end); ++q) {
+    std::fill(local.begin(), local.end(), 0.0);
+    const double* x = samples.row(q);
+    const auto [first, last] = samples.window(x[samples.key()], reach);
+    for (Eigen::Index i = first; i < last; ++i) {
+      if (i == q) continue;
+      const double* y = samples.row(i);
+      double c = 0;
+      for (int t = 0; t < d; ++t) {
+        a[static_cast<std::size_t>(t)] = std::abs(x[t] - y[t]);
+        c = std::max(c, a[static_cast<std::size_t>(t)]);
+      }
+      if (c <= count_reach) out[widths.bucket(c)] += 1;
+      const std::size_t b = overlap_start.bucket(c);
+      if (b == m) continue;
+      // e_k(a), the elementary symmetric polynomials, by the usual recurrence.
+      double* sums = local.data() + b * terms;
+      if constexpr (D == 1) {
+        sums[0] += 1;
+        sums[1] += a[0];
+      } else if constexpr (D == 2) {
+        sums[0] += 1;
+        sums[1] += a[0] + a[1];
+        sums[2] += a[0] * a[1];
+      } else {
+        std::fill(e.begin(), e.end(), 0.0);
+        e[0] = 1;
+        for (int t = 0; t < d; ++t) {
+          for (int k = t + 1; k >= 1; --k) {
+            e[static_cast<std::size_t>(k)] +=
+                e[static_cast<std::size_t>(k - 1)] * a[static_cast<std::size_t>(t)];
+          }
+        }
+        for (std::size_t k = 0; k < terms; ++k) sums[k] += e[k];
+      }
+    }
+    for (std::size_t k = 0; k < local.size(); ++k) out[m + 1 + k] += local[k];
+  }
+}
+
 }  // namespace
 
 CvMethod parse_cv_method(std::string_view name) {
@@ -129,40 +182,25 @@ std::vector<double> CvProblem::hypercube_lsq(IndexRange queries) const {
   const int d = samples.dim();
   const std::size_t terms = static_cast<std::size_t>(d) + 1;
   const auto widths = sorted_widths_.sorted();
-  const double reach = widths.back();
-  const double count_reach = sorted_widths_.max_limit();
+
+  // overlap_start.bucket(c): the first width h with c < h, i.e. c <= the double below h.
+  std::vector<double> below(m);
+  for (std::size_t j = 0; j < m; ++j) below[j] = std::nextafter(widths[j], 0.0);
+  const Buckets overlap_start(std::move(below));
 
   std::vector<double> out((m + 1) + (m + 1) * terms, 0.0);
-  std::vector<double> local((m + 1) * terms);  // one query's sums, added to out at the end
-  std::vector<double> e(terms);
-  std::vector<double> a(static_cast<std::size_t>(d));
-  for (auto q = static_cast<Eigen::Index>(queries.begin);
-       q < static_cast<Eigen::Index>(queries.end); ++q) {
-    std::fill(local.begin(), local.end(), 0.0);
-    const double* x = samples.row(q);
-    const auto [first, last] = samples.window(x[samples.key()], reach);
-    for (Eigen::Index i = first; i < last; ++i) {
-      if (i == q) continue;
-      const double* y = samples.row(i);
-      double c = 0;
-      for (int t = 0; t < d; ++t) {
-        a[static_cast<std::size_t>(t)] = std::abs(x[t] - y[t]);
-        c = std::max(c, a[static_cast<std::size_t>(t)]);
-      }
-      if (c <= count_reach) out[sorted_widths_.bucket(c)] += 1;
-      const auto b = static_cast<std::size_t>(std::upper_bound(widths.begin(), widths.end(), c) -
-                                              widths.begin());
-      if (b == m) continue;
-      std::fill(e.begin(), e.end(), 0.0);
-      e[0] = 1;
-      for (int t = 0; t < d; ++t) {
-        for (int k = t + 1; k >= 1; --k)
-          e[static_cast<std::size_t>(k)] +=
-              e[static_cast<std::size_t>(k - 1)] * a[static_cast<std::size_t>(t)];
-      }
-      for (std::size_t k = 0; k < terms; ++k) local[b * terms + k] += e[k];
-    }
-    for (std::size_t k = 0; k < local.size(); ++k) out[m + 1 + k] += local[k];
+  switch (d) {
+    case 1:
+      lsq_pairs<1>(samples, sorted_widths_, overlap_start, queries, out);
+      break;
+    case 2:
+      lsq_pairs<2>(samples, sorted_widths_, overlap_start, queries, out);
+      break;
+    case 3:
+      lsq_pairs<3>(samples, sorted_widths_, overlap_start, queries, out);
+      break;
+    default:
+      lsq_pairs<0>(samples, sorted_widths_, overlap_start, queries, out);
   }
   return out;
 }

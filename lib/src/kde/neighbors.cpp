@@ -5,6 +5,7 @@
 #include <limits>
 #include <numeric>
 #include <string>
+#include <utility>
 
 #include "parakit/core/error.hpp"
 
@@ -35,6 +36,21 @@ void scan(const SortedSamples& samples, const HypercubeWidths& widths, const dou
 
 }  // namespace
 
+Buckets::Buckets(std::vector<double> sorted_thresholds) : threshold_(std::move(sorted_thresholds)) {
+  // About 8 cells per threshold: the guess is then at most a step or two off.
+  const std::size_t m = threshold_.size();
+  const std::size_t cells = std::max<std::size_t>(64, 8 * m);
+  const double top = max();
+  cell_scale_ = top > 0 ? static_cast<double>(cells) / top : 0.0;
+  start_.resize(cells + 1);
+  for (std::size_t c = 0; c <= cells; ++c) {
+    const double at = top * static_cast<double>(c) / static_cast<double>(cells);
+    start_[c] = static_cast<std::size_t>(
+        std::lower_bound(threshold_.begin(), threshold_.end(), at) - threshold_.begin());
+    if (start_[c] == m) start_[c] = m == 0 ? 0 : m - 1;
+  }
+}
+
 HypercubeWidths::HypercubeWidths(std::span<const double> widths) {
   for (const double h : widths) {
     if (!(h > 0) || !std::isfinite(h)) {
@@ -47,26 +63,16 @@ HypercubeWidths::HypercubeWidths(std::span<const double> widths) {
   std::stable_sort(order_.begin(), order_.end(),
                    [&](std::size_t a, std::size_t b) { return widths[a] < widths[b]; });
   sorted_.resize(m);
-  limit_.resize(m);
+  std::vector<double> limit(m);
   for (std::size_t j = 0; j < m; ++j) {
     const double h = widths[order_[j]];
     sorted_[j] = h;
     double r = 0.5 * h;
     while (r > 0 && !inside(r, h)) r = std::nextafter(r, 0.0);
     while (inside(std::nextafter(r, kInfinity), h)) r = std::nextafter(r, kInfinity);
-    limit_[j] = r;
+    limit[j] = r;
   }
-  // About 8 cells per width: the guess is then at most a step or two off.
-  const std::size_t cells = std::max<std::size_t>(64, 8 * m);
-  const double top = max_limit();
-  cell_scale_ = top > 0 ? static_cast<double>(cells) / top : 0.0;
-  start_.resize(cells + 1);
-  for (std::size_t c = 0; c <= cells; ++c) {
-    const double at = top * static_cast<double>(c) / static_cast<double>(cells);
-    start_[c] = static_cast<std::size_t>(std::lower_bound(limit_.begin(), limit_.end(), at) -
-                                         limit_.begin());
-    if (start_[c] == m) start_[c] = m == 0 ? 0 : m - 1;
-  }
+  limits_ = Buckets(std::move(limit));
 }
 
 void HypercubeWidths::to_counts(std::span<const std::uint64_t> histogram,

@@ -31,8 +31,8 @@ std::vector<double> smooth_kernel_sums(Kernel kernel, const Samples& samples,
 /// The same sums by a plain scalar double loop, one width at a time (the reference).
 std::vector<double> smooth_kernel_sums_naive(Kernel kernel, const Samples& samples,
                                              std::span<const double> point,
-                                             std::span<const double> widths,
-                                             Eigen::Index first = 0, Eigen::Index last = -1);
+                                             std::span<const double> widths, Eigen::Index first = 0,
+                                             Eigen::Index last = -1);
 
 /// The normalisation factor of `kernel` at width h in d dimensions (see above).
 double kernel_norm(Kernel kernel, double h, int d) noexcept;

@@ -13,6 +13,34 @@
 
 namespace parakit::kde {
 
+/// Sorted thresholds t_0 <= t_1 <= ... and, for any r, the first j with r <= t_j (size() if
+/// none) in O(1): a table over [0, t_max] gives a guess that short scans make exact.
+class Buckets {
+ public:
+  Buckets() = default;
+  explicit Buckets(std::vector<double> sorted_thresholds);
+
+  std::size_t size() const noexcept { return threshold_.size(); }
+  std::span<const double> thresholds() const noexcept { return threshold_; }
+  double max() const noexcept { return threshold_.empty() ? -1.0 : threshold_.back(); }
+
+  std::size_t bucket(double r) const noexcept {
+    if (!(r <= max())) return size();
+    const double cell = r * cell_scale_;
+    std::size_t j =
+        start_[cell < static_cast<double>(start_.size() - 1) ? static_cast<std::size_t>(cell)
+                                                             : start_.size() - 1];
+    while (threshold_[j] < r) ++j;
+    while (j > 0 && threshold_[j - 1] >= r) --j;
+    return j;
+  }
+
+ private:
+  std::vector<double> threshold_;
+  std::vector<std::size_t> start_;  // start_[c]: first j with threshold_[j] >= c / cell_scale_
+  double cell_scale_ = 0;
+};
+
 /// The widths in increasing order, each with limit r_h: the largest distance r with
 /// fl(r / h) <= 1/2. Division is monotone, so a sample at Chebyshev distance r lies inside the
 /// seed's window of width h exactly when r <= r_h, and r_h grows with h.
@@ -25,21 +53,11 @@ class HypercubeWidths {
   /// sorted()[j] = widths[order()[j]].
   std::span<const double> sorted() const noexcept { return sorted_; }
   std::span<const std::size_t> order() const noexcept { return order_; }
-  std::span<const double> limits() const noexcept { return limit_; }
-  double max_limit() const noexcept { return limit_.empty() ? -1.0 : limit_.back(); }
+  std::span<const double> limits() const noexcept { return limits_.thresholds(); }
+  double max_limit() const noexcept { return limits_.max(); }
 
-  /// The first sorted width whose window holds distance r (size() if none). A table over
-  /// [0, max_limit()] gives a starting guess; short scans both ways make it exact.
-  std::size_t bucket(double r) const noexcept {
-    if (!(r <= max_limit())) return size();
-    const double cell = r * cell_scale_;
-    std::size_t j =
-        start_[cell < static_cast<double>(start_.size() - 1) ? static_cast<std::size_t>(cell)
-                                                             : start_.size() - 1];
-    while (limit_[j] < r) ++j;
-    while (j > 0 && limit_[j - 1] >= r) --j;
-    return j;
-  }
+  /// The first sorted width whose window holds distance r (size() if none).
+  std::size_t bucket(double r) const noexcept { return limits_.bucket(r); }
 
   /// counts[order[j]] = histogram[0] + ... + histogram[j]: a histogram of buckets (size() + 1
   /// entries, the last one for "outside every window") becomes counts in the caller's order.
@@ -48,9 +66,7 @@ class HypercubeWidths {
  private:
   std::vector<double> sorted_;
   std::vector<std::size_t> order_;
-  std::vector<double> limit_;
-  std::vector<std::size_t> start_;  // start_[c]: first j with limit_[j] >= c / cell_scale_
-  double cell_scale_ = 0;
+  Buckets limits_;
 };
 
 /// The samples sorted along their widest coordinate (stable: ties keep the input order).
