@@ -1,4 +1,5 @@
 // parakit kde: Parzen-window density estimation over a sweep of window widths.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -148,6 +149,12 @@ std::string csv_text(const KdeOptions& options, const KdeResult& r) {
   return text;
 }
 
+std::string short_number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.6g", value);
+  return text;
+}
+
 /// The width a heat map shows: the CV choice, else the first width.
 std::size_t map_width(const KdeResult& r) {
   return r.cv && r.cv->best ? *r.cv->best : 0;
@@ -172,12 +179,21 @@ void write_plot(const std::string& path, const KdeOptions& options, const KdeRes
     gp << "EOD\n"
        << "set title "
        << io::gnuplot_quote(std::string(kde::to_string(options.kernel)) +
-                            " KDE, h = " + format_double(r.widths[j]))
+                            " KDE, h = " + short_number(r.widths[j]))
        << "\nset xlabel 'x_0'\nset ylabel 'x_1'\nset view map\nset palette rgb 21,22,23\n"
        << "set xrange [" << r.points.front() << ":" << r.points[(r.point_count - 1) * 2] << "]\n"
        << "set yrange [" << r.points[1] << ":" << r.points[r.point_count * 2 - 1] << "]\n"
        << "plot $density using 1:2:3 with image notitle, "
        << "$samples using 1:2 with dots lc rgb '#40ffffff' title 'samples'\n";
+  } else if (r.cv && !r.cv->best) {
+    // No finite score: show how many samples each width leaves alone instead.
+    gp << "$curve << EOD\n";
+    for (std::size_t j = 0; j < m; ++j) {
+      gp << r.widths[j] << ' ' << (r.cv->lonely.empty() ? 0 : r.cv->lonely[j]) << '\n';
+    }
+    gp << "EOD\nset title 'no width has a finite CV score: samples left without a neighbour'\n"
+       << "set xlabel 'window width h'\nset ylabel 'samples alone'\nset grid\n"
+       << "plot $curve using 1:2 with linespoints pt 7 ps 0.5 notitle\n";
   } else if (r.cv) {
     gp << "$curve << EOD\n";
     for (std::size_t j = 0; j < m; ++j) {
@@ -186,12 +202,23 @@ void write_plot(const std::string& path, const KdeOptions& options, const KdeRes
     gp << "EOD\nset title "
        << io::gnuplot_quote("leave-one-out CV (" + std::string(kde::to_string(r.cv->method)) + ")")
        << "\nset xlabel 'window width h'\nset ylabel 'score'\nset grid\n";
-    if (r.cv->best) {
-      gp << "set arrow from " << r.widths[*r.cv->best] << ", graph 0 to " << r.widths[*r.cv->best]
-         << ", graph 1 nohead lc rgb 'red' dt 2\n";
-      gp << "set label " << io::gnuplot_quote("h = " + format_double(r.widths[*r.cv->best]))
-         << " at " << r.widths[*r.cv->best] << ", graph 0.95 offset 1,0 tc rgb 'red'\n";
+    const auto [lo, hi] = std::minmax_element(r.widths.begin(), r.widths.end());
+    const double pad = *hi > *lo ? 0.02 * (*hi - *lo) : 0.1 * *lo;
+    gp << "set xrange [" << *lo - pad << ":" << *hi + pad << "]\n";
+    double widest_lonely = 0;
+    for (std::size_t j = 0; j < m; ++j) {
+      if (!std::isfinite(r.cv->score[j])) widest_lonely = std::max(widest_lonely, r.widths[j]);
     }
+    if (widest_lonely > 0) {
+      gp << "set label "
+         << io::gnuplot_quote("-inf (a sample alone) up to h = " + short_number(widest_lonely))
+         << " at graph 0.02, graph 0.04\n";
+    }
+    const double chosen = r.widths[*r.cv->best];
+    gp << "set arrow from " << chosen << ", graph 0 to " << chosen
+       << ", graph 1 nohead lc rgb 'red' dt 2\n"
+       << "set label " << io::gnuplot_quote("chosen h = " + short_number(chosen)) << " at "
+       << chosen << ", graph 0.95 offset 1,0 tc rgb 'red'\n";
     gp << "plot $curve using 1:2 with linespoints pt 7 ps 0.5 title 'score'\n";
   } else {
     gp << "$curve << EOD\n";
