@@ -81,9 +81,7 @@ nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Team
   }
   if (r.rule_width) {
     out["bandwidth"] = {
-        {"rule", options.bandwidth
-                     ? (*options.bandwidth == kde::BandwidthRule::scott ? "scott" : "silverman")
-                     : "scott"},
+        {"rule", kde::to_string(options.bandwidth.value_or(kde::BandwidthRule::scott))},
         {"h", json_double(*r.rule_width)}};
   }
   if (r.point_count == 1 && r.grid_cells.empty()) {

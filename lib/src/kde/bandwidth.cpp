@@ -13,6 +13,10 @@ BandwidthRule parse_bandwidth_rule(std::string_view name) {
   throw UsageError("--bandwidth must be scott or silverman, not '" + std::string(name) + "'");
 }
 
+std::string_view to_string(BandwidthRule rule) noexcept {
+  return rule == BandwidthRule::scott ? "scott" : "silverman";
+}
+
 double geometric_mean_std(const Samples& samples) {
   const Eigen::Index n = samples.rows();
   if (n < 2) throw InputError("a bandwidth rule needs at least 2 samples");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <numbers>
 #include <string>
 
@@ -60,8 +61,17 @@ double equivalent_width(Kernel kernel) {
 std::vector<double> plan_widths(const KdeOptions& options, const Samples& samples,
                                 std::optional<double>& rule_width) {
   if (options.bandwidth || (options.cv && options.widths.empty())) {
-    rule_width = kde::rule_of_thumb_bandwidth(options.bandwidth.value_or(kde::BandwidthRule::scott),
-                                              samples);
+    const auto rule = options.bandwidth.value_or(kde::BandwidthRule::scott);
+    try {
+      rule_width = kde::rule_of_thumb_bandwidth(rule, samples);
+    } catch (const InputError& error) {
+      const std::string option =
+          options.bandwidth ? "--bandwidth " + std::string(kde::to_string(rule))
+                            : std::string("--cv without --widths (centred on Scott's rule)");
+      const std::string source =
+          options.input.empty() ? std::string("the generated samples") : options.input;
+      throw InputError(option + ": " + source + ": " + error.what());
+    }
   }
   if (!options.widths.empty()) {
     if (options.bandwidth && !options.cv) {
@@ -250,6 +260,12 @@ std::string_view to_string(SampleRng rng) noexcept {
 
 namespace {
 
+std::string short_number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
+
 /// Splits on `separator` and parses each part as a finite double.
 std::vector<double> parse_numbers(std::string_view text, char separator, std::string_view what) {
   std::vector<double> out;
@@ -301,7 +317,7 @@ std::vector<double> parse_widths(std::string_view text, std::string_view what) {
   for (const double h : widths) {
     if (!(h > 0)) {
       throw UsageError(std::string(what) + " '" + std::string(text) +
-                       "': widths must be positive (found " + std::to_string(h) + ")");
+                       "': widths must be positive (found " + short_number(h) + ")");
     }
   }
   return widths;

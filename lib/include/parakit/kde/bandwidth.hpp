@@ -12,6 +12,7 @@ namespace parakit::kde {
 
 enum class BandwidthRule { scott, silverman };
 BandwidthRule parse_bandwidth_rule(std::string_view name);
+std::string_view to_string(BandwidthRule rule) noexcept;
 
 /// Geometric mean of the column standard deviations (n - 1 in the denominator). Throws
 /// InputError if a column has zero variance (no scale to take) or there are < 2 samples.
