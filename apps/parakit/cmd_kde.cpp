@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -332,6 +333,14 @@ Subcommand add_kde_command(CLI::App& root) {
   command->add_flag("--compare-naive", args->compare_naive,
                     "also run the naive loop: check the results agree, print the speedup");
   add_common_options(*command, args->common);
+  // An empty value ("--widths ''") is an error, not the default.
+  const CLI::Validator non_empty(
+      [](std::string& value) { return value.empty() ? std::string("must not be empty") : ""; }, "",
+      "NONEMPTY");
+  for (const char* name : {"--point", "--points", "--grid", "--widths", "--cv", "--bandwidth",
+                           "--input", "--out", "--plot", "--kernel", "--algo", "--rng"}) {
+    command->get_option(name)->check(non_empty);
+  }
 
   return {
       command, [args] {
@@ -387,12 +396,24 @@ Subcommand add_kde_command(CLI::App& root) {
           const KdeResult result = workloads::run_kde(team, options);
           collectively(team.comm(), [&] {
             if (!is_output_rank(team)) return;
+            // Both files or neither: the densities stay a temporary file until the plot is in
+            // place; if the plot fails, the temporary file goes away with `out`.
+            std::optional<io::AtomicFile> out;
             if (!args->out.empty()) {
-              io::write_file_atomic(args->out, ends_with(args->out, ".json")
-                                                   ? to_json(options, result, team).dump() + "\n"
-                                                   : csv_text(options, result));
+              out.emplace(args->out);
+              out->write(ends_with(args->out, ".json")
+                             ? to_json(options, result, team).dump() + "\n"
+                             : csv_text(options, result));
             }
             if (!args->plot.empty()) write_plot(args->plot, options, result);
+            if (out) {
+              try {
+                out->commit();
+              } catch (...) {
+                if (!args->plot.empty()) std::remove(args->plot.c_str());
+                throw;
+              }
+            }
           });
           if (is_output_rank(team)) {
             if (args->common.json) {

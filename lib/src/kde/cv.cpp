@@ -51,7 +51,7 @@ double hypercube_lsq_score(double n, int d, double h, double overlap, double pai
 }
 
 double smooth_loglik_score(Kernel kernel, double n, int d, double h, double sum_log) {
-  return sum_log / n + std::log(kernel_norm(kernel, h, d)) - std::log(n - 1);
+  return sum_log / n + log_kernel_norm(kernel, h, d) - std::log(n - 1);
 }
 
 double gaussian_lsq_score(double n, int d, double h, double wide_sum, double sum) {
@@ -256,9 +256,9 @@ CvCurve CvProblem::finish(const std::vector<std::vector<double>>& partials) cons
     for (std::size_t j = 0; j < m; ++j) {
       const auto lonely = static_cast<std::uint64_t>(total[j]);
       curve.lonely[order[j]] = lonely;
-      curve.score[order[j]] = lonely > 0
-                                  ? kMinusInfinity
-                                  : total[m + j] / n - std::log((n - 1) * std::pow(sorted[j], d));
+      curve.score[order[j]] = lonely > 0 ? kMinusInfinity
+                                         : total[m + j] / n - std::log(n - 1) +
+                                               log_kernel_norm(Kernel::hypercube, sorted[j], d);
     }
   } else if (kernel_ == Kernel::hypercube) {
     const std::size_t terms = static_cast<std::size_t>(d) + 1;
@@ -342,7 +342,8 @@ CvCurve cv_curve_naive(Kernel kernel, CvMethod method, const Samples& samples,
     if (kernel == Kernel::hypercube) {
       if (method == CvMethod::loglik) {
         curve.lonely.push_back(lonely);
-        score = lonely > 0 ? kMinusInfinity : sum / n - std::log((n - 1) * std::pow(h, d));
+        score = lonely > 0 ? kMinusInfinity
+                           : sum / n - std::log(n - 1) + log_kernel_norm(Kernel::hypercube, h, d);
       } else {
         score = hypercube_lsq_score(n, d, h, overlap, static_cast<double>(pairs));
       }

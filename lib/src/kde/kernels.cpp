@@ -8,6 +8,12 @@
 #include "parakit/core/error.hpp"
 
 namespace parakit::kde {
+namespace {
+
+/// Arguments below this go through std::exp (see smooth_kernel_sums).
+constexpr double kFastExpFloor = -700.0;
+
+}  // namespace
 
 Kernel parse_kernel(std::string_view name) {
   if (name == "hypercube") return Kernel::hypercube;
@@ -31,6 +37,26 @@ std::string_view to_string(Kernel kernel) noexcept {
 
 double unit_ball_volume(int d) noexcept {
   return std::pow(std::numbers::pi, d / 2.0) / std::tgamma(d / 2.0 + 1.0);
+}
+
+double log_kernel_norm(Kernel kernel, double h, int d) noexcept {
+  const double log_h = std::log(h);
+  switch (kernel) {
+    case Kernel::gaussian:
+      return -d / 2.0 * std::log(2 * std::numbers::pi) - d * log_h;
+    case Kernel::epanechnikov:
+      return std::log((d + 2.0) / 2.0) - std::log(unit_ball_volume(d)) - d * log_h;
+    case Kernel::hypercube:
+      return -d * log_h;
+  }
+  return 0;
+}
+
+double smooth_density(Kernel kernel, double h, int d, double sum, double n) noexcept {
+  if (sum == 0) return 0;
+  const double norm = kernel_norm(kernel, h, d);
+  if (std::isfinite(norm) && norm > 0) return norm * sum / n;
+  return std::exp(log_kernel_norm(kernel, h, d) + std::log(sum) - std::log(n));  // h^d overflows
 }
 
 double kernel_norm(Kernel kernel, double h, int d) noexcept {
@@ -68,7 +94,13 @@ std::vector<double> smooth_kernel_sums(Kernel kernel, const Samples& samples,
       throw UsageError("window widths must be positive and finite");
     const double scale = 1.0 / (h * h);
     if (kernel == Kernel::gaussian) {
-      sums[j] = (r2.array() * (-0.5 * scale)).exp().sum();
+      // Eigen's vectorised exp stops at the smallest normal double instead of going to 0
+      // (exp(-800) = 2.2e-308, not 0). Where an argument is that far out, use std::exp:
+      // a sample far outside every window must add exactly nothing.
+      const Eigen::ArrayXd argument = r2.array() * (-0.5 * scale);
+      sums[j] = count == 0 || argument.minCoeff() >= kFastExpFloor
+                    ? argument.exp().sum()
+                    : argument.unaryExpr([](double a) { return std::exp(a); }).sum();
     } else {
       sums[j] = (1.0 - r2.array() * scale).max(0.0).sum();
     }
@@ -112,7 +144,7 @@ std::vector<double> density(Kernel kernel, const Samples& samples, std::span<con
   }
   const auto sums = smooth_kernel_sums(kernel, samples, point, widths);
   for (std::size_t j = 0; j < widths.size(); ++j) {
-    out[j] = kernel_norm(kernel, widths[j], d) * sums[j] / n;
+    out[j] = smooth_density(kernel, widths[j], d, sums[j], n);
   }
   return out;
 }

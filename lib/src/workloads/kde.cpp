@@ -473,7 +473,7 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
         result.density[k] =
             options.kernel == Kernel::hypercube
                 ? kde::hypercube_density(raw.counts[k], n, h, d)
-                : kde::kernel_norm(options.kernel, h, d) * raw.sums[k] / static_cast<double>(n);
+                : kde::smooth_density(options.kernel, h, d, raw.sums[k], static_cast<double>(n));
       }
     }
     result.counts = std::move(raw.counts);

@@ -34,8 +34,13 @@ std::vector<double> smooth_kernel_sums_naive(Kernel kernel, const Samples& sampl
                                              std::span<const double> widths, Eigen::Index first = 0,
                                              Eigen::Index last = -1);
 
-/// The normalisation factor of `kernel` at width h in d dimensions (see above).
+/// The normalisation factor of `kernel` at width h in d dimensions (see above), and its log
+/// computed without forming h^d (which overflows for small h in high dimensions).
 double kernel_norm(Kernel kernel, double h, int d) noexcept;
+double log_kernel_norm(Kernel kernel, double h, int d) noexcept;
+
+/// norm(h) * sum / n, through logs where norm(h) overflows; 0 when sum is 0.
+double smooth_density(Kernel kernel, double h, int d, double sum, double n) noexcept;
 
 /// Densities at `point` for every width, for any kernel (hypercube via the sweep).
 std::vector<double> density(Kernel kernel, const Samples& samples, std::span<const double> point,

@@ -1,0 +1,735 @@
+"""CLI tests of `parakit kde`: the seed notebook's numbers (its defaults, its worked example and
+its own Parzen loop, carried here verbatim), scikit-learn's gaussian and epanechnikov densities,
+bitwise identity of counts, densities and CV curves on every backend and worker count, CV edge
+cases, --compare-naive, --out/--plot files, the rules of thumb, and bad input (one error line,
+exit 2, no file left behind), some of it under mpirun.
+
+NumPy and scikit-learn are the independent references. When the interpreter running the tests
+lacks them (CMake may pick a pyenv python), Debian's python3-numpy / python3-sklearn are tried
+from /usr/lib/python3/dist-packages (same CPython 3.11 ABI on the project's machines); the tests
+that need them skip with a visible message only when neither has them."""
+import csv
+import json
+import math
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import unittest
+
+from parakit_cli import run, write_npy
+
+
+def _import_optional():
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        debian = "/usr/lib/python3/dist-packages"
+        if os.path.isdir(debian) and debian not in sys.path:
+            sys.path.append(debian)
+    try:
+        import numpy as np
+    except ImportError:
+        np = None
+    try:
+        from sklearn.neighbors import KernelDensity
+    except ImportError:
+        KernelDensity = None
+    return np, KernelDensity
+
+
+np, KernelDensity = _import_optional()
+
+THREADS = [1, 2, 3]
+RANKS = [1, 2, 3, 4]
+# A hang detector for runs that should end at once (mpirun start-up ~1 s on 2 cores).
+ENDS_WITHIN = 10
+# Keys that legitimately differ between backends and runs.
+VOLATILE = {"backend", "ranks", "threads", "workers", "seconds", "cv_seconds", "naive_seconds",
+            "speedup"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def need_numpy(test):
+    if np is None:
+        test.skipTest("numpy is not installed (apt-get install python3-numpy): "
+                      "reference check skipped")
+
+
+def need_sklearn(test):
+    need_numpy(test)
+    if KernelDensity is None:
+        test.skipTest("scikit-learn is not installed (apt-get install python3-sklearn): "
+                      "reference check skipped")
+
+
+def need_gnuplot(test):
+    if shutil.which("gnuplot") is None:
+        test.skipTest("gnuplot is not installed (apt-get install gnuplot-nox): plot test skipped")
+
+
+def as_float(value):
+    if isinstance(value, str):
+        return {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}[value]
+    return float(value)
+
+
+def stable(doc):
+    """The JSON object less what may differ between backends (timings, the team)."""
+    return {k: v for k, v in doc.items() if k not in VOLATILE}
+
+
+def kde_json(test, args, ranks=None):
+    r = run(["kde"] + list(args) + ["--json"], ranks=ranks)
+    test.assertEqual(r.code, 0, f"parakit kde {' '.join(args)} (ranks={ranks}): {r.err}")
+    return r.json()
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        for row in rows:
+            writer.writerow([repr(float(x)) for x in row])
+
+
+# ---------------------------------------------------------------------------------------------
+# The seed notebook's function, verbatim. point_x is a d x 1 column vector. Its normalisation
+# divides by h**point_x.shape[1] = h**1 (wrong for d > 1), so the tests compare COUNTS:
+# k_n = round(p * n * h).
+# ---------------------------------------------------------------------------------------------
+def parzen_estimation(x_samples, point_x, h):
+    k_n = 0
+    for row in x_samples:
+        x_i = (point_x - row[:, np.newaxis]) / (h)
+        for row in x_i:
+            if np.abs(row) > (1 / 2):
+                break
+        else:
+            k_n += 1
+    return (h, (k_n / len(x_samples)) / (h**point_x.shape[1]))
+
+
+def seed_count(x_samples, point, h):
+    point_x = np.array(point, dtype=float).reshape(-1, 1)
+    _, p = parzen_estimation(x_samples, point_x, h)
+    return int(round(p * len(x_samples) * h))
+
+
+def seed_samples(n, d, seed=123):
+    """The notebook's samples: NumPy's legacy generator, standard normal."""
+    np.random.seed(seed)
+    return np.random.multivariate_normal(np.zeros(d), np.eye(d), n)
+
+
+class KdeSeedNumbers(unittest.TestCase):
+    def test_default_run_prints_the_notebooks_counts(self):
+        doc = kde_json(self, [])
+        self.assertEqual((doc["n"], doc["dim"], doc["rng"], doc["seed"]), (10000, 2, "numpy", 123))
+        self.assertEqual(doc["kernel"], "hypercube")
+        self.assertEqual(doc["point"], [0.0, 0.0])
+        results = doc["results"]
+        self.assertEqual(len(results), 100)
+        self.assertEqual((results[0]["h"], results[0]["count"]), (1.0, 1445))
+        self.assertEqual((results[-1]["h"], results[-1]["count"]), (1.2, 2022))
+        for entry in results:
+            self.assertEqual(entry["density"], entry["count"] / 10000 / entry["h"] ** 2)
+        # The same numbers when the defaults are spelled out.
+        explicit = kde_json(self, ["--rng", "numpy", "--seed", "123", "--samples", "10000",
+                                   "--dim", "2", "--widths", "1.0:1.2:100", "--point", "0,0"])
+        self.assertEqual(explicit["results"], results)
+
+    def test_default_widths_are_numpy_linspace_bitwise(self):
+        need_numpy(self)
+        doc = kde_json(self, [])
+        expected = np.linspace(1.0, 1.2, 100)
+        got = [entry["h"] for entry in doc["results"]]
+        self.assertEqual([struct.pack("<d", h) for h in got],
+                         [struct.pack("<d", float(h)) for h in expected])
+        # A linspace given on the command line, and a grid axis, are numpy.linspace too.
+        doc = kde_json(self, ["--widths", "0.13:2.71:37", "--grid", "7x11:-1.3:2.9:-0.7:3.1"])
+        self.assertEqual(doc["widths"], [float(h) for h in np.linspace(0.13, 2.71, 37)])
+        xs, ys = np.linspace(-1.3, 2.9, 7), np.linspace(-0.7, 3.1, 11)
+        self.assertEqual(doc["points"], [[float(x), float(y)] for x in xs for y in ys])
+        self.assertEqual(doc["grid"], [7, 11])
+
+    def test_seeds_numpy_samples_are_parakits_samples(self):
+        """--rng numpy reproduces np.random.seed(S); multivariate_normal(...): the counts from
+        generated samples equal those from the same samples read back from a .npy file."""
+        need_numpy(self)
+        with tempfile.TemporaryDirectory() as tmp:
+            for n, d, seed in [(2000, 2, 123), (777, 3, 5)]:
+                path = os.path.join(tmp, f"s{d}.npy")
+                np.save(path, seed_samples(n, d, seed))
+                args = ["--widths", "0.3,0.7,1.1", "--point", ",".join(["0.1"] * d)]
+                generated = kde_json(self, args + ["--samples", str(n), "--dim", str(d),
+                                                   "--seed", str(seed)])
+                read = kde_json(self, args + ["--input", path])
+                self.assertEqual(generated["results"], read["results"])
+
+    def test_worked_example(self):
+        x_inside = [[0, 0, 0], [0.2, 0.2, 0.2], [0.1, -0.1, -0.3]]
+        x_outside = [[-1.2, 0.3, -0.3], [0.8, -0.82, -0.9], [1, 0.6, -0.7], [0.8, 0.7, 0.2],
+                     [0.7, -0.8, -0.45], [-0.3, 0.6, 0.9], [0.7, -0.6, -0.8]]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "x_all.csv")
+            write_csv(path, x_inside + x_outside)
+            doc = kde_json(self, ["--input", path, "--point", "0,0,0", "--widths", "1"])
+            self.assertEqual((doc["n"], doc["dim"]), (10, 3))
+            self.assertEqual(doc["results"], [{"h": 1.0, "count": 3, "density": 0.3}])
+            if np is not None:
+                x_all = np.vstack((np.array(x_inside, dtype=float),
+                                   np.array(x_outside, dtype=float)))
+                self.assertEqual(parzen_estimation(x_all, np.array([[0], [0], [0]]), 1), (1, 0.3))
+
+
+class KdeAgainstSeedLoop(unittest.TestCase):
+    """Counts equal the seed's own loop exactly, including boundary ties."""
+
+    def check(self, samples, points, widths):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "samples.npy")
+            np.save(path, samples)
+            for point in points:
+                doc = kde_json(self, ["--input", path, "--point", ",".join(repr(x) for x in point),
+                                      "--widths", ",".join(repr(h) for h in widths)])
+                got = [entry["count"] for entry in doc["results"]]
+                want = [seed_count(samples, point, h) for h in widths]
+                self.assertEqual(got, want, f"point {point}")
+            # The same counts by the points file path (the sweep over many points).
+            points_path = os.path.join(tmp, "points.npy")
+            np.save(points_path, np.array(points, dtype=float))
+            doc = kde_json(self, ["--input", path, "--points", points_path,
+                                  "--widths", ",".join(repr(h) for h in widths)])
+            self.assertEqual(doc["counts"],
+                             [[seed_count(samples, p, h) for h in widths] for p in points])
+
+    def test_2d(self):
+        need_numpy(self)
+        samples = seed_samples(2000, 2)
+        self.check(samples, [(0.0, 0.0), (0.5, -0.25), (-1.3, 0.8)], [0.25, 0.5, 1.0, 1.7])
+
+    def test_2d_ties_on_a_tenth_grid(self):
+        need_numpy(self)
+        samples = np.round(seed_samples(2000, 2), 1)
+        points = [(0.0, 0.0), (0.3, -0.1), (0.1, 0.2), (-0.7, 0.5)]
+        self.check(samples, points, [0.2, 0.4, 0.6, 1.0, 0.30000000000000004])
+
+    def test_3d(self):
+        need_numpy(self)
+        samples = seed_samples(1000, 3, seed=7)
+        self.check(samples, [(0.0, 0.0, 0.0), (0.2, -0.4, 0.1)], [0.5, 1.0, 1.5])
+
+    def test_3d_ties_on_a_tenth_grid(self):
+        need_numpy(self)
+        samples = np.round(seed_samples(1000, 3, seed=7), 1)
+        self.check(samples, [(0.0, 0.0, 0.0), (0.1, -0.3, 0.2)], [0.2, 0.4, 1.0])
+
+
+class KdeAgainstScikitLearn(unittest.TestCase):
+    WIDTHS = [0.3, 0.6, 1.1]
+
+    def check(self, kernel, d):
+        need_sklearn(self)
+        samples = seed_samples(1500, d, seed=11)
+        rng = np.random.RandomState(3)
+        points = rng.uniform(-2.0, 2.0, size=(20, d))
+        with tempfile.TemporaryDirectory() as tmp:
+            sample_path = os.path.join(tmp, "samples.npy")
+            points_path = os.path.join(tmp, "points.csv")
+            np.save(sample_path, samples)
+            write_csv(points_path, points)
+            doc = kde_json(self, ["--input", sample_path, "--points", points_path,
+                                  "--kernel", kernel,
+                                  "--widths", ",".join(repr(h) for h in self.WIDTHS)])
+        self.assertNotIn("counts", doc)
+        self.assertEqual(doc["points"], points.tolist())
+        density = np.array([[as_float(v) for v in row] for row in doc["density"]])
+        for j, h in enumerate(self.WIDTHS):
+            kd = KernelDensity(kernel=kernel, bandwidth=h, atol=0, rtol=0).fit(samples)
+            want = np.exp(kd.score_samples(points))
+            self.assertTrue(np.all(want > 0), "choose points where the reference is non-zero")
+            worst = float(np.max(np.abs(density[:, j] - want) / want))
+            self.assertLessEqual(worst, 1e-12,
+                                 f"{kernel} d={d} h={h}: worst relative difference {worst:.3e}")
+
+    def test_gaussian_2d(self):
+        self.check("gaussian", 2)
+
+    def test_gaussian_3d(self):
+        self.check("gaussian", 3)
+
+    def test_epanechnikov_2d(self):
+        self.check("epanechnikov", 2)
+
+    def test_single_point_gaussian(self):
+        need_sklearn(self)
+        samples = seed_samples(3000, 2, seed=4)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "samples.npy")
+            np.save(path, samples)
+            doc = kde_json(self, ["--input", path, "--point", "0.25,-0.5", "--kernel", "gaussian",
+                                  "--widths", "0.2,0.5"])
+        self.assertNotIn("count", doc["results"][0])
+        for entry in doc["results"]:
+            kd = KernelDensity(kernel="gaussian", bandwidth=entry["h"], atol=0, rtol=0).fit(samples)
+            want = float(np.exp(kd.score_samples(np.array([[0.25, -0.5]])))[0])
+            self.assertLessEqual(abs(entry["density"] - want) / want, 1e-12)
+
+
+class KdeBackends(unittest.TestCase):
+    """The JSON is the same, bit for bit, on threads 1..3 and mpirun -np 1..4."""
+
+    def check_identical(self, args, mpi=True):
+        reference = stable(kde_json(self, args + ["--backend", "serial"]))
+        for threads in THREADS:
+            doc = kde_json(self, args + ["--backend", "threads", "--threads", str(threads)])
+            self.assertEqual(doc["workers"], threads)
+            self.assertEqual(stable(doc), reference, f"threads {threads}")
+        if mpi:
+            for ranks in RANKS:
+                doc = kde_json(self, args + ["--backend", "mpi"], ranks=ranks)
+                self.assertEqual((doc["backend"], doc["ranks"]), ("mpi", ranks))
+                self.assertEqual(stable(doc), reference, f"mpirun -np {ranks}")
+        return reference
+
+    def test_hypercube_single_point(self):
+        doc = self.check_identical([])
+        self.assertEqual(doc["results"][0]["count"], 1445)
+
+    def test_hypercube_grid(self):
+        doc = self.check_identical(["--grid", "25x25", "--widths", "0.3,0.8,1.5"])
+        self.assertEqual(len(doc["counts"]), 625)
+
+    def test_hypercube_cv_loglik(self):
+        doc = self.check_identical(["--samples", "1500", "--widths", "0.2:1.0:9", "--cv", "loglik"])
+        self.assertEqual(len(doc["cv"]["curve"]), 9)
+
+    def test_hypercube_cv_lsq(self):
+        doc = self.check_identical(["--samples", "1500", "--widths", "0.2:1.0:9", "--cv", "lsq"])
+        self.assertIsNotNone(doc["cv"]["h"])
+
+    def test_gaussian_grid(self):
+        self.check_identical(["--samples", "3000", "--kernel", "gaussian", "--grid", "12x12",
+                              "--widths", "0.2,0.5"])
+
+    def test_gaussian_single_point_and_cv(self):
+        # n > one row chunk (4096), so the sums are folded over several chunks.
+        self.check_identical(["--samples", "9000", "--kernel", "gaussian", "--widths", "0.2,0.5"])
+        self.check_identical(["--samples", "800", "--kernel", "gaussian", "--cv", "loglik",
+                              "--widths", "0.2:0.8:4"], mpi=False)
+
+    def test_naive_and_sweep_agree(self):
+        for extra in [[], ["--grid", "9x9", "--widths", "0.2,0.6,1.0"]]:
+            sweep = stable(kde_json(self, extra + ["--algo", "sweep"]))
+            naive = stable(kde_json(self, extra + ["--algo", "naive"]))
+            sweep.pop("algo"), naive.pop("algo")
+            self.assertEqual(sweep, naive)
+
+
+class KdeCrossValidationReference(unittest.TestCase):
+    """The hypercube CV curves against plain numpy (leave-one-out, the seed's predicate)."""
+
+    def setUp(self):
+        need_numpy(self)
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.samples = seed_samples(300, 2, seed=9)
+        self.path = os.path.join(self.tmp.name, "s.npy")
+        np.save(self.path, self.samples)
+        self.widths = [0.6, 0.9, 1.3, 2.0]
+
+    def inside(self, h):
+        """inside[i, j]: sample j lies in the window of width h around sample i (i != j)."""
+        x = self.samples
+        diff = (x[:, np.newaxis, :] - x[np.newaxis, :, :]) / h
+        inside = np.all(np.abs(diff) <= 0.5, axis=2)
+        np.fill_diagonal(inside, False)
+        return inside
+
+    def run_cv(self, method):
+        return kde_json(self, ["--input", self.path, "--cv", method,
+                               "--widths", ",".join(repr(h) for h in self.widths)])["cv"]
+
+    def test_loglik(self):
+        cv = self.run_cv("loglik")
+        n, d = self.samples.shape
+        for entry, h in zip(cv["curve"], self.widths):
+            counts = self.inside(h).sum(axis=1)
+            self.assertEqual(entry["lonely"], int(np.sum(counts == 0)), f"h={h}")
+            if np.any(counts == 0):
+                self.assertEqual(entry["score"], "-inf")
+            else:
+                want = float(np.mean(np.log(counts / ((n - 1) * h ** d))))
+                self.assertAlmostEqual(entry["score"] / want, 1.0, delta=1e-12)
+
+    def test_lsq(self):
+        cv = self.run_cv("lsq")
+        x = self.samples
+        n, d = x.shape
+        scores = []
+        for entry, h in zip(cv["curve"], self.widths):
+            overlap = np.prod(np.clip(h - np.abs(x[:, np.newaxis, :] - x[np.newaxis, :, :]),
+                                      0, None), axis=2)
+            integral = overlap.sum() / (n * n * h ** (2 * d))
+            loo = self.inside(h).sum(axis=1) / ((n - 1) * h ** d)
+            want = integral - 2.0 * loo.mean()
+            self.assertAlmostEqual(entry["score"], want, delta=1e-12 * abs(want), msg=f"h={h}")
+            scores.append(entry["score"])
+        self.assertEqual(cv["index"], int(np.argmin(scores)))
+
+
+    def gaussian_sums(self, h):
+        """Per sample, the sum over the other samples of exp(-|x_i - x_j|^2 / (2 h^2))."""
+        x = self.samples
+        r2 = np.sum((x[:, np.newaxis, :] - x[np.newaxis, :, :]) ** 2, axis=2)
+        terms = np.exp(-r2 / (2 * h * h))
+        np.fill_diagonal(terms, 0.0)
+        return terms.sum(axis=1)
+
+    def test_gaussian_loglik_and_lsq(self):
+        n, d = self.samples.shape
+        widths = [0.2, 0.35, 0.6, 1.0]
+        args = ["--input", self.path, "--kernel", "gaussian",
+                "--widths", ",".join(repr(h) for h in widths)]
+        loglik = kde_json(self, args + ["--cv", "loglik"])["cv"]
+        lsq = kde_json(self, args + ["--cv", "lsq"])["cv"]
+        norm = lambda h: (2 * math.pi * h * h) ** (-d / 2)  # noqa: E731
+        for j, h in enumerate(widths):
+            loo = norm(h) * self.gaussian_sums(h) / (n - 1)
+            want = float(np.mean(np.log(loo)))
+            self.assertAlmostEqual(loglik["curve"][j]["score"], want, delta=1e-12 * abs(want))
+            wide = math.sqrt(2) * h
+            integral = norm(wide) * (n + self.gaussian_sums(wide).sum()) / (n * n)
+            want = integral - 2.0 * float(loo.mean())
+            self.assertAlmostEqual(lsq["curve"][j]["score"], want, delta=1e-12 * abs(want))
+        self.assertEqual(loglik["index"], int(np.argmax([e["score"] for e in loglik["curve"]])))
+        self.assertEqual(lsq["index"], int(np.argmin([e["score"] for e in lsq["curve"]])))
+
+
+class KdeCrossValidationEdges(unittest.TestCase):
+    def test_tiny_width_scores_minus_inf_and_is_never_chosen(self):
+        # Hypercube, n = 200: windows below ~3 leave some sample alone.
+        doc = kde_json(self, ["--samples", "200", "--widths", "0.001,0.5,3.0,4.0", "--cv", "loglik"])
+        cv = doc["cv"]
+        self.assertEqual(cv["method"], "loglik")
+        scores = [as_float(e["score"]) for e in cv["curve"]]
+        self.assertEqual(cv["curve"][0]["score"], "-inf")
+        self.assertEqual(cv["curve"][0]["lonely"], 200)
+        finite = [(s, i) for i, s in enumerate(scores) if math.isfinite(s)]
+        self.assertTrue(finite)
+        best_score, best = max(finite, key=lambda t: (t[0], -t[1]))
+        self.assertEqual((cv["index"], cv["h"], cv["score"]),
+                         (best, [0.001, 0.5, 3.0, 4.0][best], best_score))
+        self.assertNotEqual(cv["h"], 0.001)
+
+    def test_gaussian_tiny_width_underflows_and_is_not_chosen(self):
+        doc = kde_json(self, ["--samples", "200", "--kernel", "gaussian",
+                              "--widths", "1e-6,0.3,0.5,1.0", "--cv", "loglik"])
+        cv = doc["cv"]
+        scores = [as_float(e["score"]) for e in cv["curve"]]
+        self.assertFalse(math.isfinite(scores[0]) and scores[0] > max(scores[1:]))
+        finite = [s for s in scores if math.isfinite(s)]
+        self.assertEqual(cv["score"], max(finite))
+        self.assertNotEqual(cv["h"], 1e-6)
+
+    # Regression: Eigen 3.4's vectorised exp() stops at about exp(-708.4) = 2.2e-308 instead of
+    # underflowing to 0, which once gave a far too small width a finite loglik score (2-D,
+    # n = 200, h = 1e-6: -684 instead of -inf) and, in 51 dimensions, the best one.
+    def test_gaussian_tiny_width_scores_minus_inf(self):
+        doc = kde_json(self, ["--samples", "200", "--kernel", "gaussian",
+                              "--widths", "1e-6,0.5", "--cv", "loglik"])
+        self.assertEqual(doc["cv"]["curve"][0]["score"], "-inf")
+
+    def test_gaussian_tiny_width_is_not_chosen_in_51_dimensions(self):
+        doc = kde_json(self, ["--samples", "200", "--dim", "51", "--kernel", "gaussian",
+                              "--widths", "1e-6,0.5,1.0,2.0", "--cv", "loglik"])
+        self.assertNotEqual(doc["cv"]["h"], 1e-6)
+
+    def test_all_widths_tiny_gives_null_and_a_warning(self):
+        for ranks in [None, 2]:
+            r = run(["kde", "--samples", "200", "--widths", "1e-6", "--cv", "loglik", "--json"],
+                    ranks=ranks, timeout=60)
+            self.assertEqual(r.code, 0, r.err)
+            cv = r.json()["cv"]
+            self.assertIsNone(cv["h"])
+            self.assertNotIn("index", cv)
+            self.assertEqual(cv["curve"], [{"h": 1e-06, "lonely": 200, "score": "-inf"}])
+            warnings = [line for line in r.err.splitlines() if line.startswith("parakit: warning:")]
+            self.assertEqual(len(warnings), 1, r.err)
+            self.assertEqual(r.error_lines(), [])
+
+
+class KdeCompareNaive(unittest.TestCase):
+    def test_single_point_and_grid(self):
+        for args in [[], ["--grid", "15x15", "--widths", "0.2,0.7,1.2"],
+                     ["--grid", "8x8", "--widths", "0.3,0.9", "--kernel", "gaussian",
+                      "--samples", "2000"],
+                     ["--samples", "9000", "--kernel", "epanechnikov", "--widths", "0.5,1.0"]]:
+            doc = kde_json(self, args + ["--compare-naive"])
+            self.assertIs(doc["naive_equal"], True, args)
+            self.assertIn("naive_seconds", doc)
+            self.assertIn("speedup", doc)
+            # Text mode says so too.
+            r = run(["kde"] + args + ["--compare-naive"])
+            self.assertEqual(r.code, 0, r.err)
+            self.assertIn("results equal", r.out)
+
+
+    # Regression (see KdeCrossValidationEdges): far from every sample the gaussian density is
+    # exactly 0, as with std::exp and scikit-learn, not n * exp(-708.4).
+    def test_gaussian_far_from_every_sample(self):
+        r = run(["kde", "--samples", "100", "--kernel", "gaussian", "--widths", "0.001",
+                 "--point", "5,5", "--compare-naive", "--json"])
+        self.assertEqual(r.code, 0, r.err)
+        doc = r.json()
+        self.assertEqual(doc["results"][0]["density"], 0.0)
+        self.assertIs(doc["naive_equal"], True)
+
+
+class KdeOutputFiles(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.dir = self.tmp.name
+
+    def read_csv(self, path):
+        with open(path, newline="") as f:
+            return list(csv.reader(f))
+
+    def check_csv(self, path, doc, d, hypercube):
+        rows = self.read_csv(path)
+        header = [f"x{t}" for t in range(d)] + (["h", "count", "density"] if hypercube
+                                                else ["h", "density"])
+        self.assertEqual(rows[0], header)
+        body = rows[1:]
+        if "results" in doc:
+            points, widths = [doc["point"]], [e["h"] for e in doc["results"]]
+            density = [[e["density"] for e in doc["results"]]]
+            counts = [[e.get("count") for e in doc["results"]]]
+        else:
+            points, widths, density = doc["points"], doc["widths"], doc["density"]
+            counts = doc.get("counts")
+        self.assertEqual(len(body), len(points) * len(widths))
+        k = 0
+        for p, point in enumerate(points):
+            for j, h in enumerate(widths):
+                row = body[k]
+                k += 1
+                self.assertEqual([float(v) for v in row[:d]], point)
+                self.assertEqual(float(row[d]), h)
+                if hypercube:
+                    self.assertEqual(int(row[d + 1]), counts[p][j])
+                self.assertEqual(float(row[-1]), as_float(density[p][j]))
+
+    def test_csv_and_json_match_stdout(self):
+        cases = [(["--widths", "0.5:1.5:7"], 2, True),
+                 (["--grid", "6x5", "--widths", "0.4,0.9"], 2, True),
+                 (["--grid", "4x3x2", "--dim", "3", "--widths", "0.7,1.4", "--samples", "3000"],
+                  3, True),
+                 (["--grid", "5x5", "--widths", "0.3,0.6", "--kernel", "gaussian"], 2, False),
+                 (["--kernel", "epanechnikov", "--widths", "0.8"], 2, False)]
+        for args, d, hypercube in cases:
+            csv_path = os.path.join(self.dir, "out.csv")
+            json_path = os.path.join(self.dir, "out.json")
+            doc = kde_json(self, args + ["--out", csv_path])
+            self.check_csv(csv_path, doc, d, hypercube)
+            doc2 = kde_json(self, args + ["--out", json_path])
+            with open(json_path) as f:
+                written = json.load(f)
+            self.assertEqual(stable(written), stable(doc2))
+            self.assertEqual(stable(doc), stable(doc2))
+            os.remove(csv_path)
+            os.remove(json_path)
+            self.assertEqual(os.listdir(self.dir), [], "temporary files left behind")
+
+    def test_out_under_mpirun(self):
+        path = os.path.join(self.dir, "out.csv")
+        doc = kde_json(self, ["--grid", "6x6", "--widths", "0.5,1.0", "--out", path], ranks=3)
+        self.check_csv(path, doc, 2, True)
+        self.assertEqual(os.listdir(self.dir), ["out.csv"])
+
+    def png_size(self, path):
+        with open(path, "rb") as f:
+            head = f.read(24)
+        self.assertEqual(head[:8], PNG_SIGNATURE, f"{path} is not a PNG")
+        self.assertEqual(head[12:16], b"IHDR")
+        return struct.unpack(">II", head[16:24])
+
+    def test_plots(self):
+        need_gnuplot(self)
+        for name, args in [("map.png", ["--grid", "30x30", "--widths", "0.5"]),
+                           ("cv.png", ["--samples", "1000", "--cv", "loglik"]),
+                           ("cvmap.png", ["--samples", "1000", "--cv", "lsq", "--grid", "20x20",
+                                          "--widths", "0.4:1.2:5"]),
+                           ("ph.png", ["--widths", "0.5:1.5:11"])]:
+            path = os.path.join(self.dir, name)
+            kde_json(self, args + ["--plot", path])
+            self.assertEqual(self.png_size(path), (800, 600), name)
+        self.assertEqual(sorted(os.listdir(self.dir)),
+                         sorted(["map.png", "cv.png", "cvmap.png", "ph.png"]))
+
+
+class KdeBandwidthRules(unittest.TestCase):
+    def check(self, rule, samples):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "s.npy")
+            np.save(path, samples)
+            doc = kde_json(self, ["--input", path, "--bandwidth", rule])
+        n, d = samples.shape
+        sigma = float(np.exp(np.mean(np.log(np.std(samples, axis=0, ddof=1)))))
+        if rule == "scott":
+            want = sigma * n ** (-1.0 / (d + 4))
+        else:
+            want = sigma * (4.0 / ((d + 2) * n)) ** (1.0 / (d + 4))
+        self.assertEqual(doc["bandwidth"]["rule"], rule)
+        got = doc["bandwidth"]["h"]
+        self.assertLessEqual(abs(got - want) / want, 1e-14, f"{rule} d={d}: {got!r} vs {want!r}")
+        # Without --widths the rule's width is the one width estimated.
+        self.assertEqual([e["h"] for e in doc["results"]], [got])
+
+    def test_scott_and_silverman(self):
+        need_numpy(self)
+        rng = np.random.RandomState(17)
+        for samples in [seed_samples(2000, 2), seed_samples(500, 3, seed=2) * [1.0, 3.0, 0.2],
+                        rng.standard_normal((300, 1)) * 2.5 + 4.0]:
+            for rule in ["scott", "silverman"]:
+                self.check(rule, samples)
+
+    def test_rule_with_widths_needs_cv(self):
+        r = run(["kde", "--bandwidth", "scott", "--widths", "0.5,1.0", "--json"])
+        self.assertEqual(r.code, 2)
+        self.assertEqual(len(r.error_lines()), 1, r.err)
+        doc = kde_json(self, ["--bandwidth", "silverman", "--widths", "0.5,1.0", "--cv", "lsq",
+                              "--samples", "500"])
+        self.assertEqual(doc["bandwidth"]["rule"], "silverman")
+
+
+class KdeErrors(unittest.TestCase):
+    """Each bad input: exit 2, one 'parakit: error:' line naming the culprit, no file left."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.dir = os.path.join(self.tmp.name, "work")
+        self.tmpdir = os.path.join(self.tmp.name, "tmp")  # TMPDIR: gnuplot's script lands here
+        os.mkdir(self.dir)
+        os.mkdir(self.tmpdir)
+        files = {
+            "empty.csv": "",
+            "header_only.csv": "x,y\n",
+            "nonnumeric.csv": "1,2\n3,abc\n5,6\n",
+            "nan.csv": "1,2\n3,4\nnan,6\n",
+            "inf.csv": "1,2\n3,-inf\n",
+            "ragged.csv": "1,2\n3,4\n5,6,7\n",
+            "ok2.csv": "0.1,0.2\n-0.3,0.4\n0.5,-0.6\n1.0,1.5\n",
+            "points3.csv": "0,0,0\n1,1,1\n",
+            "zerovar.csv": "0.1,5\n0.2,5\n0.7,5\n",
+        }
+        for name, text in files.items():
+            with open(os.path.join(self.dir, name), "w") as f:
+                f.write(text)
+        write_npy(os.path.join(self.dir, "cube.npy"), [0.5] * 8, shape=(2, 2, 2))
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def expect_error(self, args, mentions, ranks=None):
+        before = sorted(os.listdir(self.dir))
+        r = run(["kde"] + args + ["--json"], ranks=ranks, timeout=ENDS_WITHIN,
+                env={"TMPDIR": self.tmpdir})
+        what = f"parakit kde {' '.join(args)} (ranks={ranks})"
+        self.assertEqual(r.code, 2, f"{what}: exit {r.code}, stderr {r.err!r}")
+        lines = r.error_lines()
+        self.assertEqual(len(lines), 1, f"{what}: {r.err!r}")
+        for word in mentions:
+            self.assertIn(word, lines[0], what)
+        self.assertEqual(r.out.strip(), "", what)
+        self.assertEqual(sorted(os.listdir(self.dir)), before, f"{what}: left a file behind")
+        self.assertEqual(os.listdir(self.tmpdir), [], f"{what}: left a temp file behind")
+        return lines[0]
+
+    def test_bad_input_files(self):
+        out = ["--out", self.path("o.csv"), "--plot", self.path("o.png")]
+        for name, mentions in [("empty.csv", ["empty.csv"]),
+                               ("header_only.csv", ["header_only.csv"]),
+                               ("nonnumeric.csv", ["nonnumeric.csv:2", "abc"]),
+                               ("nan.csv", ["nan.csv:3"]),
+                               ("inf.csv", ["inf.csv:2"]),
+                               ("ragged.csv", ["ragged.csv:3"]),
+                               ("cube.npy", ["cube.npy"]),
+                               ("missing.csv", ["missing.csv"])]:
+            self.expect_error(["--input", self.path(name)] + out, mentions)
+            # (--plot refuses --points before reading them, so only --out here.)
+            self.expect_error(["--input", self.path("ok2.csv"), "--points", self.path(name),
+                               "--out", self.path("o.csv")], mentions + ["--points"])
+
+    def test_dimension_mismatches(self):
+        out = ["--out", self.path("o.json")]
+        self.expect_error(["--input", self.path("ok2.csv"), "--point", "0,0,0"] + out,
+                          ["--point"])
+        self.expect_error(["--input", self.path("ok2.csv"), "--points", self.path("points3.csv")]
+                          + out, ["points3.csv"])
+        self.expect_error(["--grid", "5x5x5"] + out, ["--grid"])
+
+    def test_bad_options(self):
+        out = ["--out", self.path("o.csv"), "--plot", self.path("o.png")]
+        for args, mentions in [
+                (["--widths", "0,1"], ["--widths"]),
+                (["--widths", "-1:1:3"], ["--widths"]),
+                (["--widths", "1:2"], ["--widths"]),
+                (["--widths", "1:2:0"], ["--widths"]),
+                (["--widths", "1:2:2.5"], ["--widths"]),
+                (["--widths", "abc"], ["--widths"]),
+                (["--widths", "1,nan"], ["--widths"]),
+                (["--grid", "0x10"], ["--grid"]),
+                (["--grid", "10x10:1:0:0:1"], ["--grid"]),
+                (["--grid", "10x10:0:1:0"], ["--grid"]),
+                (["--grid", "axb"], ["--grid"]),
+                (["--input", self.path("zerovar.csv"), "--bandwidth", "scott"],
+                 ["--bandwidth", "zerovar.csv", "variance"]),
+                (["--input", self.path("zerovar.csv"), "--cv", "loglik"],
+                 ["--cv", "zerovar.csv", "variance"]),
+                (["--bandwidth", "median"], ["--bandwidth"]),
+                (["--kernel", "triangle"], ["--kernel"]),
+                (["--algo", "fast"], ["--algo"]),
+                (["--cv", "bogus"], ["--cv"]),
+                (["--cv", "lsq", "--kernel", "epanechnikov"], ["lsq", "epanechnikov"]),
+                (["--point", "0,x"], ["--point"]),
+                (["--samples", "0"], ["--samples"]),
+                (["--rng", "mt"], ["--rng"]),
+                (["--out", self.path("o.txt")], ["--out"]),
+                (["--plot", self.path("o.jpg")], ["--plot"]),
+                (["--points", self.path("ok2.csv"), "--plot", self.path("o.png")], ["--plot"]),
+                (["--grid", "4x4x4", "--dim", "3", "--plot", self.path("o.png")], ["--plot"])]:
+            self.expect_error(args + out if "--out" not in args and "--plot" not in args else args,
+                              mentions)
+
+    def test_out_and_plot_into_a_missing_directory(self):
+        need_gnuplot(self)
+        missing = os.path.join(self.dir, "no", "such")
+        self.expect_error(["--widths", "0.5", "--out", os.path.join(missing, "o.csv")], ["o.csv"])
+        self.expect_error(["--widths", "0.5", "--plot", os.path.join(missing, "o.png")], ["o.png"])
+
+    def test_failed_plot_leaves_no_out_file(self):
+        # Regression: --out once appeared although the plot after it failed.
+        need_gnuplot(self)
+        missing = os.path.join(self.dir, "no", "such", "o.png")
+        self.expect_error(["--widths", "0.5", "--out", self.path("o.csv"), "--plot", missing],
+                          ["o.png"])
+
+    def test_errors_under_mpirun(self):
+        out = ["--out", self.path("o.csv"), "--plot", self.path("o.png")]
+        for args, mentions in [(["--input", self.path("nan.csv")], ["nan.csv:3"]),
+                               (["--input", self.path("ragged.csv")], ["ragged.csv:3"]),
+                               (["--input", self.path("ok2.csv"), "--point", "0,0,0"], ["--point"]),
+                               (["--widths", "1:2:0"], ["--widths"]),
+                               (["--input", self.path("zerovar.csv"), "--bandwidth", "silverman"],
+                                ["--bandwidth", "zerovar.csv"]),
+                               (["--points", self.path("points3.csv")], ["points3.csv"])]:
+            self.expect_error(args + (out if "--points" not in args else out[:2]), mentions,
+                              ranks=3)
+
+
+if __name__ == "__main__":
+    unittest.main()
