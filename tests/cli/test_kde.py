@@ -291,6 +291,10 @@ class KdeBackends(unittest.TestCase):
                 doc = kde_json(self, args + ["--backend", "mpi"], ranks=ranks)
                 self.assertEqual((doc["backend"], doc["ranks"]), ("mpi", ranks))
                 self.assertEqual(stable(doc), reference, f"mpirun -np {ranks}")
+            # Hybrid: 2 ranks x 2 threads.
+            doc = kde_json(self, args + ["--backend", "mpi", "--threads", "2"], ranks=2)
+            self.assertEqual((doc["ranks"], doc["threads"]), (2, 2))
+            self.assertEqual(stable(doc), reference, "mpirun -np 2 x 2 threads")
         return reference
 
     def test_hypercube_single_point(self):
