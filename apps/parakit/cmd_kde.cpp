@@ -310,7 +310,11 @@ Subcommand add_kde_command(CLI::App& root) {
   command->add_option("--kernel", args->kernel, "hypercube|gaussian|epanechnikov")
       ->capture_default_str();
   command->add_option("--algo", args->algo, "auto|naive|sweep")->capture_default_str();
-  command->add_option("--cv", args->cv, "leave-one-out cross-validation: loglik|lsq");
+  CLI::Option* cv_option =
+      command
+          ->add_option("--cv", args->cv,
+                       "leave-one-out cross-validation: loglik (also a bare --cv) or lsq")
+          ->expected(0, 1);
   command->add_option("--bandwidth", args->bandwidth, "rule-of-thumb width: scott|silverman");
   auto* input = command->add_option("--input", args->input, "samples from a CSV or .npy file");
   command->add_option("--samples", args->samples, "generated samples")
@@ -337,17 +341,18 @@ Subcommand add_kde_command(CLI::App& root) {
   const CLI::Validator non_empty(
       [](std::string& value) { return value.empty() ? std::string("must not be empty") : ""; }, "",
       "NONEMPTY");
-  for (const char* name : {"--point", "--points", "--grid", "--widths", "--cv", "--bandwidth",
-                           "--input", "--out", "--plot", "--kernel", "--algo", "--rng"}) {
+  for (const char* name : {"--point", "--points", "--grid", "--widths", "--bandwidth", "--input",
+                           "--out", "--plot", "--kernel", "--algo", "--rng"}) {
     command->get_option(name)->check(non_empty);
   }
 
   return {
-      command, [args] {
+      command, [args, cv_option] {
         KdeOptions options;
         options.kernel = kde::parse_kernel(args->kernel);
         options.algo = workloads::parse_kde_algo(args->algo);
-        if (!args->cv.empty()) options.cv = kde::parse_cv_method(args->cv);
+        if (cv_option->count() > 0)
+          options.cv = kde::parse_cv_method(args->cv.empty() ? "loglik" : args->cv);
         if (!args->bandwidth.empty()) {
           options.bandwidth = kde::parse_bandwidth_rule(args->bandwidth);
         }

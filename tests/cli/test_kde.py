@@ -277,6 +277,14 @@ class KdeAgainstScikitLearn(unittest.TestCase):
             self.assertLessEqual(abs(entry["density"] - want) / want, 1e-12)
 
 
+class KdeBareCv(unittest.TestCase):
+    def test_bare_cv_means_loglik_and_plots_the_curve(self):
+        doc = kde_json(self, ["--samples", "500", "--cv", "--widths", "1.0:3.0:5"])
+        self.assertEqual(doc["cv"]["method"], "loglik")
+        lsq = kde_json(self, ["--samples", "500", "--cv", "lsq", "--widths", "1.0:3.0:5"])
+        self.assertEqual(lsq["cv"]["method"], "lsq")
+
+
 class KdeBackends(unittest.TestCase):
     """The JSON is the same, bit for bit, on threads 1..3 and mpirun -np 1..4."""
 
