@@ -117,12 +117,7 @@ int main(int argc, char** argv) {
     for (int p = 1; p <= pmax; ++p) {
       Group group;
       group.p = p;
-      if (over_ranks) {
-        auto comm = world.split(world.rank() < p ? 0 : -1, world.rank());
-        if (comm) group.team.emplace(BackendKind::mpi, *comm, 1);
-      } else {
-        group.team.emplace(BackendKind::threads, Comm::self(), p);
-      }
+      group.team = first_workers(world, p, over_ranks);
       groups.push_back(std::move(group));
     }
     if (over_ranks) {

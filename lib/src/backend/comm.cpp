@@ -103,6 +103,68 @@ void Comm::all_reduce_raw(const void* in, void* out, int count, MPI_Datatype typ
   check(MPI_Allreduce(in, out, count, type, op, native()), "MPI_Allreduce");
 }
 
+void Comm::gatherv_raw(const void* in, int count, MPI_Datatype type, void* out, const int* counts,
+                       const int* displs, int root) const {
+  if (root < 0) {
+    check(MPI_Allgatherv(in, count, type, out, counts, displs, type, native()), "MPI_Allgatherv");
+  } else {
+    check(MPI_Gatherv(in, count, type, out, counts, displs, type, root, native()), "MPI_Gatherv");
+  }
+}
+
+namespace {
+
+/// An MPI datatype of absolute addresses (use with MPI_BOTTOM), freed on scope exit.
+class PiecesType {
+ public:
+  PiecesType(const std::vector<const void*>& addresses, const std::vector<std::size_t>& lengths,
+             MPI_Datatype element) {
+    std::vector<MPI_Aint> displacements(addresses.size());
+    std::vector<int> blocks(lengths.size());
+    for (std::size_t i = 0; i < addresses.size(); ++i) {
+      MPI_Get_address(addresses[i], &displacements[i]);
+      if (lengths[i] > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+        throw InternalError("a message piece holds more than INT_MAX elements");
+      }
+      blocks[i] = static_cast<int>(lengths[i]);
+    }
+    if (addresses.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+      throw InternalError("a message has more than INT_MAX pieces");
+    }
+    MPI_Type_create_hindexed(static_cast<int>(addresses.size()), blocks.data(),
+                             displacements.data(), element, &type_);
+    MPI_Type_commit(&type_);
+  }
+  ~PiecesType() { MPI_Type_free(&type_); }
+  PiecesType(const PiecesType&) = delete;
+  PiecesType& operator=(const PiecesType&) = delete;
+  MPI_Datatype get() const noexcept { return type_; }
+
+ private:
+  MPI_Datatype type_ = MPI_DATATYPE_NULL;
+};
+
+}  // namespace
+
+void Comm::send_pieces_raw(const std::vector<const void*>& addresses,
+                           const std::vector<std::size_t>& lengths, MPI_Datatype type, int dest,
+                           int tag) const {
+  const PiecesType pieces(addresses, lengths, type);
+  check(MPI_Send(MPI_BOTTOM, 1, pieces.get(), dest, tag, native()), "MPI_Send");
+}
+
+void Comm::receive_pieces_raw(const std::vector<const void*>& addresses,
+                              const std::vector<std::size_t>& lengths, MPI_Datatype type,
+                              int source, int tag) const {
+  const PiecesType pieces(addresses, lengths, type);
+  check(MPI_Recv(MPI_BOTTOM, 1, pieces.get(), source, tag, native(), MPI_STATUS_IGNORE),
+        "MPI_Recv");
+}
+
+void Comm::too_large(const char* what) {
+  throw InternalError(std::string(what) + ": more than INT_MAX elements in one message");
+}
+
 void Comm::check(int code, const char* what) {
   if (code != MPI_SUCCESS) {
     char text[MPI_MAX_ERROR_STRING] = {};

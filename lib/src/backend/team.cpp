@@ -26,4 +26,11 @@ Team::Team(BackendKind kind, Comm comm, int threads) : kind_(kind), comm_(std::m
   first_worker_ = std::accumulate(counts.begin(), counts.begin() + comm_.rank(), 0);
 }
 
+std::optional<Team> first_workers(const Comm& world, int p, bool over_ranks) {
+  if (!over_ranks) return std::optional<Team>(std::in_place, BackendKind::threads, Comm::self(), p);
+  auto comm = world.split(world.rank() < p ? 0 : -1, world.rank());
+  if (!comm) return std::nullopt;
+  return std::optional<Team>(std::in_place, BackendKind::mpi, *comm, 1);
+}
+
 }  // namespace parakit

@@ -35,15 +35,6 @@ std::uint64_t cv_chunk(std::uint64_t n) {
                                    4096);
 }
 
-/// numpy.linspace(start, stop, count): start + i * step, the last one exactly stop.
-std::vector<double> linspace(double start, double stop, std::uint64_t count) {
-  std::vector<double> out(count);
-  const double step = count > 1 ? (stop - start) / static_cast<double>(count - 1) : 0.0;
-  for (std::uint64_t i = 0; i < count; ++i) out[i] = static_cast<double>(i) * step + start;
-  if (count > 1) out.back() = stop;
-  return out;
-}
-
 /// The kernel's width that has the standard deviation of a unit gaussian (hypercube: side
 /// sqrt(12); epanechnikov, support radius sqrt(5)), so a rule of thumb centres any kernel.
 double equivalent_width(Kernel kernel) {
@@ -164,7 +155,8 @@ Raw compute(Team& team, const Samples& samples, const std::vector<double>& point
     if (hypercube) {
       const auto chunks = map_chunks<std::uint64_t>(team, n, kRowChunk, rows);
       raw.counts.assign(m, 0);
-      for (const auto& chunk : chunks) {
+      for (std::size_t c = 0; c < chunks.chunks(); ++c) {
+        const auto chunk = chunks.chunk(c);
         for (std::size_t j = 0; j < m; ++j) raw.counts[j] += chunk[j];
       }
     } else {
@@ -177,7 +169,8 @@ Raw compute(Team& team, const Samples& samples, const std::vector<double>& point
                    : kde::smooth_kernel_sums(kernel, samples, point_of(0), widths, first, last);
       });
       raw.sums.assign(m, 0.0);
-      for (const auto& chunk : chunks) {
+      for (std::size_t c = 0; c < chunks.chunks(); ++c) {
+        const auto chunk = chunks.chunk(c);
         for (std::size_t j = 0; j < m; ++j) raw.sums[j] += chunk[j];
       }
     }
@@ -193,7 +186,7 @@ Raw compute(Team& team, const Samples& samples, const std::vector<double>& point
       sorted.emplace(samples);
       sorted_widths.emplace(widths);
     }
-    const auto chunks = map_chunks<std::uint64_t>(team, point_count, chunk, [&](IndexRange block) {
+    auto chunks = map_chunks<std::uint64_t>(team, point_count, chunk, [&](IndexRange block) {
       std::vector<std::uint64_t> out;
       out.reserve(block.size() * m);
       std::vector<std::uint64_t> histogram(m + 1), counts(m);
@@ -209,9 +202,9 @@ Raw compute(Team& team, const Samples& samples, const std::vector<double>& point
       }
       return out;
     });
-    for (const auto& c : chunks) raw.counts.insert(raw.counts.end(), c.begin(), c.end());
+    raw.counts = std::move(chunks.values);
   } else {
-    const auto chunks = map_chunks<double>(team, point_count, chunk, [&](IndexRange block) {
+    auto chunks = map_chunks<double>(team, point_count, chunk, [&](IndexRange block) {
       std::vector<double> out;
       out.reserve(block.size() * m);
       for (std::uint64_t p = block.begin; p < block.end; ++p) {
@@ -222,12 +215,20 @@ Raw compute(Team& team, const Samples& samples, const std::vector<double>& point
       }
       return out;
     });
-    for (const auto& c : chunks) raw.sums.insert(raw.sums.end(), c.begin(), c.end());
+    raw.sums = std::move(chunks.values);
   }
   return raw;
 }
 
 }  // namespace
+
+std::vector<double> linspace(double start, double stop, std::uint64_t count) {
+  std::vector<double> out(count);
+  const double step = count > 1 ? (stop - start) / static_cast<double>(count - 1) : 0.0;
+  for (std::uint64_t i = 0; i < count; ++i) out[i] = static_cast<double>(i) * step + start;
+  if (count > 1) out.back() = stop;
+  return out;
+}
 
 KdeAlgo parse_kde_algo(std::string_view name) {
   if (name == "auto") return KdeAlgo::automatic;
@@ -487,7 +488,11 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
     Stopwatch cv;
     const auto partials = map_chunks<double>(
         team, n, cv_chunk(n), [&](IndexRange block) { return problem->partial(block); }, -1);
-    result.cv = problem->finish(partials);
+    std::vector<std::vector<double>> blocks(partials.chunks());
+    for (std::size_t c = 0; c < blocks.size(); ++c) {
+      blocks[c].assign(partials.chunk(c).begin(), partials.chunk(c).end());
+    }
+    result.cv = problem->finish(blocks);
     result.cv_seconds = max_over_ranks(comm, cv.seconds());
   }
   return result;

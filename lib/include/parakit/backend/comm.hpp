@@ -3,6 +3,8 @@
 // (Comm::self()), so patterns are written once for the serial, thread and MPI backends.
 #pragma once
 
+#include <climits>
+
 #include <mpi.h>
 
 #include <array>
@@ -160,6 +162,52 @@ class Comm {
     return out;
   }
 
+  /// Concatenates every rank's `local` in rank order on `root`, or on every rank when
+  /// root < 0; other ranks get an empty vector (MPI_Gatherv / MPI_Allgatherv, no
+  /// serialisation). Throws InternalError if one rank's part exceeds INT_MAX elements.
+  template <detail::MpiScalar T>
+  std::vector<T> gather_concat(std::span<const T> local, int root) const {
+    if (!is_mpi()) return {local.begin(), local.end()};
+    if (local.size() > static_cast<std::size_t>(INT_MAX)) too_large("gather_concat");
+    const int count = static_cast<int>(local.size());
+    const std::vector<int> counts = all_gather(count);
+    std::vector<int> displs(counts.size(), 0);
+    long long total = 0;
+    for (std::size_t r = 0; r < counts.size(); ++r) {
+      displs[r] = static_cast<int>(total);
+      total += counts[r];
+      if (total > INT_MAX) too_large("gather_concat");
+    }
+    const bool receives = root < 0 || root == rank_;
+    std::vector<T> out(receives ? static_cast<std::size_t>(total) : 0);
+    gatherv_raw(local.data(), count, boost::mpi::get_mpi_datatype<T>(T{}), out.data(),
+                counts.data(), displs.data(), root);
+    return out;
+  }
+
+  /// Scattered point-to-point transfer without packing: send_pieces sends the pieces (in
+  /// order) as one message described by an MPI datatype of their addresses, and
+  /// receive_pieces stores that message's pieces at base + offsets[i], sizes[i] elements each.
+  /// Both sides must agree on the sizes.
+  template <detail::MpiScalar T>
+  void send_pieces(std::span<const std::span<const T>> pieces, int dest, int tag) const {
+    std::vector<const void*> addresses;
+    std::vector<std::size_t> lengths;
+    for (const auto& piece : pieces) {
+      addresses.push_back(piece.data());
+      lengths.push_back(piece.size());
+    }
+    send_pieces_raw(addresses, lengths, boost::mpi::get_mpi_datatype<T>(T{}), dest, tag);
+  }
+  template <detail::MpiScalar T>
+  void receive_pieces(T* base, std::span<const std::size_t> offsets,
+                      std::span<const std::size_t> sizes, int source, int tag) const {
+    std::vector<const void*> addresses;
+    for (const std::size_t offset : offsets) addresses.push_back(base + offset);
+    receive_pieces_raw(addresses, {sizes.begin(), sizes.end()},
+                       boost::mpi::get_mpi_datatype<T>(T{}), source, tag);
+  }
+
   /// Point-to-point byte messages: one MPI message (MPI_BYTE) each, for protocols that
   /// encode their own payloads (io/codec.hpp). Only valid when is_mpi().
   struct Envelope {
@@ -204,6 +252,15 @@ class Comm {
     return MPI_SUM;
   }
   void all_reduce_raw(const void* in, void* out, int count, MPI_Datatype type, MPI_Op op) const;
+  void gatherv_raw(const void* in, int count, MPI_Datatype type, void* out, const int* counts,
+                   const int* displs, int root) const;
+  [[noreturn]] static void too_large(const char* what);
+  void send_pieces_raw(const std::vector<const void*>& addresses,
+                       const std::vector<std::size_t>& lengths, MPI_Datatype type, int dest,
+                       int tag) const;
+  void receive_pieces_raw(const std::vector<const void*>& addresses,
+                          const std::vector<std::size_t>& lengths, MPI_Datatype type, int source,
+                          int tag) const;
   static void check(int code, const char* what);
 
   std::optional<boost::mpi::communicator> mpi_;

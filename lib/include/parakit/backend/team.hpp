@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -63,5 +64,10 @@ class Team {
   int workers_ = 1;
   int first_worker_ = 0;
 };
+
+/// A team of p workers for scaling studies: ranks 0..p-1 of `world`, one thread each (on a
+/// sub-communicator, MPI_Comm_split) when `over_ranks`, else p threads on Comm::self().
+/// Collective over `world` when over_ranks; ranks >= p get an empty optional.
+std::optional<Team> first_workers(const Comm& world, int p, bool over_ranks);
 
 }  // namespace parakit

@@ -42,6 +42,9 @@ struct GridSpec {
 /// Parses "200x200" or "200x200:xmin:xmax:ymin:ymax" (any dimension: "50", "10x10x10:...").
 GridSpec parse_grid(std::string_view text);
 
+/// numpy.linspace(start, stop, count): start + i * step, the last one exactly stop.
+std::vector<double> linspace(double start, double stop, std::uint64_t count);
+
 /// Parses "start:stop:count" (numpy.linspace, both ends included) or "a,b,c". Throws
 /// UsageError naming `what` for malformed text, a count of 0, or widths that are not positive
 /// and finite.
