@@ -154,6 +154,19 @@ std::string short_number(double value) {
   return text;
 }
 
+/// "lo:hi" for gnuplot, widened when a grid has one cell along the axis.
+std::string axis_range(double lo, double hi) {
+  if (!(hi > lo)) {
+    const double pad = lo != 0 ? std::abs(lo) * 0.1 : 1.0;
+    lo -= pad;
+    hi += pad;
+  }
+  std::ostringstream text;
+  text.precision(17);
+  text << lo << ":" << hi;
+  return text.str();
+}
+
 /// The width a heat map shows: the CV choice, else the first width.
 std::size_t map_width(const KdeResult& r) {
   return r.cv && r.cv->best ? *r.cv->best : 0;
@@ -180,8 +193,8 @@ void write_plot(const std::string& path, const KdeOptions& options, const KdeRes
        << io::gnuplot_quote(std::string(kde::to_string(options.kernel)) +
                             " KDE, h = " + short_number(r.widths[j]))
        << "\nset xlabel 'x_0'\nset ylabel 'x_1'\nset view map\nset palette rgb 21,22,23\n"
-       << "set xrange [" << r.points.front() << ":" << r.points[(r.point_count - 1) * 2] << "]\n"
-       << "set yrange [" << r.points[1] << ":" << r.points[r.point_count * 2 - 1] << "]\n"
+       << "set xrange [" << axis_range(r.points.front(), r.points[(r.point_count - 1) * 2])
+       << "]\nset yrange [" << axis_range(r.points[1], r.points[r.point_count * 2 - 1]) << "]\n"
        << "plot $density using 1:2:3 with image notitle, "
        << "$samples using 1:2 with dots lc rgb '#40ffffff' title 'samples'\n";
   } else if (r.cv && !r.cv->best) {

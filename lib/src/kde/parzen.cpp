@@ -83,7 +83,14 @@ std::vector<std::uint64_t> hypercube_counts_sweep(const Samples& samples,
 }
 
 double hypercube_density(std::uint64_t count, std::uint64_t n, double h, int d) noexcept {
-  return static_cast<double>(count) / static_cast<double>(n) / std::pow(h, d);
+  const double volume = std::pow(h, d);
+  if (count == 0) return 0;
+  if (volume > 0 && std::isfinite(volume)) {
+    return static_cast<double>(count) / static_cast<double>(n) / volume;
+  }
+  // h^d under- or overflows (high dimensions): go through logs.
+  return std::exp(std::log(static_cast<double>(count)) - std::log(static_cast<double>(n)) -
+                  d * std::log(h));
 }
 
 }  // namespace parakit::kde
