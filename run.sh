@@ -18,6 +18,7 @@ PACKAGES=(
   libboost-mpi-dev libboost-serialization-dev libeigen3-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libbenchmark-dev
   python3 python3-numpy python3-sklearn gnuplot-nox procps
+  iproute2 util-linux slurmctld slurmd slurm-client munge
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
