@@ -21,6 +21,7 @@
 #include "parakit/core/error.hpp"
 #include "parakit/core/parse.hpp"
 #include "parakit/core/timer.hpp"
+#include "parakit/measure/stats.hpp"
 #include "parakit/patterns/farm.hpp"
 #include "parakit/runtime/environment.hpp"
 #include "parakit/workloads/farm_demos.hpp"
@@ -29,11 +30,7 @@ namespace {
 
 using namespace parakit;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n == 0 ? 0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
-}
+using measure::median;
 
 /// Seconds per 8-byte round trip between ranks 0 and 1 (median of 5 blocks of `iters`).
 double measure_rtt(const Comm& comm, int iters) {

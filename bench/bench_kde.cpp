@@ -47,6 +47,7 @@
 #include "parakit/kde/cv.hpp"
 #include "parakit/kde/neighbors.hpp"
 #include "parakit/kde/parzen.hpp"
+#include "parakit/measure/stats.hpp"
 #include "parakit/runtime/environment.hpp"
 #include "parakit/workloads/kde.hpp"
 
@@ -59,11 +60,7 @@ namespace {
 using namespace parakit;
 using kde::Samples;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n == 0 ? 0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
-}
+using measure::median;
 double min_of(const std::vector<double>& v) {
   return v.empty() ? 0 : *std::min_element(v.begin(), v.end());
 }

@@ -23,6 +23,7 @@
 #include "parakit/core/parse.hpp"
 #include "parakit/core/timer.hpp"
 #include "parakit/data/generate.hpp"
+#include "parakit/measure/stats.hpp"
 #include "parakit/patterns/reduce.hpp"
 #include "parakit/runtime/environment.hpp"
 #include "parakit/workloads/sum.hpp"
@@ -81,13 +82,7 @@ double run_case(Group& group, const Case& c, std::uint64_t n, const Comm& world)
   return world.all_reduce(seconds, ops::max{}) + 0.0 * static_cast<double>(sink.load());
 }
 
-struct Stats {
-  double median, min, max;
-};
-Stats stats(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return {v[v.size() / 2], v.front(), v.back()};
-}
+using measure::summarize;
 
 }  // namespace
 
@@ -150,7 +145,7 @@ int main(int argc, char** argv) {
     if (world.rank() != 0) return 0;
 
     const double bytes = static_cast<double>(n) * sizeof(double);
-    auto median = [&](int c, int p) { return stats(samples[{c, p}]).median; };
+    auto median = [&](int c, int p) { return summarize(samples[{c, p}]).median; };
     nlohmann::json out{{"benchmark", "sum"},
                        {"backend", over_ranks ? "mpi" : "threads"},
                        {"n", n},
@@ -166,7 +161,7 @@ int main(int argc, char** argv) {
     for (std::size_t c = 0; c < cases.size(); ++c) {
       for (const auto& group : groups) {
         const int ci = static_cast<int>(c);
-        const Stats s = stats(samples[{ci, group.p}]);
+        const measure::Summary s = summarize(samples[{ci, group.p}]);
         const std::string name =
             cases[c].name == "probe"
                 ? "probe"
