@@ -31,6 +31,7 @@ Subcommand add_sum_command(CLI::App& root);
 Subcommand add_info_command(CLI::App& root);
 Subcommand add_farm_command(CLI::App& root);
 Subcommand add_kde_command(CLI::App& root);
+Subcommand add_bench_command(CLI::App& root);
 
 /// Sets up the Environment from `common`, runs body(env) and returns the exit code.
 /// Errors all ranks agreed on are printed once (by rank 0); an error only this rank saw is
@@ -50,6 +51,9 @@ void print_json(const nlohmann::json& value);
 
 /// A double as JSON: a number that round-trips exactly, or "inf", "-inf", "nan".
 nlohmann::json json_double(double value);
+
+/// The MPI library's name and version ("Open MPI v4.1.4").
+std::string mpi_library_version();
 
 /// "%.17g", which round-trips every double.
 std::string format_double(double value);

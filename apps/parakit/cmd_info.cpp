@@ -13,15 +13,6 @@
 namespace parakit::cli {
 namespace {
 
-std::string mpi_library_version() {
-  char text[MPI_MAX_LIBRARY_VERSION_STRING] = {};
-  int length = 0;
-  MPI_Get_library_version(text, &length);  // allowed before MPI_Init
-  std::string version(text, static_cast<std::size_t>(length));
-  const auto end = version.find_first_of(",\n");
-  return version.substr(0, end);
-}
-
 std::string boost_version() {
   return std::to_string(BOOST_VERSION / 100000) + "." + std::to_string(BOOST_VERSION / 100 % 1000) +
          "." + std::to_string(BOOST_VERSION % 100);

@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1, 1);
   app.fallthrough(false);
   std::vector<cli::Subcommand> commands{cli::add_sum_command(app), cli::add_farm_command(app),
-                                        cli::add_kde_command(app),
+                                        cli::add_kde_command(app), cli::add_bench_command(app),
                                         cli::add_info_command(app)};
 
   std::string known;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "parakit/core/error.hpp"
+#include "parakit/measure/scaling.hpp"
 #include "parakit/measure/stats.hpp"
 
 namespace parakit::measure {
@@ -37,6 +38,45 @@ TEST(MeasureStats, SpeedupEfficiencyKarpFlatt) {
   EXPECT_LT(karp_flatt(2.2, 2), 0.0);
   EXPECT_EQ(karp_flatt(1.0, 1), 0.0);
   EXPECT_EQ(speedup(1, 0), 0.0);
+}
+
+}  // namespace
+}  // namespace parakit::measure
+
+namespace parakit::measure {
+namespace {
+
+TEST(MeasureScaling, TableAgainstHandComputedFigures) {
+  // sum on threads: T1 samples {10, 12, 11} -> median 11; T2 {6, 5.5, 7} -> 6: S = 11/6,
+  // E = 11/12, e = (6/11 - 1/2) / (1/2) = 1/11.
+  const std::vector<Sample> samples{{"sum", "threads", 1, 0, 10},  {"sum", "threads", 2, 0, 6},
+                                    {"kde", "mpi", 2, 0, 4},       {"sum", "threads", 1, 1, 12},
+                                    {"sum", "threads", 2, 1, 5.5}, {"kde", "mpi", 1, 0, 8},
+                                    {"sum", "threads", 1, 2, 11},  {"sum", "threads", 2, 2, 7}};
+  const auto rows = scaling_table(samples);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0].workload, "sum");
+  EXPECT_EQ(rows[0].p, 1);
+  EXPECT_EQ(rows[0].time.median, 11.0);
+  EXPECT_DOUBLE_EQ(rows[0].speedup, 1.0);
+  EXPECT_EQ(rows[0].karp_flatt, 0.0);
+  EXPECT_EQ(rows[1].p, 2);
+  EXPECT_EQ(rows[1].time.median, 6.0);
+  EXPECT_EQ(rows[1].time.min, 5.5);
+  EXPECT_DOUBLE_EQ(rows[1].speedup, 11.0 / 6.0);
+  EXPECT_DOUBLE_EQ(rows[1].efficiency, 11.0 / 12.0);
+  EXPECT_NEAR(rows[1].karp_flatt, 1.0 / 11.0, 1e-15);
+  EXPECT_EQ(rows[2].workload, "kde");  // p = 1 first whatever the sample order
+  EXPECT_EQ(rows[2].p, 1);
+  EXPECT_DOUBLE_EQ(rows[3].speedup, 2.0);
+  EXPECT_DOUBLE_EQ(rows[3].karp_flatt, 0.0);
+}
+
+TEST(MeasureScaling, Steps) {
+  EXPECT_EQ(scaling_steps(1), (std::vector<int>{1}));
+  EXPECT_EQ(scaling_steps(3), (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(scaling_steps(16), (std::vector<int>{1, 2, 4, 8, 16}));
+  EXPECT_EQ(scaling_steps(12), (std::vector<int>{1, 2, 4, 8, 12}));
 }
 
 }  // namespace

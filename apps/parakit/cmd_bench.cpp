@@ -1,0 +1,272 @@
+// parakit bench: strong scaling of the workloads on this launch's backend. Every worker count
+// p = 1, 2, ... runs inside the one launch (sub-communicators of the first p ranks under
+// mpirun, p threads otherwise), and the repetitions are interleaved across p and workloads
+// (1, 2, 4, 1, 2, 4, ...) so drift on a shared machine hits every p alike.
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+#include "parakit/backend/collective.hpp"
+#include "parakit/core/error.hpp"
+#include "parakit/core/parse.hpp"
+#include "parakit/core/system.hpp"
+#include "parakit/io/atomic_file.hpp"
+#include "parakit/measure/scaling.hpp"
+#include "parakit/version.hpp"
+#include "parakit/workloads/farm_demos.hpp"
+#include "parakit/workloads/kde.hpp"
+#include "parakit/workloads/sum.hpp"
+
+namespace parakit::cli {
+namespace {
+
+struct BenchArgs {
+  CommonOptions common;
+  std::vector<std::string> workloads{"all"};
+  int reps = 5;
+  int max_p = 0;
+  std::string n = "2^25";
+  std::uint64_t farm_tasks = 400;
+  std::string farm_cost = "ramp:0.2ms:4ms";
+  std::uint64_t kde_samples = 10000;
+  std::string kde_grid = "100x100";
+  std::vector<std::string> out;
+};
+
+/// A workload as the bench runs it: kernel seconds on a team (max over its ranks).
+struct Workload {
+  std::string name;
+  std::function<double(Team&)> run;
+};
+
+std::vector<Workload> make_workloads(const BenchArgs& args) {
+  std::vector<std::string> names;
+  for (const auto& w : args.workloads) {
+    if (w == "all") {
+      names.insert(names.end(), {"sum", "farm", "kde-grid", "kde-cv"});
+    } else if (w == "kde") {
+      names.insert(names.end(), {"kde-grid", "kde-cv"});
+    } else if (w == "sum" || w == "farm" || w == "kde-grid" || w == "kde-cv") {
+      names.push_back(w);
+    } else {
+      throw UsageError("unknown workload '" + w +
+                       "' (expected sum, farm, kde, kde-grid, kde-cv or all)");
+    }
+  }
+  const std::uint64_t n = parse_count(args.n, "--n");
+  if (n == 0) throw UsageError("--n must be at least 1");
+  const workloads::CostSpec cost = workloads::parse_cost_spec(args.farm_cost);
+  if (args.farm_tasks == 0) throw UsageError("--farm-tasks must be at least 1");
+  if (args.kde_samples < 2) throw UsageError("--kde-samples must be at least 2");
+  const workloads::GridSpec grid = workloads::parse_grid(args.kde_grid);
+  if (grid.cells.size() != 2) throw UsageError("--kde-grid must be 2-D (AxB)");
+
+  std::vector<Workload> out;
+  for (const auto& name : names) {
+    if (name == "sum") {
+      out.push_back({name, [n](Team& team) {
+                       workloads::SumOptions o;
+                       o.n = n;
+                       o.dist = data::Dist::uniform;
+                       o.mode = workloads::SumMode::fast;
+                       return workloads::run_sum(team, o).seconds;
+                     }});
+    } else if (name == "farm") {
+      const std::uint64_t tasks = args.farm_tasks;
+      out.push_back({name, [tasks, cost](Team& team) {
+                       FarmOptions o;
+                       o.master_computes = true;  // p workers on p ranks
+                       o.chunk = Chunking::fixed(1);
+                       return workloads::run_cost_demo(team, tasks, cost, workloads::CostMode::spin,
+                                                       1, o)
+                           .report.seconds;
+                     }});
+    } else if (name == "kde-grid") {
+      workloads::KdeOptions o;
+      o.samples = args.kde_samples;
+      o.grid = grid;
+      o.widths = workloads::parse_widths("0.2:1.0:20");
+      out.push_back({name, [o](Team& team) { return workloads::run_kde(team, o).seconds; }});
+    } else {
+      workloads::KdeOptions o;
+      o.samples = args.kde_samples;
+      o.widths = workloads::parse_widths("0.4:2.0:40");
+      o.cv = kde::CvMethod::loglik;
+      out.push_back({name, [o](Team& team) { return workloads::run_kde(team, o).cv_seconds; }});
+    }
+  }
+  return out;
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  }
+  return "unknown";
+}
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return text;
+}
+
+nlohmann::json machine_json(const Comm& world) {
+  const std::vector<std::string> hosts = world.all_gather(host_name());
+  std::vector<std::string> distinct;
+  for (const auto& h : hosts) {
+    if (std::find(distinct.begin(), distinct.end(), h) == distinct.end()) distinct.push_back(h);
+  }
+  return {{"cpu", cpu_model()},
+          {"cpus", affinity_cpu_count()},
+          {"hosts", distinct},
+          {"parakit", kVersion},
+          {"build_type", kBuildType},
+          {"git", PARAKIT_GIT_COMMIT},
+          {"compiler", PARAKIT_CXX_COMPILER},
+          {"mpi", mpi_library_version()}};
+}
+
+std::string csv_text(const std::vector<measure::Sample>& samples) {
+  std::string text = "workload,backend,p,rep,seconds\n";
+  for (const auto& s : samples) {
+    text += s.workload + "," + s.backend + "," + std::to_string(s.p) + "," + std::to_string(s.rep) +
+            "," + format_double(s.seconds) + "\n";
+  }
+  return text;
+}
+
+nlohmann::json rows_json(const std::vector<measure::ScalingRow>& rows) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& r : rows) {
+    out.push_back({{"workload", r.workload},
+                   {"backend", r.backend},
+                   {"p", r.p},
+                   {"reps", r.time.count},
+                   {"median", r.time.median},
+                   {"min", r.time.min},
+                   {"max", r.time.max},
+                   {"speedup", r.speedup},
+                   {"efficiency", r.efficiency},
+                   {"karp_flatt", r.karp_flatt}});
+  }
+  return out;
+}
+
+}  // namespace
+
+Subcommand add_bench_command(CLI::App& root) {
+  auto args = std::make_shared<BenchArgs>();
+  CLI::App* command = root.add_subcommand(
+      "bench", "strong scaling of the workloads: speedup, efficiency, Karp-Flatt");
+  command->add_option("workloads", args->workloads, "sum, farm, kde (kde-grid and kde-cv), all")
+      ->capture_default_str();
+  command->add_option("--reps", args->reps, "interleaved repetitions per p")->capture_default_str();
+  command->add_option("--max-p", args->max_p,
+                      "largest worker count (default: all ranks under mpirun, else --threads or "
+                      "the CPUs)");
+  command->add_option("--n", args->n, "sum: elements")->capture_default_str();
+  command->add_option("--farm-tasks", args->farm_tasks, "farm: tasks")->capture_default_str();
+  command->add_option("--farm-cost", args->farm_cost, "farm: task costs (uniform|ramp|lognormal)")
+      ->capture_default_str();
+  command->add_option("--kde-samples", args->kde_samples, "kde: samples")->capture_default_str();
+  command->add_option("--kde-grid", args->kde_grid, "kde-grid: the grid")->capture_default_str();
+  command->add_option("--out", args->out,
+                      "write every sample to FILE.json or FILE.csv (repeatable)");
+  add_common_options(*command, args->common);
+
+  return {command, [args] {
+            if (args->reps < 1) throw UsageError("--reps must be at least 1");
+            for (const auto& path : args->out) {
+              const bool ok =
+                  path.size() > 5 && (path.ends_with(".json") || path.ends_with(".csv"));
+              if (!ok) throw UsageError("--out must name a .json or .csv file, not '" + path + "'");
+            }
+            const std::vector<Workload> workloads = make_workloads(*args);
+            return run_with_environment(args->common, [&](Environment& env) {
+              Team world_team = env.make_team();
+              const Comm& world = world_team.comm();
+              const bool over_ranks = world_team.kind() == BackendKind::mpi && world.size() > 1;
+              const int available = over_ranks ? world.size() : world_team.threads();
+              const int max_p = args->max_p > 0 ? args->max_p : available;
+              if (max_p > available) {
+                throw UsageError("--max-p " + std::to_string(max_p) + " is more than the " +
+                                 std::to_string(available) +
+                                 (over_ranks ? " ranks of this launch" : " threads (--threads)"));
+              }
+              const std::string backend = over_ranks ? "mpi" : "threads";
+              const std::vector<int> steps = measure::scaling_steps(max_p);
+              std::map<int, std::optional<Team>> teams;
+              for (const int p : steps) teams[p] = first_workers(world, p, over_ranks);
+
+              std::vector<measure::Sample> samples;
+              for (int rep = 0; rep < args->reps; ++rep) {
+                for (const int p : steps) {
+                  for (const auto& workload : workloads) {
+                    double seconds = 0;
+                    world.barrier();
+                    collectively(world, [&] {
+                      if (!teams[p]) return;
+                      try {
+                        seconds = workload.run(*teams[p]);
+                      } catch (const AgreedError& error) {  // agreed on the team, not the world
+                        throw Error(error.what(), error.exit_code());
+                      }
+                    });
+                    if (world.rank() == 0)
+                      samples.push_back({workload.name, backend, p, rep, seconds});
+                  }
+                }
+              }
+              const auto rows = measure::scaling_table(samples);
+              const nlohmann::json machine = machine_json(world);
+              if (world.rank() != 0) return 0;
+              nlohmann::json samples_json = nlohmann::json::array();
+              for (const auto& s : samples) {
+                samples_json.push_back({{"workload", s.workload},
+                                        {"backend", s.backend},
+                                        {"p", s.p},
+                                        {"rep", s.rep},
+                                        {"seconds", s.seconds}});
+              }
+              const nlohmann::json out{{"command", "bench"},      {"backend", backend},
+                                       {"steps", steps},          {"reps", args->reps},
+                                       {"date", utc_now()},       {"machine", machine},
+                                       {"rows", rows_json(rows)}, {"samples", samples_json}};
+              for (const auto& path : args->out) {
+                io::write_file_atomic(
+                    path, path.ends_with(".json") ? out.dump(1) + "\n" : csv_text(samples));
+              }
+              if (args->common.json) {
+                print_json(out);
+                return 0;
+              }
+              std::printf("parakit bench: %s, p = 1..%d, %d interleaved reps, %s (%s)\n",
+                          backend.c_str(), max_p, args->reps,
+                          machine["cpu"].get<std::string>().c_str(), utc_now().c_str());
+              std::printf("%-9s %3s %11s %11s %11s %8s %8s %10s\n", "workload", "p", "median s",
+                          "min s", "max s", "speedup", "effic.", "karp-flatt");
+              for (const auto& r : rows) {
+                std::printf("%-9s %3d %11.5f %11.5f %11.5f %8.2f %8.2f %10.3f\n",
+                            r.workload.c_str(), r.p, r.time.median, r.time.min, r.time.max,
+                            r.speedup, r.efficiency, r.karp_flatt);
+              }
+              return 0;
+            });
+          }};
+}
+
+}  // namespace parakit::cli

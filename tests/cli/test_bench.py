@@ -1,0 +1,83 @@
+"""parakit bench: the harness's correctness (not timings). A tiny run on threads and under
+mpirun -np 2; its table must follow from its own samples (median, speedup, efficiency,
+Karp-Flatt recomputed here), and --out JSON/CSV must hold the same samples."""
+import csv
+import json
+import os
+import statistics
+import tempfile
+import unittest
+
+from parakit_cli import run
+
+TINY = ["--reps", "2", "--n", "2^16", "--farm-tasks", "20", "--farm-cost", "uniform:0.1ms:0.1ms",
+        "--kde-samples", "400", "--kde-grid", "10x10"]
+
+
+class BenchHarness(unittest.TestCase):
+    def check(self, doc, backend, steps):
+        self.assertEqual(doc["command"], "bench")
+        self.assertEqual(doc["backend"], backend)
+        self.assertEqual(doc["steps"], steps)
+        for key in ("cpu", "cpus", "hosts", "parakit", "git", "compiler", "mpi"):
+            self.assertIn(key, doc["machine"])
+        workloads = ["sum", "farm", "kde-grid", "kde-cv"]
+        self.assertEqual(len(doc["samples"]), 2 * len(steps) * len(workloads))
+        # Interleaved: rep-major, then p, then workload.
+        order = [(s["rep"], s["p"], s["workload"]) for s in doc["samples"]]
+        self.assertEqual(order, [(r, p, w) for r in range(2) for p in steps for w in workloads])
+        for s in doc["samples"]:
+            self.assertGreater(s["seconds"], 0)
+        for row in doc["rows"]:
+            mine = [s["seconds"] for s in doc["samples"]
+                    if s["workload"] == row["workload"] and s["p"] == row["p"]]
+            base = [s["seconds"] for s in doc["samples"]
+                    if s["workload"] == row["workload"] and s["p"] == 1]
+            self.assertEqual(row["median"], statistics.median(mine))
+            self.assertEqual((row["min"], row["max"]), (min(mine), max(mine)))
+            speedup = statistics.median(base) / statistics.median(mine)
+            self.assertAlmostEqual(row["speedup"], speedup, places=12)
+            self.assertAlmostEqual(row["efficiency"], speedup / row["p"], places=12)
+            if row["p"] > 1:
+                kf = (1 / speedup - 1 / row["p"]) / (1 - 1 / row["p"])
+                self.assertAlmostEqual(row["karp_flatt"], kf, places=12)
+            else:
+                self.assertEqual(row["karp_flatt"], 0)
+
+    def test_threads(self):
+        r = run(["bench", "all", "--backend", "threads", "--threads", "2", "--json"] + TINY,
+                timeout=300)
+        self.assertEqual(r.code, 0, r.err)
+        self.check(r.json(), "threads", [1, 2])
+
+    def test_mpirun_np2_and_out_files(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            js, cs = os.path.join(tmp, "b.json"), os.path.join(tmp, "b.csv")
+            r = run(["bench", "--json", "--out", js, "--out", cs] + TINY, ranks=2, timeout=300)
+            self.assertEqual(r.code, 0, r.err)
+            doc = r.json()
+            self.check(doc, "mpi", [1, 2])
+            with open(js) as f:
+                self.assertEqual(json.load(f)["samples"], doc["samples"])
+            with open(cs) as f:
+                rows = list(csv.DictReader(f))
+            self.assertEqual([(x["workload"], int(x["p"]), int(x["rep"]), float(x["seconds"]))
+                              for x in rows],
+                             [(s["workload"], s["p"], s["rep"], s["seconds"])
+                              for s in doc["samples"]])
+
+    def test_bad_input(self):
+        for args, mention in ((["nonsense"], "unknown workload"),
+                              (["--max-p", "5", "--threads", "2"], "--max-p"),
+                              (["--out", "x.txt"], "--out"),
+                              (["--reps", "0"], "--reps"),
+                              (["--farm-cost", "bogus"], "cost")):
+            r = run(["bench", "--backend", "threads"] + args, timeout=60)
+            self.assertEqual(r.code, 2, (args, r.err))
+            lines = r.error_lines()
+            self.assertEqual(len(lines), 1, r.err)
+            self.assertIn(mention, lines[0])
+
+
+if __name__ == "__main__":
+    unittest.main()
