@@ -17,7 +17,7 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin openssh-client
   libboost-mpi-dev libboost-serialization-dev libeigen3-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libbenchmark-dev
-  python3 python3-numpy python3-sklearn gnuplot-nox procps
+  python3 python3-numpy python3-sklearn python3-mpi4py gnuplot-nox procps
   iproute2 util-linux slurmctld slurmd slurm-client munge
 )
 
