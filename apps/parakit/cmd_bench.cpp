@@ -2,13 +2,17 @@
 // p = 1, 2, ... runs inside the one launch (sub-communicators of the first p ranks under
 // mpirun, p threads otherwise), and the repetitions are interleaved across p and workloads
 // (1, 2, 4, 1, 2, 4, ...) so drift on a shared machine hits every p alike.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -18,6 +22,7 @@
 #include "parakit/core/parse.hpp"
 #include "parakit/core/system.hpp"
 #include "parakit/io/atomic_file.hpp"
+#include "parakit/io/plot.hpp"
 #include "parakit/measure/scaling.hpp"
 #include "parakit/version.hpp"
 #include "parakit/workloads/farm_demos.hpp"
@@ -38,6 +43,8 @@ struct BenchArgs {
   std::uint64_t kde_samples = 10000;
   std::string kde_grid = "100x100";
   std::vector<std::string> out;
+  std::string plot;
+  std::vector<std::string> compare;
 };
 
 /// A workload as the bench runs it: kernel seconds on a team (max over its ranks).
@@ -166,6 +173,143 @@ nlohmann::json rows_json(const std::vector<measure::ScalingRow>& rows) {
   return out;
 }
 
+/// Samples from a file written by --out (JSON object with "samples", or the CSV).
+std::vector<measure::Sample> read_samples(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path + ": cannot open");
+  std::vector<measure::Sample> samples;
+  if (path.ends_with(".json")) {
+    nlohmann::json doc;
+    try {
+      in >> doc;
+      for (const auto& s : doc.at("samples")) {
+        samples.push_back({s.at("workload").get<std::string>(), s.at("backend").get<std::string>(),
+                           s.at("p").get<int>(), s.at("rep").get<int>(),
+                           s.at("seconds").get<double>()});
+      }
+    } catch (const nlohmann::json::exception& error) {
+      throw InputError(path + ": not a parakit bench JSON file (" + error.what() + ")");
+    }
+  } else {
+    std::string line;
+    std::getline(in, line);
+    if (line != "workload,backend,p,rep,seconds") {
+      throw InputError(path + ":1: expected the header workload,backend,p,rep,seconds");
+    }
+    for (int number = 2; std::getline(in, line); ++number) {
+      if (line.empty()) continue;
+      std::vector<std::string> cells;
+      std::size_t start = 0;
+      for (std::size_t comma; (comma = line.find(',', start)) != std::string::npos;
+           start = comma + 1) {
+        cells.push_back(line.substr(start, comma - start));
+      }
+      cells.push_back(line.substr(start));
+      try {
+        if (cells.size() != 5) throw std::invalid_argument("5 cells");
+        std::size_t used = 0;
+        const double seconds = std::stod(cells[4], &used);
+        if (used != cells[4].size()) throw std::invalid_argument("seconds");
+        samples.push_back({cells[0], cells[1], std::stoi(cells[2]), std::stoi(cells[3]), seconds});
+      } catch (const std::exception&) {
+        throw InputError(path + ":" + std::to_string(number) +
+                         ": expected workload,backend,p,rep,seconds");
+      }
+    }
+  }
+  if (samples.empty()) throw InputError(path + ": no samples");
+  return samples;
+}
+
+/// --compare OLD NEW: median ratios per (workload, backend, p); a change counts only when
+/// the two runs' min..max bands do not overlap.
+int compare_runs(const std::string& old_path, const std::string& new_path, bool json) {
+  const auto old_rows = measure::scaling_table(read_samples(old_path));
+  const auto new_rows = measure::scaling_table(read_samples(new_path));
+  nlohmann::json rows = nlohmann::json::array();
+  int regressions = 0;
+  if (!json) {
+    std::printf("parakit bench --compare %s %s  (ratio = new/old median time)\n", old_path.c_str(),
+                new_path.c_str());
+    std::printf("%-9s %-8s %3s %11s %11s %8s  %s\n", "workload", "backend", "p", "old s", "new s",
+                "ratio", "verdict");
+  }
+  for (const auto& n : new_rows) {
+    const auto o = std::find_if(old_rows.begin(), old_rows.end(), [&](const auto& r) {
+      return r.workload == n.workload && r.backend == n.backend && r.p == n.p;
+    });
+    if (o == old_rows.end()) continue;
+    const double ratio = n.time.median / o->time.median;
+    std::string verdict = "same (within noise)";
+    if (n.time.min > o->time.max) {
+      verdict = "SLOWER";
+      ++regressions;
+    } else if (n.time.max < o->time.min) {
+      verdict = "faster";
+    }
+    rows.push_back({{"workload", n.workload},
+                    {"backend", n.backend},
+                    {"p", n.p},
+                    {"old_median", o->time.median},
+                    {"new_median", n.time.median},
+                    {"ratio", ratio},
+                    {"verdict", verdict}});
+    if (!json) {
+      std::printf("%-9s %-8s %3d %11.5f %11.5f %8.3f  %s\n", n.workload.c_str(), n.backend.c_str(),
+                  n.p, o->time.median, n.time.median, ratio, verdict.c_str());
+    }
+  }
+  if (rows.empty())
+    throw InputError("--compare: the two runs have no (workload, backend, p) in common");
+  if (json)
+    print_json({{"command", "bench-compare"}, {"rows", rows}, {"regressions", regressions}});
+  return 0;
+}
+
+/// --plot DIR: speedup (with the ideal line), efficiency and median time against p.
+void write_plots(const std::string& dir, const std::vector<measure::ScalingRow>& rows) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) throw InputError("--plot " + dir + ": " + error.message());
+  std::vector<std::string> names;
+  for (const auto& r : rows) {
+    const std::string name = r.workload + " (" + r.backend + ")";
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
+  int max_p = 1;
+  for (const auto& r : rows) max_p = std::max(max_p, r.p);
+  auto draw = [&](const std::string& file, const std::string& ylabel, auto value, bool ideal,
+                  bool log_y) {
+    std::ostringstream gp;
+    gp.precision(10);
+    for (std::size_t k = 0; k < names.size(); ++k) {
+      gp << "$d" << k << " << EOD\n";
+      for (const auto& r : rows) {
+        if (r.workload + " (" + r.backend + ")" == names[k]) gp << r.p << ' ' << value(r) << '\n';
+      }
+      gp << "EOD\n";
+    }
+    gp << "set xlabel 'workers p'\nset ylabel " << io::gnuplot_quote(ylabel)
+       << "\nset grid\nset key left top\nset xrange [0.8:" << max_p + 0.2 << "]\n"
+       << "set xtics 1\n";
+    if (log_y) gp << "set logscale y\n";
+    gp << "plot ";
+    for (std::size_t k = 0; k < names.size(); ++k) {
+      gp << (k ? ", " : "") << "$d" << k << " using 1:2 with linespoints pt 7 title "
+         << io::gnuplot_quote(names[k]);
+    }
+    if (ideal) gp << ", x with lines dt 2 lc rgb 'gray' title 'ideal'";
+    gp << "\n";
+    io::render_png(dir + "/" + file, gp.str(), 800, 600, "--plot");
+  };
+  draw(
+      "speedup.png", "speedup T1/Tp", [](const auto& r) { return r.speedup; }, true, false);
+  draw(
+      "efficiency.png", "efficiency", [](const auto& r) { return r.efficiency; }, false, false);
+  draw(
+      "time.png", "median seconds", [](const auto& r) { return r.time.median; }, false, true);
+}
+
 }  // namespace
 
 Subcommand add_bench_command(CLI::App& root) {
@@ -186,9 +330,19 @@ Subcommand add_bench_command(CLI::App& root) {
   command->add_option("--kde-grid", args->kde_grid, "kde-grid: the grid")->capture_default_str();
   command->add_option("--out", args->out,
                       "write every sample to FILE.json or FILE.csv (repeatable)");
+  command->add_option("--plot", args->plot,
+                      "write speedup.png, efficiency.png and time.png into this directory");
+  command
+      ->add_option("--compare", args->compare,
+                   "compare two runs' --out files (JSON or CSV): OLD NEW; runs nothing")
+      ->expected(2);
   add_common_options(*command, args->common);
 
   return {command, [args] {
+            if (!args->compare.empty()) {  // a local report: no MPI, launcher rank 0 prints
+              if (launcher_rank() != 0) return 0;
+              return compare_runs(args->compare[0], args->compare[1], args->common.json);
+            }
             if (args->reps < 1) throw UsageError("--reps must be at least 1");
             for (const auto& path : args->out) {
               const bool ok =
@@ -246,6 +400,7 @@ Subcommand add_bench_command(CLI::App& root) {
                                        {"steps", steps},          {"reps", args->reps},
                                        {"date", utc_now()},       {"machine", machine},
                                        {"rows", rows_json(rows)}, {"samples", samples_json}};
+              if (!args->plot.empty()) write_plots(args->plot, rows);
               for (const auto& path : args->out) {
                 io::write_file_atomic(
                     path, path.ends_with(".json") ? out.dump(1) + "\n" : csv_text(samples));

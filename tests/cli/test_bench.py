@@ -5,6 +5,7 @@ import csv
 import json
 import os
 import statistics
+import struct
 import tempfile
 import unittest
 
@@ -65,6 +66,45 @@ class BenchHarness(unittest.TestCase):
                               for x in rows],
                              [(s["workload"], s["p"], s["rep"], s["seconds"])
                               for s in doc["samples"]])
+
+    def test_compare_round_trip_and_plots(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            js, cs, plots = (os.path.join(tmp, n) for n in ("b.json", "b.csv", "plots"))
+            r = run(["bench", "sum", "kde-grid", "--backend", "threads", "--threads", "2",
+                     "--out", js, "--out", cs, "--plot", plots] + TINY, timeout=300)
+            self.assertEqual(r.code, 0, r.err)
+            # The same run through JSON and through CSV: ratio exactly 1, never a change.
+            c = run(["bench", "--compare", js, cs, "--json"])
+            self.assertEqual(c.code, 0, c.err)
+            doc = c.json()
+            self.assertEqual(len(doc["rows"]), 4)  # 2 workloads x p = 1, 2
+            self.assertEqual(doc["regressions"], 0)
+            for row in doc["rows"]:
+                self.assertEqual(row["ratio"], 1.0)
+                self.assertEqual(row["verdict"], "same (within noise)")
+            # A run 3x slower with no overlap of the bands is flagged.
+            with open(cs) as f:
+                lines = f.read().splitlines()
+            slow = os.path.join(tmp, "slow.csv")
+            with open(slow, "w") as f:
+                f.write(lines[0] + "\n")
+                for line in lines[1:]:
+                    cells = line.split(",")
+                    cells[4] = repr(float(cells[4]) * 3 + 1.0)
+                    f.write(",".join(cells) + "\n")
+            c = run(["bench", "--compare", cs, slow, "--json"])
+            self.assertEqual(c.json()["regressions"], 4, c.out)
+            for name in ("speedup.png", "efficiency.png", "time.png"):
+                with open(os.path.join(plots, name), "rb") as f:
+                    head = f.read(24)
+                self.assertEqual(head[:8], b"\x89PNG\r\n\x1a\n", name)
+                self.assertEqual(struct.unpack(">II", head[16:24]), (800, 600), name)
+            bad = os.path.join(tmp, "bad.csv")
+            with open(bad, "w") as f:
+                f.write("workload,backend,p,rep,seconds\nsum,threads,x,0,1\n")
+            c = run(["bench", "--compare", bad, cs])
+            self.assertEqual(c.code, 2, c.err)
+            self.assertIn("bad.csv:2:", c.error_lines()[0])
 
     def test_bad_input(self):
         for args, mention in ((["nonsense"], "unknown workload"),
