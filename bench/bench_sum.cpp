@@ -1,6 +1,6 @@
 // The sum benchmark (issue #2). In one process (or one mpirun launch) it measures, at worker
 // counts p = 1..P, with the repetitions interleaved across every case so drift hits all alike:
-//   - probe: a STREAM-like read of the array (read_probe.hpp), the bandwidth reference;
+//   - probe: a STREAM-like read of the array (measure/read_probe.hpp), the bandwidth reference;
 //   - fast and exact sums on uniform, normal and cancel data, through the same code path
 //     as `parakit sum` (workloads::sum_distributed).
 // It prints medians (min..max), fast/probe, exact/fast and the speedup T(1)/T(p), and with
@@ -27,7 +27,7 @@
 #include "parakit/patterns/reduce.hpp"
 #include "parakit/runtime/environment.hpp"
 #include "parakit/workloads/sum.hpp"
-#include "read_probe.hpp"
+#include "parakit/measure/read_probe.hpp"
 
 namespace {
 
@@ -69,7 +69,7 @@ double run_case(Group& group, const Case& c, std::uint64_t n, const Comm& world)
     if (c.name == "probe") {
       const std::uint64_t offset = team.rank_block(n).begin;
       for_each_block(team, n, [&](Worker, IndexRange block) {
-        sink ^= bench::read_probe(slice.subspan(block.begin - offset, block.size()));
+        sink ^= measure::read_probe(slice.subspan(block.begin - offset, block.size()));
       });
       team.comm().barrier();
     } else {

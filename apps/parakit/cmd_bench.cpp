@@ -3,6 +3,7 @@
 // mpirun, p threads otherwise), and the repetitions are interleaved across p and workloads
 // (1, 2, 4, 1, 2, 4, ...) so drift on a shared machine hits every p alike.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -21,9 +22,12 @@
 #include "parakit/core/error.hpp"
 #include "parakit/core/parse.hpp"
 #include "parakit/core/system.hpp"
+#include "parakit/core/timer.hpp"
 #include "parakit/io/atomic_file.hpp"
 #include "parakit/io/plot.hpp"
+#include "parakit/measure/read_probe.hpp"
 #include "parakit/measure/scaling.hpp"
+#include "parakit/patterns/reduce.hpp"
 #include "parakit/version.hpp"
 #include "parakit/workloads/farm_demos.hpp"
 #include "parakit/workloads/kde.hpp"
@@ -45,6 +49,7 @@ struct BenchArgs {
   std::vector<std::string> out;
   std::string plot;
   std::vector<std::string> compare;
+  bool limits = false;
 };
 
 /// A workload as the bench runs it: kernel seconds on a team (max over its ranks).
@@ -52,6 +57,26 @@ struct Workload {
   std::string name;
   std::function<double(Team&)> run;
 };
+
+/// The sum's bandwidth reference: each worker reads its block of an n-double array (filled
+/// by the same worker, untimed) with measure::read_probe; seconds, max over ranks.
+double read_probe_seconds(Team& team, std::uint64_t n) {
+  const IndexRange mine = team.rank_block(n);
+  std::vector<double> slice(mine.size());
+  for_each_block(team, n, [&](Worker, IndexRange block) {
+    std::fill_n(slice.begin() + static_cast<std::ptrdiff_t>(block.begin - mine.begin), block.size(),
+                1.0);
+  });
+  std::atomic<std::uint64_t> sink{0};
+  team.comm().barrier();
+  Stopwatch clock;
+  for_each_block(team, n, [&](Worker, IndexRange block) {
+    sink ^= measure::read_probe(
+        std::span<const double>(slice).subspan(block.begin - mine.begin, block.size()));
+  });
+  const double seconds = team.comm().all_reduce(clock.seconds(), ops::max{});
+  return seconds + 0.0 * static_cast<double>(sink.load() & 1);
+}
 
 std::vector<Workload> make_workloads(const BenchArgs& args) {
   std::vector<std::string> names;
@@ -75,8 +100,30 @@ std::vector<Workload> make_workloads(const BenchArgs& args) {
   const workloads::GridSpec grid = workloads::parse_grid(args.kde_grid);
   if (grid.cells.size() != 2) throw UsageError("--kde-grid must be 2-D (AxB)");
 
+  if (args.limits) {  // each workload's reference runs right after it, in the same rounds
+    std::vector<std::string> with;
+    for (const auto& name : names) {
+      with.push_back(name);
+      if (name == "sum") with.push_back("sum-probe");
+      if (name == "kde-grid") with.push_back("kde-naive");
+    }
+    names = with;
+  }
   std::vector<Workload> out;
   for (const auto& name : names) {
+    if (name == "sum-probe") {
+      out.push_back({name, [n](Team& team) { return read_probe_seconds(team, n); }});
+      continue;
+    }
+    if (name == "kde-naive") {
+      workloads::KdeOptions o;
+      o.samples = args.kde_samples;
+      o.grid = grid;
+      o.widths = workloads::parse_widths("0.2:1.0:20");
+      o.algo = workloads::KdeAlgo::naive;
+      out.push_back({name, [o](Team& team) { return workloads::run_kde(team, o).seconds; }});
+      continue;
+    }
     if (name == "sum") {
       out.push_back({name, [n](Team& team) {
                        workloads::SumOptions o;
@@ -330,6 +377,9 @@ Subcommand add_bench_command(CLI::App& root) {
   command->add_option("--kde-grid", args->kde_grid, "kde-grid: the grid")->capture_default_str();
   command->add_option("--out", args->out,
                       "write every sample to FILE.json or FILE.csv (repeatable)");
+  command->add_flag("--limits", args->limits,
+                    "also time each workload's reference: a read-bandwidth probe for sum, the "
+                    "naive loop for kde-grid");
   command->add_option("--plot", args->plot,
                       "write speedup.png, efficiency.png and time.png into this directory");
   command
@@ -396,10 +446,34 @@ Subcommand add_bench_command(CLI::App& root) {
                                         {"rep", s.rep},
                                         {"seconds", s.seconds}});
               }
-              const nlohmann::json out{{"command", "bench"},      {"backend", backend},
-                                       {"steps", steps},          {"reps", args->reps},
-                                       {"date", utc_now()},       {"machine", machine},
-                                       {"rows", rows_json(rows)}, {"samples", samples_json}};
+              // Each workload against its reference at the same p (with --limits).
+              nlohmann::json limits = nlohmann::json::array();
+              auto median_of = [&](const std::string& workload, int p) {
+                for (const auto& r : rows) {
+                  if (r.workload == workload && r.p == p) return r.time.median;
+                }
+                return 0.0;
+              };
+              for (const auto& r : rows) {
+                if (r.workload == "sum" && median_of("sum-probe", r.p) > 0) {
+                  limits.push_back(
+                      {{"workload", "sum"},
+                       {"p", r.p},
+                       {"reference", "sum-probe"},
+                       {"fraction_of_bandwidth", median_of("sum-probe", r.p) / r.time.median}});
+                }
+                if (r.workload == "kde-grid" && median_of("kde-naive", r.p) > 0) {
+                  limits.push_back(
+                      {{"workload", "kde-grid"},
+                       {"p", r.p},
+                       {"reference", "kde-naive"},
+                       {"speedup_over_naive", median_of("kde-naive", r.p) / r.time.median}});
+                }
+              }
+              const nlohmann::json out{
+                  {"command", "bench"}, {"limits", limits},        {"backend", backend},
+                  {"steps", steps},     {"reps", args->reps},      {"date", utc_now()},
+                  {"machine", machine}, {"rows", rows_json(rows)}, {"samples", samples_json}};
               if (!args->plot.empty()) write_plots(args->plot, rows);
               for (const auto& path : args->out) {
                 io::write_file_atomic(
@@ -418,6 +492,15 @@ Subcommand add_bench_command(CLI::App& root) {
                 std::printf("%-9s %3d %11.5f %11.5f %11.5f %8.2f %8.2f %10.3f\n",
                             r.workload.c_str(), r.p, r.time.median, r.time.min, r.time.max,
                             r.speedup, r.efficiency, r.karp_flatt);
+              }
+              for (const auto& l : limits) {
+                if (l.contains("fraction_of_bandwidth")) {
+                  std::printf("sum at p = %d: %.2f of the measured read bandwidth (sum-probe)\n",
+                              l["p"].get<int>(), l["fraction_of_bandwidth"].get<double>());
+                } else {
+                  std::printf("kde-grid at p = %d: %.1fx faster than the naive loop\n",
+                              l["p"].get<int>(), l["speedup_over_naive"].get<double>());
+                }
               }
               return 0;
             });

@@ -106,6 +106,26 @@ class BenchHarness(unittest.TestCase):
             self.assertEqual(c.code, 2, c.err)
             self.assertIn("bad.csv:2:", c.error_lines()[0])
 
+    def test_limits(self):
+        r = run(["bench", "sum", "kde-grid", "--limits", "--backend", "threads", "--threads", "2",
+                 "--json"] + TINY, timeout=300)
+        self.assertEqual(r.code, 0, r.err)
+        doc = r.json()
+        names = [row["workload"] for row in doc["rows"]]
+        self.assertEqual(names, ["sum", "sum", "sum-probe", "sum-probe", "kde-grid", "kde-grid",
+                                 "kde-naive", "kde-naive"])
+        median = {(row["workload"], row["p"]): row["median"] for row in doc["rows"]}
+        self.assertEqual(len(doc["limits"]), 4)
+        for limit in doc["limits"]:
+            p = limit["p"]
+            if limit["workload"] == "sum":
+                self.assertAlmostEqual(limit["fraction_of_bandwidth"],
+                                       median[("sum-probe", p)] / median[("sum", p)], places=12)
+            else:
+                self.assertAlmostEqual(limit["speedup_over_naive"],
+                                       median[("kde-naive", p)] / median[("kde-grid", p)],
+                                       places=12)
+
     def test_bad_input(self):
         for args, mention in ((["nonsense"], "unknown workload"),
                               (["--max-p", "5", "--threads", "2"], "--max-p"),

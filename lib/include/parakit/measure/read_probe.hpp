@@ -8,7 +8,7 @@
 #include <cstring>
 #include <span>
 
-namespace parakit::bench {
+namespace parakit::measure {
 
 namespace detail {
 template <int Bytes>
@@ -62,4 +62,4 @@ std::uint64_t read_probe(std::span<const T> data) {
   return detail::read_sse2(p, bytes);
 }
 
-}  // namespace parakit::bench
+}  // namespace parakit::measure
