@@ -19,6 +19,7 @@
 
 #include "cli.hpp"
 #include "parakit/backend/collective.hpp"
+#include "parakit/core/buffer.hpp"
 #include "parakit/core/error.hpp"
 #include "parakit/core/parse.hpp"
 #include "parakit/core/system.hpp"
@@ -62,7 +63,10 @@ struct Workload {
 /// by the same worker, untimed) with measure::read_probe; seconds, max over ranks.
 double read_probe_seconds(Team& team, std::uint64_t n) {
   const IndexRange mine = team.rank_block(n);
-  std::vector<double> slice(mine.size());
+  // The sum's own kind of buffer (huge pages where the kernel gives them), first touched by
+  // the worker that reads each block, as the sum's data is.
+  LargeBuffer<double> buffer(mine.size());
+  const std::span<double> slice = buffer.span();
   for_each_block(team, n, [&](Worker, IndexRange block) {
     std::fill_n(slice.begin() + static_cast<std::ptrdiff_t>(block.begin - mine.begin), block.size(),
                 1.0);
@@ -71,8 +75,8 @@ double read_probe_seconds(Team& team, std::uint64_t n) {
   team.comm().barrier();
   Stopwatch clock;
   for_each_block(team, n, [&](Worker, IndexRange block) {
-    sink ^= measure::read_probe(
-        std::span<const double>(slice).subspan(block.begin - mine.begin, block.size()));
+    sink ^= measure::read_probe(std::span<const double>(slice.data(), slice.size())
+                                    .subspan(block.begin - mine.begin, block.size()));
   });
   const double seconds = team.comm().all_reduce(clock.seconds(), ops::max{});
   return seconds + 0.0 * static_cast<double>(sink.load() & 1);
