@@ -36,11 +36,6 @@ struct KdeArgs {
   bool compare_naive = false;
 };
 
-bool ends_with(const std::string& text, std::string_view suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 nlohmann::json cv_json(const kde::CvCurve& curve) {
   nlohmann::json points = nlohmann::json::array();
   for (std::size_t j = 0; j < curve.widths.size(); ++j) {
@@ -148,12 +143,6 @@ std::string csv_text(const KdeOptions& options, const KdeResult& r) {
   return text;
 }
 
-std::string short_number(double value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.6g", value);
-  return text;
-}
-
 /// "lo:hi" for gnuplot, widened when a grid has one cell along the axis.
 std::string axis_range(double lo, double hi) {
   if (!(hi > lo)) {
@@ -191,7 +180,7 @@ void write_plot(const std::string& path, const KdeOptions& options, const KdeRes
     gp << "EOD\n"
        << "set title "
        << io::gnuplot_quote(std::string(kde::to_string(options.kernel)) +
-                            " KDE, h = " + short_number(r.widths[j]))
+                            " KDE, h = " + format_short(r.widths[j]))
        << "\nset xlabel 'x_0'\nset ylabel 'x_1'\nset view map\nset palette rgb 21,22,23\n"
        << "set xrange [" << axis_range(r.points.front(), r.points[(r.point_count - 1) * 2])
        << "]\nset yrange [" << axis_range(r.points[1], r.points[r.point_count * 2 - 1]) << "]\n"
@@ -223,13 +212,13 @@ void write_plot(const std::string& path, const KdeOptions& options, const KdeRes
     }
     if (widest_lonely > 0) {
       gp << "set label "
-         << io::gnuplot_quote("-inf (a sample alone) up to h = " + short_number(widest_lonely))
+         << io::gnuplot_quote("-inf (a sample alone) up to h = " + format_short(widest_lonely))
          << " at graph 0.02, graph 0.04\n";
     }
     const double chosen = r.widths[*r.cv->best];
     gp << "set arrow from " << chosen << ", graph 0 to " << chosen
        << ", graph 1 nohead lc rgb 'red' dt 2\n"
-       << "set label " << io::gnuplot_quote("chosen h = " + short_number(chosen)) << " at "
+       << "set label " << io::gnuplot_quote("chosen h = " + format_short(chosen)) << " at "
        << chosen << ", graph 0.95 offset 1,0 tc rgb 'red'\n";
     gp << "plot $curve using 1:2 with linespoints pt 7 ps 0.5 title 'score'\n";
   } else {
@@ -386,11 +375,11 @@ Subcommand add_kde_command(CLI::App& root) {
           options.points_source = "--point";
         }
         options.compare_naive = args->compare_naive;
-        if (!args->out.empty() && !ends_with(args->out, ".csv") && !ends_with(args->out, ".json")) {
+        if (!args->out.empty() && !args->out.ends_with(".csv") && !args->out.ends_with(".json")) {
           throw UsageError("--out must name a .csv or .json file, not '" + args->out + "'");
         }
         if (!args->plot.empty()) {
-          if (!ends_with(args->plot, ".png")) {
+          if (!args->plot.ends_with(".png")) {
             throw UsageError("--plot must name a .png file, not '" + args->plot + "'");
           }
           if (options.grid && options.grid->cells.size() != 2) {
@@ -419,9 +408,8 @@ Subcommand add_kde_command(CLI::App& root) {
             std::optional<io::AtomicFile> out;
             if (!args->out.empty()) {
               out.emplace(args->out);
-              out->write(ends_with(args->out, ".json")
-                             ? to_json(options, result, team).dump() + "\n"
-                             : csv_text(options, result));
+              out->write(args->out.ends_with(".json") ? to_json(options, result, team).dump() + "\n"
+                                                      : csv_text(options, result));
             }
             if (!args->plot.empty()) write_plot(args->plot, options, result);
             if (out) {

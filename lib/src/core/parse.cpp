@@ -105,4 +105,10 @@ std::string format_bytes(double bytes) {
   return buffer;
 }
 
+std::string format_short(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
+
 }  // namespace parakit

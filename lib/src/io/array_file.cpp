@@ -38,16 +38,6 @@ std::string lower_extension(const std::string& path) {
   return ext;
 }
 
-std::string shape_to_string(const std::vector<std::uint64_t>& shape) {
-  std::string s = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) s += ", ";
-    s += std::to_string(shape[i]);
-  }
-  if (shape.size() == 1) s += ",";
-  return s + ")";
-}
-
 /// What the .npy header dictionary says.
 struct NpyHeader {
   std::string descr;
@@ -340,6 +330,16 @@ void write_npy_impl(const std::string& path, std::span<const T> data,
 
 const char* to_string(DType dtype) noexcept {
   return dtype == DType::f64 ? "float64" : "float32";
+}
+
+std::string shape_to_string(const std::vector<std::uint64_t>& shape) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  if (shape.size() == 1) s += ",";
+  return s + ")";
 }
 
 ArrayFileInfo probe_array_file(const std::string& path) {

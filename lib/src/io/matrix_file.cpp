@@ -63,16 +63,6 @@ bool has_npy_extension(const std::string& path) {
   return ext == ".npy";
 }
 
-std::string shape_to_string(const std::vector<std::uint64_t>& shape) {
-  std::string s = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) s += ", ";
-    s += std::to_string(shape[i]);
-  }
-  if (shape.size() == 1) s += ",";
-  return s + ")";
-}
-
 // ---------------------------------------------------------------- .npy
 
 Matrix read_npy_matrix(const std::string& path) {

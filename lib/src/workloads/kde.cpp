@@ -9,6 +9,7 @@
 
 #include "parakit/backend/collective.hpp"
 #include "parakit/core/error.hpp"
+#include "parakit/core/parse.hpp"
 #include "parakit/core/system.hpp"
 #include "parakit/core/timer.hpp"
 #include "parakit/data/generate.hpp"
@@ -140,20 +141,16 @@ Raw compute(Team& team, const Samples& samples, const std::vector<double>& point
 
   if (point_count == 1) {
     // One point: split the samples into row chunks; counts add exactly, sums in chunk order.
-    auto rows = [&](IndexRange block) {
-      const auto first = static_cast<Eigen::Index>(block.begin);
-      const auto last = static_cast<Eigen::Index>(block.end);
-      if (hypercube) {
+    if (hypercube) {
+      const auto chunks = map_chunks<std::uint64_t>(team, n, kRowChunk, [&](IndexRange block) {
+        const auto first = static_cast<Eigen::Index>(block.begin);
+        const auto last = static_cast<Eigen::Index>(block.end);
         if (algo == KdeAlgo::naive) {
           const Samples part = samples.middleRows(first, last - first);
           return kde::hypercube_counts_naive(part, point_of(0), widths);
         }
         return kde::hypercube_counts_sweep(samples, point_of(0), widths, first, last);
-      }
-      return std::vector<std::uint64_t>{};
-    };
-    if (hypercube) {
-      const auto chunks = map_chunks<std::uint64_t>(team, n, kRowChunk, rows);
+      });
       raw.counts.assign(m, 0);
       for (std::size_t c = 0; c < chunks.chunks(); ++c) {
         const auto chunk = chunks.chunk(c);
@@ -261,12 +258,6 @@ std::string_view to_string(SampleRng rng) noexcept {
 
 namespace {
 
-std::string short_number(double value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", value);
-  return text;
-}
-
 /// Splits on `separator` and parses each part as a finite double.
 std::vector<double> parse_numbers(std::string_view text, char separator, std::string_view what) {
   std::vector<double> out;
@@ -318,7 +309,7 @@ std::vector<double> parse_widths(std::string_view text, std::string_view what) {
   for (const double h : widths) {
     if (!(h > 0)) {
       throw UsageError(std::string(what) + " '" + std::string(text) +
-                       "': widths must be positive (found " + short_number(h) + ")");
+                       "': widths must be positive (found " + format_short(h) + ")");
     }
   }
   return widths;

@@ -18,4 +18,7 @@ double parse_seconds(std::string_view text, std::string_view what);
 /// Formats a byte count for people: "512 MiB", "7.5 GiB".
 std::string format_bytes(double bytes);
 
+/// A number for messages and labels: printf's "%g" (6 significant digits).
+std::string format_short(double value);
+
 }  // namespace parakit
