@@ -21,6 +21,7 @@
 #include "parakit/core/error.hpp"
 #include "parakit/core/parse.hpp"
 #include "parakit/core/timer.hpp"
+#include "parakit/measure/round_trip.hpp"
 #include "parakit/measure/stats.hpp"
 #include "parakit/patterns/farm.hpp"
 #include "parakit/runtime/environment.hpp"
@@ -31,28 +32,6 @@ namespace {
 using namespace parakit;
 
 using measure::median;
-
-/// Seconds per 8-byte round trip between ranks 0 and 1 (median of 5 blocks of `iters`).
-double measure_rtt(const Comm& comm, int iters) {
-  std::vector<double> blocks;
-  const MPI_Comm c = comm.native();
-  double value = 0;
-  for (int block = 0; block < 6; ++block) {
-    comm.barrier();
-    Stopwatch watch;
-    for (int i = 0; i < iters; ++i) {
-      if (comm.rank() == 0) {
-        MPI_Send(&value, 1, MPI_DOUBLE, 1, 99, c);
-        MPI_Recv(&value, 1, MPI_DOUBLE, 1, 99, c, MPI_STATUS_IGNORE);
-      } else if (comm.rank() == 1) {
-        MPI_Recv(&value, 1, MPI_DOUBLE, 0, 99, c, MPI_STATUS_IGNORE);
-        MPI_Send(&value, 1, MPI_DOUBLE, 0, 99, c);
-      }
-    }
-    if (block > 0) blocks.push_back(watch.seconds() / iters);  // block 0 warms up
-  }
-  return comm.broadcast(median(blocks), 0);
-}
 
 struct Case {
   std::string name;
@@ -104,7 +83,7 @@ int main(int argc, char** argv) {
     Team team = env.make_team();
     const Comm& world = team.comm();
     const bool mpi = team.kind() == BackendKind::mpi && world.size() > 1;
-    const double rtt = mpi ? measure_rtt(world, 20000) : 0.0;
+    const double rtt = mpi ? measure::mpi_round_trip(world, 20000) : 0.0;
 
     std::vector<Case> cases;
     Case chunk1{"empty chunk=1", parse_count(chunk1_tasks, "--chunk1-tasks"), {}};

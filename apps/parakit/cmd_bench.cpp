@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -27,6 +28,7 @@
 #include "parakit/io/atomic_file.hpp"
 #include "parakit/io/plot.hpp"
 #include "parakit/measure/read_probe.hpp"
+#include "parakit/measure/round_trip.hpp"
 #include "parakit/measure/scaling.hpp"
 #include "parakit/patterns/reduce.hpp"
 #include "parakit/version.hpp"
@@ -44,6 +46,7 @@ struct BenchArgs {
   int max_p = 0;
   std::string n = "2^25";
   std::uint64_t farm_tasks = 400;
+  std::uint64_t farm_empty_tasks = 20000;
   std::string farm_cost = "ramp:0.2ms:4ms";
   std::uint64_t kde_samples = 10000;
   std::string kde_grid = "100x100";
@@ -51,12 +54,16 @@ struct BenchArgs {
   std::string plot;
   std::vector<std::string> compare;
   bool limits = false;
+  bool weak = false;
 };
 
-/// A workload as the bench runs it: kernel seconds on a team (max over its ranks).
+/// A workload as the bench runs it: kernel seconds on a team of p workers (max over its
+/// ranks), and a description of the problem it solves at p.
 struct Workload {
   std::string name;
-  std::function<double(Team&)> run;
+  std::function<double(Team&, int p)> run;
+  std::function<std::string(int p)> problem;
+  int only_p = 0;  ///< > 0: a reference between two workers, timed at this p alone
 };
 
 /// The sum's bandwidth reference: each worker reads its block of an n-double array (filled
@@ -82,7 +89,16 @@ double read_probe_seconds(Team& team, std::uint64_t n) {
   return seconds + 0.0 * static_cast<double>(sink.load() & 1);
 }
 
-std::vector<Workload> make_workloads(const BenchArgs& args) {
+/// The farm's latency reference on a team of two workers: an 8-byte MPI ping-pong between
+/// its ranks, or a condition-variable hand-off between two threads.
+double round_trip_seconds(Team& team) {
+  if (team.ranks() >= 2) return measure::mpi_round_trip(team.comm(), 2000);
+  return measure::thread_round_trip(2000);
+}
+
+/// Which workloads run, in order: "all" and "kde" expand; with --limits each workload's
+/// reference follows it (sum-probe, farm-empty + rtt, kde-naive).
+std::vector<std::string> workload_names(const BenchArgs& args) {
   std::vector<std::string> names;
   for (const auto& w : args.workloads) {
     if (w == "all") {
@@ -96,68 +112,115 @@ std::vector<Workload> make_workloads(const BenchArgs& args) {
                        "' (expected sum, farm, kde, kde-grid, kde-cv or all)");
     }
   }
+  if (!args.limits) return names;
+  std::vector<std::string> with;
+  for (const auto& name : names) {
+    with.push_back(name);
+    if (name == "sum") with.push_back("sum-probe");
+    if (name == "farm") with.insert(with.end(), {"farm-empty", "rtt"});
+    if (name == "kde-grid") with.push_back("kde-naive");
+  }
+  return with;
+}
+
+std::vector<Workload> make_workloads(const BenchArgs& args) {
   const std::uint64_t n = parse_count(args.n, "--n");
   if (n == 0) throw UsageError("--n must be at least 1");
   const workloads::CostSpec cost = workloads::parse_cost_spec(args.farm_cost);
   if (args.farm_tasks == 0) throw UsageError("--farm-tasks must be at least 1");
+  if (args.farm_empty_tasks == 0) throw UsageError("--farm-empty-tasks must be at least 1");
   if (args.kde_samples < 2) throw UsageError("--kde-samples must be at least 2");
   const workloads::GridSpec grid = workloads::parse_grid(args.kde_grid);
   if (grid.cells.size() != 2) throw UsageError("--kde-grid must be 2-D (AxB)");
 
-  if (args.limits) {  // each workload's reference runs right after it, in the same rounds
-    std::vector<std::string> with;
-    for (const auto& name : names) {
-      with.push_back(name);
-      if (name == "sum") with.push_back("sum-probe");
-      if (name == "kde-grid") with.push_back("kde-naive");
-    }
-    names = with;
-  }
+  // Weak scaling grows each problem so the work per worker stays fixed: sizes x p, the
+  // grid's second axis x p, and (the CV being O(n^2)) the CV's samples x sqrt(p).
+  const bool weak = args.weak;
+  auto grown = [weak](std::uint64_t base, int p) { return weak ? base * p : base; };
+  auto grown_sqrt = [weak](std::uint64_t base, int p) {
+    return weak ? static_cast<std::uint64_t>(std::llround(base * std::sqrt(double(p)))) : base;
+  };
+  auto kde_grid = [&, grid](int p, workloads::KdeAlgo algo) {
+    workloads::KdeOptions o;
+    o.samples = args.kde_samples;
+    o.grid = grid;
+    o.grid->cells[1] = grown(grid.cells[1], p);
+    o.widths = workloads::parse_widths("0.2:1.0:20");
+    o.algo = algo;
+    return o;
+  };
+  auto grid_problem = [=](int p) {
+    return std::to_string(grid.cells[0]) + "x" + std::to_string(grown(grid.cells[1], p)) +
+           " grid, " + std::to_string(args.kde_samples) + " samples, 20 widths";
+  };
+
   std::vector<Workload> out;
-  for (const auto& name : names) {
-    if (name == "sum-probe") {
-      out.push_back({name, [n](Team& team) { return read_probe_seconds(team, n); }});
-      continue;
-    }
-    if (name == "kde-naive") {
-      workloads::KdeOptions o;
-      o.samples = args.kde_samples;
-      o.grid = grid;
-      o.widths = workloads::parse_widths("0.2:1.0:20");
-      o.algo = workloads::KdeAlgo::naive;
-      out.push_back({name, [o](Team& team) { return workloads::run_kde(team, o).seconds; }});
-      continue;
-    }
-    if (name == "sum") {
-      out.push_back({name, [n](Team& team) {
+  for (const auto& name : workload_names(args)) {
+    if (name == "sum" || name == "sum-probe") {
+      const bool probe = name == "sum-probe";
+      out.push_back({name,
+                     [=](Team& team, int p) {
+                       if (probe) return read_probe_seconds(team, grown(n, p));
                        workloads::SumOptions o;
-                       o.n = n;
+                       o.n = grown(n, p);
                        o.dist = data::Dist::uniform;
                        o.mode = workloads::SumMode::fast;
                        return workloads::run_sum(team, o).seconds;
-                     }});
+                     },
+                     [=](int p) { return "n=" + std::to_string(grown(n, p)) + " doubles"; }});
     } else if (name == "farm") {
       const std::uint64_t tasks = args.farm_tasks;
-      out.push_back({name, [tasks, cost](Team& team) {
+      out.push_back({name,
+                     [=](Team& team, int p) {
                        FarmOptions o;
                        o.master_computes = true;  // p workers on p ranks
                        o.chunk = Chunking::fixed(1);
-                       return workloads::run_cost_demo(team, tasks, cost, workloads::CostMode::spin,
-                                                       1, o)
+                       return workloads::run_cost_demo(team, grown(tasks, p), cost,
+                                                       workloads::CostMode::spin, 1, o)
                            .report.seconds;
+                     },
+                     [=, spec = args.farm_cost](int p) {
+                       return std::to_string(grown(tasks, p)) + " tasks, " + spec;
                      }});
-    } else if (name == "kde-grid") {
-      workloads::KdeOptions o;
-      o.samples = args.kde_samples;
-      o.grid = grid;
-      o.widths = workloads::parse_widths("0.2:1.0:20");
-      out.push_back({name, [o](Team& team) { return workloads::run_kde(team, o).seconds; }});
+    } else if (name == "farm-empty") {
+      const std::uint64_t tasks = args.farm_empty_tasks;
+      out.push_back(
+          {name,
+           [=](Team& team, int p) {
+             FarmOptions o;  // a dedicated master under MPI, as `parakit farm` runs
+             o.chunk = Chunking::fixed(1);
+             const std::uint64_t count = grown(tasks, p);
+             const auto result = workloads::run_queue_demo(team, count, o);
+             if (team.rank() == 0 && result.sum != count * (count - 1) / 2) {
+               throw InternalError("bench farm-empty: wrong sum");
+             }
+             return result.report.seconds;
+           },
+           [=](int p) { return std::to_string(grown(tasks, p)) + " empty tasks, chunk 1"; }});
+    } else if (name == "rtt") {
+      out.push_back({name, [](Team& team, int) { return round_trip_seconds(team); },
+                     [](int) { return std::string("8-byte round trip, seconds each"); }, 2});
+    } else if (name == "kde-grid" || name == "kde-naive") {
+      const auto algo =
+          name == "kde-grid" ? workloads::KdeAlgo::automatic : workloads::KdeAlgo::naive;
+      out.push_back(
+          {name,
+           [=](Team& team, int p) { return workloads::run_kde(team, kde_grid(p, algo)).seconds; },
+           grid_problem});
     } else {
-      workloads::KdeOptions o;
-      o.samples = args.kde_samples;
-      o.widths = workloads::parse_widths("0.4:2.0:40");
-      o.cv = kde::CvMethod::loglik;
-      out.push_back({name, [o](Team& team) { return workloads::run_kde(team, o).cv_seconds; }});
+      const std::uint64_t samples = args.kde_samples;
+      out.push_back({name,
+                     [=](Team& team, int p) {
+                       workloads::KdeOptions o;
+                       o.samples = grown_sqrt(samples, p);
+                       o.widths = workloads::parse_widths("0.4:2.0:40");
+                       o.cv = kde::CvMethod::loglik;
+                       return workloads::run_kde(team, o).cv_seconds;
+                     },
+                     [=](int p) {
+                       return std::to_string(grown_sqrt(samples, p)) +
+                              " samples, leave-one-out log-likelihood, 40 widths";
+                     }});
     }
   }
   return out;
@@ -198,20 +261,40 @@ nlohmann::json machine_json(const Comm& world) {
           {"mpi", mpi_library_version()}};
 }
 
+constexpr const char* kCsvHeader = "workload,backend,scaling,p,rep,seconds";
+
 std::string csv_text(const std::vector<measure::Sample>& samples) {
-  std::string text = "workload,backend,p,rep,seconds\n";
+  std::string text = std::string(kCsvHeader) + "\n";
   for (const auto& s : samples) {
-    text += s.workload + "," + s.backend + "," + std::to_string(s.p) + "," + std::to_string(s.rep) +
-            "," + format_double(s.seconds) + "\n";
+    text += s.workload + "," + s.backend + "," + s.scaling + "," + std::to_string(s.p) + "," +
+            std::to_string(s.rep) + "," + format_double(s.seconds) + "\n";
   }
   return text;
 }
 
-nlohmann::json rows_json(const std::vector<measure::ScalingRow>& rows) {
+nlohmann::json samples_json(const std::vector<measure::Sample>& samples) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& s : samples) {
+    out.push_back({{"workload", s.workload},
+                   {"backend", s.backend},
+                   {"scaling", s.scaling},
+                   {"p", s.p},
+                   {"rep", s.rep},
+                   {"seconds", s.seconds}});
+  }
+  return out;
+}
+
+nlohmann::json rows_json(const std::vector<measure::ScalingRow>& rows,
+                         const std::vector<Workload>& workloads) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& r : rows) {
+    const auto w = std::find_if(workloads.begin(), workloads.end(),
+                                [&](const Workload& x) { return x.name == r.workload; });
     out.push_back({{"workload", r.workload},
                    {"backend", r.backend},
+                   {"scaling", r.scaling},
+                   {"problem", w == workloads.end() ? "" : w->problem(r.p)},
                    {"p", r.p},
                    {"reps", r.time.count},
                    {"median", r.time.median},
@@ -236,7 +319,7 @@ std::vector<measure::Sample> read_samples(const std::string& path) {
       for (const auto& s : doc.at("samples")) {
         samples.push_back({s.at("workload").get<std::string>(), s.at("backend").get<std::string>(),
                            s.at("p").get<int>(), s.at("rep").get<int>(),
-                           s.at("seconds").get<double>()});
+                           s.at("seconds").get<double>(), s.value("scaling", "strong")});
       }
     } catch (const nlohmann::json::exception& error) {
       throw InputError(path + ": not a parakit bench JSON file (" + error.what() + ")");
@@ -244,9 +327,12 @@ std::vector<measure::Sample> read_samples(const std::string& path) {
   } else {
     std::string line;
     std::getline(in, line);
-    if (line != "workload,backend,p,rep,seconds") {
-      throw InputError(path + ":1: expected the header workload,backend,p,rep,seconds");
+    // Files from before weak scaling have no scaling column (all strong).
+    const bool has_scaling = line == kCsvHeader;
+    if (!has_scaling && line != "workload,backend,p,rep,seconds") {
+      throw InputError(path + ":1: expected the header " + kCsvHeader);
     }
+    const std::size_t columns = has_scaling ? 6 : 5;
     for (int number = 2; std::getline(in, line); ++number) {
       if (line.empty()) continue;
       std::vector<std::string> cells;
@@ -257,14 +343,18 @@ std::vector<measure::Sample> read_samples(const std::string& path) {
       }
       cells.push_back(line.substr(start));
       try {
-        if (cells.size() != 5) throw std::invalid_argument("5 cells");
+        if (cells.size() != columns) throw std::invalid_argument("cells");
+        const std::string scaling = has_scaling ? cells[2] : "strong";
+        if (scaling != "strong" && scaling != "weak") throw std::invalid_argument("scaling");
+        if (has_scaling) cells.erase(cells.begin() + 2);
         std::size_t used = 0;
         const double seconds = std::stod(cells[4], &used);
         if (used != cells[4].size()) throw std::invalid_argument("seconds");
-        samples.push_back({cells[0], cells[1], std::stoi(cells[2]), std::stoi(cells[3]), seconds});
+        samples.push_back(
+            {cells[0], cells[1], std::stoi(cells[2]), std::stoi(cells[3]), seconds, scaling});
       } catch (const std::exception&) {
-        throw InputError(path + ":" + std::to_string(number) +
-                         ": expected workload,backend,p,rep,seconds");
+        throw InputError(path + ":" + std::to_string(number) + ": expected " +
+                         (has_scaling ? kCsvHeader : "workload,backend,p,rep,seconds"));
       }
     }
   }
@@ -282,12 +372,13 @@ int compare_runs(const std::string& old_path, const std::string& new_path, bool 
   if (!json) {
     std::printf("parakit bench --compare %s %s  (ratio = new/old median time)\n", old_path.c_str(),
                 new_path.c_str());
-    std::printf("%-9s %-8s %3s %11s %11s %8s  %s\n", "workload", "backend", "p", "old s", "new s",
+    std::printf("%-10s %-12s %3s %11s %11s %8s  %s\n", "workload", "backend", "p", "old s", "new s",
                 "ratio", "verdict");
   }
   for (const auto& n : new_rows) {
     const auto o = std::find_if(old_rows.begin(), old_rows.end(), [&](const auto& r) {
-      return r.workload == n.workload && r.backend == n.backend && r.p == n.p;
+      return r.workload == n.workload && r.backend == n.backend && r.scaling == n.scaling &&
+             r.p == n.p;
     });
     if (o == old_rows.end()) continue;
     const double ratio = n.time.median / o->time.median;
@@ -300,18 +391,20 @@ int compare_runs(const std::string& old_path, const std::string& new_path, bool 
     }
     rows.push_back({{"workload", n.workload},
                     {"backend", n.backend},
+                    {"scaling", n.scaling},
                     {"p", n.p},
                     {"old_median", o->time.median},
                     {"new_median", n.time.median},
                     {"ratio", ratio},
                     {"verdict", verdict}});
     if (!json) {
-      std::printf("%-9s %-8s %3d %11.5f %11.5f %8.3f  %s\n", n.workload.c_str(), n.backend.c_str(),
+      const std::string backend = n.backend + (n.scaling == "weak" ? " weak" : "");
+      std::printf("%-10s %-12s %3d %11.5f %11.5f %8.3f  %s\n", n.workload.c_str(), backend.c_str(),
                   n.p, o->time.median, n.time.median, ratio, verdict.c_str());
     }
   }
   if (rows.empty())
-    throw InputError("--compare: the two runs have no (workload, backend, p) in common");
+    throw InputError("--compare: the two runs have no (workload, backend, scaling, p) in common");
   if (json)
     print_json({{"command", "bench-compare"}, {"rows", rows}, {"regressions", regressions}});
   return 0;
@@ -377,13 +470,20 @@ Subcommand add_bench_command(CLI::App& root) {
   command->add_option("--farm-tasks", args->farm_tasks, "farm: tasks")->capture_default_str();
   command->add_option("--farm-cost", args->farm_cost, "farm: task costs (uniform|ramp|lognormal)")
       ->capture_default_str();
+  command
+      ->add_option("--farm-empty-tasks", args->farm_empty_tasks,
+                   "farm-empty (with --limits): empty tasks, chunk 1")
+      ->capture_default_str();
   command->add_option("--kde-samples", args->kde_samples, "kde: samples")->capture_default_str();
   command->add_option("--kde-grid", args->kde_grid, "kde-grid: the grid")->capture_default_str();
   command->add_option("--out", args->out,
                       "write every sample to FILE.json or FILE.csv (repeatable)");
   command->add_flag("--limits", args->limits,
-                    "also time each workload's reference: a read-bandwidth probe for sum, the "
-                    "naive loop for kde-grid");
+                    "also time each workload's reference: a read-bandwidth probe for sum, empty "
+                    "tasks and the 8-byte round trip for farm, the naive loop for kde-grid");
+  command->add_flag("--weak", args->weak,
+                    "weak scaling: the problem grows with p (sizes x p, the CV's samples x "
+                    "sqrt(p)); efficiency = T1/Tp");
   command->add_option("--plot", args->plot,
                       "write speedup.png, efficiency.png and time.png into this directory");
   command
@@ -392,123 +492,152 @@ Subcommand add_bench_command(CLI::App& root) {
       ->expected(2);
   add_common_options(*command, args->common);
 
-  return {command, [args] {
-            if (!args->compare.empty()) {  // a local report: no MPI, launcher rank 0 prints
-              if (launcher_rank() != 0) return 0;
-              return compare_runs(args->compare[0], args->compare[1], args->common.json);
-            }
-            if (args->reps < 1) throw UsageError("--reps must be at least 1");
-            for (const auto& path : args->out) {
-              const bool ok =
-                  path.size() > 5 && (path.ends_with(".json") || path.ends_with(".csv"));
-              if (!ok) throw UsageError("--out must name a .json or .csv file, not '" + path + "'");
-            }
-            const std::vector<Workload> workloads = make_workloads(*args);
-            return run_with_environment(args->common, [&](Environment& env) {
-              Team world_team = env.make_team();
-              const Comm& world = world_team.comm();
-              const bool over_ranks = world_team.kind() == BackendKind::mpi && world.size() > 1;
-              const int available = over_ranks ? world.size() : world_team.threads();
-              const int max_p = args->max_p > 0 ? args->max_p : available;
-              if (max_p > available) {
-                throw UsageError("--max-p " + std::to_string(max_p) + " is more than the " +
-                                 std::to_string(available) +
-                                 (over_ranks ? " ranks of this launch" : " threads (--threads)"));
-              }
-              const std::string backend = over_ranks ? "mpi" : "threads";
-              const std::vector<int> steps = measure::scaling_steps(max_p);
-              std::map<int, std::optional<Team>> teams;
-              for (const int p : steps) teams[p] = first_workers(world, p, over_ranks);
+  return {
+      command, [args] {
+        if (!args->compare.empty()) {  // a local report: no MPI, launcher rank 0 prints
+          if (launcher_rank() != 0) return 0;
+          return compare_runs(args->compare[0], args->compare[1], args->common.json);
+        }
+        if (args->reps < 1) throw UsageError("--reps must be at least 1");
+        for (const auto& path : args->out) {
+          const bool ok = path.size() > 5 && (path.ends_with(".json") || path.ends_with(".csv"));
+          if (!ok) throw UsageError("--out must name a .json or .csv file, not '" + path + "'");
+        }
+        const std::vector<Workload> workloads = make_workloads(*args);
+        return run_with_environment(args->common, [&](Environment& env) {
+          Team world_team = env.make_team();
+          const Comm& world = world_team.comm();
+          const bool over_ranks = world_team.kind() == BackendKind::mpi && world.size() > 1;
+          const int available = over_ranks ? world.size() : world_team.threads();
+          const int max_p = args->max_p > 0 ? args->max_p : available;
+          if (max_p > available) {
+            throw UsageError("--max-p " + std::to_string(max_p) + " is more than the " +
+                             std::to_string(available) +
+                             (over_ranks ? " ranks of this launch" : " threads (--threads)"));
+          }
+          const std::string backend = over_ranks ? "mpi" : "threads";
+          const std::string scaling = args->weak ? "weak" : "strong";
+          const std::vector<int> steps = measure::scaling_steps(max_p);
+          std::map<int, std::optional<Team>> teams;
+          for (const int p : steps) teams[p] = first_workers(world, p, over_ranks);
 
-              std::vector<measure::Sample> samples;
-              for (int rep = 0; rep < args->reps; ++rep) {
-                for (const int p : steps) {
-                  for (const auto& workload : workloads) {
-                    double seconds = 0;
-                    world.barrier();
-                    collectively(world, [&] {
-                      if (!teams[p]) return;
-                      try {
-                        seconds = workload.run(*teams[p]);
-                      } catch (const AgreedError& error) {  // agreed on the team, not the world
-                        throw Error(error.what(), error.exit_code());
-                      }
-                    });
-                    if (world.rank() == 0)
-                      samples.push_back({workload.name, backend, p, rep, seconds});
+          std::vector<measure::Sample> samples;
+          for (int rep = 0; rep < args->reps; ++rep) {
+            for (const int p : steps) {
+              for (const auto& workload : workloads) {
+                if (workload.only_p > 0 && workload.only_p != p) continue;
+                double seconds = 0;
+                world.barrier();
+                collectively(world, [&] {
+                  if (!teams[p]) return;
+                  try {
+                    seconds = workload.run(*teams[p], p);
+                  } catch (const AgreedError& error) {  // agreed on the team, not the world
+                    throw Error(error.what(), error.exit_code());
                   }
-                }
+                });
+                if (world.rank() == 0)
+                  samples.push_back({workload.name, backend, p, rep, seconds, scaling});
               }
-              const auto rows = measure::scaling_table(samples);
-              const nlohmann::json machine = machine_json(world);
-              if (world.rank() != 0) return 0;
-              nlohmann::json samples_json = nlohmann::json::array();
-              for (const auto& s : samples) {
-                samples_json.push_back({{"workload", s.workload},
-                                        {"backend", s.backend},
-                                        {"p", s.p},
-                                        {"rep", s.rep},
-                                        {"seconds", s.seconds}});
-              }
-              // Each workload against its reference at the same p (with --limits).
-              nlohmann::json limits = nlohmann::json::array();
-              auto median_of = [&](const std::string& workload, int p) {
-                for (const auto& r : rows) {
-                  if (r.workload == workload && r.p == p) return r.time.median;
-                }
-                return 0.0;
-              };
-              for (const auto& r : rows) {
-                if (r.workload == "sum" && median_of("sum-probe", r.p) > 0) {
-                  limits.push_back(
-                      {{"workload", "sum"},
-                       {"p", r.p},
-                       {"reference", "sum-probe"},
-                       {"fraction_of_bandwidth", median_of("sum-probe", r.p) / r.time.median}});
-                }
-                if (r.workload == "kde-grid" && median_of("kde-naive", r.p) > 0) {
-                  limits.push_back(
-                      {{"workload", "kde-grid"},
-                       {"p", r.p},
-                       {"reference", "kde-naive"},
-                       {"speedup_over_naive", median_of("kde-naive", r.p) / r.time.median}});
-                }
-              }
-              const nlohmann::json out{
-                  {"command", "bench"}, {"limits", limits},        {"backend", backend},
-                  {"steps", steps},     {"reps", args->reps},      {"date", utc_now()},
-                  {"machine", machine}, {"rows", rows_json(rows)}, {"samples", samples_json}};
-              if (!args->plot.empty()) write_plots(args->plot, rows);
-              for (const auto& path : args->out) {
-                io::write_file_atomic(
-                    path, path.ends_with(".json") ? out.dump(1) + "\n" : csv_text(samples));
-              }
-              if (args->common.json) {
-                print_json(out);
-                return 0;
-              }
-              std::printf("parakit bench: %s, p = 1..%d, %d interleaved reps, %s (%s)\n",
-                          backend.c_str(), max_p, args->reps,
-                          machine["cpu"].get<std::string>().c_str(), utc_now().c_str());
-              std::printf("%-9s %3s %11s %11s %11s %8s %8s %10s\n", "workload", "p", "median s",
-                          "min s", "max s", "speedup", "effic.", "karp-flatt");
-              for (const auto& r : rows) {
-                std::printf("%-9s %3d %11.5f %11.5f %11.5f %8.2f %8.2f %10.3f\n",
-                            r.workload.c_str(), r.p, r.time.median, r.time.min, r.time.max,
-                            r.speedup, r.efficiency, r.karp_flatt);
-              }
-              for (const auto& l : limits) {
-                if (l.contains("fraction_of_bandwidth")) {
-                  std::printf("sum at p = %d: %.2f of the measured read bandwidth (sum-probe)\n",
-                              l["p"].get<int>(), l["fraction_of_bandwidth"].get<double>());
-                } else {
-                  std::printf("kde-grid at p = %d: %.1fx faster than the naive loop\n",
-                              l["p"].get<int>(), l["speedup_over_naive"].get<double>());
-                }
-              }
-              return 0;
-            });
-          }};
+            }
+          }
+          auto rows = measure::scaling_table(samples);
+          auto position = [&](const measure::ScalingRow& r) {  // the order they ran in
+            return std::find_if(workloads.begin(), workloads.end(),
+                                [&](const Workload& w) { return w.name == r.workload; }) -
+                   workloads.begin();
+          };
+          std::stable_sort(rows.begin(), rows.end(),
+                           [&](const auto& a, const auto& b) { return position(a) < position(b); });
+          const nlohmann::json machine = machine_json(world);
+          if (world.rank() != 0) return 0;
+          // Each workload against its reference at the same p (with --limits).
+          nlohmann::json limits = nlohmann::json::array();
+          auto median_of = [&](const std::string& workload, int p) {
+            for (const auto& r : rows) {
+              if (r.workload == workload && r.p == p) return r.time.median;
+            }
+            return 0.0;
+          };
+          for (const auto& r : rows) {
+            if (r.workload == "sum" && median_of("sum-probe", r.p) > 0) {
+              limits.push_back(
+                  {{"workload", "sum"},
+                   {"p", r.p},
+                   {"reference", "sum-probe"},
+                   {"fraction_of_bandwidth", median_of("sum-probe", r.p) / r.time.median}});
+            }
+            if (r.workload == "kde-grid" && median_of("kde-naive", r.p) > 0) {
+              limits.push_back(
+                  {{"workload", "kde-grid"},
+                   {"p", r.p},
+                   {"reference", "kde-naive"},
+                   {"speedup_over_naive", median_of("kde-naive", r.p) / r.time.median}});
+            }
+            if (r.workload == "farm-empty" && median_of("rtt", 2) > 0) {
+              const auto w = std::find_if(workloads.begin(), workloads.end(),
+                                          [](auto& x) { return x.name == "farm-empty"; });
+              const double rate = static_cast<double>(args->farm_empty_tasks) *
+                                  (args->weak ? r.p : 1) / r.time.median;
+              limits.push_back({{"workload", "farm-empty"},
+                                {"p", r.p},
+                                {"problem", w->problem(r.p)},
+                                {"reference", "rtt"},
+                                {"tasks_per_second", rate},
+                                {"rtt_seconds", median_of("rtt", 2)},
+                                {"tasks_per_rtt", rate * median_of("rtt", 2)}});
+            }
+          }
+          const nlohmann::json out{{"command", "bench"}, {"backend", backend},
+                                   {"scaling", scaling}, {"steps", steps},
+                                   {"reps", args->reps}, {"date", utc_now()},
+                                   {"machine", machine}, {"rows", rows_json(rows, workloads)},
+                                   {"limits", limits},   {"samples", samples_json(samples)}};
+          if (!args->plot.empty()) write_plots(args->plot, rows);
+          for (const auto& path : args->out) {
+            io::write_file_atomic(path,
+                                  path.ends_with(".json") ? out.dump(1) + "\n" : csv_text(samples));
+          }
+          if (args->common.json) {
+            print_json(out);
+            return 0;
+          }
+          std::printf("parakit bench: %s scaling, %s, p = 1..%d, %d interleaved reps, %s (%s)\n",
+                      scaling.c_str(), backend.c_str(), max_p, args->reps,
+                      machine["cpu"].get<std::string>().c_str(), utc_now().c_str());
+          std::printf("%-10s %3s %11s %11s %11s %8s %8s %10s\n", "workload", "p", "median s",
+                      "min s", "max s", args->weak ? "scaled S" : "speedup", "effic.",
+                      "karp-flatt");
+          for (const auto& r : rows) {
+            if (r.workload == "rtt") {
+              std::printf("%-10s %3d %11.3g %11.3g %11.3g %8s %8s %10s\n", "rtt", r.p,
+                          r.time.median, r.time.min, r.time.max, "-", "-", "-");
+              continue;
+            }
+            char karp_flatt[32] = "-";
+            if (!args->weak) std::snprintf(karp_flatt, sizeof karp_flatt, "%.3f", r.karp_flatt);
+            std::printf("%-10s %3d %11.5f %11.5f %11.5f %8.2f %8.2f %10s\n", r.workload.c_str(),
+                        r.p, r.time.median, r.time.min, r.time.max, r.speedup, r.efficiency,
+                        karp_flatt);
+          }
+          for (const auto& l : limits) {
+            if (l.contains("fraction_of_bandwidth")) {
+              std::printf("sum at p = %d: %.2f of the measured read bandwidth (sum-probe)\n",
+                          l["p"].get<int>(), l["fraction_of_bandwidth"].get<double>());
+            } else if (l.contains("speedup_over_naive")) {
+              std::printf("kde-grid at p = %d: %.1fx faster than the naive loop\n",
+                          l["p"].get<int>(), l["speedup_over_naive"].get<double>());
+            } else {
+              std::printf(
+                  "farm-empty at p = %d: %.4g tasks/s = %.2f per round trip "
+                  "(1/RTT = %.4g /s)\n",
+                  l["p"].get<int>(), l["tasks_per_second"].get<double>(),
+                  l["tasks_per_rtt"].get<double>(), 1 / l["rtt_seconds"].get<double>());
+            }
+          }
+          return 0;
+        });
+      }};
 }
 
 }  // namespace parakit::cli

@@ -16,8 +16,36 @@ TINY = ["--reps", "2", "--n", "2^16", "--farm-tasks", "20", "--farm-cost", "unif
 
 
 class BenchHarness(unittest.TestCase):
+    def check_rows(self, doc):
+        """Every row's figures follow from the samples (strong or weak scaling)."""
+        for row in doc["rows"]:
+            mine = [s["seconds"] for s in doc["samples"]
+                    if s["workload"] == row["workload"] and s["p"] == row["p"]]
+            base = [s["seconds"] for s in doc["samples"]
+                    if s["workload"] == row["workload"] and s["p"] == 1]
+            self.assertEqual(row["scaling"], doc["scaling"])
+            self.assertEqual(row["median"], statistics.median(mine))
+            self.assertEqual((row["min"], row["max"]), (min(mine), max(mine)))
+            if not base:  # a reference timed at one p only (rtt)
+                self.assertEqual(row["speedup"], 0)
+                continue
+            ratio = statistics.median(base) / statistics.median(mine)
+            if doc["scaling"] == "weak":  # efficiency T1/Tp, scaled speedup p E
+                self.assertAlmostEqual(row["efficiency"], ratio, places=12)
+                self.assertAlmostEqual(row["speedup"], ratio * row["p"], places=12)
+                self.assertEqual(row["karp_flatt"], 0)
+                continue
+            self.assertAlmostEqual(row["speedup"], ratio, places=12)
+            self.assertAlmostEqual(row["efficiency"], ratio / row["p"], places=12)
+            if row["p"] > 1:
+                kf = (1 / ratio - 1 / row["p"]) / (1 - 1 / row["p"])
+                self.assertAlmostEqual(row["karp_flatt"], kf, places=12)
+            else:
+                self.assertEqual(row["karp_flatt"], 0)
+
     def check(self, doc, backend, steps):
         self.assertEqual(doc["command"], "bench")
+        self.assertEqual(doc["scaling"], "strong")
         self.assertEqual(doc["backend"], backend)
         self.assertEqual(doc["steps"], steps)
         for key in ("cpu", "cpus", "hosts", "parakit", "git", "compiler", "mpi"):
@@ -29,21 +57,7 @@ class BenchHarness(unittest.TestCase):
         self.assertEqual(order, [(r, p, w) for r in range(2) for p in steps for w in workloads])
         for s in doc["samples"]:
             self.assertGreater(s["seconds"], 0)
-        for row in doc["rows"]:
-            mine = [s["seconds"] for s in doc["samples"]
-                    if s["workload"] == row["workload"] and s["p"] == row["p"]]
-            base = [s["seconds"] for s in doc["samples"]
-                    if s["workload"] == row["workload"] and s["p"] == 1]
-            self.assertEqual(row["median"], statistics.median(mine))
-            self.assertEqual((row["min"], row["max"]), (min(mine), max(mine)))
-            speedup = statistics.median(base) / statistics.median(mine)
-            self.assertAlmostEqual(row["speedup"], speedup, places=12)
-            self.assertAlmostEqual(row["efficiency"], speedup / row["p"], places=12)
-            if row["p"] > 1:
-                kf = (1 / speedup - 1 / row["p"]) / (1 - 1 / row["p"])
-                self.assertAlmostEqual(row["karp_flatt"], kf, places=12)
-            else:
-                self.assertEqual(row["karp_flatt"], 0)
+        self.check_rows(doc)
 
     def test_threads(self):
         r = run(["bench", "all", "--backend", "threads", "--threads", "2", "--json"] + TINY,
@@ -62,9 +76,9 @@ class BenchHarness(unittest.TestCase):
                 self.assertEqual(json.load(f)["samples"], doc["samples"])
             with open(cs) as f:
                 rows = list(csv.DictReader(f))
-            self.assertEqual([(x["workload"], int(x["p"]), int(x["rep"]), float(x["seconds"]))
-                              for x in rows],
-                             [(s["workload"], s["p"], s["rep"], s["seconds"])
+            self.assertEqual([(x["workload"], x["scaling"], int(x["p"]), int(x["rep"]),
+                               float(x["seconds"])) for x in rows],
+                             [(s["workload"], s["scaling"], s["p"], s["rep"], s["seconds"])
                               for s in doc["samples"]])
 
     def test_compare_round_trip_and_plots(self):
@@ -82,6 +96,18 @@ class BenchHarness(unittest.TestCase):
             for row in doc["rows"]:
                 self.assertEqual(row["ratio"], 1.0)
                 self.assertEqual(row["verdict"], "same (within noise)")
+            # CSV files from before the scaling column (5 columns) still compare.
+            with open(js) as f:
+                samples = json.load(f)["samples"]
+            old = os.path.join(tmp, "old.csv")
+            with open(old, "w") as f:
+                f.write("workload,backend,p,rep,seconds\n")
+                for x in samples:
+                    f.write(f'{x["workload"]},{x["backend"]},{x["p"]},{x["rep"]},'
+                            f'{x["seconds"]!r}\n')
+            c = run(["bench", "--compare", old, js, "--json"])
+            self.assertEqual(c.code, 0, c.err)
+            self.assertEqual([row["ratio"] for row in c.json()["rows"]], [1.0] * 4)
             # A run 3x slower with no overlap of the bands is flagged.
             with open(cs) as f:
                 lines = f.read().splitlines()
@@ -90,7 +116,7 @@ class BenchHarness(unittest.TestCase):
                 f.write(lines[0] + "\n")
                 for line in lines[1:]:
                     cells = line.split(",")
-                    cells[4] = repr(float(cells[4]) * 3 + 1.0)
+                    cells[5] = repr(float(cells[5]) * 3 + 1.0)
                     f.write(",".join(cells) + "\n")
             c = run(["bench", "--compare", cs, slow, "--json"])
             self.assertEqual(c.json()["regressions"], 4, c.out)
@@ -106,32 +132,78 @@ class BenchHarness(unittest.TestCase):
             self.assertEqual(c.code, 2, c.err)
             self.assertIn("bad.csv:2:", c.error_lines()[0])
 
-    def test_limits(self):
-        r = run(["bench", "sum", "kde-grid", "--limits", "--backend", "threads", "--threads", "2",
-                 "--json"] + TINY, timeout=300)
-        self.assertEqual(r.code, 0, r.err)
-        doc = r.json()
+    def check_limits(self, doc, empty_tasks):
         names = [row["workload"] for row in doc["rows"]]
-        self.assertEqual(names, ["sum", "sum", "sum-probe", "sum-probe", "kde-grid", "kde-grid",
+        self.assertEqual(names, ["sum", "sum", "sum-probe", "sum-probe", "farm", "farm",
+                                 "farm-empty", "farm-empty", "rtt", "kde-grid", "kde-grid",
                                  "kde-naive", "kde-naive"])
+        self.check_rows(doc)
+        rtt = [s for s in doc["samples"] if s["workload"] == "rtt"]
+        self.assertEqual([s["p"] for s in rtt], [2, 2])  # once per rep, between two workers
         median = {(row["workload"], row["p"]): row["median"] for row in doc["rows"]}
-        self.assertEqual(len(doc["limits"]), 4)
+        self.assertEqual(len(doc["limits"]), 6)
         for limit in doc["limits"]:
             p = limit["p"]
             if limit["workload"] == "sum":
                 self.assertAlmostEqual(limit["fraction_of_bandwidth"],
                                        median[("sum-probe", p)] / median[("sum", p)], places=12)
+            elif limit["workload"] == "farm-empty":
+                rate = empty_tasks / median[("farm-empty", p)]
+                self.assertAlmostEqual(limit["tasks_per_second"], rate, delta=rate * 1e-12)
+                self.assertEqual(limit["rtt_seconds"], median[("rtt", 2)])
+                self.assertAlmostEqual(limit["tasks_per_rtt"], rate * median[("rtt", 2)],
+                                       places=9)
             else:
                 self.assertAlmostEqual(limit["speedup_over_naive"],
                                        median[("kde-naive", p)] / median[("kde-grid", p)],
                                        places=12)
+
+    def test_limits(self):
+        args = ["bench", "sum", "farm", "kde-grid", "--limits", "--farm-empty-tasks", "500",
+                "--json"] + TINY
+        r = run(args + ["--backend", "threads", "--threads", "2"], timeout=300)
+        self.assertEqual(r.code, 0, r.err)
+        self.check_limits(r.json(), 500)
+        r = run(args, ranks=2, timeout=300)  # the MPI ping-pong between ranks 0 and 1
+        self.assertEqual(r.code, 0, r.err)
+        self.check_limits(r.json(), 500)
+
+    def test_weak(self):
+        r = run(["bench", "sum", "farm", "kde-cv", "--weak", "--backend", "threads", "--threads",
+                 "3", "--json"] + TINY, timeout=300)
+        self.assertEqual(r.code, 0, r.err)
+        doc = r.json()
+        self.assertEqual(doc["scaling"], "weak")
+        self.assertEqual(doc["steps"], [1, 2, 3])
+        self.check_rows(doc)
+        problem = {(row["workload"], row["p"]): row["problem"] for row in doc["rows"]}
+        for p in (1, 2, 3):  # sizes x p; the O(n^2) CV's samples x sqrt(p)
+            self.assertEqual(problem[("sum", p)], f"n={65536 * p} doubles")
+            self.assertTrue(problem[("farm", p)].startswith(f"{20 * p} tasks"), problem)
+            self.assertTrue(problem[("kde-cv", p)].startswith(f"{round(400 * p ** 0.5)} samples"),
+                            problem)
+        # A weak run and a strong one share no rows: --compare refuses the pair.
+        with tempfile.TemporaryDirectory() as tmp:
+            weak, strong = os.path.join(tmp, "w.csv"), os.path.join(tmp, "s.csv")
+            self.assertEqual(run(["bench", "sum", "--weak", "--backend", "threads", "--threads",
+                                  "2", "--out", weak] + TINY, timeout=120).code, 0)
+            self.assertEqual(run(["bench", "sum", "--backend", "threads", "--threads", "2",
+                                  "--out", strong] + TINY, timeout=120).code, 0)
+            with open(weak) as f:
+                self.assertEqual({line.split(",")[2] for line in f.read().splitlines()[1:]},
+                                 {"weak"})
+            c = run(["bench", "--compare", strong, weak])
+            self.assertEqual(c.code, 2, c.err)
+            self.assertIn("no (workload, backend, scaling, p) in common", c.error_lines()[0])
 
     def test_bad_input(self):
         for args, mention in ((["nonsense"], "unknown workload"),
                               (["--max-p", "5", "--threads", "2"], "--max-p"),
                               (["--out", "x.txt"], "--out"),
                               (["--reps", "0"], "--reps"),
-                              (["--farm-cost", "bogus"], "cost")):
+                              (["--farm-cost", "bogus"], "cost"),
+                              (["--farm-empty-tasks", "0", "--limits"], "--farm-empty-tasks"),
+                              (["--weak", "--n", "0"], "--n")):
             r = run(["bench", "--backend", "threads"] + args, timeout=60)
             self.assertEqual(r.code, 2, (args, r.err))
             lines = r.error_lines()

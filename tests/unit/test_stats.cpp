@@ -72,6 +72,27 @@ TEST(MeasureScaling, TableAgainstHandComputedFigures) {
   EXPECT_DOUBLE_EQ(rows[3].karp_flatt, 0.0);
 }
 
+TEST(MeasureScaling, WeakScalingAgainstHandComputedFigures) {
+  // Weak: the problem grows with p, so T4 = 12 against T1 = 10 is efficiency 10/12 and a
+  // scaled speedup of 4 x 10/12; a strong run of the same workload is a separate table.
+  const std::vector<Sample> samples{{"sum", "threads", 1, 0, 10, "weak"},
+                                    {"sum", "threads", 4, 0, 12, "weak"},
+                                    {"sum", "threads", 1, 0, 10, "strong"},
+                                    {"sum", "threads", 4, 0, 4, "strong"}};
+  const auto rows = scaling_table(samples);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0].scaling, "weak");
+  EXPECT_DOUBLE_EQ(rows[0].efficiency, 1.0);
+  EXPECT_EQ(rows[1].p, 4);
+  EXPECT_DOUBLE_EQ(rows[1].efficiency, 10.0 / 12.0);
+  EXPECT_DOUBLE_EQ(rows[1].speedup, 4 * 10.0 / 12.0);
+  EXPECT_EQ(rows[1].karp_flatt, 0.0);
+  EXPECT_EQ(rows[3].scaling, "strong");
+  EXPECT_DOUBLE_EQ(rows[3].speedup, 2.5);
+  EXPECT_DOUBLE_EQ(rows[3].efficiency, 2.5 / 4);
+  EXPECT_NEAR(rows[3].karp_flatt, (1 / 2.5 - 0.25) / 0.75, 1e-15);
+}
+
 TEST(MeasureScaling, Steps) {
   EXPECT_EQ(scaling_steps(1), (std::vector<int>{1}));
   EXPECT_EQ(scaling_steps(3), (std::vector<int>{1, 2, 3}));

@@ -2,15 +2,17 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 #include <utility>
 
 namespace parakit::measure {
 
 std::vector<ScalingRow> scaling_table(std::span<const Sample> samples) {
-  std::vector<std::pair<std::string, std::string>> order;
-  std::map<std::pair<std::string, std::string>, std::map<int, std::vector<double>>> grouped;
+  using Key = std::tuple<std::string, std::string, std::string>;
+  std::vector<Key> order;
+  std::map<Key, std::map<int, std::vector<double>>> grouped;
   for (const Sample& s : samples) {
-    const auto key = std::make_pair(s.workload, s.backend);
+    const Key key{s.workload, s.backend, s.scaling};
     if (!grouped.count(key)) order.push_back(key);
     grouped[key][s.p].push_back(s.seconds);
   }
@@ -21,11 +23,13 @@ std::vector<ScalingRow> scaling_table(std::span<const Sample> samples) {
     const double t1 = base == by_p.end() ? 0.0 : median(base->second);
     for (const auto& [p, seconds] : by_p) {
       ScalingRow row;
-      row.workload = key.first;
-      row.backend = key.second;
+      std::tie(row.workload, row.backend, row.scaling) = key;
       row.p = p;
       row.time = summarize(seconds);
-      if (t1 > 0) {
+      if (t1 > 0 && row.scaling == "weak") {
+        row.efficiency = speedup(t1, row.time.median);
+        row.speedup = p * row.efficiency;
+      } else if (t1 > 0) {
         row.speedup = speedup(t1, row.time.median);
         row.efficiency = efficiency(t1, row.time.median, p);
         row.karp_flatt = karp_flatt(row.speedup, p);
