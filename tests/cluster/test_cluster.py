@@ -362,6 +362,26 @@ class Cluster(unittest.TestCase):
         self.assertEqual((r["backend"], r["ranks"], r["threads"]), ("mpi", 3, 2), report)
         self.assertEqual(r["sum_hex"], ref["sum_hex"], report)
 
+    def test_16_scaling_sbatch(self):
+        """The bench across 3 hosts in one job step leaves one JSON file with every p."""
+        tiny = ["--n", "2^16", "--farm-tasks", "12", "--farm-cost", "uniform:0.1ms:0.1ms",
+                "--farm-empty-tasks", "200", "--kde-samples", "300", "--kde-grid", "8x8"]
+        _, report = self.run_job("scaling.sbatch", ["--nodes=3", "--ntasks-per-node=1"],
+                                 args=tiny, env={"REPS": "2"})
+        self.assertIn("parakit bench: strong scaling, mpi, p = 1..3", report)
+        files = [f for f in os.listdir(self.fake_repo) if f.startswith("parakit-scaling-")]
+        self.assertEqual(len(files), 1, files)  # OUT's default, in the submit directory
+        self.assertRegex(files[0], r"^parakit-scaling-\d+\.json$")
+        with open(os.path.join(self.fake_repo, files[0])) as f:
+            doc = json.load(f)
+        self.assertEqual((doc["backend"], doc["steps"], doc["reps"]), ("mpi", [1, 2, 3], 2))
+        self.assertEqual(sorted(doc["machine"]["hosts"]),
+                         [f"node{i}" for i in range(1, HOSTS + 1)], report)
+        names = {s["workload"] for s in doc["samples"]}
+        self.assertEqual(names, {"sum", "sum-probe", "farm", "farm-empty", "rtt", "kde-grid",
+                                 "kde-naive", "kde-cv"})  # LIMITS defaults to 1
+        self.assertEqual(len([s for s in doc["samples"] if s["workload"] == "sum"]), 2 * 3)
+
     def test_15_resumable_farm_requeued(self):
         """scancel --batch --signal=TERM (what --signal=B:TERM@60 does at the walltime warning):
         the script forwards TERM to the step, the farm stops and flushes, the script requeues
