@@ -6,7 +6,8 @@
 # Environment: PARAKIT (default: build/release/bin/parakit next to this script's repository),
 #   MAX_P (default: the CPUs this process may use), REPS (5), N (2^27 doubles: larger than the
 #   last-level cache of most nodes), MPIRUN_FLAGS (extra mpirun options), BENCH_ARGS (extra
-#   `parakit bench` options, e.g. "--farm-tasks 2000"), SKIP (space-separated: threads mpi weak)
+#   `parakit bench` options, e.g. "--farm-tasks 2000"), SKIP (space-separated: threads mpi weak),
+#   STEP_TIMEOUT (seconds; a run that takes longer is stopped and reported failed)
 # Afterwards: parakit bench --compare OLD.json OUTDIR/mpi.json
 set -euo pipefail
 
@@ -34,6 +35,7 @@ status=0
 step() {  # step NAME COMMAND...: runs one bench, keeps going if it fails
   local name=$1; shift
   echo "== $name: $*"
+  [ -z "${STEP_TIMEOUT:-}" ] || set -- timeout --kill-after=10 "$STEP_TIMEOUT" "$@"
   if ! "$@"; then echo "scaling.sh: $name failed" >&2; status=1; fi
 }
 [[ $skip == *" threads "* ]] || step threads "$parakit" bench all --limits --backend threads \
