@@ -2,6 +2,8 @@
 // 1, 2, 3 and 8. Expected values are closed forms or recomputed serially on every rank.
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <chrono>
+#include <thread>
 
 #include <cstdint>
 #include <map>
@@ -216,11 +218,17 @@ TEST(Farm, JournalResumeMatchesCleanRun) {
   options.chunk = Chunking::fixed(4);
   options.journal.path = path;
   options.journal.identity = 42;
-  // Stop after about a third of the results arrived on rank 0.
+  // Stop after about a third of the results arrived on rank 0. The tasks take 0.3 ms, so
+  // the stop comes while most are still to run (fast tasks could all finish before the
+  // master notices it).
   std::uint64_t seen = 0;
   options.stop_requested = [&] { return team().rank() == 0 && seen >= 100; };
   FarmReport first = farm(
-      team(), tasks, [](const Words& w) { return expected_result(w); },
+      team(), tasks,
+      [](const Words& w) {
+        std::this_thread::sleep_for(std::chrono::microseconds(300));
+        return expected_result(w);
+      },
       [&](const FarmItem<std::string>&) { ++seen; }, options);
   EXPECT_TRUE(first.stopped);
   EXPECT_GE(first.ok, 100u);

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -86,18 +87,35 @@ void run_master(FarmRank<Task, Result, Fn>& self, FarmMaster<Task, Result, Tasks
   if (ranks > 1) sends.emplace(comm);
   ChunkPlan plan;
 
+  // The local executors share one queue, so how deep it is does not change how evenly they
+  // share the work: while jobs are fast (and so a deep queue is a few milliseconds of
+  // work), it is kept at fast_depth() jobs whatever the chunking, and the executors run
+  // fine-grained tasks in batches instead of waiting for the master after each one. Slow
+  // jobs keep in_flight chunks per executor, so other ranks get their share of the tail.
+  const auto local_limit = [&] {
+    const bool deepen = self.local->fast_jobs() && self.local->queued() < self.local->fast_depth();
+    return deepen ? std::numeric_limits<std::size_t>::max() : limit_for(0);
+  };
+  // Chunks for the same executors go into the queue together: one lock and one round of
+  // wake-ups for many small chunks.
+  std::vector<Job<Task>> local_jobs;
   const auto refill_local = [&] {
     if (!self.local) return;
-    while (master.next_chunk(0, limit_for(0), plan)) {
-      std::vector<Job<Task>> jobs;
-      jobs.reserve(plan.size());
+    int slot = -1;
+    while (master.next_chunk(0, local_limit(), plan)) {
+      if (plan.slot != slot) {
+        self.local->push(std::move(local_jobs), slot);
+        local_jobs.clear();
+        slot = plan.slot;
+      }
       for (const Segment& s : plan.segments) {
         for (std::uint64_t id = s.begin; id < s.end; ++id) {
-          jobs.push_back(Job<Task>{id, s.attempt, plan.seq, Task(master.task(id))});
+          local_jobs.push_back(Job<Task>{id, s.attempt, plan.seq, Task(master.task(id))});
         }
       }
-      self.local->push(plan.seq, std::move(jobs), plan.slot);
     }
+    self.local->push(std::move(local_jobs), slot);
+    local_jobs.clear();
   };
   const auto refill_remote = [&](int rank) {
     while (master.next_chunk(rank, limit_for(rank), plan)) {
@@ -224,7 +242,7 @@ void run_worker(FarmRank<Task, Result, Fn>& self) {
           job.task = in.get<Task>();
           jobs.push_back(std::move(job));
         }
-        self.local->push(seq, std::move(jobs), slot);
+        self.local->push(std::move(jobs), slot);
       } else if (envelope->tag == kTagDrain) {
         stopping = true;
         told_master = true;  // the master knows already

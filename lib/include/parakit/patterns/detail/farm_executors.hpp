@@ -88,21 +88,39 @@ class LocalExecutors {
   LocalExecutors& operator=(const LocalExecutors&) = delete;
 
   bool threaded() const noexcept { return !threads_.empty(); }
+  /// Jobs queued and not yet started.
+  std::size_t queued() const noexcept { return queued_.load(std::memory_order_relaxed); }
+  /// Whether the latest batch ran its jobs in under kSlowJobSeconds each.
+  bool fast_jobs() const noexcept { return fast_jobs_.load(std::memory_order_relaxed); }
+  /// Queued jobs worth keeping while jobs are fast, so an executor never waits for the
+  /// master between them.
+  std::size_t fast_depth() const noexcept { return 64 * static_cast<std::size_t>(slots()); }
   int slots() const noexcept { return static_cast<int>(stats_.size()); }
 
-  /// Queues one chunk's jobs for any executor (slot < 0) or for executor `slot` only (a
-  /// static schedule). While stopping they become not_run outcomes at once.
-  void push(std::uint64_t seq, std::vector<Job<Task>>&& jobs, int slot = -1) {
+  /// Queues jobs (of one chunk or several: each job's seq names its chunk) for any executor
+  /// (slot < 0) or for executor `slot` only (a static schedule). While stopping they become
+  /// not_run outcomes at once.
+  void push(std::vector<Job<Task>>&& jobs, int slot = -1) {
     if (jobs.empty()) return;
+    const std::size_t count = jobs.size();
     {
       std::lock_guard lock(mutex_);
-      open_[seq] = jobs.size();
       auto& queue = slot < 0 ? queue_ : own_[static_cast<std::size_t>(slot % slots())];
-      for (auto& job : jobs) queue.push_back(std::move(job));
-      queued_.fetch_add(jobs.size(), std::memory_order_relaxed);
+      for (auto& job : jobs) {
+        ++open_[job.seq];
+        queue.push_back(std::move(job));
+      }
+      queued_.fetch_add(count, std::memory_order_relaxed);
       if (stopping_.load(std::memory_order_relaxed)) drain_locked();
     }
-    work_.notify_all();
+    // Jobs in the shared queue suit any executor: wake one per job, never the whole pool
+    // for one job (with chunk 1 that herd of wake-ups and lock hand-offs costs more than
+    // the tasks). A job for one slot must reach that slot: wake all.
+    if (slot >= 0 || count >= static_cast<std::size_t>(slots())) {
+      work_.notify_all();
+    } else {
+      for (std::size_t i = 0; i < count; ++i) work_.notify_one();
+    }
   }
 
   std::size_t open_chunks() {
@@ -211,8 +229,9 @@ class LocalExecutors {
     stats.busy_seconds += seconds;
     stats.tasks += ran;
     // Slow jobs are taken one at a time, so a stop or a result never waits behind a batch.
-    batch_limit_[static_cast<std::size_t>(slot)] =
-        ran > 0 && seconds / static_cast<double>(ran) > kSlowJobSeconds ? 1 : 64;
+    const bool slow = ran > 0 && seconds / static_cast<double>(ran) > kSlowJobSeconds;
+    batch_limit_[static_cast<std::size_t>(slot)] = slow ? 1 : 64;
+    if (ran > 0) fast_jobs_.store(!slow, std::memory_order_relaxed);
     return seconds;
   }
 #if defined(__GNUC__) && !defined(__clang__)
@@ -316,6 +335,7 @@ class LocalExecutors {
   std::vector<std::size_t> batch_limit_;  // per slot, like stats_
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> queued_{0};  // jobs in the queues, read without the lock
+  std::atomic<bool> fast_jobs_{false};
   std::mutex mutex_;
   std::condition_variable work_;
   std::condition_variable outbox_ready_;
