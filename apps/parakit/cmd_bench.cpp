@@ -504,6 +504,7 @@ Subcommand add_bench_command(CLI::App& root) {
           if (!ok) throw UsageError("--out must name a .json or .csv file, not '" + path + "'");
         }
         const std::vector<Workload> workloads = make_workloads(*args);
+        if (!args->plot.empty()) io::require_gnuplot("--plot");  // before the runs, not after
         return run_with_environment(args->common, [&](Environment& env) {
           Team world_team = env.make_team();
           const Comm& world = world_team.comm();
@@ -593,11 +594,11 @@ Subcommand add_bench_command(CLI::App& root) {
                                    {"reps", args->reps}, {"date", utc_now()},
                                    {"machine", machine}, {"rows", rows_json(rows, workloads)},
                                    {"limits", limits},   {"samples", samples_json(samples)}};
-          if (!args->plot.empty()) write_plots(args->plot, rows);
-          for (const auto& path : args->out) {
+          for (const auto& path : args->out) {  // the samples first: a plot may still fail
             io::write_file_atomic(path,
                                   path.ends_with(".json") ? out.dump(1) + "\n" : csv_text(samples));
           }
+          if (!args->plot.empty()) write_plots(args->plot, rows);
           if (args->common.json) {
             print_json(out);
             return 0;

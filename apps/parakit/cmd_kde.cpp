@@ -389,6 +389,7 @@ Subcommand add_kde_command(CLI::App& root) {
             throw UsageError(
                 "--plot draws a 2-D --grid, the --cv curve, or one point's p(h); not --points");
           }
+          io::require_gnuplot("--plot");  // before the work, not after it
         }
         return run_with_environment(args->common, [&](Environment& env) {
           Team team = env.make_team();

@@ -210,6 +210,21 @@ class BenchHarness(unittest.TestCase):
             self.assertEqual(len(lines), 1, r.err)
             self.assertIn(mention, lines[0])
 
+    def test_missing_gnuplot_is_refused_before_the_runs(self):
+        """--plot without gnuplot fails at once (not after the measurements), and leaves no
+        --out file behind."""
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "b.json")
+            r = run(["bench", "sum", "--backend", "threads", "--threads", "1", "--reps", "1000",
+                     "--n", "2^20", "--out", out, "--plot", os.path.join(tmp, "plots")],
+                    env={"PATH": tmp}, timeout=30)
+            self.assertEqual(r.code, 2, r.err)
+            self.assertEqual(r.error_lines(),
+                             ["parakit: error: --plot: gnuplot is not installed "
+                              "(apt-get install gnuplot-nox)"])
+            self.assertLess(r.seconds, 10)
+            self.assertEqual(os.listdir(tmp), [])
+
 
 if __name__ == "__main__":
     unittest.main()

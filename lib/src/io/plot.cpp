@@ -37,6 +37,20 @@ std::string first_error_line(const std::string& path) {
 
 }  // namespace
 
+void require_gnuplot(std::string_view what) {
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path ? path : "/usr/bin:/bin";
+  while (true) {
+    const std::size_t colon = dirs.find(':');
+    const std::string_view dir = dirs.substr(0, colon);  // empty: the current directory
+    const std::string candidate = std::string(dir.empty() ? "." : dir) + "/gnuplot";
+    if (::access(candidate.c_str(), X_OK) == 0) return;
+    if (colon == std::string_view::npos) break;
+    dirs.remove_prefix(colon + 1);
+  }
+  throw InputError(std::string(what) + ": gnuplot is not installed (apt-get install gnuplot-nox)");
+}
+
 std::string gnuplot_quote(std::string_view text) {
   std::string out = "'";
   for (const char c : text) {
