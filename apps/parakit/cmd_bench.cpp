@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "parakit_git_commit.hpp"
 #include "parakit/backend/collective.hpp"
 #include "parakit/core/buffer.hpp"
 #include "parakit/core/error.hpp"

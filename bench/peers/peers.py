@@ -621,7 +621,8 @@ def main():
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--markdown", action="store_true", help="print a README-ready table")
     parser.add_argument("--update-readme", action="store_true",
-                        help="rewrite the table in bench/peers/README.md between its markers")
+                        help="rewrite the table in bench/peers/README.md and the top README.md "
+                             "between their peers-table markers")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--workers", default="1,2", help="worker counts p (default 1,2)")
     parser.add_argument("--only", default="sum,farm,kde", help="workloads (default all)")
@@ -689,9 +690,9 @@ def main():
     if args.update_readme:
         if set(sizes) != {"sum", "farm", "kde"}:
             sys.exit("peers.py: --update-readme needs all three workloads")
-        update_readme(os.path.join(HERE, "README.md"),
-                      markdown_report(info, sizes, all_rows, args.quick, args.reps))
-        log("updated %s" % os.path.join(HERE, "README.md"), args.quiet)
+        for path in (os.path.join(HERE, "README.md"), os.path.join(ROOT, "README.md")):
+            update_readme(path, markdown_report(info, sizes, all_rows, args.quick, args.reps))
+            log("updated %s" % path, args.quiet)
     for r in failed:
         print("MISMATCH: %s p=%d %s: %s" % (r["workload"], r["workers"], r["peer"], r["check"]),
               file=sys.stderr)
