@@ -1,8 +1,10 @@
 #include "cli.hpp"
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
 #include "parakit/backend/collective.hpp"
 #include "parakit/core/error.hpp"
@@ -70,6 +72,12 @@ void warn_if_oversubscribed(const Environment& env) {
   }
 }
 
+/// A rank other than 0 with an error of its own waits this long before printing it and
+/// aborting, so that rank 0's abort (when it failed too) comes first.
+void pause_before_abort() {
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+}
+
 }  // namespace
 
 int run_with_environment(const CommonOptions& common,
@@ -85,10 +93,15 @@ int run_with_environment(const CommonOptions& common,
     if (is_output_rank(env)) print_error(error.what());
     return error.exit_code();
   } catch (const Error& error) {
+    // Not agreed: this rank alone may have seen it, so it ends the job (MPI_Abort). When
+    // every rank hits the same error, rank 0's abort ends the others during their pause,
+    // and the line is printed once.
+    if (env.world().size() > 1 && env.world().rank() != 0) pause_before_abort();
     print_error(error.what());
     if (env.world().size() > 1) env.world().abort(error.exit_code());
     return error.exit_code();
   } catch (const std::exception& error) {
+    if (env.world().size() > 1 && env.world().rank() != 0) pause_before_abort();
     print_error(std::string("internal error: ") + error.what());
     if (env.world().size() > 1) env.world().abort(kExitInternal);
     return kExitInternal;

@@ -183,6 +183,7 @@ Subcommand add_farm_command(CLI::App& root) {
         options.label = "farm " + demo;
         if (args->tasks_per_rank < 0) throw UsageError("--tasks-per-rank must be positive");
         const std::uint64_t tasks = commands ? 0 : parse_count(args->tasks, "--tasks");
+        if (demo == "queue") workloads::check_queue_demo_size(tasks);  // before MPI starts
         workloads::CostSpec cost;
         workloads::CostMode cost_mode = workloads::CostMode::spin;
         if (demo == "cost") {

@@ -21,11 +21,15 @@ void FailurePlan::maybe_throw(std::uint64_t id, std::uint32_t attempt) const {
                            std::to_string(attempt + 1) + ")");
 }
 
-QueueDemoResult run_queue_demo(Team& team, std::uint64_t n, const FarmOptions& options,
-                               const FailurePlan& failures) {
+void check_queue_demo_size(std::uint64_t n) {
   if (n > (std::uint64_t{1} << 32)) {
     throw UsageError("--tasks must be at most 2^32 for the queue demo (the sum must fit)");
   }
+}
+
+QueueDemoResult run_queue_demo(Team& team, std::uint64_t n, const FarmOptions& options,
+                               const FailurePlan& failures) {
+  check_queue_demo_size(n);
   QueueDemoResult out;
   out.report = farm(
       team, CountingTasks{n},

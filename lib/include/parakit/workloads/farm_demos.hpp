@@ -27,6 +27,8 @@ struct QueueDemoResult {
 /// (as the seeds' consumers add into a shared Value, but without the lock and in 64 bits).
 /// n <= 2^32 keeps the sum below 2^63.
 QueueDemoResult run_queue_demo(Team& team, std::uint64_t n, const FarmOptions& options);
+/// Throws UsageError when the queue demo's sum of 0..n-1 could not fit in 64 bits.
+void check_queue_demo_size(std::uint64_t n);
 
 /// How long each task of the cost demo takes.
 struct CostSpec {
