@@ -3,6 +3,8 @@
 #   ./run.sh demo   install what is missing, build Release, run the sum demo (threads and mpirun -np 2)
 #                   and the farm demos
 #   ./run.sh test   install what is missing, build Release, run the whole test suite
+#   ./run.sh sanitize   the unit and thread-backend tests under ASan+UBSan (leak checks on) and TSan
+#   ./run.sh fuzz [S]   every libFuzzer target for S seconds (default 30), scripts/fuzz
 # Extra: ./run.sh build [preset]   ./run.sh setup
 set -euo pipefail
 
@@ -20,6 +22,8 @@ PACKAGES=(
   python3 python3-numpy python3-sklearn python3-mpi4py gnuplot-nox procps
   iproute2 util-linux slurmctld slurmd slurm-client munge
 )
+# Only for ./run.sh fuzz: clang and its libFuzzer runtime.
+FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -29,9 +33,9 @@ as_root() {
   else log "need root (or sudo) to run: $*"; exit 1; fi
 }
 
-setup() {
+setup() {  # setup [EXTRA_PACKAGE...]
   local missing=()
-  for pkg in "${PACKAGES[@]}"; do
+  for pkg in "${PACKAGES[@]}" "$@"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
       missing+=("$pkg")
     fi
@@ -110,8 +114,20 @@ case "$cmd" in
     log "running the test suite"
     ctest --preset "$PRESET" -j "$(nproc)"
     ;;
+  sanitize)
+    setup
+    for preset in asan tsan; do
+      build "$preset"
+      log "unit and thread-backend tests under $preset"
+      ctest --preset "$preset" -L "unit|threads" -j "$(nproc)"
+    done
+    ;;
+  fuzz)
+    setup "${FUZZ_PACKAGES[@]}"
+    scripts/fuzz "${2:-30}"
+    ;;
   *)
-    echo "usage: $0 demo|test   (also: setup, build [preset])" >&2
+    echo "usage: $0 demo|test|sanitize|fuzz   (also: setup, build [preset])" >&2
     exit 2
     ;;
 esac

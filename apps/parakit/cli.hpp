@@ -52,6 +52,9 @@ void print_json(const nlohmann::json& value);
 /// A double as JSON: a number that round-trips exactly, or "inf", "-inf", "nan".
 nlohmann::json json_double(double value);
 
+/// The commit this binary was built from (short hash, "-dirty" with local changes, or
+/// "unknown"), taken at build time.
+const char* git_commit() noexcept;
 /// The MPI library's name and version ("Open MPI v4.1.4").
 std::string mpi_library_version();
 

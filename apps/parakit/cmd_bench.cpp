@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "cli.hpp"
-#include "parakit_git_commit.hpp"
 #include "parakit/backend/collective.hpp"
 #include "parakit/core/buffer.hpp"
 #include "parakit/core/error.hpp"
@@ -271,7 +270,7 @@ nlohmann::json machine_json(const Comm& world) {
           {"hosts", distinct},
           {"parakit", kVersion},
           {"build_type", kBuildType},
-          {"git", PARAKIT_GIT_COMMIT},
+          {"git", git_commit()},
           {"compiler", PARAKIT_CXX_COMPILER},
           {"mpi", mpi_library_version()}};
 }
