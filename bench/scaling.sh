@@ -32,7 +32,10 @@ if [ "$max_p" -le "$(nproc)" ]; then mapping=(--map-by core --bind-to core); els
 mpirun_cmd=(mpirun -np "$max_p" "${mapping[@]}" ${MPIRUN_FLAGS:-})
 
 # Plots where gnuplot is installed (the JSON files hold everything they show).
-plot() { command -v gnuplot >/dev/null && echo "--plot $out/$1"; }
+plot_threads=() plot_mpi=()
+if command -v gnuplot >/dev/null; then
+  plot_threads=(--plot "$out/threads") plot_mpi=(--plot "$out/mpi")
+fi
 status=0
 step() {  # step NAME COMMAND...: runs one bench, keeps going if it fails
   local name=$1; shift
@@ -41,9 +44,9 @@ step() {  # step NAME COMMAND...: runs one bench, keeps going if it fails
   if ! "$@"; then echo "scaling.sh: $name failed" >&2; status=1; fi
 }
 [[ $skip == *" threads "* ]] || step threads "$parakit" bench all --limits --backend threads \
-  --threads "$max_p" "${common[@]}" --out "$out/threads.json" $(plot threads)
+  --threads "$max_p" "${common[@]}" --out "$out/threads.json" "${plot_threads[@]}"
 [[ $skip == *" mpi "* ]] || step mpi "${mpirun_cmd[@]}" "$parakit" bench all --limits \
-  "${common[@]}" --out "$out/mpi.json" $(plot mpi)
+  "${common[@]}" --out "$out/mpi.json" "${plot_mpi[@]}"
 if [[ $skip != *" weak "* ]]; then
   [[ $skip == *" threads "* ]] || step weak-threads "$parakit" bench sum farm kde-cv --weak \
     --backend threads --threads "$max_p" "${common[@]}" --out "$out/weak-threads.json"
