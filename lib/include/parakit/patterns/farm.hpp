@@ -92,13 +92,14 @@ void run_master(FarmRank<Task, Result, Fn>& self, FarmMaster<Task, Result, Tasks
   // work), it is kept at fast_depth() jobs whatever the chunking, and the executors run
   // fine-grained tasks in batches instead of waiting for the master after each one. Slow
   // jobs keep in_flight chunks per executor, so other ranks get their share of the tail.
-  const auto local_limit = [&] {
-    const bool deepen = self.local->fast_jobs() && self.local->queued() < self.local->fast_depth();
-    return deepen ? std::numeric_limits<std::size_t>::max() : limit_for(0);
-  };
   // Chunks for the same executors go into the queue together: one lock and one round of
   // wake-ups for many small chunks.
   std::vector<Job<Task>> local_jobs;
+  const auto local_limit = [&] {
+    const bool deepen = self.local->fast_jobs() &&
+                        self.local->queued() + local_jobs.size() < self.local->fast_depth();
+    return deepen ? std::numeric_limits<std::size_t>::max() : limit_for(0);
+  };
   const auto refill_local = [&] {
     if (!self.local) return;
     int slot = -1;
