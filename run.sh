@@ -5,6 +5,7 @@
 #   ./run.sh test   install what is missing, build Release, run the whole test suite
 #   ./run.sh sanitize   the unit and thread-backend tests under ASan+UBSan (leak checks on) and TSan
 #   ./run.sh fuzz [S]   every libFuzzer target for S seconds (default 30), scripts/fuzz
+#   ./run.sh tidy       clang-tidy (bugprone, performance, mpi) on lib/: any finding fails
 # Extra: ./run.sh build [preset]   ./run.sh setup
 set -euo pipefail
 
@@ -22,8 +23,9 @@ PACKAGES=(
   python3 python3-numpy python3-sklearn python3-mpi4py gnuplot-nox procps
   iproute2 util-linux slurmctld slurmd slurm-client munge
 )
-# Only for ./run.sh fuzz: clang and its libFuzzer runtime.
+# Only for ./run.sh fuzz: clang and its libFuzzer runtime; for ./run.sh tidy: clang-tidy.
 FUZZ_PACKAGES=(clang libclang-rt-14-dev)
+TIDY_PACKAGES=(clang-tidy)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -122,12 +124,17 @@ case "$cmd" in
       ctest --preset "$preset" -L "unit|threads" -j "$(nproc)"
     done
     ;;
+  tidy)
+    setup "${TIDY_PACKAGES[@]}"
+    build
+    scripts/tidy
+    ;;
   fuzz)
     setup "${FUZZ_PACKAGES[@]}"
     scripts/fuzz "${2:-30}"
     ;;
   *)
-    echo "usage: $0 demo|test|sanitize|fuzz   (also: setup, build [preset])" >&2
+    echo "usage: $0 demo|test|sanitize|fuzz|tidy   (also: setup, build [preset])" >&2
     exit 2
     ;;
 esac

@@ -143,8 +143,9 @@ template <int G>
   for (int word = 0; word < 4; ++word) {
     for (int g = 0; g < kGroups; ++g) {
       const __m256i packed = _mm256_permutevar8x32_epi32(w[word][g], even);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(&out.w[word][4 * g]),
-                       _mm256_castsi256_si128(packed));
+      _mm_storeu_si128(
+          reinterpret_cast<__m128i*>(&out.w[word][std::size_t{4} * static_cast<std::size_t>(g)]),
+          _mm256_castsi256_si128(packed));
     }
   }
 }
@@ -167,7 +168,8 @@ constexpr int kUniformGroups = 8;  // 32 blocks, 64 elements per iteration
 [[gnu::target("avx2")]] void uniform_avx2(PhiloxKey key, std::uint64_t c, double* out,
                                           std::size_t iterations) {
   constexpr int kBlocks = 4 * kUniformGroups;
-  for (std::size_t it = 0; it < iterations; ++it, c += kBlocks, out += 2 * kBlocks) {
+  for (std::size_t it = 0; it < iterations;
+       ++it, c += kBlocks, out += std::ptrdiff_t{2} * kBlocks) {
     __m256i w[4][kUniformGroups];
     philox_avx2<kUniformGroups>(key, c, kUniformTag, w);
 #pragma GCC unroll 8
@@ -181,8 +183,8 @@ constexpr int kUniformGroups = 8;  // 32 blocks, 64 elements per iteration
       const __m256d df = uniform53_avx2(f);
       const __m256d x = _mm256_unpacklo_pd(de, df);  // e0 f0 e2 f2
       const __m256d y = _mm256_unpackhi_pd(de, df);  // e1 f1 e3 f3
-      _mm256_storeu_pd(out + 8 * g, _mm256_permute2f128_pd(x, y, 0x20));
-      _mm256_storeu_pd(out + 8 * g + 4, _mm256_permute2f128_pd(x, y, 0x31));
+      _mm256_storeu_pd(out + std::ptrdiff_t{8} * g, _mm256_permute2f128_pd(x, y, 0x20));
+      _mm256_storeu_pd(out + std::ptrdiff_t{8} * g + 4, _mm256_permute2f128_pd(x, y, 0x31));
     }
   }
 }
@@ -292,7 +294,7 @@ void fill_uniform(PhiloxKey key, std::uint64_t first, std::span<double> out, boo
   std::uint64_t c = first / 2;
 #if PARAKIT_GENERATE_AVX2
   if (avx2) {
-    const std::size_t iterations = n / (8 * kUniformGroups);
+    const std::size_t iterations = n / (std::size_t{8} * kUniformGroups);
     uniform_avx2(key, c, out.data(), iterations);
     k = iterations * 8 * kUniformGroups;
     c += iterations * 4 * kUniformGroups;
@@ -302,12 +304,12 @@ void fill_uniform(PhiloxKey key, std::uint64_t first, std::span<double> out, boo
   Batch b;
   while (k < n) {
     philox_batch(key, c, kUniformTag, b);
-    const std::size_t take = std::min<std::size_t>(n - k, 2 * kBatch);
-    if (take == 2 * kBatch) {
+    const std::size_t take = std::min<std::size_t>(n - k, std::size_t{2} * kBatch);
+    if (take == std::size_t{2} * kBatch) {
       double* o = out.data() + k;
       for (int j = 0; j < kBatch; ++j) {
-        o[2 * j] = uniform53(join(b.w[0][j], b.w[1][j]));
-        o[2 * j + 1] = uniform53(join(b.w[2][j], b.w[3][j]));
+        o[std::ptrdiff_t{2} * j] = uniform53(join(b.w[0][j], b.w[1][j]));
+        o[std::ptrdiff_t{2} * j + 1] = uniform53(join(b.w[2][j], b.w[3][j]));
       }
     } else {
       for (std::size_t t = 0; t < take; ++t) {

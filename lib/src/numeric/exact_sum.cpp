@@ -86,7 +86,7 @@ template <int W, class T, int L>
                                               const double* sigma, FusedResult* out) noexcept {
   using D = typename Vec<W>::D;
   using I = typename Vec<W>::I;
-  constexpr std::size_t kStep = 2 * W;
+  constexpr std::size_t kStep = std::size_t{2} * W;
   constexpr std::size_t kPrefetchElems = kPrefetchBytes / sizeof(T);
   D s[L];
   D acc[L][2];
@@ -167,7 +167,7 @@ template <int W, class T>
                                                 double* r_out, LevelResult* out) noexcept {
   using D = typename Vec<W>::D;
   using I = typename Vec<W>::I;
-  constexpr std::size_t kStep = 2 * W;
+  constexpr std::size_t kStep = std::size_t{2} * W;
   const D s = D{} + sigma;
   const I abs_mask = I{} + kAbsMask;
   D acc[2] = {D{}, D{}};
@@ -192,7 +192,7 @@ template <int W, class T>
         acc[u] += q;
         const I a = __builtin_bit_cast(I, r) & abs_mask;
         mx = a > mx ? a : mx;
-        std::memcpy(ro + i + u * W, &r, sizeof r);
+        std::memcpy(ro + i + static_cast<std::size_t>(u) * W, &r, sizeof r);
       }
     }
   }

@@ -32,7 +32,7 @@ std::atomic<int>& current_level() noexcept {
 template <int W, class T>
 [[gnu::always_inline]] inline double fast_sum_body(const T* x, std::size_t n) noexcept {
   using D = typename Vec<W>::D;
-  constexpr std::size_t kStep = 4 * W;
+  constexpr std::size_t kStep = std::size_t{4} * W;
   D a0 = {}, a1 = {}, a2 = {}, a3 = {};
   std::size_t i = 0;
   for (; i + kStep <= n; i += kStep) {

@@ -109,8 +109,8 @@ std::uint64_t FarmScheduler::chunk_size(const Cursor& cursor) const noexcept {
     size = cursor.end - cursor.next;
   } else if (options_.chunk.kind == Chunking::Kind::guided) {
     const std::uint64_t left = cursor.end - cursor.next;
-    const std::uint64_t share =
-        (left + 2 * total_slots_ - 1) / (2 * static_cast<std::uint64_t>(total_slots_));
+    const std::uint64_t share = (left + 2 * static_cast<std::uint64_t>(total_slots_) - 1) /
+                                (2 * static_cast<std::uint64_t>(total_slots_));
     size = std::max(size, share);
   }
   return std::clamp<std::uint64_t>(size, 1, options_.max_chunk);
@@ -153,8 +153,9 @@ bool FarmScheduler::next(int endpoint, ChunkPlan& out) {
       int& turn = turn_[static_cast<std::size_t>(endpoint)];
       const int slot = turn;
       turn = (turn + 1) % slots;
-      Cursor& cursor = cursors_[static_cast<std::size_t>(
-          first_slot_[static_cast<std::size_t>(endpoint)] + slot)];
+      Cursor& cursor =
+          cursors_[static_cast<std::size_t>(first_slot_[static_cast<std::size_t>(endpoint)]) +
+                   static_cast<std::size_t>(slot)];
       take(cursor, chunk_size(cursor), out);
       if (!out.segments.empty()) out.slot = slot;
     }
@@ -180,7 +181,7 @@ double now_seconds() {
 
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
-  const auto s = static_cast<long long>(seconds + 0.5);
+  const long long s = std::llround(seconds);
   char buffer[32];
   if (s >= 3600) {
     std::snprintf(buffer, sizeof buffer, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
@@ -218,7 +219,8 @@ void ProgressLine::print(std::uint64_t done, bool last) {
   const double fresh = static_cast<double>(done - std::min(done, already_));
   const double rate = elapsed > 0 ? fresh / elapsed : 0;
   const double left = static_cast<double>(total_ - std::min(done, total_));
-  const double percent = total_ == 0 ? 100.0 : 100.0 * static_cast<double>(done) / total_;
+  const double percent =
+      total_ == 0 ? 100.0 : 100.0 * static_cast<double>(done) / static_cast<double>(total_);
   char line[256];
   std::snprintf(line, sizeof line, "%s: %llu/%llu (%.1f%%)  %.4g tasks/s  %s %s", label_.c_str(),
                 static_cast<unsigned long long>(done), static_cast<unsigned long long>(total_),

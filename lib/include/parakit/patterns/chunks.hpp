@@ -100,6 +100,7 @@ ChunkResults<T> map_chunks(Team& team, std::uint64_t n, std::uint64_t chunk, F&&
   const Comm& comm = team.comm();
   const int target = root < 0 ? 0 : root;
   std::vector<std::uint64_t> sizes;
+  sizes.reserve(local.size());
   for (const auto& values : local) sizes.push_back(values.size());
   const auto all_sizes = comm.gather_concat(std::span<const std::uint64_t>(sizes), target);
   if (team.rank() != target) {
