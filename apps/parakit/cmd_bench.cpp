@@ -215,9 +215,9 @@ std::vector<Workload> make_workloads(const BenchArgs& args) {
       out.push_back(
           {name,
            [=](Team& team, int p) { return workloads::run_kde(team, kde_grid(p, naive)).seconds; },
-           [=](int p) {
+           [=, samples = args.kde_samples](int p) {
              return std::to_string(columns) + "x" + std::to_string(grid_rows(p, naive)) +
-                    " grid, " + std::to_string(args.kde_samples) + " samples, 20 widths" +
+                    " grid, " + std::to_string(samples) + " samples, 20 widths" +
                     (naive ? ", naive loop" : "");
            },
            0, [=](int p) { return static_cast<double>(columns * grid_rows(p, naive)); }});

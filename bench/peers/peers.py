@@ -7,7 +7,7 @@ the peer's time and the ratio peer/parakit (> 1: parakit is faster).
 
   python3 bench/peers/peers.py [--quick] [--json] [--markdown] [--update-readme]
 
-Peers (their code is copied from the seed notebooks in /work/shared/seeds, see below):
+Peers (their code is copied from the seed notebooks in ../shared/seeds, see below):
   sum   the seed's `sum_using_threads` (threading + queue.Queue, over a Python list), NumPy
         `np.sum` (p = 1) and `np.sum` of p contiguous slices in p threads (p > 1)
   farm  the seed's multiprocessing Queue farm (a producer process puts 0..N-1, p worker
@@ -86,8 +86,6 @@ import time  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-SEED_THREADS = "/work/shared/seeds/004_1815c1362747247e.txt"  # threads, Pool, Parzen
-SEED_QUEUE = "/work/shared/seeds/000_d9c136a26c6e34f2.txt"  # multiprocessing Queue farm
 MPI_ENV = {
     "OMPI_ALLOW_RUN_AS_ROOT": "1",
     "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
@@ -166,21 +164,10 @@ def queue_farm(num, work_nums):
     return share_value.value
 
 
-# --- seed 004_1815c1362747247e.txt, cells "In [70]", "In [71]" and "In [72]" (Parzen window)
-def parzen_estimation(x_samples, point_x, h):
-    k_n = 0
-    for row in x_samples:
-        x_i = (point_x - row[:,np.newaxis]) / (h)
-        for row in x_i:
-            if np.abs(row) > (1/2):
-                break
-        else:
-            k_n += 1
-    return (h, (k_n / len(x_samples)) / (h**point_x.shape[1]))
-
-
-def serial(samples, x, widths):
-    return [parzen_estimation(samples, x, w) for w in widths]
+# --- seed 004_1815c1362747247e.txt, cells "In [70]", "In [71]" and "In [72]" (Parzen window):
+# parzen_estimation and serial are bench/kde_seed_python.py's verbatim copies.
+sys.path.insert(0, os.path.dirname(HERE))
+from kde_seed_python import parzen_estimation, serial  # noqa: E402,F401
 
 
 def multiprocess(processes, samples, x, widths):

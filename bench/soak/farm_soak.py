@@ -15,24 +15,15 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "cli"))
+from parakit_cli import tagged_processes  # noqa: E402
 
 
 def master_pid(tag, ranks):
-    """The pid of rank 0 (under mpirun) or of the single process, found by its environment."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                env = f.read().split(b"\0")
-            with open(f"/proc/{entry}/comm", "rb") as f:
-                comm = f.read().strip()
-        except OSError:
-            continue
-        if f"PARAKIT_SOAK_TAG={tag}".encode() not in env or comm != b"parakit":
-            continue
-        if ranks is None or b"OMPI_COMM_WORLD_RANK=0" in env:
-            return int(entry)
+    """The pid of rank 0 (under mpirun), or of the single process (threads)."""
+    for pid, env in tagged_processes("PARAKIT_SOAK_TAG", tag).items():
+        if ranks is None or env.get("OMPI_COMM_WORLD_RANK") == "0":
+            return pid
     return None
 
 
