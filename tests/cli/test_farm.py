@@ -1,6 +1,7 @@
 """CLI tests of `parakit farm`: the queue demo's sum and the order-independent checksum on every
 backend and schedule, failing tasks and retries, the journal (SIGTERM / SIGINT and resume,
-torn and corrupt records, a mismatched task list), kill -9 of a worker rank under mpirun,
+torn and corrupt records, a mismatched task list), kill -9 of a worker rank under mpirun and
+of the master in the middle of writing a journal record (threads and mpirun),
 commands mode (logs, placeholders, the GNU parallel joblog, timeouts, resume) and bad input.
 
 The journal is read back here by an independent reader of the layout documented in
@@ -596,7 +597,8 @@ class FarmJournalIdentity(TempDirTest):
 
 # ---------------------------------------------------------------------------------------------
 class FarmCrash(TempDirTest):
-    """kill -9 of a worker rank in the middle of an mpirun -np 3 run."""
+    """kill -9 of a worker rank in the middle of an mpirun -np 3 run, and of the master while it
+    writes a journal record."""
 
     TASKS = 2000
 
@@ -640,6 +642,55 @@ class FarmCrash(TempDirTest):
         clean = clean_run(COST + ["--tasks", str(self.TASKS), "--backend", "threads",
                                   "--threads", "8"])
         self.assertEqual(j["checksum"], clean["checksum"])
+
+
+    # The master dies (SIGKILL) half-way through writing its KILL_AT-th journal record: the
+    # drill PARAKIT_FAULT=journal-record#N:kill@0 writes the records staged before it, half of
+    # that one, then raises SIGKILL in the journal writer itself.
+    KILL_AT = 120
+    MASTER_TASKS = 400
+
+    def kill_master_mid_record(self, ranks):
+        journal = self.path("J")
+        args = COST + ["--tasks", str(self.MASTER_TASKS), "--journal", journal]
+        tag = new_tag()
+        r = run(args + ["--json"], ranks=ranks, timeout=60,
+                env={TAG: tag, "PARAKIT_FAULT": f"journal-record#{self.KILL_AT}:kill@0"})
+        killed_at = os.stat(journal).st_mtime  # the half record was the last write
+        ended_after = time.time() - killed_at
+        what = f"ranks={ranks}: {r.err}"
+        if ranks is None:
+            self.assertEqual(r.code, -signal.SIGKILL, what)
+        else:
+            self.assertNotEqual(r.code, 0, what)
+            self.assertRegex(r.err, r"process rank 0 .*exited on signal 9", what)
+        self.assertEqual(r.out, "", what)  # no summary from a killed master
+        self.assertLess(ended_after, 10, "the job must end within 10 s of the master's death")
+        left = wait_until_gone(tag)
+        self.assertEqual(left, {}, f"processes left behind: {describe(left)}")
+        # Every record the master had begun writing before the torn one is there, intact:
+        # exactly KILL_AT - 1 of them, then half a record.
+        scanned = Journal(journal)
+        self.assertEqual(len(scanned.records), self.KILL_AT - 1, what)
+        self.assertEqual(len(set(scanned.ids())), self.KILL_AT - 1)
+        self.assertGreater(scanned.bad_bytes, 0)
+        self.assertLess(scanned.bad_bytes, 17 + scanned.records[0].length)
+        resumed = run(args + ["--resume", "--json"], ranks=ranks, timeout=60)
+        self.assertEqual(resumed.code, 0, resumed.err)
+        self.assertIn("torn last record", resumed.err)
+        j = resumed.json()
+        self.assertEqual((j["done"], j["failed"], j["resumed"]),
+                         (self.MASTER_TASKS, 0, self.KILL_AT - 1))
+        clean = clean_run(COST + ["--tasks", str(self.MASTER_TASKS), "--backend", "threads",
+                                  "--threads", "8"])
+        self.assertEqual(j["checksum"], clean["checksum"])
+        return ended_after
+
+    def test_kill_9_of_the_master_mid_record_on_threads(self):
+        self.kill_master_mid_record(None)
+
+    def test_kill_9_of_the_master_mid_record_under_mpirun(self):
+        self.kill_master_mid_record(3)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "parakit/core/error.hpp"
+#include "parakit/core/fault.hpp"
 #include "parakit/core/parse.hpp"
 #include "parakit/core/partition.hpp"
 #include "parakit/core/system.hpp"
@@ -93,6 +94,31 @@ TEST(Backend, AutoFollowsLauncherVariablesNotSlurmJobId) {
     unsetenv("OMPI_COMM_WORLD_RANK");
   }
   EXPECT_EQ(launcher_rank(), 0);
+}
+
+TEST(Fault, PlansParseSiteHitKindAndRank) {
+  unsetenv("PARAKIT_FAULT");
+  EXPECT_FALSE(planned_fault("load", 0));
+  EXPECT_NO_THROW(inject_fault("load", 0));
+  setenv("PARAKIT_FAULT", "journal-record#120:kill@0", 1);
+  const auto plan = planned_fault("journal-record", 0);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->kind, "kill");
+  EXPECT_EQ(plan->hit, 120u);
+  EXPECT_FALSE(planned_fault("journal-record", 1));    // another rank
+  EXPECT_FALSE(planned_fault("journal", 0));           // another site
+  EXPECT_NO_THROW(inject_fault("journal-record", 0));  // kill is the site's own business
+  setenv("PARAKIT_FAULT", "load:error@2", 1);
+  EXPECT_EQ(planned_fault("load", 2)->hit, 1u);
+  EXPECT_THROW(inject_fault("load", 2), InputError);
+  setenv("PARAKIT_FAULT", "load:crash@2", 1);
+  EXPECT_THROW(inject_fault("load", 2), std::runtime_error);
+  for (const char* bad :
+       {"load#0:error@2", "load#x:error@2", "load#3x:error@2", "load@2:error", "load:error"}) {
+    setenv("PARAKIT_FAULT", bad, 1);
+    EXPECT_FALSE(planned_fault("load", 2)) << bad;
+  }
+  unsetenv("PARAKIT_FAULT");
 }
 
 }  // namespace

@@ -13,11 +13,13 @@
 #include <algorithm>
 #include <boost/crc.hpp>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <string>
 #include <utility>
 
 #include "parakit/core/error.hpp"
+#include "parakit/core/fault.hpp"
 
 namespace parakit::io {
 namespace {
@@ -379,7 +381,13 @@ JournalWriter::JournalWriter(std::string path, int fd, std::uint64_t bytes, doub
       fd_(fd),
       bytes_(bytes),
       fsync_interval_(interval),
-      last_sync_(std::chrono::steady_clock::now()) {}
+      last_sync_(std::chrono::steady_clock::now()) {
+  // The kill -9 drill: PARAKIT_FAULT=journal-record#N:kill@0 dies half-way through writing
+  // this writer's N-th record (only the farm master, rank 0, writes journals).
+  if (const auto plan = planned_fault("journal-record", 0); plan && plan->kind == "kill") {
+    kill_at_record_ = plan->hit;
+  }
+}
 
 JournalWriter JournalWriter::create(const std::string& path, const JournalHeader& header,
                                     double fsync_interval_s) {
@@ -463,6 +471,8 @@ JournalWriter::JournalWriter(JournalWriter&& other) noexcept
       bytes_(other.bytes_),
       records_(other.records_),
       staged_records_(std::exchange(other.staged_records_, 0)),
+      kill_at_record_(other.kill_at_record_),
+      kill_offset_(std::exchange(other.kill_offset_, 0)),
       fsync_interval_(other.fsync_interval_),
       last_sync_(other.last_sync_),
       staged_(std::move(other.staged_)),
@@ -479,6 +489,8 @@ JournalWriter& JournalWriter::operator=(JournalWriter&& other) noexcept {
     bytes_ = other.bytes_;
     records_ = other.records_;
     staged_records_ = std::exchange(other.staged_records_, 0);
+    kill_at_record_ = other.kill_at_record_;
+    kill_offset_ = std::exchange(other.kill_offset_, 0);
     fsync_interval_ = other.fsync_interval_;
     last_sync_ = other.last_sync_;
     staged_ = std::move(other.staged_);
@@ -526,12 +538,19 @@ void JournalWriter::add(std::uint64_t task_id, JournalStatus status,
   if (!payload.empty()) std::memcpy(p, payload.data(), payload.size());
   store(record + 4, crc32c({record + kCrcOffset, kRecordHead - kCrcOffset + payload.size()}));
   ++staged_records_;
+  if (kill_at_record_ != 0 && records_ + staged_records_ == kill_at_record_) {
+    kill_offset_ = at + (kRecordHead + payload.size()) / 2;  // half of this record
+  }
 }
 
 void JournalWriter::write_staged() {
   if (fd_ < 0) throw InternalError("journal writer used after move");
   if (broken_) throw InputError("journal " + path_ + ": unusable after an earlier failure");
   if (staged_.empty()) return;
+  if (kill_offset_ != 0) {  // the drill: the records before, half of this one, then SIGKILL
+    (void)write_all(fd_, staged_.data(), kill_offset_);
+    std::raise(SIGKILL);
+  }
   if (const int err = write_all(fd_, staged_.data(), staged_.size()); err != 0) {
     // Cut a partial batch off again so that a later flush appends whole records only.
     if (::ftruncate(fd_, static_cast<off_t>(bytes_)) != 0 ||

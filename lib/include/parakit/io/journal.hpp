@@ -147,6 +147,8 @@ class JournalWriter {
   std::uint64_t bytes_ = 0;
   std::uint64_t records_ = 0;
   std::uint64_t staged_records_ = 0;
+  std::uint64_t kill_at_record_ = 0;  // the PARAKIT_FAULT kill drill's record (0: none)
+  std::size_t kill_offset_ = 0;       // where in staged_ the drill dies (0: not armed)
   double fsync_interval_ = 1.0;
   std::chrono::steady_clock::time_point last_sync_;
   std::vector<std::byte> staged_;
