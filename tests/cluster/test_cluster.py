@@ -22,6 +22,7 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
 from parakit_cli import ENV, finish  # noqa: E402
+from test_farm import Journal  # noqa: E402  (an independent reader of the journal layout)
 
 BIN = os.path.abspath(os.environ.get("PARAKIT_BIN")
                       or shutil.which("parakit") or "build/release/bin/parakit")
@@ -436,6 +437,42 @@ class Cluster(unittest.TestCase):
         log(f"resumable: {first['done']} + {300 - first['done']} tasks, "
             f"{time.monotonic() - started:.1f} s in all")
 
+    def test_17_sigterm_to_the_step_then_resume(self):
+        """scancel --signal=TERM <job>.0: slurmstepd sends TERM to every task of the farm's step
+        on all 3 hosts. The job must end within 10 s, the journal must hold every result the
+        master reported, and a second job with --resume must finish with a clean checksum."""
+        clean = self.direct(["farm"] + RESUMABLE_FARM + ["--threads", "50"])
+        journal = os.path.join(self.fake_repo, "step-term.journal")
+        job, out, err = self.sbatch("farm.sbatch", ["--nodes=3", "--ntasks-per-node=1"],
+                                    RESUMABLE_FARM, env={"JOURNAL": journal})
+        wait_for(lambda: journal_bytes(journal) > 600, 30, 0.05, "the farm's first results")
+        sh(["scancel", "--signal=TERM", f"{job}.0"])
+        termed = time.monotonic()
+        info = self.wait_job(job, 30, out, err)
+        seconds = time.monotonic() - termed
+        report = self.read(out) + self.read(err)
+        log(f"TERM to step {job}.0: the job ended in {seconds:.1f} s")
+        self.assertLess(seconds, 10, report)
+        # the farm exits 143 after flushing; srun passes it on and the script (set -e) too
+        self.assertEqual((info.get("JobState"), info.get("ExitCode")), ("FAILED", "143:0"), report)
+        with open(out) as f:
+            runs = json_lines(f.read())
+        self.assertEqual(len(runs), 1, report)
+        first = runs[0]
+        self.assertTrue(first["stopped"], report)
+        self.assertEqual(first["signal"], "SIGTERM", report)
+        self.assertGreater(first["done"], 0, report)
+        self.assertLess(first["done"], 300, report)
+        scanned = Journal(journal)
+        self.assertEqual((len(scanned.records), scanned.bad_bytes), (first["done"], 0), report)
+        results, report = self.run_job("farm.sbatch", ["--nodes=3", "--ntasks-per-node=1"],
+                                       RESUMABLE_FARM + ["--resume"], env={"JOURNAL": journal})
+        self.assertEqual(len(results), 1, report)
+        second = results[0]
+        self.assertEqual((second["done"], second["failed"], second["resumed"]),
+                         (300, 0, first["done"]), report)
+        self.assertEqual(second["checksum"], clean["checksum"], report)
+
     # --- mpirun across the hosts --------------------------------------------------------------
 
     def test_20_mpirun_info_lists_three_hosts(self):
@@ -470,6 +507,37 @@ class Cluster(unittest.TestCase):
                          run.err)
         resumed = self.resume_across_hosts(journal)
         self.assertGreater(resumed["resumed"], 0)
+        self.assertEqual((resumed["done"], resumed["failed"]), (1000, 0))
+        self.assertEqual(resumed["checksum"], checksum)
+
+    def test_35_kill_9_of_the_master_mid_record_then_resume(self):
+        """The master (rank 0, node1) writes half of its 100th journal record and dies of
+        SIGKILL (the PARAKIT_FAULT drill); mpirun must end the ranks on node2 and node3 within
+        10 s, the journal must hold the 99 records before the torn one, and a resume across
+        the hosts must finish with a clean run's checksum."""
+        checksum = self.clean_long_farm_checksum()
+        tag = uuid.uuid4().hex
+        journal = os.path.join(self.tmp, "master.journal")
+        proc = start_mpirun(3, LONG_FARM + ["--journal", journal, "--json"],
+                            env={TAG: tag, "PARAKIT_FAULT": "journal-record#100:kill@0"})
+        try:
+            run = finish(proc, timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        seconds = time.time() - os.stat(journal).st_mtime  # the half record: the last write
+        log(f"kill -9 of the master mid-record: mpirun ended {seconds:.1f} s after it")
+        self.assertNotEqual(run.code, 0, run.err)
+        self.assertRegex(run.err, r"process rank 0 .*on node node1 exited on signal 9", run.err)
+        self.assertLess(seconds, 10, run.err)
+        for host in ("node2", "node3"):
+            self.assertEqual(wait_for(lambda: not ranks_in_host(host, tag), 5, 0.1,
+                                      f"the rank on {host} to end"), True)
+        scanned = Journal(journal)
+        self.assertEqual(len(scanned.records), 99)
+        self.assertGreater(scanned.bad_bytes, 0)
+        resumed = self.resume_across_hosts(journal)
+        self.assertEqual(resumed["resumed"], 99)
         self.assertEqual((resumed["done"], resumed["failed"]), (1000, 0))
         self.assertEqual(resumed["checksum"], checksum)
 
