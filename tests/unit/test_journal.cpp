@@ -1,6 +1,8 @@
 // Tests for the task-farm journal: format round trip, append after resume, torn tails,
 // corruption before the end, bad headers, and write() durability across kill -9.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -208,6 +210,39 @@ TEST(JournalRoundTrip, HeaderAndRecordsComeBackInOrder) {
   EXPECT_EQ(again.kind, header.kind);
   EXPECT_EQ(again.identity, header.identity);
   EXPECT_EQ(again.task_count, header.task_count);
+}
+
+TEST(JournalRoundTrip, ABigJournalScansWhileItIsReadAheadAndStopsEarlyOnAThrow) {
+  // 40 MiB of small records: the scan's read-ahead helper runs (files over two read chunks).
+  TempDir dir;
+  const std::string path = dir.file("big.journal");
+  constexpr std::uint64_t kRecords = 1'000'000;
+  {
+    auto writer = JournalWriter::create(path, JournalHeader{"farm queue", 7, kRecords}, -1.0);
+    for (std::uint64_t i = 0; i < kRecords; ++i) {
+      const auto payload = payload_for(i, 25);
+      writer.add(i, JournalStatus::ok, payload);
+      if (i % 65536 == 0) writer.flush();
+    }
+  }
+  std::uint64_t next = 0;
+  bool in_order = true;
+  const JournalScan scan = scan_journal(path, false, [&](const JournalRecord& r) {
+    in_order = in_order && r.task_id == next && r.payload.size() == 25 &&
+               std::equal(r.payload.begin(), r.payload.end(), payload_for(next, 25).begin());
+    ++next;
+  });
+  EXPECT_TRUE(in_order);
+  EXPECT_EQ(scan.records, kRecords);
+  EXPECT_EQ(scan.valid_bytes, fs::file_size(path));
+  // A callback that throws part-way: the exception propagates, the helper is stopped.
+  std::uint64_t seen = 0;
+  EXPECT_THROW(scan_journal(path, false,
+                            [&](const JournalRecord&) {
+                              if (++seen == 300'000) throw std::runtime_error("stop here");
+                            }),
+               std::runtime_error);
+  EXPECT_EQ(seen, 300'000u);
 }
 
 TEST(JournalRoundTrip, EmptyJournalAndLongestKind) {

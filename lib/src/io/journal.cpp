@@ -11,11 +11,13 @@
 #endif
 
 #include <algorithm>
+#include <atomic>
 #include <boost/crc.hpp>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "parakit/core/error.hpp"
@@ -178,7 +180,13 @@ class Reader {
     size_ = static_cast<std::uint64_t>(info.st_size);
     ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
   }
-  ~Reader() { ::close(fd_); }
+  ~Reader() {
+    if (prefetch_.joinable()) {
+      prefetch_.request_stop();
+      prefetch_.join();
+    }
+    ::close(fd_);
+  }
   Reader(const Reader&) = delete;
   Reader& operator=(const Reader&) = delete;
 
@@ -223,14 +231,37 @@ class Reader {
     }
     begin_ = offset;
     filled_ = got;
+    consumed_.store(offset + got, std::memory_order_relaxed);
   }
 
+ public:
+  /// A journal that is not in the page cache (a requeued job on another node) would make the
+  /// scan wait for the disk at every chunk: a helper thread reads ahead (readahead(2) blocks
+  /// until the pages are in), at most kAhead bytes in front of the scan, so the disk works
+  /// while the records are checked and replayed.
+  void start_prefetch() {
+    if (size_ <= 2 * kReadChunk) return;
+    prefetch_ = std::jthread([this](const std::stop_token& stop) {
+      for (std::uint64_t at = 0; at < size_ && !stop.stop_requested(); at += kReadChunk) {
+        while (at > consumed_.load(std::memory_order_relaxed) + kAhead) {
+          if (stop.stop_requested()) return;
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+        ::readahead(fd_, static_cast<off_t>(at), kReadChunk);
+      }
+    });
+  }
+
+ private:
   std::string path_;
   int fd_ = -1;
   std::uint64_t size_ = 0;
   std::vector<std::byte> buffer_;
   std::uint64_t begin_ = 0;
   std::size_t filled_ = 0;
+  static constexpr std::uint64_t kAhead = 16 * kReadChunk;
+  std::atomic<std::uint64_t> consumed_{0};
+  std::jthread prefetch_;  // last: joined before the descriptor is closed
 };
 
 /// Parses the header into `header`; returns its size in bytes.
@@ -314,6 +345,7 @@ JournalHeader read_journal_header(const std::string& path) {
 JournalScan scan_journal(const std::string& path, bool force,
                          const std::function<void(const JournalRecord&)>& on_record) {
   Reader in(path);
+  in.start_prefetch();
   JournalScan scan;
   std::uint64_t offset = parse_header(in, path, scan.header);
   const std::uint64_t end = in.size();

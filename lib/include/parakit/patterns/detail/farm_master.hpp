@@ -300,7 +300,7 @@ class FarmMaster {
       throw InputError("journal " + path + ": unknown payload kind");
     }
     if (record.status == TaskStatus::ok) {
-      failed_records.erase(record.task_id);
+      if (!failed_records.empty()) failed_records.erase(record.task_id);
       done[record.task_id] = true;
       finalize(record.task_id, TaskStatus::ok, &*value, body, {}, 1, true);
       return;
