@@ -119,7 +119,11 @@ case "$cmd" in
   sanitize)
     setup
     for preset in asan tsan; do
-      build "$preset"
+      # Only what the unit and thread-backend tests run (not the CLI, apps or benchmarks).
+      log "configuring and building the test targets ($preset)"
+      cmake --preset "$preset" -S "$ROOT" >/dev/null
+      cmake --build --preset "$preset" --target parakit_unit_tests test_backend test_sum \
+        test_farm test_kde
       log "unit and thread-backend tests under $preset"
       ctest --preset "$preset" -L "unit|threads" -j "$(nproc)"
     done
