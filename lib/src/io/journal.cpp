@@ -236,9 +236,9 @@ class Reader {
 
  public:
   /// A journal that is not in the page cache (a requeued job on another node) would make the
-  /// scan wait for the disk at every chunk: a helper thread reads ahead (readahead(2) blocks
-  /// until the pages are in), at most kAhead bytes in front of the scan, so the disk works
-  /// while the records are checked and replayed.
+  /// scan wait for the disk at every chunk: a helper thread asks the kernel to read ahead
+  /// (readahead(2), chunk by chunk), at most kAhead bytes in front of the scan, so the disk
+  /// works while the records are checked and replayed. Files of two chunks or less: none.
   void start_prefetch() {
     if (size_ <= 2 * kReadChunk) return;
     prefetch_ = std::jthread([this](const std::stop_token& stop) {
