@@ -1,6 +1,7 @@
 """Helpers shared by the CLI tests: run the built parakit with or without mpirun."""
 import json
 import os
+import re
 import struct
 import subprocess
 import time
@@ -46,13 +47,55 @@ def run(args, ranks=None, timeout=120, env=None):
     return Run(proc, time.monotonic() - started)
 
 
-def start(args, ranks=None, env=None):
+def start(args, ranks=None, env=None, stderr_path=None):
     """Starts parakit like run() but returns at once: a Popen (text pipes) that a test may
-    signal or whose ranks it may kill while it runs. Collect it with finish()."""
-    proc = subprocess.Popen(command_line(args, ranks), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=dict(ENV, **(env or {})))
+    signal or whose ranks it may kill while it runs. Collect it with finish(). With
+    stderr_path, stderr goes to that file instead (a test can watch it while the run goes on;
+    finish() still returns it)."""
+    return start_command(command_line(args, ranks), dict(ENV, **(env or {})), stderr_path)
+
+
+def start_command(cmd, env, stderr_path=None):
+    """start() for any command line and environment."""
+    err = open(stderr_path, "w") if stderr_path else subprocess.PIPE
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+    finally:
+        if stderr_path:
+            err.close()
     proc.started = time.monotonic()
+    proc.stderr_path = stderr_path
     return proc
+
+
+def read_text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+PROGRESS = re.compile(r": (\d+)/(\d+) \(\d")
+
+
+def progress_done(text):
+    """The done counts of the farm's --progress lines in `text`, in order. The master prints
+    one only after handing every result it counts to the journal (write()), so a journal
+    must hold at least the last one."""
+    return [int(m.group(1)) for m in PROGRESS.finditer(text)]
+
+
+def wait_for_progress(proc, at_least, timeout=60):
+    """Polls a start()ed run's stderr file until a progress line reports >= at_least done."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        done = progress_done(read_text(proc.stderr_path))
+        if done and done[-1] >= at_least:
+            return done[-1]
+        time.sleep(0.05)
+    raise AssertionError(f"no progress line with >= {at_least} done (returned {proc.poll()}): "
+                         f"{read_text(proc.stderr_path)[-500:]}")
 
 
 def finish(proc, timeout=60):
@@ -69,6 +112,8 @@ def finish(proc, timeout=60):
             proc.kill()
             proc.communicate()
         raise
+    if getattr(proc, "stderr_path", None):
+        err = read_text(proc.stderr_path)
     done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     return Run(done, time.monotonic() - proc.started)
 

@@ -16,7 +16,7 @@ import time
 import unittest
 import uuid
 
-from parakit_cli import finish, run, start, tagged_processes
+from parakit_cli import finish, progress_done, run, start, tagged_processes, wait_for_progress
 
 THREADS = ["--backend", "threads", "--threads", "2"]
 TAG = "PARAKIT_TEST_TAG"
@@ -600,15 +600,16 @@ class FarmCrash(TempDirTest):
     """kill -9 of a worker rank in the middle of an mpirun -np 3 run, and of the master while it
     writes a journal record."""
 
-    TASKS = 2000
+    TASKS = 4000  # 5 s on 2 workers: the master's progress line (every 2 s) comes before
 
     def test_kill_9_of_a_worker_rank(self):
         journal = self.path("J")
         args = COST + ["--tasks", str(self.TASKS), "--journal", journal, "--json"]
         tag = new_tag()
-        proc = start(args, ranks=3, env={TAG: tag})
+        proc = start(args + ["--progress"], ranks=3, env={TAG: tag},
+                     stderr_path=self.path("stderr"))
         try:
-            wait_for_records(journal, 50, proc)
+            wait_for_progress(proc, 200, timeout=ENDS_WITHIN)
             ranks = {int(env["OMPI_COMM_WORLD_RANK"]): pid
                      for pid, env in tagged_processes(TAG, tag).items()
                      if "OMPI_COMM_WORLD_RANK" in env and pid != proc.pid}
@@ -627,11 +628,14 @@ class FarmCrash(TempDirTest):
         # The journal scans clean, or at worst with a torn last record (then the resume below
         # warns, and succeeds without --force-resume).
         scanned = Journal(journal)
-        self.assertGreaterEqual(len(scanned.records), 50)
+        # Every result the master had reported (its last progress line) is in the journal.
+        reported = progress_done(r.err)[-1]
+        self.assertGreaterEqual(reported, 200)
+        self.assertGreaterEqual(len(scanned.records), reported)
         self.assertLess(len(scanned.records), self.TASKS)
         self.assertEqual(len(set(scanned.ids())), len(scanned.records))
         # Resume on threads: every journaled result is taken, the rest run.
-        resumed = run(args + ["--resume", "--backend", "threads", "--threads", "4"])
+        resumed = run(args + ["--resume", "--backend", "threads", "--threads", "8"])
         self.assertEqual(resumed.code, 0, resumed.err)
         self.assertEqual(resumed.error_lines(), [])
         if scanned.bad_bytes:

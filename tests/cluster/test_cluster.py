@@ -21,7 +21,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
-from parakit_cli import ENV, finish  # noqa: E402
+from parakit_cli import ENV, finish, progress_done, start_command, wait_for_progress  # noqa: E402
 from test_farm import Journal  # noqa: E402  (an independent reader of the journal layout)
 
 BIN = os.path.abspath(os.environ.get("PARAKIT_BIN")
@@ -104,11 +104,8 @@ def mpirun_cmd(np, args, hostfile=HOSTFILE):
             "--mca", "oob_tcp_if_include", NET, BIN] + list(args)
 
 
-def start_mpirun(np, args, env=None):
-    proc = subprocess.Popen(mpirun_cmd(np, args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=dict(cluster_env(), **(env or {})))
-    proc.started = time.monotonic()
-    return proc
+def start_mpirun(np, args, env=None, stderr_path=None):
+    return start_command(mpirun_cmd(np, args), dict(cluster_env(), **(env or {})), stderr_path)
 
 
 def ranks_in_host(host, tag):
@@ -309,6 +306,16 @@ class Cluster(unittest.TestCase):
             self.assertEqual(self.ref["long"]["done"], 1000)
         return self.ref["long"]["checksum"]
 
+    def assert_journal_holds_what_was_reported(self, journal, err):
+        """Every result the master had reported (its last --progress line, printed only after
+        the results it counts were written to the journal) is in the journal."""
+        reported = progress_done(err)
+        self.assertTrue(reported and reported[-1] >= 20, err)
+        scanned = Journal(journal)
+        self.assertGreaterEqual(len(scanned.records), reported[-1], err)
+        log(f"{os.path.basename(journal)}: {len(scanned.records)} records, the master had "
+            f"reported {reported[-1]}")
+
     def resume_across_hosts(self, journal):
         proc = subprocess.run(mpirun_cmd(3, LONG_FARM + ["--journal", journal, "--resume",
                                                          "--threads", "16", "--json"]),
@@ -489,10 +496,11 @@ class Cluster(unittest.TestCase):
         checksum = self.clean_long_farm_checksum()
         tag = uuid.uuid4().hex
         journal = os.path.join(self.tmp, "kill.journal")
-        proc = start_mpirun(3, LONG_FARM + ["--journal", journal, "--json"], env={TAG: tag})
+        proc = start_mpirun(3, LONG_FARM + ["--journal", journal, "--json", "--progress"],
+                            env={TAG: tag}, stderr_path=os.path.join(self.tmp, "kill.err"))
         try:
             pids = wait_for(lambda: ranks_in_host("node2", tag), 20, 0.1, "the rank on node2")
-            wait_for(lambda: journal_bytes(journal) > 600, 20, 0.05, "the farm's first results")
+            wait_for_progress(proc, 20, timeout=20)  # the master's line after ~2 s
             os.kill(pids[0], signal.SIGKILL)
             killed = time.monotonic()
             run = finish(proc, timeout=30)
@@ -505,6 +513,7 @@ class Cluster(unittest.TestCase):
         self.assertLess(seconds, 10, run.err)
         self.assertRegex(run.err, r"process rank 1 with PID \d+ on node node2 exited on signal 9",
                          run.err)
+        self.assert_journal_holds_what_was_reported(journal, run.err)
         resumed = self.resume_across_hosts(journal)
         self.assertGreater(resumed["resumed"], 0)
         self.assertEqual((resumed["done"], resumed["failed"]), (1000, 0))
@@ -545,12 +554,13 @@ class Cluster(unittest.TestCase):
         checksum = self.clean_long_farm_checksum()
         tag = uuid.uuid4().hex
         journal = os.path.join(self.tmp, "link.journal")
-        proc = start_mpirun(3, LONG_FARM + ["--journal", journal, "--json"],
-                            env=dict(KEEPALIVE, **{TAG: tag}))
+        proc = start_mpirun(3, LONG_FARM + ["--journal", journal, "--json", "--progress"],
+                            env=dict(KEEPALIVE, **{TAG: tag}),
+                            stderr_path=os.path.join(self.tmp, "link.err"))
         veth = "pk-veth3"
         try:
             wait_for(lambda: ranks_in_host("node3", tag), 20, 0.1, "the rank on node3")
-            wait_for(lambda: journal_bytes(journal) > 600, 20, 0.05, "the farm's first results")
+            wait_for_progress(proc, 20, timeout=20)  # the master's line after ~2 s
             sh(["ip", "link", "set", veth, "down"])
             down = time.monotonic()
             run = finish(proc, timeout=60)
@@ -567,6 +577,7 @@ class Cluster(unittest.TestCase):
         self.assertLess(seconds, 15, run.err)
         self.assertIn("lost communication", run.err)
         self.assertIn("node3", run.err)
+        self.assert_journal_holds_what_was_reported(journal, run.err)
         resumed = self.resume_across_hosts(journal)
         self.assertGreater(resumed["resumed"], 0)
         self.assertEqual((resumed["done"], resumed["failed"]), (1000, 0))

@@ -17,6 +17,7 @@
 #include <csignal>
 #include <cstring>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -239,20 +240,26 @@ class Reader {
   /// scan wait for the disk at every chunk: a helper thread asks the kernel to read ahead
   /// (readahead(2), chunk by chunk), at most kAhead bytes in front of the scan, so the disk
   /// works while the records are checked and replayed. Files of two chunks or less: none.
-  void start_prefetch() {
+  void start_prefetch() noexcept {
     if (size_ <= 2 * kReadChunk) return;
-    prefetch_ = std::jthread([this](const std::stop_token& stop) {
-      for (std::uint64_t at = 0; at < size_ && !stop.stop_requested(); at += kReadChunk) {
-        while (at > consumed_.load(std::memory_order_relaxed) + kAhead) {
-          if (stop.stop_requested()) return;
-          std::this_thread::sleep_for(std::chrono::microseconds(200));
-        }
-        ::readahead(fd_, static_cast<off_t>(at), kReadChunk);
-      }
-    });
+    try {
+      prefetch_ = std::jthread([this](const std::stop_token& stop) { prefetch(stop); });
+    } catch (const std::system_error&) {
+      // No thread to spare (RLIMIT_NPROC...): the scan reads without help, just slower.
+    }
   }
 
  private:
+  void prefetch(const std::stop_token& stop) noexcept {
+    for (std::uint64_t at = 0; at < size_ && !stop.stop_requested(); at += kReadChunk) {
+      while (at > consumed_.load(std::memory_order_relaxed) + kAhead) {
+        if (stop.stop_requested()) return;
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+      ::readahead(fd_, static_cast<off_t>(at), kReadChunk);
+    }
+  }
+
   std::string path_;
   int fd_ = -1;
   std::uint64_t size_ = 0;
