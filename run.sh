@@ -3,7 +3,8 @@
 #   ./run.sh demo   install what is missing, build Release, run the sum demo (threads and mpirun -np 2)
 #                   and the farm demos
 #   ./run.sh test   install what is missing, build Release, run the whole test suite
-#   ./run.sh sanitize   the unit and thread-backend tests under ASan+UBSan (leak checks on) and TSan
+#   ./run.sh sanitize   the unit and thread-backend tests under ASan+UBSan (leak checks on) and TSan,
+#                       and the MPI backend tests (mpirun -np 1..4) under ASan+UBSan
 #   ./run.sh fuzz [S]   every libFuzzer target for S seconds (default 30), scripts/fuzz
 #   ./run.sh tidy       clang-tidy (bugprone, performance, mpi) on lib/: any finding fails
 # Extra: ./run.sh build [preset]   ./run.sh setup
@@ -126,6 +127,12 @@ case "$cmd" in
         test_farm test_kde
       log "unit and thread-backend tests under $preset"
       ctest --preset "$preset" -L "unit|threads" -j "$(nproc)"
+      if [ "$preset" = asan ]; then
+        # The backend tests under mpirun -np 1..4 too (leak checks off there: Open MPI's own
+        # leaks would drown the signal; every other ASan/UBSan check stays on).
+        log "MPI backend tests (mpirun -np 1..4) under asan"
+        ctest --preset asan -R '\.mpi\.np[0-9]+$' -j "$(nproc)"
+      fi
     done
     ;;
   tidy)
