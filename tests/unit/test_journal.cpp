@@ -2,10 +2,10 @@
 // corruption before the end, bad headers, and write() durability across kill -9.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <csignal>
 #include <cstdint>
@@ -243,6 +243,45 @@ TEST(JournalRoundTrip, ABigJournalScansWhileItIsReadAheadAndStopsEarlyOnAThrow) 
                             }),
                std::runtime_error);
   EXPECT_EQ(seen, 300'000u);
+}
+
+TEST(JournalRoundTrip, FaultsInABigJournalAreJudgedAsInASmallOne) {
+  // Over one read chunk the records are checked on a second thread: the same verdicts.
+  TempDir dir;
+  const std::string path = dir.file("big.journal");
+  constexpr std::uint64_t kRecords = 400'000;  // 17 + 25 bytes each: 16.8 MB
+  {
+    auto writer = JournalWriter::create(path, JournalHeader{"farm queue", 7, kRecords}, -1.0);
+    for (std::uint64_t i = 0; i < kRecords; ++i)
+      writer.add(i, JournalStatus::ok, payload_for(i, 25));
+  }
+  const std::string clean = slurp(path);
+  const std::size_t header = clean.size() - kRecords * 42;
+  const auto offset_of = [&](std::uint64_t record) { return header + record * 42; };
+  // A flipped payload byte in record 300000: an error naming its offset; forced, 300000
+  // records and a warning.
+  std::string bytes = clean;
+  bytes[offset_of(300'000) + 20] = static_cast<char>(bytes[offset_of(300'000) + 20] ^ 0x5A);
+  spit(path, bytes);
+  const std::string error = scan_error(path);
+  EXPECT_NE(error.find("corrupt record at offset " + std::to_string(offset_of(300'000))),
+            std::string::npos)
+      << error;
+  JournalScan scan;
+  const auto got = read_all(path, true, &scan);
+  ASSERT_EQ(got.size(), 300'000u);
+  EXPECT_EQ(got.back().id, 299'999u);
+  EXPECT_EQ(scan.records, 300'000u);
+  EXPECT_EQ(scan.valid_bytes, offset_of(300'000));
+  EXPECT_NE(scan.warning.find("--force-resume"), std::string::npos) << scan.warning;
+  // A torn last record: dropped with a warning, no error.
+  spit(path, clean.substr(0, offset_of(kRecords - 1) + 30));
+  const auto torn = read_all(path, false, &scan);
+  EXPECT_EQ(torn.size(), kRecords - 1);
+  EXPECT_NE(scan.warning.find("torn last record"), std::string::npos) << scan.warning;
+  // Cut 3 bytes into the head of record 200000: a torn tail, not an error.
+  spit(path, clean.substr(0, offset_of(200'000) + 3));
+  EXPECT_EQ(read_all(path, false, &scan).size(), 200'000u);
 }
 
 TEST(JournalRoundTrip, EmptyJournalAndLongestKind) {

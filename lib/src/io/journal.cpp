@@ -14,8 +14,12 @@
 #include <atomic>
 #include <boost/crc.hpp>
 #include <cerrno>
+#include <condition_variable>
 #include <csignal>
 #include <cstring>
+#include <deque>
+#include <exception>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -194,7 +198,22 @@ class Reader {
   /// The file size when it was opened; reading stops there.
   std::uint64_t size() const noexcept { return size_; }
 
-  /// `count` bytes at `offset` (offset + count <= size()), valid until the next call.
+  /// Whether at(offset, count) would return bytes already in the buffer (no refill, so the
+  /// pointers handed out since the last refill stay valid).
+  bool buffered(std::uint64_t offset, std::size_t count) const noexcept {
+    return offset >= begin_ && offset + count <= begin_ + filled_;
+  }
+
+  /// Gives the buffer (and the bytes read into it) away and goes on in `fresh`: pointers into
+  /// the old buffer stay valid for whoever holds it. The next at() reads again.
+  std::vector<std::byte> exchange_buffer(std::vector<std::byte> fresh) noexcept {
+    std::vector<std::byte> old = std::exchange(buffer_, std::move(fresh));
+    begin_ = 0;
+    filled_ = 0;
+    return old;
+  }
+
+  /// `count` bytes at `offset` (offset + count <= size()), valid until the next refill.
   const std::byte* at(std::uint64_t offset, std::size_t count) {
     if (offset < begin_ || offset + count > begin_ + filled_) fill(offset, count);
     return buffer_.data() + (offset - begin_);
@@ -349,15 +368,38 @@ JournalHeader read_journal_header(const std::string& path) {
   return header;
 }
 
-JournalScan scan_journal(const std::string& path, bool force,
-                         const std::function<void(const JournalRecord&)>& on_record) {
-  Reader in(path);
-  in.start_prefetch();
-  JournalScan scan;
-  std::uint64_t offset = parse_header(in, path, scan.header);
+namespace {
+
+/// Checked records, with the buffer that holds their bytes (handed from the checking side to
+/// the replaying side and back for reuse).
+struct Block {
+  std::vector<std::byte> bytes;
+  std::vector<JournalRecord> records;
+};
+
+/// The checking side gave up because the replaying side did (its callback threw).
+struct Abandoned {};
+
+/// Checks every record after the header at `offset` (length, checksum, status), and hands
+/// the valid ones out in file order through emit(Block&&), one block per buffer's worth, the
+/// last one before a bad record is judged. spare() supplies an empty block to read on in.
+/// Sets scan.valid_bytes, dropped_bytes and warning; throws InputError for a corrupt record
+/// before the end (unless `force`) or a read error.
+template <class Emit, class Spare>
+void check_records(Reader& in, const std::string& path, bool force, std::uint64_t offset,
+                   JournalScan& scan, Emit&& emit, Spare&& spare) {
   const std::uint64_t end = in.size();
   std::string problem;       // why the record at `offset` is bad; empty: none is
   std::uint64_t extent = 0;  // how far the bad record reaches (may pass the end)
+  std::vector<JournalRecord> records;
+  const auto hand_off = [&] {  // before the reader refills: the records point into its buffer
+    if (records.empty()) return;
+    Block block = spare();
+    block.bytes = in.exchange_buffer(std::move(block.bytes));
+    block.records.swap(records);
+    records.clear();
+    emit(std::move(block));
+  };
   while (offset < end) {
     const std::uint64_t left = end - offset;
     if (left < kRecordHead) {
@@ -365,6 +407,7 @@ JournalScan scan_journal(const std::string& path, bool force,
       extent = kRecordHead;
       break;
     }
+    if (!in.buffered(offset, kRecordHead)) hand_off();
     const auto length = load<std::uint32_t>(in.at(offset, kRecordHead));
     if (length > kMaxPayload) {  // the length itself is garbage: only the head is known
       problem = "length " + std::to_string(length) + " over the 64 MiB limit";
@@ -376,6 +419,7 @@ JournalScan scan_journal(const std::string& path, bool force,
       problem = "cut short";
       break;
     }
+    if (!in.buffered(offset, static_cast<std::size_t>(extent))) hand_off();
     const std::byte* record = in.at(offset, static_cast<std::size_t>(extent));
     const std::byte* covered = record + kCrcOffset;
     if (crc32c({covered, kRecordHead - kCrcOffset + length}) != load<std::uint32_t>(record + 4)) {
@@ -387,16 +431,14 @@ JournalScan scan_journal(const std::string& path, bool force,
       problem = "unknown status " + std::to_string(status);
       break;
     }
-    if (on_record) {
-      on_record(JournalRecord{load<std::uint64_t>(covered),
-                              static_cast<JournalStatus>(status),
-                              {record + kRecordHead, length}});
-    }
-    ++scan.records;
+    records.push_back(JournalRecord{load<std::uint64_t>(covered),
+                                    static_cast<JournalStatus>(status),
+                                    {record + kRecordHead, length}});
     offset += extent;
   }
+  hand_off();  // every valid record, also those before a bad one
   scan.valid_bytes = offset;
-  if (problem.empty()) return scan;
+  if (problem.empty()) return;
 
   scan.dropped_bytes = end - offset;
   const std::string where = "at offset " + std::to_string(offset);
@@ -412,6 +454,134 @@ JournalScan scan_journal(const std::string& path, bool force,
     throw InputError("journal " + path + ": corrupt record " + where + " (" + problem +
                      "), before the end; use --force-resume to drop it and everything after it");
   }
+}
+
+/// A bounded hand-off of blocks from the checking thread to the replaying one, and of used
+/// blocks back for reuse (so the buffers are allocated, and paged in, once).
+class BlockQueue {
+ public:
+  /// Checking side: queues a block, waiting while kDepth are queued. Throws Abandoned when
+  /// the replaying side has given up.
+  void push(Block&& block) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return abandoned_ || ready_.size() < kDepth; });
+    if (abandoned_) throw Abandoned{};
+    ready_.push_back(std::move(block));
+    changed_.notify_all();
+  }
+  /// Checking side: a used block (its records cleared), or a new one.
+  Block spare() {
+    const std::lock_guard lock(mutex_);
+    if (free_.empty()) return {};
+    Block block = std::move(free_.back());
+    free_.pop_back();
+    return block;
+  }
+  /// Checking side: nothing more comes.
+  void close() {
+    const std::lock_guard lock(mutex_);
+    closed_ = true;
+    changed_.notify_all();
+  }
+  /// Replaying side: the next block; false once the queue is closed and empty.
+  bool pop(Block& out) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return closed_ || !ready_.empty(); });
+    if (ready_.empty()) return false;
+    out = std::move(ready_.front());
+    ready_.pop_front();
+    changed_.notify_all();
+    return true;
+  }
+  /// Replaying side: a block it is done with.
+  void recycle(Block&& block) {
+    block.records.clear();
+    const std::lock_guard lock(mutex_);
+    free_.push_back(std::move(block));
+  }
+  /// Replaying side: it stops early; the checking side's next push throws Abandoned.
+  void abandon() {
+    const std::lock_guard lock(mutex_);
+    abandoned_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  static constexpr std::size_t kDepth = 4;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Block> ready_;
+  std::vector<Block> free_;
+  bool closed_ = false;
+  bool abandoned_ = false;
+};
+
+}  // namespace
+
+JournalScan scan_journal(const std::string& path, bool force,
+                         const std::function<void(const JournalRecord&)>& on_record) {
+  Reader in(path);
+  in.start_prefetch();
+  JournalScan scan;
+  const std::uint64_t offset = parse_header(in, path, scan.header);
+  const auto deliver = [&](const Block& block) {
+    if (on_record) {
+      for (const JournalRecord& record : block.records) on_record(record);
+    }
+    scan.records += block.records.size();
+  };
+  // Two stages: a checking thread reads and verifies the records (the I/O, the copy and the
+  // checksums), this thread hands them to on_record (the replay, which costs as much again
+  // on a resume of many small records). Files of one read chunk or less are checked inline.
+  BlockQueue queue;
+  JournalScan checked;
+  std::exception_ptr failure;
+  std::jthread checker;
+  if (in.size() > kReadChunk) {
+    try {
+      checker = std::jthread([&] {
+        try {
+          check_records(
+              in, path, force, offset, checked,
+              [&](Block&& block) { queue.push(std::move(block)); }, [&] { return queue.spare(); });
+        } catch (const Abandoned&) {
+        } catch (...) {
+          failure = std::current_exception();
+        }
+        queue.close();
+      });
+    } catch (const std::system_error&) {
+      // No thread to spare (RLIMIT_NPROC...): check inline below.
+    }
+  }
+  if (!checker.joinable()) {
+    Block spare;
+    check_records(
+        in, path, force, offset, checked,
+        [&](Block&& block) {
+          deliver(block);
+          spare = std::move(block);
+          spare.records.clear();
+        },
+        [&] { return std::move(spare); });
+  } else {
+    Block block;
+    try {
+      while (queue.pop(block)) {
+        deliver(block);
+        queue.recycle(std::move(block));
+      }
+    } catch (...) {
+      queue.abandon();
+      checker.join();
+      throw;
+    }
+    checker.join();
+    if (failure) std::rethrow_exception(failure);
+  }
+  scan.valid_bytes = checked.valid_bytes;
+  scan.dropped_bytes = checked.dropped_bytes;
+  scan.warning = std::move(checked.warning);
   return scan;
 }
 
