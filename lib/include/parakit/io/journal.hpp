@@ -78,9 +78,11 @@ std::uint32_t crc32c_portable(std::span<const std::byte> data, std::uint32_t crc
 /// header checksum.
 JournalHeader read_journal_header(const std::string& path);
 
-/// Reads the journal at `path`, calling on_record (if not empty) for every valid record in
-/// file order. Reading streams through a fixed 4 MiB buffer (more only for a record larger
-/// than that); the file is never loaded whole.
+/// Reads the journal at `path`, calling on_record (if not empty) on the caller's thread for
+/// every valid record in file order. Reading streams through 4 MiB buffers (larger only for a
+/// record larger than that); the file is never loaded whole. A journal over 4 MiB is read and
+/// checked on a second thread, at most 6 buffers ahead of on_record (and read ahead from disk
+/// on a third), with the same results, errors and warnings.
 /// - Header problems: InputError naming the path, as read_journal_header.
 /// - A bad record (checksum mismatch, unknown status, length over 64 MiB, or cut short) is
 ///   never delivered, and nothing after it is read as records (no resynchronisation).
