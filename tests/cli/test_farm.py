@@ -688,7 +688,6 @@ class FarmCrash(TempDirTest):
         clean = clean_run(COST + ["--tasks", str(self.MASTER_TASKS), "--backend", "threads",
                                   "--threads", "8"])
         self.assertEqual(j["checksum"], clean["checksum"])
-        return ended_after
 
     def test_kill_9_of_the_master_mid_record_on_threads(self):
         self.kill_master_mid_record(None)

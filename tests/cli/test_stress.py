@@ -1,7 +1,8 @@
 """Stress: every workload with 8 MPI ranks on this machine's 2 cores (4x oversubscribed), and
 8 ranks x 2 threads, and 8 threads on the thread backend, against the serial backend's result:
-bitwise for the exact sum, the farm's checksum and every KDE figure; the fast sum within its
-stated bound n * 2^-52 * max(|exact|, 5 n) (the same bound test_sum.py uses).
+bitwise for the exact sum, the farm's checksum (demo tasks and shell commands) and every KDE
+figure; the fast sum within its stated bound n * 2^-52 * max(|exact|, 5 n) (the same bound
+test_sum.py uses).
 
 Oversubscription slows every message and makes every wait a real sleep, so it shakes out
 ordering assumptions and busy-wait starvation that one rank per core never shows."""
@@ -71,6 +72,32 @@ class Oversubscribed(unittest.TestCase):
             again = ok_json(self, args + ["--resume"], RANKS)
             self.assertEqual((again["resumed"], again["done"]), (3000, 3000))
             self.assertEqual(again["checksum"], ref["checksum"])
+
+    def test_farm_of_shell_commands(self):
+        """120 shell commands (every 17th exits 2), 16 at once on 2 cores under 8 ranks x 2."""
+        with tempfile.TemporaryDirectory(prefix="parakit-stress-") as tmp:
+            commands = os.path.join(tmp, "commands.txt")
+            with open(commands, "w") as f:
+                for i in range(120):
+                    f.write("exit 2\n" if i % 17 == 0 else "echo $(( {id} * {id} ))\n")
+            docs = {}
+            for name, extra, ranks in (("serial", ["--backend", "serial"], None),
+                                       ("threads", ["--backend", "threads", "--threads", "8"],
+                                        None),
+                                       ("mpi", ["--tasks-per-rank", "2"], RANKS)):
+                logdir = os.path.join(tmp, f"logs-{name}")
+                r = run(["farm", "--commands", commands, "--logdir", logdir, "--json"] + extra,
+                        ranks=ranks, timeout=300)
+                self.assertEqual(r.code, 1, f"{name}: {r.err}")  # 8 commands fail, as written
+                docs[name] = r.json()
+                for i in range(1, 120):
+                    if i % 17:
+                        with open(os.path.join(logdir, "0", f"{i}.out")) as f:
+                            self.assertEqual(f.read(), f"{i * i}\n", f"{name} task {i}")
+            for name, doc in docs.items():
+                self.assertEqual((doc["done"], doc["failed"], doc["exit_codes"]),
+                                 (112, 8, {"0": 112, "2": 8}), name)
+                self.assertEqual(doc["checksum"], docs["serial"]["checksum"], name)
 
     def test_kde_grid_and_cv_bitwise(self):
         for args in (["kde", "--grid", "40x40", "--widths", "0.3:1.5:20", "--kernel", "gaussian"],
