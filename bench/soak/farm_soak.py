@@ -159,8 +159,6 @@ def main():
     else:
         report["note"] = "too short to sample the RSS (fewer than 10 samples)"
         ok = False
-    if os.environ.get("SOAK_TRACE"):
-        report["trace"] = samples
     report["ok"] = ok
     print(json.dumps(report))
     return 0 if ok else 1

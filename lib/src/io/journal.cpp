@@ -198,6 +198,19 @@ class Reader {
   /// The file size when it was opened; reading stops there.
   std::uint64_t size() const noexcept { return size_; }
 
+  /// A journal that is not in the page cache (a requeued job on another node) would make the
+  /// scan wait for the disk at every chunk: a helper thread asks the kernel to read ahead
+  /// (readahead(2), chunk by chunk), at most kAhead bytes in front of the scan, so the disk
+  /// works while the records are checked and replayed. Files of two chunks or less: none.
+  void start_prefetch() noexcept {
+    if (size_ <= 2 * kReadChunk) return;
+    try {
+      prefetch_ = std::jthread([this](const std::stop_token& stop) { prefetch(stop); });
+    } catch (const std::system_error&) {
+      // No thread to spare (RLIMIT_NPROC...): the scan reads without help, just slower.
+    }
+  }
+
   /// Whether at(offset, count) would return bytes already in the buffer (no refill, so the
   /// pointers handed out since the last refill stay valid).
   bool buffered(std::uint64_t offset, std::size_t count) const noexcept {
@@ -254,21 +267,6 @@ class Reader {
     consumed_.store(offset + got, std::memory_order_relaxed);
   }
 
- public:
-  /// A journal that is not in the page cache (a requeued job on another node) would make the
-  /// scan wait for the disk at every chunk: a helper thread asks the kernel to read ahead
-  /// (readahead(2), chunk by chunk), at most kAhead bytes in front of the scan, so the disk
-  /// works while the records are checked and replayed. Files of two chunks or less: none.
-  void start_prefetch() noexcept {
-    if (size_ <= 2 * kReadChunk) return;
-    try {
-      prefetch_ = std::jthread([this](const std::stop_token& stop) { prefetch(stop); });
-    } catch (const std::system_error&) {
-      // No thread to spare (RLIMIT_NPROC...): the scan reads without help, just slower.
-    }
-  }
-
- private:
   void prefetch(const std::stop_token& stop) noexcept {
     for (std::uint64_t at = 0; at < size_ && !stop.stop_requested(); at += kReadChunk) {
       while (at > consumed_.load(std::memory_order_relaxed) + kAhead) {
