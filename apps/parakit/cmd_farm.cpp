@@ -307,7 +307,7 @@ Subcommand add_farm_command(CLI::App& root) {
               nlohmann::json failures_json = nlohmann::json::array();
               for (const auto& f : report.failures) {
                 failures_json.push_back(
-                    {{"id", f.id}, {"status", io::to_string(f.status)}, {"message", f.message}});
+                    {{"id", f.id}, {"status", to_string(f.status)}, {"message", f.message}});
               }
               out["failures"] = failures_json;
               out.update(extra);
@@ -331,7 +331,7 @@ Subcommand add_farm_command(CLI::App& root) {
               for (const auto& f : report.failures) {
                 std::printf("  failed     task %llu (%s) %s\n",
                             static_cast<unsigned long long>(f.id),
-                            std::string(io::to_string(f.status)).c_str(), f.message.c_str());
+                            std::string(to_string(f.status)).c_str(), f.message.c_str());
               }
               std::printf("  checksum   %s\n", hex64(report.checksum).c_str());
               std::printf("  time       %.6f s  %.4g tasks/s\n", report.seconds, rate);

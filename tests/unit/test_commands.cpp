@@ -26,6 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace parakit::workloads;
+using parakit::TaskStatus;
 using Clock = std::chrono::steady_clock;
 
 /// A fresh directory under TMPDIR, removed with its contents at scope exit.
@@ -263,7 +264,7 @@ TEST(CommandsRun, OutputGoesToShardedLogFiles) {
   const double before =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   const CommandResult r = run_command(task, where(1234, 5, "hostB", 3), options);
-  EXPECT_EQ(r.status, CommandStatus::ok);
+  EXPECT_EQ(r.status, TaskStatus::ok);
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.signal, 0);
   EXPECT_EQ(r.host, "hostB");
@@ -281,7 +282,7 @@ TEST(CommandsRun, OutputGoesToShardedLogFiles) {
 
   // A rerun truncates the old logs.
   const CommandResult again = run_command({1234, "echo x"}, where(1234), options);
-  EXPECT_EQ(again.status, CommandStatus::ok);
+  EXPECT_EQ(again.status, TaskStatus::ok);
   EXPECT_EQ(slurp(dir.path() / "logs" / "1" / "1234.out"), "x\n");
   EXPECT_EQ(slurp(dir.path() / "logs" / "1" / "1234.err"), "");
 }
@@ -297,7 +298,7 @@ TEST(CommandsRun, EnvironmentAndStdin) {
   const CommandResult r = run_command(task, where(41, 3, "nodeA", 2), options_in(dir));
   ::unsetenv("PARAKIT_TASK_ID");
   ::unsetenv("PARAKIT_TEST_INHERITED");
-  EXPECT_EQ(r.status, CommandStatus::ok);
+  EXPECT_EQ(r.status, TaskStatus::ok);
   EXPECT_EQ(slurp(dir.path() / "logs" / "0" / "41.out"), "41 42 3 nodeA 2\nyes\n1\nend\n");
 }
 
@@ -307,21 +308,21 @@ TEST(CommandsRun, PlaceholdersInCommandAndLogdir) {
   options.logdir = (dir.path() / "r{rank}" / "h{host}").string();
   const CommandResult r =
       run_command({7, "echo {id} {#} {rank} {host} {slot} {other}"}, where(7, 2, "hx", 4), options);
-  EXPECT_EQ(r.status, CommandStatus::ok);
+  EXPECT_EQ(r.status, TaskStatus::ok);
   EXPECT_EQ(slurp(dir.path() / "r2" / "hhx" / "0" / "7.out"), "7 8 2 hx 4 {other}\n");
 }
 
 TEST(CommandsRun, CommandStartingWithDashIsACommand) {
   TempDir dir;
   const CommandResult r = run_command({0, "-x 2>/dev/null; echo after"}, where(0), options_in(dir));
-  EXPECT_EQ(r.status, CommandStatus::ok);
+  EXPECT_EQ(r.status, TaskStatus::ok);
   EXPECT_EQ(slurp(dir.path() / "logs" / "0" / "0.out"), "after\n");
 }
 
 TEST(CommandsRun, NonzeroExitIsFailed) {
   TempDir dir;
   const CommandResult r = run_command({1, "echo before; exit 3"}, where(1), options_in(dir));
-  EXPECT_EQ(r.status, CommandStatus::failed);
+  EXPECT_EQ(r.status, TaskStatus::failed);
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(r.signal, 0);
 }
@@ -329,7 +330,7 @@ TEST(CommandsRun, NonzeroExitIsFailed) {
 TEST(CommandsRun, KilledBySignalIsFailedWithTheSignal) {
   TempDir dir;
   const CommandResult r = run_command({2, "kill -9 $$"}, where(2), options_in(dir));
-  EXPECT_EQ(r.status, CommandStatus::failed);
+  EXPECT_EQ(r.status, TaskStatus::failed);
   EXPECT_EQ(r.exit_code, -1);
   EXPECT_EQ(r.signal, 9);
 }
@@ -353,7 +354,7 @@ TEST(CommandsRun, DefaultSignalDispositionsEvenIfIgnoredHere) {
   ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   ::sigaction(SIGPIPE, &old_pipe, nullptr);
   ::sigaction(SIGTERM, &old_term, nullptr);
-  EXPECT_EQ(r.status, CommandStatus::ok);
+  EXPECT_EQ(r.status, TaskStatus::ok);
   const std::string out = slurp(dir.path() / "logs" / "0" / "3.out");
   EXPECT_NE(out.find("SigBlk:\t0000000000000000"), std::string::npos) << out;
   // SIGPIPE (13) and SIGTERM (15) are not ignored: bits 12 and 14 of SigIgn are clear.
@@ -373,7 +374,7 @@ TEST(CommandsRun, TimeoutKillsTheCommand) {
   const auto t0 = Clock::now();
   const CommandResult r = run_command({4, "sleep 30"}, where(4), options);
   const double took = seconds_since(t0);
-  EXPECT_EQ(r.status, CommandStatus::timed_out);
+  EXPECT_EQ(r.status, TaskStatus::timed_out);
   EXPECT_EQ(r.exit_code, -1);
   EXPECT_EQ(r.signal, SIGTERM);  // sh dies of the first SIGTERM
   EXPECT_GE(took, 0.29);
@@ -391,7 +392,7 @@ TEST(CommandsRun, TimeoutLeavesNoProcessOfTheGroupBehind) {
   const CommandResult r = run_command(
       {5, "echo $$ > " + shell_file + "; sleep 300 & echo $! > " + child_file + "; sleep 300"},
       where(5), options);
-  EXPECT_EQ(r.status, CommandStatus::timed_out);
+  EXPECT_EQ(r.status, TaskStatus::timed_out);
   const pid_t shell = read_pid(shell_file);
   const pid_t child = read_pid(child_file);
   ASSERT_GT(shell, 1);
@@ -415,7 +416,7 @@ TEST(CommandsRun, GroupMemberIgnoringTermIsKilledAfterTheShellExits) {
                           child_file + "; sleep 300"},
                   where(6), options);
   const double took = seconds_since(t0);
-  EXPECT_EQ(r.status, CommandStatus::timed_out);
+  EXPECT_EQ(r.status, TaskStatus::timed_out);
   EXPECT_EQ(r.signal, SIGTERM);
   EXPECT_GE(took, 0.3 + 0.6 - 0.05);
   EXPECT_LT(took, 0.3 + 0.6 + 1.0);
@@ -435,7 +436,7 @@ TEST(CommandsRun, CommandTrappingTermIsKilledAfterGrace) {
   const CommandResult r =
       run_command({7, "echo $$ > " + shell_file + "; trap '' TERM; sleep 30"}, where(7), options);
   const double took = seconds_since(t0);
-  EXPECT_EQ(r.status, CommandStatus::timed_out);
+  EXPECT_EQ(r.status, TaskStatus::timed_out);
   EXPECT_EQ(r.exit_code, -1);
   EXPECT_EQ(r.signal, SIGKILL);
   EXPECT_GE(took, 0.2 + 0.5 - 0.05);
@@ -448,7 +449,7 @@ TEST(CommandsRun, PollingWithoutPidfd) {
   CommandOptions options = options_in(dir);
   options.use_pidfd = false;  // what kernels before 5.3 get
   const CommandResult ok = run_command({20, "echo polled"}, where(20), options);
-  EXPECT_EQ(ok.status, CommandStatus::ok);
+  EXPECT_EQ(ok.status, TaskStatus::ok);
   EXPECT_LT(ok.runtime, 1.0);
   EXPECT_EQ(slurp(command_stdout_path(options.logdir, 20)), "polled\n");
   EXPECT_EQ(run_command({21, "exit 4"}, where(21), options).exit_code, 4);
@@ -458,7 +459,7 @@ TEST(CommandsRun, PollingWithoutPidfd) {
   const auto t0 = Clock::now();
   const CommandResult r = run_command({22, "trap '' TERM; sleep 30"}, where(22), options);
   const double took = seconds_since(t0);
-  EXPECT_EQ(r.status, CommandStatus::timed_out);
+  EXPECT_EQ(r.status, TaskStatus::timed_out);
   EXPECT_EQ(r.signal, SIGKILL);
   EXPECT_GE(took, 0.2 + 0.3 - 0.05);
   EXPECT_LT(took, 0.2 + 0.3 + 1.0);
@@ -478,14 +479,14 @@ TEST(CommandsRun, InterruptFromAnotherThread) {
   const CommandResult r = run_command({8, "sleep 30"}, where(8), options);
   const double took = seconds_since(t0);
   stopper.join();
-  EXPECT_EQ(r.status, CommandStatus::interrupted);
+  EXPECT_EQ(r.status, TaskStatus::interrupted);
   EXPECT_EQ(r.exit_code, -1);
   EXPECT_GE(took, 0.19);
   EXPECT_LT(took, 2.0);
 
   // Already interrupted: nothing runs, no log is written.
   const CommandResult none = run_command({9, "echo ran"}, where(9), options);
-  EXPECT_EQ(none.status, CommandStatus::interrupted);
+  EXPECT_EQ(none.status, TaskStatus::interrupted);
   EXPECT_FALSE(fs::exists(dir.path() / "logs" / "0" / "9.out"));
 }
 
@@ -511,7 +512,7 @@ TEST(CommandsRun, ManyThreadsAtOnce) {
     ASSERT_EQ(results[t].size(), static_cast<std::size_t>(kPerThread));
     for (int i = 0; i < kPerThread; ++i) {
       const std::uint64_t id = static_cast<std::uint64_t>(t) * 1000 + i;
-      EXPECT_EQ(results[t][i].status, CommandStatus::ok) << id;
+      EXPECT_EQ(results[t][i].status, TaskStatus::ok) << id;
       EXPECT_EQ(slurp(command_stdout_path(options.logdir, id)),
                 std::to_string(id) + " " + std::to_string(t + 1) + "\n");
     }
@@ -525,7 +526,7 @@ TEST(CommandsRun, ShortCommandsAreNotSlowedDown) {
   constexpr int kRuns = 20;
   for (int i = 0; i < kRuns; ++i) {
     ASSERT_EQ(run_command({static_cast<std::uint64_t>(i), "true"}, where(i), options).status,
-              CommandStatus::ok);
+              TaskStatus::ok);
   }
   EXPECT_LT(seconds_since(t0) / kRuns, 0.05);
 }
@@ -544,7 +545,7 @@ TEST(CommandsRun, SpawnFailureIsFailed127) {
   // Longer than one exec argument may be: posix_spawn fails with E2BIG.
   const std::string command = "echo " + std::string(200 * 1024, 'q');
   const CommandResult r = run_command({11, command}, where(11), options_in(dir));
-  EXPECT_EQ(r.status, CommandStatus::failed);
+  EXPECT_EQ(r.status, TaskStatus::failed);
   EXPECT_EQ(r.exit_code, 127);
   const std::string err = slurp(dir.path() / "logs" / "0" / "11.err");
   EXPECT_NE(err.find("cannot run /bin/sh"), std::string::npos) << err;
@@ -572,7 +573,7 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 CommandResult sample_result() {
   CommandResult r;
-  r.status = CommandStatus::ok;
+  r.status = TaskStatus::ok;
   r.exit_code = 0;
   r.start_time = 1700000000.12345;
   r.runtime = 1.23456;
@@ -588,14 +589,14 @@ TEST(CommandsJobLog, LineFormatMatchesGnuParallel) {
   CommandResult r = sample_result();
   EXPECT_EQ(joblog_line(task, r),
             "10\tnode1\t1700000000.123\t     1.234\t0\t0\t0\t0\techo 10 node1\tx\n");
-  r.status = CommandStatus::failed;
+  r.status = TaskStatus::failed;
   r.exit_code = 3;
   EXPECT_EQ(split_tabs(joblog_line(task, r))[6], "3");
   r.exit_code = -1;
   r.signal = 9;
   EXPECT_EQ(split_tabs(joblog_line(task, r))[6], "137");
   EXPECT_EQ(split_tabs(joblog_line(task, r))[7], "9");
-  r.status = CommandStatus::timed_out;
+  r.status = TaskStatus::timed_out;
   r.signal = 15;
   EXPECT_EQ(split_tabs(joblog_line(task, r))[6], "-1");
   EXPECT_EQ(split_tabs(joblog_line(task, r))[7], "15");
@@ -613,7 +614,7 @@ TEST(CommandsJobLog, WritesHeaderAndParsableLinesAndAppends) {
     EXPECT_EQ(log.path(), path);
     log.add({0, "echo a"}, sample_result());
     CommandResult failed = sample_result();
-    failed.status = CommandStatus::failed;
+    failed.status = TaskStatus::failed;
     failed.exit_code = 2;
     log.add({4, "exit 2"}, failed);
   }
@@ -681,7 +682,7 @@ TEST(CommandsJobLog, AppendToNewOrTornFile) {
 TEST(CommandsSerialization, TaskAndResultRoundTrip) {
   CommandTask task{123456789012ull, "echo 'hi there' | tr a-z A-Z"};
   CommandResult result = sample_result();
-  result.status = CommandStatus::timed_out;
+  result.status = TaskStatus::timed_out;
   result.exit_code = -1;
   result.signal = 15;
   std::stringstream buffer;

@@ -26,10 +26,10 @@ namespace {
 namespace fs = std::filesystem;
 using parakit::InputError;
 using parakit::InternalError;
+using parakit::TaskStatus;
 using parakit::io::JournalHeader;
 using parakit::io::JournalRecord;
 using parakit::io::JournalScan;
-using parakit::io::JournalStatus;
 using parakit::io::JournalWriter;
 using parakit::io::scan_journal;
 
@@ -68,7 +68,7 @@ void spit(const std::string& path, const std::string& bytes) {
 /// What a test expects back for one record.
 struct Expected {
   std::uint64_t id = 0;
-  JournalStatus status = JournalStatus::ok;
+  TaskStatus status = TaskStatus::ok;
   std::vector<std::byte> payload;
 };
 
@@ -104,8 +104,8 @@ void expect_same(const std::vector<Expected>& got, const std::vector<Expected>& 
   }
 }
 
-constexpr JournalStatus kStatuses[] = {JournalStatus::ok, JournalStatus::failed,
-                                       JournalStatus::timed_out, JournalStatus::interrupted};
+constexpr TaskStatus kStatuses[] = {TaskStatus::ok, TaskStatus::failed, TaskStatus::timed_out,
+                                    TaskStatus::interrupted};
 
 /// Writes a journal of `count` small records; returns them and each record's file offset.
 std::vector<Expected> write_small(const std::string& path, std::size_t count,
@@ -157,11 +157,11 @@ TEST(JournalCrc, MatchesTheStandardCheckValueAndContinues) {
   }
 }
 
-TEST(JournalStatusNames, AreStable) {
-  EXPECT_EQ(to_string(JournalStatus::ok), "ok");
-  EXPECT_EQ(to_string(JournalStatus::failed), "failed");
-  EXPECT_EQ(to_string(JournalStatus::timed_out), "timed_out");
-  EXPECT_EQ(to_string(JournalStatus::interrupted), "interrupted");
+TEST(TaskStatusNames, AreStable) {
+  EXPECT_EQ(to_string(TaskStatus::ok), "ok");
+  EXPECT_EQ(to_string(TaskStatus::failed), "failed");
+  EXPECT_EQ(to_string(TaskStatus::timed_out), "timed_out");
+  EXPECT_EQ(to_string(TaskStatus::interrupted), "interrupted");
 }
 
 // Header and many records, including empty payloads, payloads larger than the reader's
@@ -221,7 +221,7 @@ TEST(JournalRoundTrip, ABigJournalScansWhileItIsReadAheadAndStopsEarlyOnAThrow) 
     auto writer = JournalWriter::create(path, JournalHeader{"farm queue", 7, kRecords}, -1.0);
     for (std::uint64_t i = 0; i < kRecords; ++i) {
       const auto payload = payload_for(i, 25);
-      writer.add(i, JournalStatus::ok, payload);
+      writer.add(i, TaskStatus::ok, payload);
       if (i % 65536 == 0) writer.flush();
     }
   }
@@ -252,8 +252,7 @@ TEST(JournalRoundTrip, FaultsInABigJournalAreJudgedAsInASmallOne) {
   constexpr std::uint64_t kRecords = 400'000;  // 17 + 25 bytes each: 16.8 MB
   {
     auto writer = JournalWriter::create(path, JournalHeader{"farm queue", 7, kRecords}, -1.0);
-    for (std::uint64_t i = 0; i < kRecords; ++i)
-      writer.add(i, JournalStatus::ok, payload_for(i, 25));
+    for (std::uint64_t i = 0; i < kRecords; ++i) writer.add(i, TaskStatus::ok, payload_for(i, 25));
   }
   const std::string clean = slurp(path);
   const std::size_t header = clean.size() - kRecords * 42;
@@ -303,12 +302,12 @@ TEST(JournalWriterTest, RejectsBadRecordsAndMovedFromUse) {
   TempDir dir;
   const std::string path = dir.file("j");
   auto writer = JournalWriter::create(path, {"k", 1, 1}, -1.0);
-  EXPECT_THROW(writer.add(1, static_cast<JournalStatus>(4), {}), InternalError);
+  EXPECT_THROW(writer.add(1, static_cast<TaskStatus>(4), {}), InternalError);
   const std::vector<std::byte> huge((std::size_t{64} << 20) + 1);
-  EXPECT_THROW(writer.add(1, JournalStatus::ok, huge), InputError);
-  writer.add(5, JournalStatus::failed, {});
+  EXPECT_THROW(writer.add(1, TaskStatus::ok, huge), InputError);
+  writer.add(5, TaskStatus::failed, {});
   JournalWriter moved = std::move(writer);
-  EXPECT_THROW(writer.add(1, JournalStatus::ok, {}),
+  EXPECT_THROW(writer.add(1, TaskStatus::ok, {}),
                InternalError);  // NOLINT(bugprone-use-after-move)
   EXPECT_THROW(writer.flush(), InternalError);
   moved.sync();
@@ -316,7 +315,7 @@ TEST(JournalWriterTest, RejectsBadRecordsAndMovedFromUse) {
   const auto got = read_all(path, false);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].id, 5u);
-  EXPECT_EQ(got[0].status, JournalStatus::failed);
+  EXPECT_EQ(got[0].status, TaskStatus::failed);
 }
 
 // Reopening after a scan continues the same file; the result reads as one journal.
@@ -579,10 +578,10 @@ TEST(JournalDurability, FlushedRecordsSurviveSigkill) {
       for (int i = 0; i < kFlushed; ++i) {
         const auto payload =
             payload_for(static_cast<std::uint64_t>(i), static_cast<std::size_t>(i % 50));
-        writer.add(static_cast<std::uint64_t>(i), JournalStatus::ok, payload);
+        writer.add(static_cast<std::uint64_t>(i), TaskStatus::ok, payload);
         if (i % 100 == 99) writer.flush();
       }
-      writer.add(kFlushed, JournalStatus::ok, payload_for(0, 10));  // staged only
+      writer.add(kFlushed, TaskStatus::ok, payload_for(0, 10));  // staged only
       ::kill(::getpid(), SIGKILL);
     } catch (...) {
     }
@@ -612,14 +611,14 @@ TEST(JournalWriterTest, WriteFailureLeavesWholeRecordsAndRetries) {
   auto writer = JournalWriter::create(path, {"k", 1, 100}, -1.0);
   std::vector<Expected> want;
   for (std::uint64_t i = 0; i < 10; ++i) {
-    want.push_back({i, JournalStatus::ok, payload_for(i, 100)});
-    writer.add(i, JournalStatus::ok, want.back().payload);
+    want.push_back({i, TaskStatus::ok, payload_for(i, 100)});
+    writer.add(i, TaskStatus::ok, want.back().payload);
   }
   writer.flush();
   const std::uint64_t good = writer.bytes();
   for (std::uint64_t i = 10; i < 100; ++i) {
-    want.push_back({i, JournalStatus::failed, payload_for(i, 100)});
-    writer.add(i, JournalStatus::failed, want.back().payload);
+    want.push_back({i, TaskStatus::failed, payload_for(i, 100)});
+    writer.add(i, TaskStatus::failed, want.back().payload);
   }
   rlimit saved{};
   ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);

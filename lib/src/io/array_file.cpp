@@ -16,7 +16,7 @@
 
 #include "parakit/core/error.hpp"
 #include "parakit/io/atomic_file.hpp"
-#include "posix_file.hpp"
+#include "read_support.hpp"
 
 namespace parakit::io {
 
@@ -343,15 +343,8 @@ std::string shape_to_string(const std::vector<std::uint64_t>& shape) {
 }
 
 ArrayFileInfo probe_array_file(const std::string& path) {
-  detail::Fd file(path);
-  struct stat st {};
-  if (::fstat(file.get(), &st) != 0) {
-    const int err = errno;
-    detail::fail(path, std::string("cannot stat: ") + std::strerror(err));
-  }
-  if (S_ISDIR(st.st_mode)) detail::fail(path, "is a directory");
-  if (!S_ISREG(st.st_mode)) detail::fail(path, "is not a regular file");
-  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  const sys::UniqueFd file = detail::open_for_reading(path);
+  const std::uint64_t file_size = detail::regular_file_size(path, file.get());
   if (file_size == 0) detail::fail(path, "file is empty");
 
   char magic[6] = {};
@@ -381,7 +374,7 @@ ArrayFileInfo probe_array_file(const std::string& path) {
 void read_elements(const ArrayFileInfo& info, std::uint64_t first, std::span<double> out) {
   detail::check_range(info, first, out.size());
   if (out.empty()) return;
-  detail::Fd file(info.path);
+  const sys::UniqueFd file = detail::open_for_reading(info.path);
   if (info.dtype == DType::f64) {
     detail::read_exact(info, file.get(), first, out.size(), out.data());
     return;
@@ -404,7 +397,7 @@ void read_elements(const ArrayFileInfo& info, std::uint64_t first, std::span<flo
   }
   detail::check_range(info, first, out.size());
   if (out.empty()) return;
-  detail::Fd file(info.path);
+  const sys::UniqueFd file = detail::open_for_reading(info.path);
   detail::read_exact(info, file.get(), first, out.size(), out.data());
 }
 

@@ -27,9 +27,14 @@
 
 #include "parakit/core/error.hpp"
 #include "parakit/core/fault.hpp"
+#include "parakit/sys/error_text.hpp"
+#include "parakit/sys/file_io.hpp"
+#include "parakit/sys/unique_fd.hpp"
 
 namespace parakit::io {
 namespace {
+
+using sys::errno_text;
 
 constexpr char kMagic[8] = {'P', 'K', 'J', 'R', 'N', 'L', '0', '1'};
 constexpr std::size_t kHeaderHead = 8 + 4 + 4;      // magic, length, crc
@@ -38,9 +43,7 @@ constexpr std::size_t kRecordHead = 4 + 4 + 8 + 1;  // length, crc, id, status
 constexpr std::size_t kCrcOffset = 8;               // the checksum covers id, status, payload
 constexpr std::uint32_t kMaxPayload = 64u << 20;
 constexpr std::size_t kMaxKind = 256;
-constexpr std::uint8_t kMaxStatus = static_cast<std::uint8_t>(JournalStatus::interrupted);
 constexpr std::size_t kReadChunk = std::size_t{4} << 20;
-constexpr std::size_t kMaxWrite = std::size_t{1} << 30;  // Linux moves < 2 GiB per write()
 
 using BoostCrc32c = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true>;
 
@@ -138,59 +141,27 @@ std::byte* store(std::byte* p, T value) noexcept {
   return p + sizeof(T);
 }
 
-std::string errno_text(int err) {
-  return std::strerror(err);
-}
-
-void fsync_directory_of(const std::string& path) {
-  const std::size_t slash = path.rfind('/');
-  const std::string dir =
-      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {  // best effort: some file systems refuse to fsync a directory
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
-
-/// write() loop. Returns 0 or the errno of the failure (some bytes may have been written).
-int write_all(int fd, const std::byte* data, std::size_t size) noexcept {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, std::min(size, kMaxWrite));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (n == 0) return EIO;
-    data += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return 0;
-}
-
 /// A forward reader over a file through one reused buffer; records are parsed in place.
 class Reader {
  public:
   explicit Reader(const std::string& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) {
+    fd_ = sys::open_fd(path, O_RDONLY);
+    if (!fd_) {
       const int err = errno;
       throw InputError("cannot open journal " + path + ": " + errno_text(err));
     }
     struct stat info {};
-    if (::fstat(fd_, &info) != 0 || !S_ISREG(info.st_mode)) {
-      ::close(fd_);
+    if (::fstat(fd_.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
       throw InputError("journal " + path + " is not a regular file");
     }
     size_ = static_cast<std::uint64_t>(info.st_size);
-    ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+    ::posix_fadvise(fd_.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   }
   ~Reader() {
     if (prefetch_.joinable()) {
       prefetch_.request_stop();
       prefetch_.join();
     }
-    ::close(fd_);
   }
   Reader(const Reader&) = delete;
   Reader& operator=(const Reader&) = delete;
@@ -250,18 +221,9 @@ class Reader {
     const std::size_t want = std::max(count, kReadChunk);
     if (buffer_.size() < want) buffer_.resize(want);
     const auto to_read = static_cast<std::size_t>(std::min<std::uint64_t>(want, size_ - offset));
-    std::size_t got = 0;
-    while (got < to_read) {
-      const ssize_t n =
-          ::pread(fd_, buffer_.data() + got, to_read - got, static_cast<off_t>(offset + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        const int err = errno;
-        throw InputError("cannot read journal " + path_ + ": " + errno_text(err));
-      }
-      if (n == 0) throw InputError("cannot read journal " + path_ + ": it shrank while read");
-      got += static_cast<std::size_t>(n);
-    }
+    const auto [got, err] = sys::pread_all(fd_.get(), std::span(buffer_.data(), to_read), offset);
+    if (err != 0) throw InputError("cannot read journal " + path_ + ": " + errno_text(err));
+    if (got < to_read) throw InputError("cannot read journal " + path_ + ": it shrank while read");
     begin_ = offset;
     filled_ = got;
     consumed_.store(offset + got, std::memory_order_relaxed);
@@ -273,12 +235,12 @@ class Reader {
         if (stop.stop_requested()) return;
         std::this_thread::sleep_for(std::chrono::microseconds(200));
       }
-      ::readahead(fd_, static_cast<off_t>(at), kReadChunk);
+      ::readahead(fd_.get(), static_cast<off_t>(at), kReadChunk);
     }
   }
 
   std::string path_;
-  int fd_ = -1;
+  sys::UniqueFd fd_;
   std::uint64_t size_ = 0;
   std::vector<std::byte> buffer_;
   std::uint64_t begin_ = 0;
@@ -324,20 +286,6 @@ void lock_exclusively(int fd, const std::string& path) {
 }
 
 }  // namespace
-
-std::string_view to_string(JournalStatus status) noexcept {
-  switch (status) {
-    case JournalStatus::ok:
-      return "ok";
-    case JournalStatus::failed:
-      return "failed";
-    case JournalStatus::timed_out:
-      return "timed_out";
-    case JournalStatus::interrupted:
-      return "interrupted";
-  }
-  return "unknown";
-}
 
 namespace detail {
 std::uint32_t crc32c_portable(std::span<const std::byte> data, std::uint32_t crc) noexcept {
@@ -425,12 +373,12 @@ void check_records(Reader& in, const std::string& path, bool force, std::uint64_
       break;
     }
     const auto status = static_cast<std::uint8_t>(record[16]);
-    if (status > kMaxStatus) {
+    if (status > kMaxTaskStatus) {
       problem = "unknown status " + std::to_string(status);
       break;
     }
     records.push_back(JournalRecord{load<std::uint64_t>(covered),
-                                    static_cast<JournalStatus>(status),
+                                    static_cast<TaskStatus>(status),
                                     {record + kRecordHead, length}});
     offset += extent;
   }
@@ -583,9 +531,10 @@ JournalScan scan_journal(const std::string& path, bool force,
   return scan;
 }
 
-JournalWriter::JournalWriter(std::string path, int fd, std::uint64_t bytes, double interval)
+JournalWriter::JournalWriter(std::string path, sys::UniqueFd fd, std::uint64_t bytes,
+                             double interval)
     : path_(std::move(path)),
-      fd_(fd),
+      fd_(std::move(fd)),
       bytes_(bytes),
       fsync_interval_(interval),
       last_sync_(std::chrono::steady_clock::now()) {
@@ -612,36 +561,38 @@ JournalWriter JournalWriter::create(const std::string& path, const JournalHeader
   p = store(out.data() + sizeof kMagic, static_cast<std::uint32_t>(length));
   store(p, crc32c({payload, length}));
 
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-  if (fd < 0) {
+  sys::UniqueFd file = sys::open_fd(path, O_WRONLY | O_CREAT, 0666);
+  if (!file) {
     const int err = errno;
     throw InputError("cannot create journal " + path + ": " + errno_text(err));
   }
-  JournalWriter writer(path, fd, 0, fsync_interval_s);
+  const int fd = file.get();
+  JournalWriter writer(path, std::move(file), 0, fsync_interval_s);
   lock_exclusively(fd, path);
   if (::ftruncate(fd, 0) != 0) {
     const int err = errno;
     throw InputError("cannot truncate journal " + path + ": " + errno_text(err));
   }
-  if (const int err = write_all(fd, out.data(), out.size()); err != 0) {
+  if (const int err = sys::write_all(fd, out); err != 0) {
     writer.broken_ = true;
     throw InputError("cannot write journal " + path + ": " + errno_text(err));
   }
   writer.bytes_ = out.size();
   writer.dirty_ = true;
   writer.fsync_now();
-  fsync_directory_of(path);
+  (void)sys::fsync_parent(path);  // best effort: some file systems refuse
   return writer;
 }
 
 JournalWriter JournalWriter::append_to(const std::string& path, std::uint64_t valid_bytes,
                                        double fsync_interval_s) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) {
+  sys::UniqueFd file = sys::open_fd(path, O_WRONLY);
+  if (!file) {
     const int err = errno;
     throw InputError("cannot open journal " + path + " for appending: " + errno_text(err));
   }
-  JournalWriter writer(path, fd, valid_bytes, fsync_interval_s);
+  const int fd = file.get();
+  JournalWriter writer(path, std::move(file), valid_bytes, fsync_interval_s);
   lock_exclusively(fd, path);
   struct stat info {};
   if (::fstat(fd, &info) != 0) {
@@ -674,7 +625,7 @@ JournalWriter JournalWriter::append_to(const std::string& path, std::uint64_t va
 
 JournalWriter::JournalWriter(JournalWriter&& other) noexcept
     : path_(std::move(other.path_)),
-      fd_(std::exchange(other.fd_, -1)),
+      fd_(std::move(other.fd_)),
       bytes_(other.bytes_),
       records_(other.records_),
       staged_records_(std::exchange(other.staged_records_, 0)),
@@ -692,7 +643,7 @@ JournalWriter& JournalWriter::operator=(JournalWriter&& other) noexcept {
   if (this != &other) {
     close();
     path_ = std::move(other.path_);
-    fd_ = std::exchange(other.fd_, -1);
+    fd_ = std::move(other.fd_);
     bytes_ = other.bytes_;
     records_ = other.records_;
     staged_records_ = std::exchange(other.staged_records_, 0);
@@ -713,21 +664,20 @@ JournalWriter::~JournalWriter() {
 }
 
 void JournalWriter::close() noexcept {
-  if (fd_ < 0) return;
+  if (!fd_) return;
   if (!broken_) {
     try {
       sync();
     } catch (...) {  // best effort: what was written stays, a torn tail is dropped on resume
     }
   }
-  ::close(fd_);
-  fd_ = -1;
+  fd_.reset();
 }
 
-void JournalWriter::add(std::uint64_t task_id, JournalStatus status,
+void JournalWriter::add(std::uint64_t task_id, TaskStatus status,
                         std::span<const std::byte> payload) {
-  if (fd_ < 0) throw InternalError("journal writer used after move");
-  if (static_cast<std::uint8_t>(status) > kMaxStatus) {
+  if (!fd_) throw InternalError("journal writer used after move");
+  if (static_cast<std::uint8_t>(status) > kMaxTaskStatus) {
     throw InternalError("journal " + path_ + ": unknown record status " +
                         std::to_string(static_cast<unsigned>(status)));
   }
@@ -751,17 +701,17 @@ void JournalWriter::add(std::uint64_t task_id, JournalStatus status,
 }
 
 void JournalWriter::write_staged() {
-  if (fd_ < 0) throw InternalError("journal writer used after move");
+  if (!fd_) throw InternalError("journal writer used after move");
   if (broken_) throw InputError("journal " + path_ + ": unusable after an earlier failure");
   if (staged_.empty()) return;
   if (kill_offset_ != 0) {  // the drill: the records before, half of this one, then SIGKILL
-    (void)write_all(fd_, staged_.data(), kill_offset_);
+    (void)sys::write_all(fd_.get(), std::span(staged_.data(), kill_offset_));
     std::raise(SIGKILL);
   }
-  if (const int err = write_all(fd_, staged_.data(), staged_.size()); err != 0) {
+  if (const int err = sys::write_all(fd_.get(), staged_); err != 0) {
     // Cut a partial batch off again so that a later flush appends whole records only.
-    if (::ftruncate(fd_, static_cast<off_t>(bytes_)) != 0 ||
-        ::lseek(fd_, static_cast<off_t>(bytes_), SEEK_SET) < 0) {
+    if (::ftruncate(fd_.get(), static_cast<off_t>(bytes_)) != 0 ||
+        ::lseek(fd_.get(), static_cast<off_t>(bytes_), SEEK_SET) < 0) {
       broken_ = true;
     }
     throw InputError("cannot write journal " + path_ + ": " + errno_text(err));
@@ -775,7 +725,7 @@ void JournalWriter::write_staged() {
 
 void JournalWriter::fsync_now() {
   if (!dirty_) return;
-  if (::fsync(fd_) != 0) {
+  if (::fsync(fd_.get()) != 0) {
     // After a failed fsync the kernel may have dropped the dirty pages: trust nothing more.
     const int err = errno;
     broken_ = true;

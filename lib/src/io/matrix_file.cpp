@@ -17,15 +17,15 @@
 #include <system_error>
 
 #include "parakit/core/error.hpp"
+#include "parakit/core/parse.hpp"
 #include "parakit/io/array_file.hpp"
-#include "posix_file.hpp"
+#include "read_support.hpp"
 
 namespace parakit::io {
 
 namespace {
 
 using detail::fail;
-using detail::Fd;
 using detail::pread_full;
 
 constexpr std::string_view kNpyMagic = "\x93NUMPY";
@@ -99,18 +99,6 @@ Matrix read_npy_matrix(const std::string& path) {
 }
 
 // ---------------------------------------------------------------- CSV
-
-constexpr bool is_blank(char c) noexcept {
-  return c == ' ' || c == '\t' || c == '\r';
-}
-
-/// `s` without leading and trailing spaces, tabs and carriage returns.
-std::string_view trim(std::string_view s) noexcept {
-  std::size_t first = 0, last = s.size();
-  while (first < last && is_blank(s[first])) ++first;
-  while (last > first && is_blank(s[last - 1])) --last;
-  return s.substr(first, last - first);
-}
 
 /// The cell text quoted for a message: cut to kMaxCellChars, control bytes as \xNN.
 std::string quote_cell(std::string_view cell) {
@@ -194,7 +182,7 @@ bool is_header(std::string_view line) {
   std::size_t start = 0;
   while (true) {
     const auto comma = line.find(',', start);
-    const std::string_view cell = trim(line.substr(
+    const std::string_view cell = trim_blanks(line.substr(
         start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
     double v = 0;
     if (!cell.empty() && parse_cell(cell, v) == Cell::not_number) return true;
@@ -214,7 +202,7 @@ class CsvParser {
     for (std::size_t pos = 0; pos < text_.size();) {
       const auto nl = text_.find('\n', pos);
       const std::size_t end = nl == std::string_view::npos ? text_.size() : nl;
-      const std::string_view line = trim(text_.substr(pos, end - pos));
+      const std::string_view line = trim_blanks(text_.substr(pos, end - pos));
       pos = end + 1;
       ++line_no;
       if (line.empty() || line.front() == '#') continue;
@@ -248,7 +236,7 @@ class CsvParser {
       const auto comma = line.find(',', start);
       ++col;
       if (m_.cols != 0 && col > m_.cols) ragged(line, line_no);
-      const std::string_view cell = trim(line.substr(
+      const std::string_view cell = trim_blanks(line.substr(
           start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
       double v = 0;
       switch (parse_cell(cell, v)) {
@@ -291,15 +279,8 @@ class CsvParser {
 Matrix read_matrix_impl(const std::string& path) {
   std::string text;
   {
-    Fd file(path);
-    struct stat st {};
-    if (::fstat(file.get(), &st) != 0) {
-      const int err = errno;
-      fail(path, std::string("cannot stat: ") + std::strerror(err));
-    }
-    if (S_ISDIR(st.st_mode)) fail(path, "is a directory");
-    if (!S_ISREG(st.st_mode)) fail(path, "is not a regular file");
-    const auto size = static_cast<std::uint64_t>(st.st_size);
+    const sys::UniqueFd file = detail::open_for_reading(path);
+    const std::uint64_t size = detail::regular_file_size(path, file.get());
     if (size == 0) fail(path, "no data rows");
 
     char magic[kNpyMagic.size()] = {};

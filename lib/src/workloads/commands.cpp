@@ -1,55 +1,33 @@
 #include "parakit/workloads/commands.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <thread>
+#include <optional>
+#include <system_error>
 #include <utility>
 
 #include "parakit/core/error.hpp"
+#include "parakit/core/parse.hpp"
+#include "parakit/sys/error_text.hpp"
+#include "parakit/sys/file_io.hpp"
+#include "parakit/sys/subprocess.hpp"
+#include "parakit/sys/unique_fd.hpp"
 
 extern "C" char** environ;  // <unistd.h> declares it only with _GNU_SOURCE
 
 namespace parakit::workloads {
 namespace {
 
-std::string errno_text(int err) {
-  return std::strerror(err);
-}
-
-/// Closes a file descriptor at scope exit.
-class FdGuard {
- public:
-  explicit FdGuard(int fd = -1) noexcept : fd_(fd) {}
-  ~FdGuard() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdGuard(const FdGuard&) = delete;
-  FdGuard& operator=(const FdGuard&) = delete;
-  int get() const noexcept { return fd_; }
-
- private:
-  int fd_;
-};
-
-bool is_blank(char c) noexcept {
-  return c == ' ' || c == '\t' || c == '\v' || c == '\f';
-}
+using sys::errno_text;
 
 /// Whether a line holds no command: empty, only blanks, or a '#' comment.
 bool skipped_line(std::string_view line) noexcept {
@@ -88,27 +66,6 @@ void make_directories(const std::string& dir) {
   }
 }
 
-/// An O_CLOEXEC descriptor numbered 3 or above, so the child's dup2 onto 0, 1 and 2 always
-/// makes a fresh, inheritable copy (dup2 onto itself would keep close-on-exec set).
-int open_above_stdio(const char* path, int flags, mode_t mode) {
-  int fd = ::open(path, flags | O_CLOEXEC, mode);
-  if (fd < 0 || fd > 2) return fd;
-  const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  const int err = errno;
-  ::close(fd);
-  errno = err;
-  return moved;
-}
-
-void write_best_effort(int fd, std::string_view text) noexcept {
-  while (!text.empty()) {
-    const ssize_t n = ::write(fd, text.data(), text.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    text.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
-
 bool has_prefix(const char* entry, std::string_view prefix) noexcept {
   return std::strncmp(entry, prefix.data(), prefix.size()) == 0;
 }
@@ -133,145 +90,14 @@ std::vector<std::string> child_environment(const Placeholders& where) {
   return env;
 }
 
-/// posix_spawn's attribute and file-action objects, destroyed at scope exit.
-class SpawnSetup {
- public:
-  SpawnSetup(int stdin_fd, int stdout_fd, int stderr_fd) {
-    if (int rc = ::posix_spawnattr_init(&attr_); rc != 0) {
-      throw InternalError("posix_spawnattr_init: " + errno_text(rc));
-    }
-    attr_ok_ = true;
-    if (int rc = ::posix_spawn_file_actions_init(&actions_); rc != 0) {
-      throw InternalError("posix_spawn_file_actions_init: " + errno_text(rc));
-    }
-    actions_ok_ = true;
-
-    sigset_t empty;
-    sigemptyset(&empty);
-    sigset_t defaults;
-    sigemptyset(&defaults);
-    for (const int sig : {SIGPIPE, SIGCHLD, SIGINT, SIGTERM}) sigaddset(&defaults, sig);
-    short flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-    check(::posix_spawnattr_setflags(&attr_, flags), "setflags");
-    check(::posix_spawnattr_setpgroup(&attr_, 0), "setpgroup");
-    check(::posix_spawnattr_setsigmask(&attr_, &empty), "setsigmask");
-    check(::posix_spawnattr_setsigdefault(&attr_, &defaults), "setsigdefault");
-
-    check(::posix_spawn_file_actions_adddup2(&actions_, stdin_fd, 0), "adddup2");
-    check(::posix_spawn_file_actions_adddup2(&actions_, stdout_fd, 1), "adddup2");
-    check(::posix_spawn_file_actions_adddup2(&actions_, stderr_fd, 2), "adddup2");
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-    // Descriptors other libraries (MPI) opened without O_CLOEXEC stay out of user commands.
-    check(::posix_spawn_file_actions_addclosefrom_np(&actions_, 3), "addclosefrom_np");
-#endif
-  }
-  ~SpawnSetup() {
-    if (actions_ok_) ::posix_spawn_file_actions_destroy(&actions_);
-    if (attr_ok_) ::posix_spawnattr_destroy(&attr_);
-  }
-  SpawnSetup(const SpawnSetup&) = delete;
-  SpawnSetup& operator=(const SpawnSetup&) = delete;
-
-  const posix_spawnattr_t* attr() const noexcept {
-    return &attr_;
-  }
-  const posix_spawn_file_actions_t* actions() const noexcept {
-    return &actions_;
-  }
-
- private:
-  static void check(int rc, const char* what) {
-    if (rc != 0) throw InternalError(std::string("posix_spawn ") + what + ": " + errno_text(rc));
-  }
-
-  posix_spawnattr_t attr_{};
-  posix_spawn_file_actions_t actions_{};
-  bool attr_ok_ = false;
-  bool actions_ok_ = false;
-};
-
-using Clock = std::chrono::steady_clock;
-
-/// Seconds as a clock duration, clamped to [0, ~30 years] so huge options cannot overflow.
-Clock::duration to_duration(double seconds) {
-  const double clamped = std::clamp(seconds, 0.0, 1e9);
-  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(clamped));
-}
-
-/// A pidfd for `pid` (readable once it exits), or -1 where the kernel has none (< 5.3).
-int open_pidfd(pid_t pid) noexcept {
-#ifdef SYS_pidfd_open
-  const long fd = ::syscall(SYS_pidfd_open, pid, 0);
-  return fd < 0 ? -1 : static_cast<int>(fd);  // close-on-exec by definition
-#else
-  (void)pid;
-  return -1;
-#endif
-}
-
-/// Waits until `fd` is readable or `until` passes.
-void wait_readable(int fd, Clock::time_point until) noexcept {
-  const auto left = std::max(Clock::duration::zero(), until - Clock::now());
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(ns / 1000000000);
-  ts.tv_nsec = static_cast<long>(ns % 1000000000);
-  pollfd p{fd, POLLIN, 0};
-  ::ppoll(&p, 1, &ts, nullptr);  // EINTR: the caller looks again
-}
-
-/// Sends `sig` to the process group; a group that is already gone is fine.
-void signal_group(pid_t pgid, int sig) noexcept {
-  ::kill(-pgid, sig);  // ESRCH: nobody left
-}
-
-/// Whether process `pid` (as named in /proc) is a live member of group `pgid`.
-bool live_member_of(const char* pid, pid_t pgid) {
-  const std::string path = std::string("/proc/") + pid + "/stat";
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[512];
-  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
-  ::close(fd);
-  if (n <= 0) return false;
-  buf[n] = '\0';
-  // "pid (comm) state ppid pgrp ...": comm may hold anything, so parse after the last ')'.
-  const char* paren = std::strrchr(buf, ')');
-  char state = 0;
-  long ppid = 0;
-  long pgrp = 0;
-  if (paren == nullptr || std::sscanf(paren + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3) {
-    return false;
-  }
-  return pgrp == pgid && state != 'Z' && state != 'X';
-}
-
-/// Whether any process of group `pgid` still runs. Zombies do not count: once the shell is
-/// reaped its orphans belong to init (or a subreaper), which may be slow to reap them.
-bool group_alive(pid_t pgid) {
-  if (::kill(-pgid, 0) != 0 && errno == ESRCH) return false;
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return true;  // cannot tell: assume it runs
-  bool alive = false;
-  while (const dirent* entry = ::readdir(proc)) {
-    if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
-    if (live_member_of(entry->d_name, pgid)) {
-      alive = true;
-      break;
-    }
-  }
-  ::closedir(proc);
-  return alive;
-}
-
 }  // namespace
 
 // ---- the commands file --------------------------------------------------------------------
 
 CommandsFile read_commands_file(const std::string& path) {
   const std::string what = "commands file " + path;
-  FdGuard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
+  const sys::UniqueFd fd = sys::open_fd(path, O_RDONLY);
+  if (!fd) {
     const int err = errno;
     throw InputError("cannot open " + what + ": " + errno_text(err));
   }
@@ -374,31 +200,15 @@ std::string expand_placeholders(std::string_view text, const Placeholders& value
   return out;
 }
 
-std::string_view to_string(CommandStatus status) noexcept {
-  switch (status) {
-    case CommandStatus::ok:
-      return "ok";
-    case CommandStatus::failed:
-      return "failed";
-    case CommandStatus::timed_out:
-      return "timed_out";
-    case CommandStatus::interrupted:
-      return "interrupted";
-  }
-  return "unknown";
-}
-
 // ---- running one command --------------------------------------------------------------------
 
 void check_logdir(const std::string& logdir) {
   make_directories(logdir);
   const std::string probe = logdir + "/.parakit-probe." + std::to_string(::getpid());
-  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
+  if (!sys::open_fd(probe, O_WRONLY | O_CREAT | O_EXCL, 0600)) {
     const int err = errno;
     throw InputError("cannot write in log directory " + logdir + ": " + errno_text(err));
   }
-  ::close(fd);
   ::unlink(probe.c_str());
 }
 
@@ -421,11 +231,8 @@ CommandResult run_command(const CommandTask& task, const Placeholders& where,
   result.command_hash = command_hash(task.command);
   result.start_time = wall_clock_seconds();
 
-  const auto interrupted = [&] {
-    return options.interrupt != nullptr && options.interrupt->load(std::memory_order_relaxed);
-  };
-  if (interrupted()) {
-    result.status = CommandStatus::interrupted;
+  if (options.interrupt != nullptr && options.interrupt->load(std::memory_order_relaxed)) {
+    result.status = TaskStatus::interrupted;
     result.exit_code = -1;
     return result;
   }
@@ -433,136 +240,74 @@ CommandResult run_command(const CommandTask& task, const Placeholders& where,
   // Log files: a failure here is the user's (logdir not writable) and would hit every task.
   const std::string logdir = expand_placeholders(options.logdir, here);
   make_directories(logdir + "/" + std::to_string(task.id / 1000));
-  const std::string out_path = command_stdout_path(logdir, task.id);
-  const std::string err_path = command_stderr_path(logdir, task.id);
-  const int file_flags = O_WRONLY | O_CREAT | O_TRUNC;
-  FdGuard out_fd(open_above_stdio(out_path.c_str(), file_flags, 0666));
-  if (out_fd.get() < 0) {
-    const int err = errno;
-    throw InputError("cannot create log file " + out_path + ": " + errno_text(err));
-  }
-  FdGuard err_fd(open_above_stdio(err_path.c_str(), file_flags, 0666));
-  if (err_fd.get() < 0) {
-    const int err = errno;
-    throw InputError("cannot create log file " + err_path + ": " + errno_text(err));
-  }
-  FdGuard null_fd(open_above_stdio("/dev/null", O_RDONLY, 0));
-  if (null_fd.get() < 0) {
+  const auto open_log = [](const std::string& path) {
+    sys::UniqueFd fd = sys::open_fd_above_stdio(path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (!fd) {
+      const int err = errno;
+      throw InputError("cannot create log file " + path + ": " + errno_text(err));
+    }
+    return fd;
+  };
+  const sys::UniqueFd out_fd = open_log(command_stdout_path(logdir, task.id));
+  const sys::UniqueFd err_fd = open_log(command_stderr_path(logdir, task.id));
+  const sys::UniqueFd null_fd = sys::open_fd_above_stdio("/dev/null", O_RDONLY);
+  if (!null_fd) {
     const int err = errno;
     throw InternalError("cannot open /dev/null: " + errno_text(err));
   }
 
-  std::string command = expand_placeholders(task.command, here);
-  std::string shell = "/bin/sh";
-  std::string dash_c = "-c";
-  std::string end_of_options = "--";  // a command starting with '-' is not an option of sh
-  char* argv[] = {shell.data(), dash_c.data(), end_of_options.data(), command.data(), nullptr};
-  std::vector<std::string> env = child_environment(here);
-  std::vector<char*> envp;
-  envp.reserve(env.size() + 1);
-  for (auto& entry : env) envp.push_back(entry.data());
-  envp.push_back(nullptr);
+  sys::SpawnOptions spawn;
+  // "--": a command starting with '-' is not an option of sh.
+  spawn.argv = {"/bin/sh", "-c", "--", expand_placeholders(task.command, here)};
+  spawn.environment = child_environment(here);
+  spawn.stdin_fd = null_fd.get();
+  spawn.stdout_fd = out_fd.get();
+  spawn.stderr_fd = err_fd.get();
+  sys::WaitLimits limits;
+  limits.stop = options.interrupt;
+  limits.kill_grace_s = options.kill_grace_s;
+  limits.use_pidfd = options.use_pidfd;
 
-  const SpawnSetup setup(null_fd.get(), out_fd.get(), err_fd.get());
   result.start_time = wall_clock_seconds();
-  const auto start = Clock::now();
-  pid_t pid = -1;
-  const int spawn_rc =
-      ::posix_spawn(&pid, shell.c_str(), setup.actions(), setup.attr(), argv, envp.data());
-  if (spawn_rc != 0) {
-    write_best_effort(err_fd.get(), "parakit: cannot run /bin/sh for task " +
-                                        std::to_string(task.id) + ": " + errno_text(spawn_rc) +
-                                        "\n");
-    result.status = CommandStatus::failed;
+  std::optional<sys::Subprocess> child;
+  try {
+    child.emplace(spawn);
+  } catch (const std::system_error& error) {
+    (void)sys::write_all(err_fd.get(), "parakit: cannot run /bin/sh for task " +
+                                           std::to_string(task.id) + ": " +
+                                           errno_text(error.code().value()) + "\n");
+    result.status = TaskStatus::failed;
     result.exit_code = 127;
-    result.runtime = std::chrono::duration<double>(Clock::now() - start).count();
     return result;
   }
-
-  // Wait: sleep on a pidfd when the kernel has them (woken the moment the shell exits), else
-  // poll waitpid with a backoff, so a 1 ms command costs ~1 ms and a long one few wakeups.
-  // Either way the interrupt flag is looked at every 10 ms at most.
-  using Micros = std::chrono::microseconds;
-  constexpr Micros kFirstSleep{200};
-  constexpr Micros kLongestSleep{10000};
-  const FdGuard pidfd(options.use_pidfd ? open_pidfd(pid) : -1);
-  Micros sleep = pidfd.get() >= 0 ? kLongestSleep : kFirstSleep;
-  CommandStatus kill_reason = CommandStatus::ok;  // ok: not killing
-  Clock::time_point kill_deadline{};
-  bool killed_hard = false;
-  const auto grace = to_duration(options.kill_grace_s);
-  const Clock::time_point timeout_at =
-      options.timeout_s > 0 ? start + to_duration(options.timeout_s) : Clock::time_point::max();
-  const auto start_killing = [&](CommandStatus reason, Clock::time_point now) {
-    kill_reason = reason;
-    kill_deadline = now + grace;
-    signal_group(pid, SIGTERM);
-    signal_group(pid, SIGCONT);  // a stopped group would not act on SIGTERM
-  };
-
-  int wstatus = 0;
-  for (;;) {
-    const pid_t r = ::waitpid(pid, &wstatus, WNOHANG);
-    if (r == pid) break;
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      signal_group(pid, SIGKILL);
-      throw InternalError("waitpid for task " + std::to_string(task.id) + ": " + errno_text(err));
-    }
-    const auto now = Clock::now();
-    if (kill_reason == CommandStatus::ok) {
-      if (interrupted()) {
-        start_killing(CommandStatus::interrupted, now);
-      } else if (now >= timeout_at) {
-        start_killing(CommandStatus::timed_out, now);
-      }
-    }
-    if (kill_reason != CommandStatus::ok && !killed_hard && Clock::now() >= kill_deadline) {
-      signal_group(pid, SIGKILL);
-      killed_hard = true;
-    }
-    // Sleep, but wake for the next deadline.
-    Clock::time_point wake = Clock::now() + sleep;
-    if (kill_reason == CommandStatus::ok) {
-      wake = std::min(wake, timeout_at);
-    } else if (!killed_hard) {
-      wake = std::min(wake, kill_deadline);
-    }
-    if (pidfd.get() >= 0) {
-      wait_readable(pidfd.get(), wake);
-    } else {
-      std::this_thread::sleep_until(wake);
-      sleep = std::min(kLongestSleep, Micros(sleep.count() * 3 / 2));
-    }
+  if (options.timeout_s > 0) {
+    limits.deadline =
+        child->started() + std::chrono::duration_cast<sys::Subprocess::Clock::duration>(
+                               std::chrono::duration<double>(std::min(options.timeout_s, 1e9)));
   }
-  const auto leader_done = Clock::now();
-
-  if (kill_reason != CommandStatus::ok) {
-    // The shell is gone; give the rest of its group what is left of the grace, then kill it.
-    // (Signalling only a group that still has members keeps clear of a reused process id.)
-    Micros nap = kFirstSleep;
-    bool alive = group_alive(pid);
-    while (alive && !killed_hard && Clock::now() < kill_deadline) {
-      std::this_thread::sleep_until(std::min(Clock::now() + nap, kill_deadline));
-      nap = std::min(kLongestSleep, Micros(nap.count() * 3 / 2));
-      alive = group_alive(pid);
-    }
-    if (alive) signal_group(pid, SIGKILL);
+  sys::ExitInfo exit;
+  try {
+    exit = child->wait(limits);
+  } catch (const std::system_error& error) {
+    throw InternalError("waitpid for task " + std::to_string(task.id) + ": " +
+                        errno_text(error.code().value()));
   }
 
-  result.runtime = std::chrono::duration<double>(leader_done - start).count();
-  if (kill_reason != CommandStatus::ok) {
-    result.status = kill_reason;
-    result.exit_code = -1;
-    result.signal = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
-  } else if (WIFEXITED(wstatus)) {
-    result.exit_code = WEXITSTATUS(wstatus);
-    result.status = result.exit_code == 0 ? CommandStatus::ok : CommandStatus::failed;
-  } else {
-    result.status = CommandStatus::failed;
-    result.exit_code = -1;
-    result.signal = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
+  result.runtime = exit.seconds;
+  result.signal = exit.signal();
+  switch (exit.ending) {
+    case sys::ExitInfo::Ending::timed_out:
+      result.status = TaskStatus::timed_out;
+      result.exit_code = -1;
+      break;
+    case sys::ExitInfo::Ending::stopped:
+      result.status = TaskStatus::interrupted;
+      result.exit_code = -1;
+      break;
+    case sys::ExitInfo::Ending::exited:
+      result.exit_code = exit.exit_code();
+      result.status = result.exit_code == 0 ? TaskStatus::ok : TaskStatus::failed;
+      break;
   }
   return result;
 }
@@ -571,7 +316,7 @@ CommandResult run_command(const CommandTask& task, const Placeholders& where,
 
 std::string joblog_line(const CommandTask& task, const CommandResult& result) {
   int exitval = result.exit_code;
-  if (result.status == CommandStatus::timed_out || result.status == CommandStatus::interrupted) {
+  if (result.status == TaskStatus::timed_out || result.status == TaskStatus::interrupted) {
     exitval = -1;  // GNU parallel: Job::kill() sets -1 before reaping
   } else if (result.signal != 0) {
     exitval = 128 + result.signal;  // GNU parallel: "128 | $?" for a job killed by a signal
@@ -597,48 +342,34 @@ std::string joblog_line(const CommandTask& task, const CommandResult& result) {
 
 JobLog::JobLog(const std::string& path, bool append) : path_(path) {
   // Read access only to look at the last byte of a file being continued.
-  const int flags = O_CREAT | O_CLOEXEC | (append ? O_RDWR | O_APPEND : O_WRONLY | O_TRUNC);
-  fd_ = ::open(path_.c_str(), flags, 0666);
-  if (fd_ < 0) {
+  const int flags = O_CREAT | (append ? O_RDWR | O_APPEND : O_WRONLY | O_TRUNC);
+  fd_ = sys::open_fd(path_, flags, 0666);
+  if (!fd_) {
     const int err = errno;
     throw InputError("cannot open joblog " + path_ + ": " + errno_text(err));
   }
-  try {
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0) {
-      const int err = errno;
-      throw InputError("cannot open joblog " + path_ + ": " + errno_text(err));
-    }
-    if (!append || st.st_size == 0) {
-      write_all(std::string(kJobLogHeader) + "\n");
-      return;
-    }
-    char last = '\n';
-    if (::pread(fd_, &last, 1, st.st_size - 1) == 1 && last != '\n') write_all("\n");
-  } catch (...) {
-    ::close(fd_);
-    fd_ = -1;
-    throw;
+  struct stat st {};
+  if (::fstat(fd_.get(), &st) != 0) {
+    const int err = errno;
+    throw InputError("cannot open joblog " + path_ + ": " + errno_text(err));
   }
+  if (!append || st.st_size == 0) {
+    write_all(std::string(kJobLogHeader) + "\n");
+    return;
+  }
+  char last = '\n';
+  if (::pread(fd_.get(), &last, 1, st.st_size - 1) == 1 && last != '\n') write_all("\n");
 }
 
-JobLog::~JobLog() {
-  if (fd_ >= 0) ::close(fd_);
-}
+JobLog::~JobLog() = default;
 
 void JobLog::add(const CommandTask& task, const CommandResult& result) {
   write_all(joblog_line(task, result));
 }
 
 void JobLog::write_all(std::string_view text) {
-  while (!text.empty()) {
-    const ssize_t n = ::write(fd_, text.data(), text.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : EIO;
-      throw InputError("cannot write joblog " + path_ + ": " + errno_text(err));
-    }
-    text.remove_prefix(static_cast<std::size_t>(n));
+  if (const int err = sys::write_all(fd_.get(), text); err != 0) {
+    throw InputError("cannot write joblog " + path_ + ": " + errno_text(err));
   }
 }
 

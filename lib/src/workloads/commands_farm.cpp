@@ -20,20 +20,6 @@
 namespace parakit::workloads {
 namespace {
 
-TaskStatus to_task_status(CommandStatus status) {
-  switch (status) {
-    case CommandStatus::ok:
-      return TaskStatus::ok;
-    case CommandStatus::failed:
-      return TaskStatus::failed;
-    case CommandStatus::timed_out:
-      return TaskStatus::timed_out;
-    case CommandStatus::interrupted:
-      return TaskStatus::interrupted;
-  }
-  return TaskStatus::failed;
-}
-
 /// The farm's task list: indexed by line number; comment and blank lines are excluded.
 struct CommandLines {
   std::vector<CommandTask> by_line;
@@ -77,7 +63,7 @@ CommandsReport run_commands(Team& team, const CommandsRunOptions& run, FarmOptio
   });
 
   FarmHooks<CommandResult> hooks;
-  hooks.status = [](const CommandResult& r) { return to_task_status(r.status); };
+  hooks.status = [](const CommandResult& r) { return r.status; };
   // Timings and hosts vary from run to run; what the command did does not.
   hooks.digest = [](const CommandResult& r) {
     std::uint64_t h = io::mix64(r.command_hash);

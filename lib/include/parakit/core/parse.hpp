@@ -15,6 +15,21 @@ std::uint64_t parse_count(std::string_view text, std::string_view what);
 /// "2m", "1h". Throws UsageError naming `what` for anything else (including NaN and inf).
 double parse_seconds(std::string_view text, std::string_view what);
 
+/// A blank around values and commands: space, tab, vertical tab, form feed or carriage return
+/// (a newline is not: it ends the line).
+constexpr bool is_blank(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/// `text` without its leading and trailing blanks.
+constexpr std::string_view trim_blanks(std::string_view text) noexcept {
+  std::size_t first = 0;
+  std::size_t last = text.size();
+  while (first < last && is_blank(text[first])) ++first;
+  while (last > first && is_blank(text[last - 1])) --last;
+  return text.substr(first, last - first);
+}
+
 /// Formats a byte count for people: "512 MiB", "7.5 GiB".
 std::string format_bytes(double bytes);
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "parakit/sys/unique_fd.hpp"
+
 namespace parakit::io {
 
 /// An output file that appears at `path` only when commit() succeeds.
@@ -44,7 +46,7 @@ class AtomicFile {
  private:
   std::string path_;
   std::string temp_path_;
-  int fd_ = -1;
+  sys::UniqueFd fd_;
   std::size_t size_ = 0;
   bool committed_ = false;
 };

@@ -15,7 +15,7 @@
 //            u32      payload_length (<= 64 MiB; anything larger is corruption)
 //            u32      crc32c of the 9 + payload_length bytes that follow
 //            u64      task_id
-//            u8       status (a JournalStatus)
+//            u8       status (a TaskStatus)
 //            payload bytes
 //
 // crc32c is CRC-32C (Castagnoli: poly 0x1EDC6F41, reflected, init and xorout 0xFFFFFFFF).
@@ -35,12 +35,10 @@
 #include <string_view>
 #include <vector>
 
+#include "parakit/core/task_status.hpp"
+#include "parakit/sys/unique_fd.hpp"
+
 namespace parakit::io {
-
-enum class JournalStatus : std::uint8_t { ok = 0, failed = 1, timed_out = 2, interrupted = 3 };
-
-/// "ok", "failed", "timed_out" or "interrupted" ("unknown" for any other value).
-std::string_view to_string(JournalStatus status) noexcept;
 
 struct JournalHeader {
   std::string kind;            ///< what wrote it, e.g. "farm queue" (<= 256 bytes)
@@ -52,7 +50,7 @@ struct JournalHeader {
 /// during the callback.
 struct JournalRecord {
   std::uint64_t task_id = 0;
-  JournalStatus status = JournalStatus::ok;
+  TaskStatus status = TaskStatus::ok;
   std::span<const std::byte> payload;
 };
 
@@ -122,7 +120,7 @@ class JournalWriter {
   /// Stages one record in memory (no syscall; the staging buffer is reused across flushes).
   /// Throws InputError when the payload is over 64 MiB, InternalError on an unknown status
   /// or a moved-from writer.
-  void add(std::uint64_t task_id, JournalStatus status, std::span<const std::byte> payload);
+  void add(std::uint64_t task_id, TaskStatus status, std::span<const std::byte> payload);
   /// Hands every staged record to the kernel with write() (looping on partial writes and
   /// EINTR), then fsyncs if at least fsync_interval seconds passed since the last fsync
   /// (0: every flush; negative: never except in sync()). Throws InputError on a write or
@@ -139,13 +137,13 @@ class JournalWriter {
   std::uint64_t records_written() const noexcept { return records_; }
 
  private:
-  JournalWriter(std::string path, int fd, std::uint64_t bytes, double fsync_interval_s);
+  JournalWriter(std::string path, sys::UniqueFd fd, std::uint64_t bytes, double fsync_interval_s);
   void write_staged();
   void fsync_now();
   void close() noexcept;
 
   std::string path_;
-  int fd_ = -1;
+  sys::UniqueFd fd_;
   std::uint64_t bytes_ = 0;
   std::uint64_t records_ = 0;
   std::uint64_t staged_records_ = 0;

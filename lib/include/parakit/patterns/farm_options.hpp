@@ -19,9 +19,6 @@
 
 namespace parakit {
 
-/// How a task ended. The journal stores the same values.
-using TaskStatus = io::JournalStatus;
-
 /// How many tasks one request hands out.
 struct Chunking {
   enum class Kind { fixed, guided };

@@ -12,6 +12,9 @@
 #include <string_view>
 #include <vector>
 
+#include "parakit/core/task_status.hpp"
+#include "parakit/sys/unique_fd.hpp"
+
 namespace parakit::workloads {
 
 /// The longest command line accepted, in bytes: Linux refuses a single exec argument of
@@ -60,13 +63,10 @@ struct Placeholders {
 /// scanned again.
 std::string expand_placeholders(std::string_view text, const Placeholders& values);
 
-/// ok: exit status 0. failed: nonzero exit, killed by a signal, or could not be started.
-enum class CommandStatus : std::uint8_t { ok, failed, timed_out, interrupted };
-/// "ok", "failed", "timed_out", "interrupted".
-std::string_view to_string(CommandStatus status) noexcept;
-
 struct CommandResult {
-  CommandStatus status = CommandStatus::ok;
+  /// ok: exit status 0. failed: nonzero exit, killed by a signal, or could not be started.
+  /// timed_out: killed after CommandOptions::timeout_s. interrupted: killed on a stop.
+  TaskStatus status = TaskStatus::ok;
   int exit_code = 0;      ///< exit status; -1 if killed by a signal, timed out or interrupted
   int signal = 0;         ///< the signal that ended the command's shell, 0 if none
   double start_time = 0;  ///< seconds since the Unix epoch
@@ -153,7 +153,7 @@ class JobLog {
   void write_all(std::string_view text);
 
   std::string path_;
-  int fd_ = -1;
+  sys::UniqueFd fd_;
 };
 
 }  // namespace parakit::workloads
