@@ -1,5 +1,7 @@
 #include "cli.hpp"
 
+#include "library_terms.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -35,7 +37,8 @@ bool is_output_rank(const Team& team) {
 
 void print_error(const std::string& message) {
   std::fflush(stdout);
-  const std::string line = message.substr(0, message.find('\n'));
+  const std::string text = in_cli_terms(message);
+  const std::string line = text.substr(0, text.find('\n'));
   std::fprintf(stderr, "parakit: error: %s\n", line.c_str());
   std::fflush(stderr);
 }

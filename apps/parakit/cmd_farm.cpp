@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "library_terms.hpp"
 #include "parakit/core/error.hpp"
 #include "parakit/core/parse.hpp"
 #include "parakit/core/signals.hpp"
@@ -206,7 +207,7 @@ Subcommand add_farm_command(CLI::App& root) {
                                                             std::to_string(args->seed)
                                                       : "commands";
         options.journal.kind = "farm " + demo;
-        options.journal.identity = io::hash_bytes(std::as_bytes(std::span(identity)));
+        options.journal.identity_key = identity;
         const workloads::FailurePlan failures{args->fail_every, args->fail_attempts};
 
         return run_with_environment(args->common, [&](Environment& env) {
@@ -271,7 +272,8 @@ Subcommand add_farm_command(CLI::App& root) {
           const int signal = team.comm().all_reduce(StopOnSignal::received(), ops::max{});
           if (is_output_rank(team)) {
             if (!report.journal_warning.empty()) {
-              std::fprintf(stderr, "parakit: warning: %s\n", report.journal_warning.c_str());
+              std::fprintf(stderr, "parakit: warning: %s\n",
+                           in_cli_terms(report.journal_warning).c_str());
             }
             const double rate =
                 report.seconds > 0

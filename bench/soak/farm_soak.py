@@ -20,58 +20,8 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "cli"))
+from farm_reference import queue_checksum  # noqa: E402,F401  (the checksum, by definition)
 from parakit_cli import tagged_processes  # noqa: E402
-
-try:  # NumPy, or Debian's python3-numpy when this interpreter (a pyenv one) lacks it
-    import numpy as np
-except ImportError:
-    sys.path.append("/usr/lib/python3/dist-packages")
-    try:
-        import numpy as np
-    except ImportError:
-        np = None
-
-MASK = (1 << 64) - 1
-
-
-def queue_checksum(n):
-    """The farm's order-independent checksum of the queue demo (task id -> result id, status
-    ok), from its definition in farm_master.hpp and codec.hpp: the sum mod 2^64 over ids of
-    mix64(mix64(id) ^ hash_bytes(8 little-endian bytes of id)); hash_bytes is FNV-1a 64 with
-    a final avalanche."""
-    if np is not None:
-        u = np.uint64
-        with np.errstate(over="ignore"):
-            ids = np.arange(n, dtype=np.uint64)
-
-            def mix(x):
-                x = x + u(0x9e3779b97f4a7c15)
-                x = (x ^ (x >> u(30))) * u(0xbf58476d1ce4e5b9)
-                x = (x ^ (x >> u(27))) * u(0x94d049bb133111eb)
-                return x ^ (x >> u(31))
-            h = np.full(n, 0xcbf29ce484222325, dtype=np.uint64)
-            for k in range(8):
-                h = (h ^ ((ids >> u(8 * k)) & u(0xFF))) * u(0x100000001b3)
-            h ^= h >> u(33)
-            h *= u(0xff51afd7ed558ccd)
-            h ^= h >> u(33)
-            return f"{int(mix(mix(ids) ^ h).sum(dtype=np.uint64)):016x}"
-
-    def mix(x):
-        x = (x + 0x9e3779b97f4a7c15) & MASK
-        x = ((x ^ (x >> 30)) * 0xbf58476d1ce4e5b9) & MASK
-        x = ((x ^ (x >> 27)) * 0x94d049bb133111eb) & MASK
-        return x ^ (x >> 31)
-    total = 0
-    for i in range(n):
-        h = 0xcbf29ce484222325
-        for k in range(8):
-            h = ((h ^ ((i >> (8 * k)) & 0xFF)) * 0x100000001b3) & MASK
-        h ^= h >> 33
-        h = (h * 0xff51afd7ed558ccd) & MASK
-        h ^= h >> 33
-        total += mix(mix(i) ^ h)
-    return f"{total & MASK:016x}"
 
 
 def master_pid(tag, ranks):

@@ -23,8 +23,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from farm_soak import ROOT, queue_checksum  # noqa: E402
 
-RECORD = 17 + 1 + 8  # a queue-demo record: head, payload kind, the u64 result
-HEADER = 16 + 18 + len("farm queue")
+RECORD = 41 + 1 + 8  # a queue-demo record (journal format 2): head, payload kind, u64 result
+HEADER = 20 + 20 + len("farm queue")
 
 
 def parse_size(text):

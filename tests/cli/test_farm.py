@@ -4,8 +4,8 @@ torn and corrupt records, a mismatched task list), kill -9 of a worker rank unde
 of the master in the middle of writing a journal record (threads and mpirun),
 commands mode (logs, placeholders, the GNU parallel joblog, timeouts, resume) and bad input.
 
-The journal is read back here by an independent reader of the layout documented in
-lib/include/parakit/io/journal.hpp (with its own CRC-32C), so the tests can count, find and
+The journal is read back here by an independent reader of the layouts documented in
+lib/include/parakit/io/journal.hpp (farm_reference.py), so the tests can count, find and
 damage records without trusting parakit's own scanner."""
 import os
 import shlex
@@ -16,6 +16,7 @@ import time
 import unittest
 import uuid
 
+from farm_reference import Journal
 from parakit_cli import finish, progress_done, run, start, tagged_processes, wait_for_progress
 
 THREADS = ["--backend", "threads", "--threads", "2"]
@@ -33,75 +34,6 @@ def queue_sum(n):
 
 def new_tag():
     return uuid.uuid4().hex
-
-
-# ---------------------------------------------------------------------------------------------
-# An independent reader of the journal layout (integers little-endian):
-#   header:  "PKJRNL01" | u32 length | u32 crc32c(payload) | payload
-#            payload = u64 identity | u64 task_count | u16 kind_length | kind
-#   records: u32 payload_length | u32 crc32c(id, status, payload) | u64 task_id | u8 status |
-#            payload
-# ---------------------------------------------------------------------------------------------
-def _crc32c_table():
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_CRC_TABLE = _crc32c_table()
-
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc = _CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-class JournalRecord:
-    def __init__(self, offset, length, task_id, status, payload):
-        self.offset, self.length, self.task_id, self.status, self.payload = (
-            offset, length, task_id, status, payload)
-
-    @property
-    def end(self):
-        return self.offset + 17 + self.length
-
-
-class Journal:
-    """What a journal file holds: the header, every valid record up to the first bad one, and
-    how many bytes from there on were not valid (0 when the file scans clean)."""
-
-    def __init__(self, path):
-        with open(path, "rb") as f:
-            data = f.read()
-        self.size = len(data)
-        assert data[:8] == b"PKJRNL01", f"{path}: bad magic {data[:8]!r}"
-        length, crc = struct.unpack_from("<II", data, 8)
-        payload = data[16:16 + length]
-        assert crc32c(payload) == crc, f"{path}: header checksum"
-        self.identity, self.task_count, kind_length = struct.unpack_from("<QQH", payload, 0)
-        self.kind = payload[18:18 + kind_length].decode()
-        self.header_bytes = 16 + length
-        self.records = []
-        offset = self.header_bytes
-        while offset + 17 <= len(data):
-            length, crc, task_id, status = struct.unpack_from("<IIQB", data, offset)
-            body = data[offset + 8:offset + 17 + length]
-            if status > 3 or offset + 17 + length > len(data) or crc32c(body) != crc:
-                break
-            self.records.append(JournalRecord(offset, length, task_id, status,
-                                              data[offset + 17:offset + 17 + length]))
-            offset += 17 + length
-        self.valid_bytes = offset
-        self.bad_bytes = len(data) - offset
-
-    def ids(self, status=None):
-        return [r.task_id for r in self.records if status is None or r.status == status]
 
 
 def count_records(path):
@@ -494,7 +426,7 @@ class FarmJournalCorruption(TempDirTest):
 
     def test_corrupt_middle_record_is_refused_unless_forced(self):
         middle = self.scan.records[self.TASKS // 2]
-        flip_byte(self.journal, middle.offset + 17)  # first payload byte
+        flip_byte(self.journal, middle.payload_at)  # first payload byte
         damaged = read_bytes(self.journal)
         line = self.assert_one_error(self.resume(), 2, "--force-resume")
         self.assertIn(self.journal, line)
@@ -520,7 +452,7 @@ class FarmJournalCorruption(TempDirTest):
         self.check_resumed(self.resume(), self.TASKS, "torn")
 
     def test_corrupt_middle_record_under_mpirun(self):
-        flip_byte(self.journal, self.scan.records[100].offset + 17)
+        flip_byte(self.journal, self.scan.records[100].payload_at)
         self.assert_one_error(self.resume(ranks=3), None, "--force-resume", "np 3")
         self.check_resumed(self.resume("--force-resume", ranks=3), 100, "corrupt")
 
@@ -529,7 +461,7 @@ class FarmJournalCorruption(TempDirTest):
         # records follow it (an early scanner took it for a torn tail and dropped them all).
         middle = self.scan.records[self.TASKS // 2]
         with open(self.journal, "r+b") as f:
-            f.seek(middle.offset + 16)
+            f.seek(middle.status_at)
             f.write(b"\x7f")
         self.assert_one_error(self.resume(), 2, "--force-resume")
 
@@ -678,7 +610,7 @@ class FarmCrash(TempDirTest):
         self.assertEqual(len(scanned.records), self.KILL_AT - 1, what)
         self.assertEqual(len(set(scanned.ids())), self.KILL_AT - 1)
         self.assertGreater(scanned.bad_bytes, 0)
-        self.assertLess(scanned.bad_bytes, 17 + scanned.records[0].length)
+        self.assertLess(scanned.bad_bytes, scanned.records[0].size)
         resumed = run(args + ["--resume", "--json"], ranks=ranks, timeout=60)
         self.assertEqual(resumed.code, 0, resumed.err)
         self.assertIn("torn last record", resumed.err)

@@ -217,7 +217,7 @@ TEST(Farm, JournalResumeMatchesCleanRun) {
   FarmOptions options;
   options.chunk = Chunking::fixed(4);
   options.journal.path = path;
-  options.journal.identity = 42;
+  options.journal.identity_key = "42";
   // Stop after about a third of the results arrived on rank 0. The tasks take 0.3 ms, so
   // the stop comes while most are still to run (fast tasks could all finish before the
   // master notices it).
@@ -237,15 +237,15 @@ TEST(Farm, JournalResumeMatchesCleanRun) {
   // Without --resume an existing journal is refused (nothing is overwritten).
   FarmOptions again;
   again.journal.path = path;
-  again.journal.identity = 42;
+  again.journal.identity_key = "42";
   Collected ignored;
   EXPECT_THROW(run_words(tasks, again, ignored), Error);
   // Another task list is refused.
   again.journal.resume = true;
-  again.journal.identity = 43;
+  again.journal.identity_key = "43";
   EXPECT_THROW(run_words(tasks, again, ignored), Error);
 
-  again.journal.identity = 42;
+  again.journal.identity_key = "42";
   Collected second;
   const FarmReport resumed = run_words(tasks, again, second);
   EXPECT_FALSE(resumed.stopped);

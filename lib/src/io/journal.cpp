@@ -5,11 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <nmmintrin.h>
-#define PARAKIT_JOURNAL_SSE42 1
-#endif
-
 #include <algorithm>
 #include <atomic>
 #include <boost/crc.hpp>
@@ -17,6 +12,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -36,97 +32,57 @@ namespace {
 
 using sys::errno_text;
 
-constexpr char kMagic[8] = {'P', 'K', 'J', 'R', 'N', 'L', '0', '1'};
-constexpr std::size_t kHeaderHead = 8 + 4 + 4;      // magic, length, crc
-constexpr std::size_t kHeaderFixed = 8 + 8 + 2;     // identity, task_count, kind_length
-constexpr std::size_t kRecordHead = 4 + 4 + 8 + 1;  // length, crc, id, status
-constexpr std::size_t kCrcOffset = 8;               // the checksum covers id, status, payload
 constexpr std::uint32_t kMaxPayload = 64u << 20;
 constexpr std::size_t kMaxKind = 256;
 constexpr std::size_t kReadChunk = std::size_t{4} << 20;
 
+/// Where a version's header and records keep their fields.
+struct RecordLayout {
+  std::uint8_t number;        // 1 or 2
+  std::size_t head;           // bytes before the payload
+  std::size_t checked_from;   // the checksum covers [checked_from, head + payload_length)
+  std::size_t checksum_size;  // 4 (CRC-32C) or 8 (XXH3-64), stored at offset 4
+};
+constexpr RecordLayout kLayout1{1, 4 + 4 + 8 + 1, 8, 4};
+// length, checksum, id, status, attempts, completed_ns, runtime_ns
+constexpr RecordLayout kLayout2{2, 4 + 8 + 8 + 1 + 4 + 8 + 8, 12, 8};
+
+const RecordLayout& layout_of(std::uint8_t number) {
+  return number == 1 ? kLayout1 : kLayout2;
+}
+
+struct HeaderFormat {
+  char magic[8];
+  std::size_t head;           // magic, length, checksum
+  std::size_t fixed;          // the payload's bytes before the kind
+  std::size_t checksum_size;  // stored after the length
+};
+constexpr HeaderFormat kHeader1{{'P', 'K', 'J', 'R', 'N', 'L', '0', '1'}, 8 + 4 + 4, 8 + 8 + 2, 4};
+constexpr HeaderFormat kHeader2{
+    {'P', 'K', 'J', 'R', 'N', 'L', '0', '2'}, 8 + 4 + 8, 1 + 1 + 2 + 8 + 8, 8};
+
 using BoostCrc32c = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true>;
 
-#ifdef PARAKIT_JOURNAL_SSE42
-// The crc32 instruction has a latency of about 3 cycles but a throughput of 1 per cycle, so
-// long inputs are checksummed as three interleaved lanes. The CRC register is linear over
-// GF(2): crc(s, A || B) == shift_|B|(crc(s, A)) ^ crc(0, B), where shift_n(v) is the register
-// after n zero bytes starting from v, itself linear in v and so a table lookup per byte of v.
-constexpr std::size_t kLane = 256;  // bytes per lane and round (a multiple of 8)
-
-struct LaneShift {
-  std::uint32_t table[4][256];
-  std::uint32_t operator()(std::uint32_t v) const noexcept {
-    return table[0][v & 0xFF] ^ table[1][(v >> 8) & 0xFF] ^ table[2][(v >> 16) & 0xFF] ^
-           table[3][v >> 24];
+/// Version 1's digest of bytes: FNV-1a 64 followed by a final avalanche.
+std::uint64_t fnv1a_avalanche(std::span<const std::byte> data) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (const std::byte b : data) {
+    h ^= static_cast<std::uint64_t>(b);
+    h *= 0x100000001b3ULL;
   }
-};
-
-__attribute__((target("sse4.2"))) LaneShift make_lane_shift() noexcept {
-  std::uint32_t basis[32];
-  for (int bit = 0; bit < 32; ++bit) {
-    std::uint64_t c = std::uint64_t{1} << bit;
-    for (std::size_t i = 0; i < kLane; i += 8) c = _mm_crc32_u64(c, 0);
-    basis[bit] = static_cast<std::uint32_t>(c);
-  }
-  LaneShift shift{};
-  for (int k = 0; k < 4; ++k) {
-    for (std::uint32_t b = 0; b < 256; ++b) {
-      std::uint32_t v = 0;
-      for (int j = 0; j < 8; ++j) {
-        if ((b >> j) & 1u) v ^= basis[8 * k + j];
-      }
-      shift.table[k][b] = v;
-    }
-  }
-  return shift;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h;
 }
 
-__attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42(const std::byte* data,
-                                                             std::size_t size,
-                                                             std::uint32_t crc) noexcept {
-  std::uint64_t c = ~crc;
-  if (size >= 3 * kLane) {
-    static const LaneShift shift = make_lane_shift();
-    do {
-      std::uint64_t b = 0;
-      std::uint64_t d = 0;
-      for (std::size_t i = 0; i < kLane; i += 8) {
-        std::uint64_t w0, w1, w2;
-        std::memcpy(&w0, data + i, 8);
-        std::memcpy(&w1, data + kLane + i, 8);
-        std::memcpy(&w2, data + 2 * kLane + i, 8);
-        c = _mm_crc32_u64(c, w0);
-        b = _mm_crc32_u64(b, w1);
-        d = _mm_crc32_u64(d, w2);
-      }
-      c = shift(shift(static_cast<std::uint32_t>(c)) ^ static_cast<std::uint32_t>(b)) ^
-          static_cast<std::uint32_t>(d);
-      data += 3 * kLane;
-      size -= 3 * kLane;
-    } while (size >= 3 * kLane);
-  }
-  while (size >= 8) {
-    std::uint64_t word;
-    std::memcpy(&word, data, 8);
-    c = _mm_crc32_u64(c, word);
-    data += 8;
-    size -= 8;
-  }
-  auto c32 = static_cast<std::uint32_t>(c);
-  while (size > 0) {
-    c32 = _mm_crc32_u8(c32, static_cast<unsigned char>(*data));
-    ++data;
-    --size;
-  }
-  return ~c32;
+/// Version 1's chaining step: SplitMix64's finaliser.
+constexpr std::uint64_t splitmix(std::uint64_t x) noexcept {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
 }
-
-bool have_sse42() noexcept {
-  static const bool have = __builtin_cpu_supports("sse4.2");
-  return have;
-}
-#endif
 
 template <class T>
 T load(const std::byte* p) noexcept {
@@ -250,28 +206,72 @@ class Reader {
   std::jthread prefetch_;  // last: joined before the descriptor is closed
 };
 
+/// Whether the checksum stored in a record (or header) head matches its bytes.
+bool checksum_matches(std::size_t checksum_size, const std::byte* stored,
+                      std::span<const std::byte> covered) noexcept {
+  if (checksum_size == 4) return detail::crc32c(covered) == load<std::uint32_t>(stored);
+  return hash_bytes(covered) == load<std::uint64_t>(stored);
+}
+
+void store_checksum(std::size_t checksum_size, std::byte* at,
+                    std::span<const std::byte> covered) noexcept {
+  if (checksum_size == 4) {
+    store(at, detail::crc32c(covered));
+  } else {
+    store(at, hash_bytes(covered));
+  }
+}
+
 /// Parses the header into `header`; returns its size in bytes.
 std::uint64_t parse_header(Reader& in, const std::string& path, JournalHeader& header) {
   const auto bad = [&](const std::string& why) {
     return InputError("journal " + path + " is not a parakit journal (" + why + ")");
   };
-  if (in.size() < kHeaderHead + kHeaderFixed) throw bad("too short for a header");
-  const std::byte* head = in.at(0, kHeaderHead);
-  if (std::memcmp(head, kMagic, sizeof kMagic) != 0) throw bad("bad magic");
+  if (in.size() < 8) throw bad("too short for a header");
+  const std::byte* magic = in.at(0, 8);
+  const HeaderFormat* format = nullptr;
+  for (const HeaderFormat* known : {&kHeader1, &kHeader2}) {
+    if (std::memcmp(magic, known->magic, 8) == 0) format = known;
+  }
+  if (format == nullptr) {
+    if (std::memcmp(magic, "PKJRNL", 6) == 0) {
+      throw InputError("journal " + path + " was written by a newer parakit (format " +
+                       std::string(reinterpret_cast<const char*>(magic) + 6, 2) +
+                       "); this one reads formats 01 and 02");
+    }
+    throw bad("bad magic");
+  }
+  if (in.size() < format->head + format->fixed) throw bad("too short for a header");
+  const std::byte* head = in.at(0, format->head);
   const auto length = load<std::uint32_t>(head + 8);
-  const auto crc = load<std::uint32_t>(head + 12);
-  if (length < kHeaderFixed || length > kHeaderFixed + kMaxKind ||
-      kHeaderHead + std::uint64_t{length} > in.size()) {
+  if (length < format->fixed || length > format->fixed + kMaxKind ||
+      format->head + std::uint64_t{length} > in.size()) {
     throw bad("bad header length " + std::to_string(length));
   }
-  const std::byte* payload = in.at(kHeaderHead, length);
-  if (crc32c({payload, length}) != crc) throw bad("header checksum mismatch");
-  const auto kind_length = load<std::uint16_t>(payload + 16);
-  if (std::size_t{kind_length} + kHeaderFixed != length) throw bad("bad kind length");
-  header.identity = load<std::uint64_t>(payload);
-  header.task_count = load<std::uint64_t>(payload + 8);
-  header.kind.assign(reinterpret_cast<const char*>(payload + kHeaderFixed), kind_length);
-  return kHeaderHead + std::uint64_t{length};
+  head = in.at(0, format->head + length);
+  const std::byte* payload = head + format->head;
+  if (!checksum_matches(format->checksum_size, head + 12, {payload, length})) {
+    throw bad("header checksum mismatch");
+  }
+  std::uint16_t kind_length = 0;
+  if (format == &kHeader1) {
+    header = journal_header("", load<std::uint64_t>(payload), load<std::uint64_t>(payload + 8), 1);
+    kind_length = load<std::uint16_t>(payload + 16);
+  } else {
+    const auto layout = static_cast<std::uint8_t>(payload[0]);
+    const auto hash = static_cast<std::uint8_t>(payload[1]);
+    if (layout != 2 || hash != static_cast<std::uint8_t>(JournalHash::xxh3_64)) {
+      throw InputError("journal " + path + " was written by a newer parakit (record layout " +
+                       std::to_string(layout) + ", hash " + std::to_string(hash) +
+                       "); this one reads layout 2 with hash 2 (XXH3-64)");
+    }
+    kind_length = load<std::uint16_t>(payload + 2);
+    header =
+        journal_header("", load<std::uint64_t>(payload + 4), load<std::uint64_t>(payload + 12), 2);
+  }
+  if (std::size_t{kind_length} + format->fixed != length) throw bad("bad kind length");
+  header.kind.assign(reinterpret_cast<const char*>(payload + format->fixed), kind_length);
+  return format->head + std::uint64_t{length};
 }
 
 /// Two runs appending to one journal would interleave records: the writer holds an
@@ -288,7 +288,7 @@ void lock_exclusively(int fd, const std::string& path) {
 }  // namespace
 
 namespace detail {
-std::uint32_t crc32c_portable(std::span<const std::byte> data, std::uint32_t crc) noexcept {
+std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t crc) noexcept {
   // checksum() == reflect(interim remainder) ^ 0xFFFFFFFF, so resuming from a finished
   // `crc` starts from the remainder reflect(~crc).
   std::uint32_t rem = ~crc;
@@ -300,11 +300,45 @@ std::uint32_t crc32c_portable(std::span<const std::byte> data, std::uint32_t crc
 }
 }  // namespace detail
 
-std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t crc) noexcept {
-#ifdef PARAKIT_JOURNAL_SSE42
-  if (have_sse42()) return crc32c_sse42(data.data(), data.size(), crc);
-#endif
-  return detail::crc32c_portable(data, crc);
+JournalHeader journal_header(std::string kind, std::uint64_t identity, std::uint64_t task_count,
+                             std::uint8_t version) {
+  JournalHeader header;
+  header.kind = std::move(kind);
+  header.identity = identity;
+  header.task_count = task_count;
+  header.version = version;
+  header.record_layout = version == 1 ? 1 : 2;
+  header.hash = version == 1 ? JournalHash::fnv1a_crc32c : JournalHash::xxh3_64;
+  return header;
+}
+
+std::uint64_t journal_identity(JournalHash hash, std::string_view key) noexcept {
+  const auto bytes = std::as_bytes(std::span(key.data(), key.size()));
+  return hash == JournalHash::fnv1a_crc32c ? fnv1a_avalanche(bytes) : hash_bytes(bytes);
+}
+
+TaskListIdentity::TaskListIdentity(JournalHash hash, std::uint64_t count) : hash_(hash) {
+  if (hash_ == JournalHash::fnv1a_crc32c) {
+    legacy_ = splitmix(count);
+  } else {
+    stream_ = std::make_unique<StreamHash>();
+    stream_->add_u64(count);
+  }
+}
+
+TaskListIdentity::~TaskListIdentity() = default;
+
+void TaskListIdentity::add_task(std::span<const std::byte> encoded) noexcept {
+  if (hash_ == JournalHash::fnv1a_crc32c) {
+    legacy_ = splitmix(legacy_ ^ fnv1a_avalanche(encoded));
+  } else {
+    stream_->add_u64(encoded.size());
+    stream_->add(encoded);
+  }
+}
+
+std::uint64_t TaskListIdentity::value() const noexcept {
+  return hash_ == JournalHash::fnv1a_crc32c ? legacy_ : stream_->value();
 }
 
 JournalHeader read_journal_header(const std::string& path) {
@@ -333,8 +367,9 @@ struct Abandoned {};
 /// before the end (unless `force`) or a read error.
 template <class Emit, class Spare>
 void check_records(Reader& in, const std::string& path, bool force, std::uint64_t offset,
-                   JournalScan& scan, Emit&& emit, Spare&& spare) {
+                   const RecordLayout& layout, JournalScan& scan, Emit&& emit, Spare&& spare) {
   const std::uint64_t end = in.size();
+  const std::size_t head = layout.head;
   std::string problem;       // why the record at `offset` is bad; empty: none is
   std::uint64_t extent = 0;  // how far the bad record reaches (may pass the end)
   std::vector<JournalRecord> records;
@@ -348,38 +383,46 @@ void check_records(Reader& in, const std::string& path, bool force, std::uint64_
   };
   while (offset < end) {
     const std::uint64_t left = end - offset;
-    if (left < kRecordHead) {
+    if (left < head) {
       problem = "cut short";
-      extent = kRecordHead;
+      extent = head;
       break;
     }
-    if (!in.buffered(offset, kRecordHead)) hand_off();
-    const auto length = load<std::uint32_t>(in.at(offset, kRecordHead));
+    if (!in.buffered(offset, head)) hand_off();
+    const auto length = load<std::uint32_t>(in.at(offset, head));
     if (length > kMaxPayload) {  // the length itself is garbage: only the head is known
       problem = "length " + std::to_string(length) + " over the 64 MiB limit";
-      extent = kRecordHead;
+      extent = head;
       break;
     }
-    extent = kRecordHead + std::uint64_t{length};
+    extent = head + std::uint64_t{length};
     if (extent > left) {
       problem = "cut short";
       break;
     }
     if (!in.buffered(offset, static_cast<std::size_t>(extent))) hand_off();
     const std::byte* record = in.at(offset, static_cast<std::size_t>(extent));
-    const std::byte* covered = record + kCrcOffset;
-    if (crc32c({covered, kRecordHead - kCrcOffset + length}) != load<std::uint32_t>(record + 4)) {
+    const std::byte* covered = record + layout.checked_from;
+    if (!checksum_matches(layout.checksum_size, record + 4,
+                          {covered, head - layout.checked_from + length})) {
       problem = "checksum mismatch";
       break;
     }
-    const auto status = static_cast<std::uint8_t>(record[16]);
+    JournalRecord r;
+    r.task_id = load<std::uint64_t>(covered);
+    const auto status = static_cast<std::uint8_t>(covered[8]);
     if (status > kMaxTaskStatus) {
       problem = "unknown status " + std::to_string(status);
       break;
     }
-    records.push_back(JournalRecord{load<std::uint64_t>(covered),
-                                    static_cast<TaskStatus>(status),
-                                    {record + kRecordHead, length}});
+    r.status = static_cast<TaskStatus>(status);
+    if (layout.number == 2) {
+      r.attempts = load<std::uint32_t>(covered + 9);
+      r.completed_ns = load<std::int64_t>(covered + 13);
+      r.runtime_ns = load<std::uint64_t>(covered + 21);
+    }
+    r.payload = {record + head, length};
+    records.push_back(r);
     offset += extent;
   }
   hand_off();  // every valid record, also those before a bad one
@@ -395,10 +438,11 @@ void check_records(Reader& in, const std::string& path, bool force, std::uint64_
   } else if (force) {
     scan.warning = "journal " + path + ": dropped a corrupt record " + where + " (" + problem +
                    ") and everything after it, " + std::to_string(scan.dropped_bytes) +
-                   " bytes in all (--force-resume)";
+                   " bytes in all (scan_journal(force = true))";
   } else {
     throw InputError("journal " + path + ": corrupt record " + where + " (" + problem +
-                     "), before the end; use --force-resume to drop it and everything after it");
+                     "), before the end; use scan_journal(force = true) to drop it and everything "
+                     "after it");
   }
 }
 
@@ -470,6 +514,7 @@ JournalScan scan_journal(const std::string& path, bool force,
   in.start_prefetch();
   JournalScan scan;
   const std::uint64_t offset = parse_header(in, path, scan.header);
+  const RecordLayout& layout = layout_of(scan.header.record_layout);
   const auto deliver = [&](const Block& block) {
     if (on_record) {
       for (const JournalRecord& record : block.records) on_record(record);
@@ -488,7 +533,7 @@ JournalScan scan_journal(const std::string& path, bool force,
       checker = std::jthread([&] {
         try {
           check_records(
-              in, path, force, offset, checked,
+              in, path, force, offset, layout, checked,
               [&](Block&& block) { queue.push(std::move(block)); }, [&] { return queue.spare(); });
         } catch (const Abandoned&) {
         } catch (...) {
@@ -503,7 +548,7 @@ JournalScan scan_journal(const std::string& path, bool force,
   if (!checker.joinable()) {
     Block spare;
     check_records(
-        in, path, force, offset, checked,
+        in, path, force, offset, layout, checked,
         [&](Block&& block) {
           deliver(block);
           spare = std::move(block);
@@ -531,11 +576,12 @@ JournalScan scan_journal(const std::string& path, bool force,
   return scan;
 }
 
-JournalWriter::JournalWriter(std::string path, sys::UniqueFd fd, std::uint64_t bytes,
-                             double interval)
+JournalWriter::JournalWriter(std::string path, sys::UniqueFd fd, std::uint8_t record_layout,
+                             std::uint64_t bytes, double interval)
     : path_(std::move(path)),
       fd_(std::move(fd)),
       bytes_(bytes),
+      layout_(record_layout),
       fsync_interval_(interval),
       last_sync_(std::chrono::steady_clock::now()) {
   // The kill -9 drill: PARAKIT_FAULT=journal-record#N:kill@0 dies half-way through writing
@@ -550,16 +596,31 @@ JournalWriter JournalWriter::create(const std::string& path, const JournalHeader
   if (header.kind.size() > kMaxKind) {
     throw InternalError("journal kind '" + header.kind + "' is longer than 256 bytes");
   }
-  const std::size_t length = kHeaderFixed + header.kind.size();
-  std::vector<std::byte> out(kHeaderHead + length);
-  std::byte* payload = out.data() + kHeaderHead;
-  std::byte* p = store(payload, header.identity);
-  p = store(p, header.task_count);
-  p = store(p, static_cast<std::uint16_t>(header.kind.size()));
+  const bool v1 = header.version == 1;
+  if (header.version != kJournalVersion && !v1) {
+    throw InternalError("journal " + path + ": cannot write format " +
+                        std::to_string(header.version));
+  }
+  const HeaderFormat& format = v1 ? kHeader1 : kHeader2;
+  const std::size_t length = format.fixed + header.kind.size();
+  std::vector<std::byte> out(format.head + length);
+  std::byte* payload = out.data() + format.head;
+  std::byte* p = payload;
+  if (v1) {
+    p = store(p, header.identity);
+    p = store(p, header.task_count);
+    p = store(p, static_cast<std::uint16_t>(header.kind.size()));
+  } else {
+    p = store(p, std::uint8_t{2});
+    p = store(p, static_cast<std::uint8_t>(JournalHash::xxh3_64));
+    p = store(p, static_cast<std::uint16_t>(header.kind.size()));
+    p = store(p, header.identity);
+    p = store(p, header.task_count);
+  }
   if (!header.kind.empty()) std::memcpy(p, header.kind.data(), header.kind.size());
-  std::memcpy(out.data(), kMagic, sizeof kMagic);
-  p = store(out.data() + sizeof kMagic, static_cast<std::uint32_t>(length));
-  store(p, crc32c({payload, length}));
+  std::memcpy(out.data(), format.magic, 8);
+  store(out.data() + 8, static_cast<std::uint32_t>(length));
+  store_checksum(format.checksum_size, out.data() + 12, {payload, length});
 
   sys::UniqueFd file = sys::open_fd(path, O_WRONLY | O_CREAT, 0666);
   if (!file) {
@@ -567,7 +628,7 @@ JournalWriter JournalWriter::create(const std::string& path, const JournalHeader
     throw InputError("cannot create journal " + path + ": " + errno_text(err));
   }
   const int fd = file.get();
-  JournalWriter writer(path, std::move(file), 0, fsync_interval_s);
+  JournalWriter writer(path, std::move(file), v1 ? 1 : 2, 0, fsync_interval_s);
   lock_exclusively(fd, path);
   if (::ftruncate(fd, 0) != 0) {
     const int err = errno;
@@ -584,15 +645,17 @@ JournalWriter JournalWriter::create(const std::string& path, const JournalHeader
   return writer;
 }
 
-JournalWriter JournalWriter::append_to(const std::string& path, std::uint64_t valid_bytes,
+JournalWriter JournalWriter::append_to(const std::string& path, const JournalScan& scan,
                                        double fsync_interval_s) {
+  const std::uint64_t valid_bytes = scan.valid_bytes;
   sys::UniqueFd file = sys::open_fd(path, O_WRONLY);
   if (!file) {
     const int err = errno;
     throw InputError("cannot open journal " + path + " for appending: " + errno_text(err));
   }
   const int fd = file.get();
-  JournalWriter writer(path, std::move(file), valid_bytes, fsync_interval_s);
+  const std::uint8_t layout = scan.header.record_layout == 1 ? 1 : 2;
+  JournalWriter writer(path, std::move(file), layout, valid_bytes, fsync_interval_s);
   lock_exclusively(fd, path);
   struct stat info {};
   if (::fstat(fd, &info) != 0) {
@@ -600,7 +663,8 @@ JournalWriter JournalWriter::append_to(const std::string& path, std::uint64_t va
     throw InputError("cannot stat journal " + path + ": " + errno_text(err));
   }
   const auto size = static_cast<std::uint64_t>(info.st_size);
-  if (size < valid_bytes || valid_bytes < kHeaderHead + kHeaderFixed) {
+  const HeaderFormat& format = layout == 1 ? kHeader1 : kHeader2;
+  if (size < valid_bytes || valid_bytes < format.head + format.fixed) {
     writer.broken_ = true;
     throw InputError("journal " + path + " has " + std::to_string(size) + " bytes, not the " +
                      std::to_string(valid_bytes) +
@@ -631,6 +695,7 @@ JournalWriter::JournalWriter(JournalWriter&& other) noexcept
       staged_records_(std::exchange(other.staged_records_, 0)),
       kill_at_record_(other.kill_at_record_),
       kill_offset_(std::exchange(other.kill_offset_, 0)),
+      layout_(other.layout_),
       fsync_interval_(other.fsync_interval_),
       last_sync_(other.last_sync_),
       staged_(std::move(other.staged_)),
@@ -649,6 +714,7 @@ JournalWriter& JournalWriter::operator=(JournalWriter&& other) noexcept {
     staged_records_ = std::exchange(other.staged_records_, 0);
     kill_at_record_ = other.kill_at_record_;
     kill_offset_ = std::exchange(other.kill_offset_, 0);
+    layout_ = other.layout_;
     fsync_interval_ = other.fsync_interval_;
     last_sync_ = other.last_sync_;
     staged_ = std::move(other.staged_);
@@ -675,7 +741,7 @@ void JournalWriter::close() noexcept {
 }
 
 void JournalWriter::add(std::uint64_t task_id, TaskStatus status,
-                        std::span<const std::byte> payload) {
+                        std::span<const std::byte> payload, const RecordTimes& times) {
   if (!fd_) throw InternalError("journal writer used after move");
   if (static_cast<std::uint8_t>(status) > kMaxTaskStatus) {
     throw InternalError("journal " + path_ + ": unknown record status " +
@@ -685,18 +751,40 @@ void JournalWriter::add(std::uint64_t task_id, TaskStatus status,
     throw InputError("journal " + path_ + ": a task result of " + std::to_string(payload.size()) +
                      " bytes is too large to record (64 MiB at most)");
   }
+  const RecordLayout& layout = layout_of(layout_);
   const std::size_t at = staged_.size();
-  staged_.resize(at + kRecordHead + payload.size());  // keeps its capacity across flushes
+  staged_.resize(at + layout.head + payload.size());  // keeps its capacity across flushes
   std::byte* record = staged_.data() + at;
-  std::byte* p = store(record, static_cast<std::uint32_t>(payload.size()));
-  p += 4;  // the checksum, stored below
-  p = store(p, task_id);
+  store(record, static_cast<std::uint32_t>(payload.size()));
+  // The checksum (and layout 2's completion time) are filled in by seal_staged().
+  std::byte* p = store(record + layout.checked_from, task_id);
   p = store(p, static_cast<std::uint8_t>(status));
+  if (layout.number == 2) {
+    p = store(p, times.attempts);
+    p = store(p, std::int64_t{0});
+    p = store(p, times.runtime_ns);
+  }
   if (!payload.empty()) std::memcpy(p, payload.data(), payload.size());
-  store(record + 4, crc32c({record + kCrcOffset, kRecordHead - kCrcOffset + payload.size()}));
   ++staged_records_;
   if (kill_at_record_ != 0 && records_ + staged_records_ == kill_at_record_) {
-    kill_offset_ = at + (kRecordHead + payload.size()) / 2;  // half of this record
+    kill_offset_ = at + (layout.head + payload.size()) / 2;  // half of this record
+  }
+}
+
+void JournalWriter::seal_staged() noexcept {
+  const RecordLayout& layout = layout_of(layout_);
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  const std::int64_t completed_ns =
+      static_cast<std::int64_t>(now.tv_sec) * 1000000000 + static_cast<std::int64_t>(now.tv_nsec);
+  std::byte* p = staged_.data();
+  std::byte* const end = p + staged_.size();
+  while (p < end) {
+    const std::size_t extent = layout.head + load<std::uint32_t>(p);
+    if (layout.number == 2) store(p + layout.checked_from + 13, completed_ns);
+    store_checksum(layout.checksum_size, p + 4,
+                   {p + layout.checked_from, extent - layout.checked_from});
+    p += extent;
   }
 }
 
@@ -704,6 +792,7 @@ void JournalWriter::write_staged() {
   if (!fd_) throw InternalError("journal writer used after move");
   if (broken_) throw InputError("journal " + path_ + ": unusable after an earlier failure");
   if (staged_.empty()) return;
+  seal_staged();
   if (kill_offset_ != 0) {  // the drill: the records before, half of this one, then SIGKILL
     (void)sys::write_all(fd_.get(), std::span(staged_.data(), kill_offset_));
     std::raise(SIGKILL);

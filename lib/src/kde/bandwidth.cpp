@@ -10,7 +10,8 @@ namespace parakit::kde {
 BandwidthRule parse_bandwidth_rule(std::string_view name) {
   if (name == "scott") return BandwidthRule::scott;
   if (name == "silverman") return BandwidthRule::silverman;
-  throw UsageError("--bandwidth must be scott or silverman, not '" + std::string(name) + "'");
+  throw UsageError("kde::BandwidthRule must be scott or silverman, not '" + std::string(name) +
+                   "'");
 }
 
 std::string_view to_string(BandwidthRule rule) noexcept {

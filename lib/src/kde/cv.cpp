@@ -119,7 +119,7 @@ void lsq_pairs(const SortedSamples& samples, const HypercubeWidths& widths,
 CvMethod parse_cv_method(std::string_view name) {
   if (name == "loglik") return CvMethod::loglik;
   if (name == "lsq") return CvMethod::lsq;
-  throw UsageError("--cv must be loglik or lsq, not '" + std::string(name) + "'");
+  throw UsageError("kde::CvMethod must be loglik or lsq, not '" + std::string(name) + "'");
 }
 
 std::string_view to_string(CvMethod method) noexcept {
@@ -136,7 +136,8 @@ CvProblem::CvProblem(Kernel kernel, CvMethod method, const Samples& samples,
   if (samples.rows() < 2) throw UsageError("cross-validation needs at least 2 samples");
   if (widths.empty()) throw UsageError("cross-validation needs at least one width");
   if (method == CvMethod::lsq && kernel == Kernel::epanechnikov) {
-    throw UsageError("--cv lsq supports the hypercube and gaussian kernels, not epanechnikov");
+    throw UsageError(
+        "kde::CvMethod lsq supports the hypercube and gaussian kernels, not epanechnikov");
   }
   if (!samples.allFinite()) throw InputError("the samples hold a NaN or infinite value");
   if (kernel == Kernel::hypercube) sorted_samples_.emplace(samples);

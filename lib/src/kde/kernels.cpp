@@ -19,7 +19,7 @@ Kernel parse_kernel(std::string_view name) {
   if (name == "hypercube") return Kernel::hypercube;
   if (name == "gaussian") return Kernel::gaussian;
   if (name == "epanechnikov") return Kernel::epanechnikov;
-  throw UsageError("--kernel must be hypercube, gaussian or epanechnikov, not '" +
+  throw UsageError("kde::Kernel must be hypercube, gaussian or epanechnikov, not '" +
                    std::string(name) + "'");
 }
 

@@ -17,16 +17,16 @@ namespace parakit {
 Chunking parse_chunking(std::string_view text) {
   if (text == "guided") return Chunking::guided();
   if (text.starts_with("guided:")) {
-    const std::uint64_t min = parse_count(text.substr(7), "--chunk guided:MIN");
-    if (min == 0) throw UsageError("--chunk guided:MIN needs MIN >= 1");
+    const std::uint64_t min = parse_count(text.substr(7), "FarmOptions::chunk guided:MIN");
+    if (min == 0) throw UsageError("FarmOptions::chunk guided:MIN needs MIN >= 1");
     return Chunking::guided(min);
   }
   if (text.empty() || text.find_first_not_of("0123456789_") == 0) {
-    throw UsageError("--chunk must be a positive count or guided[:MIN], not '" + std::string(text) +
-                     "'");
+    throw UsageError("FarmOptions::chunk must be a positive count or guided[:MIN], not '" +
+                     std::string(text) + "'");
   }
-  const std::uint64_t size = parse_count(text, "--chunk");
-  if (size == 0) throw UsageError("--chunk must be at least 1");
+  const std::uint64_t size = parse_count(text, "FarmOptions::chunk");
+  if (size == 0) throw UsageError("FarmOptions::chunk must be at least 1");
   return Chunking::fixed(size);
 }
 
@@ -38,7 +38,8 @@ std::string to_string(const Chunking& chunking) {
 Schedule parse_schedule(std::string_view text) {
   if (text == "dynamic") return Schedule::dynamic;
   if (text == "static") return Schedule::static_blocks;
-  throw UsageError("--schedule must be dynamic or static, not '" + std::string(text) + "'");
+  throw UsageError("FarmOptions::schedule must be dynamic or static, not '" + std::string(text) +
+                   "'");
 }
 
 std::string_view to_string(Schedule schedule) noexcept {

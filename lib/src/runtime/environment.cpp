@@ -62,11 +62,13 @@ Environment::Environment(const RuntimeOptions& options)
     : backend_(resolve_backend(options.backend)),
       threads_(options.threads.value_or(default_threads(backend_))) {
   if (threads_ < 1 || threads_ > kMaxThreads) {
-    throw UsageError("--threads must be between 1 and " + std::to_string(kMaxThreads) + ", got " +
-                     std::to_string(threads_));
+    throw UsageError("RuntimeOptions::threads must be between 1 and " +
+                     std::to_string(kMaxThreads) + ", got " + std::to_string(threads_));
   }
   if (backend_ == BackendKind::serial && threads_ != 1) {
-    throw UsageError("the serial backend runs one thread; drop --threads or use --backend threads");
+    throw UsageError(
+        "the serial backend runs one thread; drop RuntimeOptions::threads or use "
+        "RuntimeOptions::backend threads");
   }
   if (backend_ != BackendKind::mpi) return;
   int initialized = 0;

@@ -17,6 +17,7 @@
 
 #include "parakit/core/error.hpp"
 #include "parakit/core/parse.hpp"
+#include "parakit/io/hash.hpp"
 #include "parakit/sys/error_text.hpp"
 #include "parakit/sys/file_io.hpp"
 #include "parakit/sys/subprocess.hpp"
@@ -162,12 +163,7 @@ CommandsFile read_commands_file(const std::string& path) {
 }
 
 std::uint64_t command_hash(std::string_view command) noexcept {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (const char c : command) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001b3ull;
-  }
-  return h;
+  return io::hash_bytes(command);
 }
 
 std::string expand_placeholders(std::string_view text, const Placeholders& values) {

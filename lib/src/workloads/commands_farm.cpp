@@ -13,12 +13,22 @@
 #include "parakit/core/error.hpp"
 #include "parakit/core/system.hpp"
 #include "parakit/io/atomic_file.hpp"
-#include "parakit/io/codec.hpp"
+#include "parakit/io/hash.hpp"
 #include "parakit/patterns/farm.hpp"
 #include "parakit/workloads/commands.hpp"
 
 namespace parakit::workloads {
 namespace {
+
+/// The command hash of journals of version 1: FNV-1a 64 of the command's bytes.
+std::uint64_t legacy_command_hash(std::string_view command) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char c : command) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
 
 /// The farm's task list: indexed by line number; comment and blank lines are excluded.
 struct CommandLines {
@@ -47,7 +57,7 @@ CommandsReport run_commands(Team& team, const CommandsRunOptions& run, FarmOptio
   });
   options.dedicated_executors = true;  // a command blocks its executor; messaging must not wait
   options.journal.kind = "farm commands";
-  options.journal.identity = io::hash_bytes(std::as_bytes(std::span(std::string_view("commands"))));
+  options.journal.identity_key = "commands";  // lines are checked one by one on resume
 
   const std::string host = host_name();
   CommandOptions command_options;
@@ -64,18 +74,35 @@ CommandsReport run_commands(Team& team, const CommandsRunOptions& run, FarmOptio
 
   FarmHooks<CommandResult> hooks;
   hooks.status = [](const CommandResult& r) { return r.status; };
-  // Timings and hosts vary from run to run; what the command did does not.
-  hooks.digest = [](const CommandResult& r) {
-    std::uint64_t h = io::mix64(r.command_hash);
-    h = io::mix64(h ^ static_cast<std::uint64_t>(static_cast<std::uint32_t>(r.exit_code)));
-    h = io::mix64(h ^ static_cast<std::uint64_t>(r.signal));
-    return io::mix64(h ^ static_cast<std::uint64_t>(r.status));
+  // Timings and hosts vary from run to run; the command and what it did do not.
+  hooks.digest = [&](std::uint64_t id, const CommandResult& r) {
+    std::byte bytes[17];
+    const std::uint64_t command = command_hash(lines.by_line[id].command);
+    const auto exit_code = static_cast<std::uint32_t>(r.exit_code);
+    const auto signal = static_cast<std::uint32_t>(r.signal);
+    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<std::byte>(command >> (8 * i));
+    for (int i = 0; i < 4; ++i) {
+      bytes[8 + i] = static_cast<std::byte>(exit_code >> (8 * i));
+      bytes[12 + i] = static_cast<std::byte>(signal >> (8 * i));
+    }
+    bytes[16] = static_cast<std::byte>(r.status);
+    return io::hash_bytes(bytes);
   };
+  hooks.runtime = [](const CommandResult& r) { return r.runtime; };
   const bool force = options.journal.force_resume;
-  hooks.check_resumed = [&](std::uint64_t id, const CommandResult& r) {
-    if (force || r.command_hash == command_hash(lines.by_line[id].command)) return;
-    throw InputError("commands file " + run.file + " changed: line " + std::to_string(id + 1) +
-                     " is not the command the journal recorded; use --force-resume to accept");
+  hooks.check_resumed = [&](std::uint64_t id, const CommandResult& r,
+                            const io::JournalHeader& header) {
+    const std::string& command = lines.by_line[id].command;
+    // A version 1 journal holds FNV-1a hashes of its commands (and XXH3 ones for the
+    // commands a newer parakit appended to it).
+    if (force || r.command_hash == command_hash(command) ||
+        (header.version == 1 && r.command_hash == legacy_command_hash(command))) {
+      return;
+    }
+    throw InputError(
+        "commands file " + run.file + " changed: line " + std::to_string(id + 1) +
+        " is not the command the journal recorded; use FarmJournalOptions::force_resume "
+        "to accept");
   };
 
   CommandsReport out;

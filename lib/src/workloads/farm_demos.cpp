@@ -23,7 +23,8 @@ void FailurePlan::maybe_throw(std::uint64_t id, std::uint32_t attempt) const {
 
 void check_queue_demo_size(std::uint64_t n) {
   if (n > (std::uint64_t{1} << 32)) {
-    throw UsageError("--tasks must be at most 2^32 for the queue demo (the sum must fit)");
+    throw UsageError(
+        "run_queue_demo(n) must be at most 2^32 for the queue demo (the sum must fit)");
   }
 }
 
@@ -52,7 +53,7 @@ QueueDemoResult run_queue_demo(Team& team, std::uint64_t n, const FarmOptions& o
 CostSpec parse_cost_spec(std::string_view text) {
   const auto bad = [&] {
     return UsageError(
-        "--cost must be uniform:LO:HI, lognormal:MEDIAN:SIGMA or ramp:LO:HI "
+        "CostSpec must be uniform:LO:HI, lognormal:MEDIAN:SIGMA or ramp:LO:HI "
         "(e.g. ramp:1ms:20ms), got '" +
         std::string(text) + "'");
   };
@@ -69,13 +70,13 @@ CostSpec parse_cost_spec(std::string_view text) {
   try {
     if (kind == "uniform" || kind == "ramp") {
       spec.kind = kind == "uniform" ? CostSpec::Kind::uniform : CostSpec::Kind::ramp;
-      spec.a = parse_seconds(first, "--cost LO");
-      spec.b = parse_seconds(second, "--cost HI");
+      spec.a = parse_seconds(first, "CostSpec LO");
+      spec.b = parse_seconds(second, "CostSpec HI");
       if (spec.b < spec.a) throw bad();
     } else if (kind == "lognormal") {
       spec.kind = CostSpec::Kind::lognormal;
-      spec.a = parse_seconds(first, "--cost MEDIAN");
-      spec.b = parse_seconds(second, "--cost SIGMA");  // a plain number
+      spec.a = parse_seconds(first, "CostSpec MEDIAN");
+      spec.b = parse_seconds(second, "CostSpec SIGMA");  // a plain number
       if (second.find_first_not_of("0123456789.eE+-") != std::string_view::npos) throw bad();
     } else {
       throw bad();
@@ -97,7 +98,7 @@ std::string to_string(const CostSpec& spec) {
 CostMode parse_cost_mode(std::string_view text) {
   if (text == "spin") return CostMode::spin;
   if (text == "sleep") return CostMode::sleep;
-  throw UsageError("--cost-mode must be spin or sleep, not '" + std::string(text) + "'");
+  throw UsageError("CostMode must be spin or sleep, not '" + std::string(text) + "'");
 }
 
 std::uint64_t task_cost_ns(const CostSpec& spec, std::uint64_t seed, std::uint64_t id,

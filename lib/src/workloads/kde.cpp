@@ -58,8 +58,9 @@ std::vector<double> plan_widths(const KdeOptions& options, const Samples& sample
       rule_width = kde::rule_of_thumb_bandwidth(rule, samples);
     } catch (const InputError& error) {
       const std::string option =
-          options.bandwidth ? "--bandwidth " + std::string(kde::to_string(rule))
-                            : std::string("--cv without --widths (centred on Scott's rule)");
+          options.bandwidth
+              ? "KdeOptions::bandwidth " + std::string(kde::to_string(rule))
+              : std::string("KdeOptions::cv without KdeOptions::widths (centred on Scott's rule)");
       const std::string source =
           options.input.empty() ? std::string("the generated samples") : options.input;
       throw InputError(option + ": " + source + ": " + error.what());
@@ -68,7 +69,8 @@ std::vector<double> plan_widths(const KdeOptions& options, const Samples& sample
   if (!options.widths.empty()) {
     if (options.bandwidth && !options.cv) {
       throw UsageError(
-          "--bandwidth picks the width itself: drop --widths, or add --cv to choose among them");
+          "KdeOptions::bandwidth picks the width itself: drop KdeOptions::widths, or add "
+          "KdeOptions::cv to choose among them");
     }
     return options.widths;
   }
@@ -86,7 +88,7 @@ std::vector<double> plan_widths(const KdeOptions& options, const Samples& sample
 std::vector<double> grid_points(GridSpec& grid, const Samples& samples) {
   const auto d = static_cast<std::size_t>(samples.cols());
   if (grid.cells.size() != d) {
-    throw UsageError("--grid has " + std::to_string(grid.cells.size()) +
+    throw UsageError("KdeOptions::grid has " + std::to_string(grid.cells.size()) +
                      " dimensions but the samples have " + std::to_string(d));
   }
   if (grid.lo.empty()) {
@@ -100,7 +102,7 @@ std::vector<double> grid_points(GridSpec& grid, const Samples& samples) {
   }
   long double total = 1;
   for (const auto c : grid.cells) total *= static_cast<long double>(c);
-  require_memory(total * static_cast<long double>(d) * 8, "--grid");
+  require_memory(total * static_cast<long double>(d) * 8, "KdeOptions::grid");
   std::vector<std::vector<double>> axes;
   for (std::size_t t = 0; t < d; ++t)
     axes.push_back(linspace(grid.lo[t], grid.hi[t], grid.cells[t]));
@@ -231,7 +233,8 @@ KdeAlgo parse_kde_algo(std::string_view name) {
   if (name == "auto") return KdeAlgo::automatic;
   if (name == "naive") return KdeAlgo::naive;
   if (name == "sweep") return KdeAlgo::sweep;
-  throw UsageError("--algo must be auto, naive or sweep, not '" + std::string(name) + "'");
+  throw UsageError("KdeOptions::algo must be auto, naive or sweep, not '" + std::string(name) +
+                   "'");
 }
 
 std::string_view to_string(KdeAlgo algo) noexcept {
@@ -249,7 +252,7 @@ std::string_view to_string(KdeAlgo algo) noexcept {
 SampleRng parse_sample_rng(std::string_view name) {
   if (name == "numpy") return SampleRng::numpy;
   if (name == "philox") return SampleRng::philox;
-  throw UsageError("--rng must be numpy or philox, not '" + std::string(name) + "'");
+  throw UsageError("KdeOptions::rng must be numpy or philox, not '" + std::string(name) + "'");
 }
 
 std::string_view to_string(SampleRng rng) noexcept {
@@ -318,7 +321,7 @@ std::vector<double> parse_widths(std::string_view text, std::string_view what) {
 GridSpec parse_grid(std::string_view text) {
   const std::string whole(text);
   auto bad = [&](const std::string& why) {
-    return UsageError("--grid '" + whole + "': " + why +
+    return UsageError("KdeOptions::grid '" + whole + "': " + why +
                       " (expected AxB or AxB:xmin:xmax:ymin:ymax)");
   };
   GridSpec grid;
@@ -368,16 +371,16 @@ GridSpec parse_grid(std::string_view text) {
 
 Samples load_samples(const KdeOptions& options) {
   if (!options.input.empty()) {
-    io::Matrix matrix = io::read_matrix(options.input, "--input");
+    io::Matrix matrix = io::read_matrix(options.input, "KdeOptions::input");
     Samples samples(static_cast<Eigen::Index>(matrix.rows), static_cast<Eigen::Index>(matrix.cols));
     std::copy(matrix.values.begin(), matrix.values.end(), samples.data());
     return samples;
   }
-  if (options.samples == 0) throw UsageError("--samples must be at least 1");
-  if (options.dim < 1) throw UsageError("--dim must be at least 1");
+  if (options.samples == 0) throw UsageError("KdeOptions::samples must be at least 1");
+  if (options.dim < 1) throw UsageError("KdeOptions::dim must be at least 1");
   const long double values =
       static_cast<long double>(options.samples) * static_cast<long double>(options.dim);
-  require_memory(values * 8, "--samples");
+  require_memory(values * 8, "KdeOptions::samples");
   const auto n = static_cast<Eigen::Index>(options.samples);
   Samples samples(n, options.dim);
   if (options.rng == SampleRng::numpy) {
@@ -401,7 +404,8 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
     const auto d = static_cast<std::size_t>(result.samples.cols());
     result.widths = plan_widths(options, result.samples, result.rule_width);
     for (const double h : result.widths) {
-      if (!(h > 0) || !std::isfinite(h)) throw UsageError("--widths must be positive and finite");
+      if (!(h > 0) || !std::isfinite(h))
+        throw UsageError("KdeOptions::widths must be positive and finite");
     }
     if (options.grid) {
       GridSpec grid = *options.grid;

@@ -76,7 +76,7 @@ SumResult run_typed(Team& team, const SumOptions& options, std::uint64_t n,
   const auto share = comm.node_share();
   LargeBuffer<T> buffer;
   collectively(comm, [&] {
-    const std::string what = file ? file->path : "--n " + std::to_string(n);
+    const std::string what = file ? file->path : "SumOptions::n " + std::to_string(n);
     check_memory(mine.size(), sizeof(T), share.ranks_on_node, what);
     buffer = LargeBuffer<T>(mine.size());
   });
@@ -120,7 +120,7 @@ SumResult run_typed(Team& team, const SumOptions& options, std::uint64_t n,
 SumMode parse_sum_mode(std::string_view name) {
   if (name == "fast") return SumMode::fast;
   if (name == "exact") return SumMode::exact;
-  throw UsageError("unknown --mode '" + std::string(name) + "' (expected fast or exact)");
+  throw UsageError("unknown SumOptions::mode '" + std::string(name) + "' (expected fast or exact)");
 }
 
 std::string_view to_string(SumMode mode) noexcept {

@@ -145,27 +145,4 @@ T decode(std::span<const std::byte> in) {
   return value;
 }
 
-/// 64-bit FNV-1a followed by a final avalanche: a stable digest of bytes (same on every
-/// machine and run), used for task-list identities and result checksums.
-inline std::uint64_t hash_bytes(std::span<const std::byte> data,
-                                std::uint64_t seed = 0xcbf29ce484222325ULL) noexcept {
-  std::uint64_t h = seed;
-  for (const std::byte b : data) {
-    h ^= static_cast<std::uint64_t>(b);
-    h *= 0x100000001b3ULL;
-  }
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  return h;
-}
-
-/// SplitMix64's finaliser: a bijective mix of one 64-bit word.
-constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 }  // namespace parakit::io

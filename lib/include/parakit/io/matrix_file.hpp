@@ -1,5 +1,5 @@
 // Reading 2-D sample matrices (n rows of d values) from a text CSV file or a
-// NumPy .npy file, e.g. for `parakit kde --input FILE` and `--points FILE`.
+// NumPy .npy file, e.g. the KDE's samples (KdeOptions::input) and query points.
 #pragma once
 
 #include <cstddef>
@@ -43,8 +43,8 @@ struct Matrix {
 /// (also for an empty file or one with only a header and comments).
 ///
 /// Every error is an InputError with a one-line message starting with `path`;
-/// a non-empty `what` (the role of the file, e.g. "--input") is appended as
-/// " (--input)". Besides the above: "PATH: cannot open: <strerror>", "PATH: is a
+/// a non-empty `what` (the role of the file, e.g. "KdeOptions::input") is appended as
+/// " (KdeOptions::input)". Besides the above: "PATH: cannot open: <strerror>", "PATH: is a
 /// directory", "PATH: is not a regular file", any .npy error of
 /// probe_array_file, and a file or matrix larger than the machine's physical
 /// memory (or an allocation failure) is refused rather than half-loaded.

@@ -1,4 +1,4 @@
-// Shell commands as farm tasks (`parakit farm --commands FILE`, like the TACC launcher, GNU
+// Shell commands as farm tasks (a file of commands, one per line, like the TACC launcher, GNU
 // parallel or disBatch): reading the commands file, running one command with its output in
 // per-task log files, and GNU parallel's --joblog. Everything here is safe to call from several
 // threads at once: nothing changes process-wide state (cwd, umask, signal handlers or masks).
@@ -46,8 +46,8 @@ struct CommandsFile {
 /// contains a NUL byte.
 CommandsFile read_commands_file(const std::string& path);
 
-/// FNV-1a 64 of the command's bytes: the same on every run and machine. Used to refuse a
-/// commands file that changed under the same line numbers.
+/// io::hash_bytes (XXH3-64) of the command's bytes: the same on every run and machine. Used
+/// to refuse a commands file that changed under the same line numbers.
 std::uint64_t command_hash(std::string_view command) noexcept;
 
 /// Where a command runs, for placeholders and PARAKIT_* variables.

@@ -1,4 +1,4 @@
-// `parakit farm --commands FILE`: one shell command per line, run by the farm on every
+// A farm of shell commands, one per line of a file, run by the farm on every
 // rank's executors, with per-task logs, a journal, GNU parallel's job log and a report.
 #pragma once
 

@@ -48,10 +48,12 @@ std::vector<double> linspace(double start, double stop, std::uint64_t count);
 /// Parses "start:stop:count" (numpy.linspace, both ends included) or "a,b,c". Throws
 /// UsageError naming `what` for malformed text, a count of 0, or widths that are not positive
 /// and finite.
-std::vector<double> parse_widths(std::string_view text, std::string_view what = "--widths");
+std::vector<double> parse_widths(std::string_view text,
+                                 std::string_view what = "KdeOptions::widths");
 
 /// Parses "x,y,..." into finite coordinates; throws UsageError naming `what`.
-std::vector<double> parse_point(std::string_view text, std::string_view what = "--point");
+std::vector<double> parse_point(std::string_view text,
+                                std::string_view what = "KdeOptions::points");
 
 struct KdeOptions {
   kde::Kernel kernel = kde::Kernel::hypercube;
@@ -65,7 +67,7 @@ struct KdeOptions {
   // Queries: `points` (row-major, dim columns), else the grid, else the origin.
   std::vector<double> points;
   int point_dim = 0;          ///< columns of `points` (0: take the samples' dimension)
-  std::string points_source;  ///< names the points in messages ("--point", "--points FILE")
+  std::string points_source;  ///< names the points in messages (default: KdeOptions::points)
   std::optional<GridSpec> grid;
   // Widths: given, else derived (see width_plan in the .cpp), else the seed's 1.0:1.2:100.
   std::vector<double> widths;
@@ -82,7 +84,7 @@ struct KdeResult {
   std::vector<std::uint64_t> grid_cells;  ///< set for a grid
   std::vector<std::uint64_t> counts;      ///< point_count x widths, hypercube only (rank 0)
   std::vector<double> density;            ///< point_count x widths (rank 0)
-  std::optional<double> rule_width;       ///< the --bandwidth rule's width
+  std::optional<double> rule_width;       ///< the width KdeOptions::bandwidth's rule gave
   std::optional<kde::CvCurve> cv;         ///< every rank
   KdeAlgo algo = KdeAlgo::sweep;          ///< what ran
   double seconds = 0;                     ///< density kernel, max over ranks

@@ -18,6 +18,7 @@
 
 #include "parakit/core/error.hpp"
 #include "parakit/io/codec.hpp"
+#include "parakit/io/hash.hpp"
 #include "parakit/io/journal.hpp"
 #include "parakit/patterns/detail/farm_executors.hpp"
 #include "parakit/patterns/farm_options.hpp"
@@ -27,17 +28,30 @@ namespace parakit::detail {
 /// Journal payloads start with one byte saying what follows.
 enum class PayloadKind : std::uint8_t { value = 0, error = 1 };
 
-/// The identity of a task list: its length and every task's encoding.
+/// The identity of a task list with a journal's hash: its length and every task's encoding.
 template <class Tasks>
-std::uint64_t task_list_identity(const Tasks& tasks) {
-  std::uint64_t h = io::mix64(static_cast<std::uint64_t>(tasks.size()));
+std::uint64_t task_list_identity(const Tasks& tasks, io::JournalHash hash) {
+  io::TaskListIdentity identity(hash, static_cast<std::uint64_t>(tasks.size()));
   std::vector<std::byte> scratch;
   for (std::uint64_t id = 0; id < static_cast<std::uint64_t>(tasks.size()); ++id) {
     scratch.clear();
     io::Encoder(scratch).put(tasks[id]);
-    h = io::mix64(h ^ io::hash_bytes(scratch));
+    identity.add_task(scratch);
   }
-  return h;
+  return identity.value();
+}
+
+/// One finished task's term of FarmReport::checksum: XXH3-64 of {u64 id, u8 status, u64
+/// digest}, little-endian.
+inline std::uint64_t checksum_term(std::uint64_t id, TaskStatus status,
+                                   std::uint64_t digest) noexcept {
+  std::byte bytes[17];
+  for (int i = 0; i < 8; ++i) {
+    bytes[i] = static_cast<std::byte>(id >> (8 * i));
+    bytes[9 + i] = static_cast<std::byte>(digest >> (8 * i));
+  }
+  bytes[8] = static_cast<std::byte>(status);
+  return io::hash_bytes(bytes);
 }
 
 template <class Task, class Result, class Tasks, class Sink>
@@ -180,15 +194,23 @@ class FarmMaster {
       } else {
         out.bytes(error.data(), error.size());
       }
-      journal_->add(id, status, payload_);
+      io::RecordTimes times;
+      times.attempts = attempts;
+      if (value != nullptr && hooks_.runtime) {
+        const double seconds = hooks_.runtime(*value);
+        if (seconds > 0 && seconds < 1e10)
+          times.runtime_ns = static_cast<std::uint64_t>(seconds * 1e9);
+      }
+      journal_->add(id, status, payload_, times);
       staged_ = true;
     }
     if (status == TaskStatus::interrupted) {
       ++interrupted_;  // not final: a resume runs it again
     } else {
       const std::uint64_t digest =
-          value == nullptr ? 0 : (hooks_.digest ? hooks_.digest(*value) : io::hash_bytes(encoded));
-      checksum_ += io::mix64(io::mix64(id) ^ digest ^ (static_cast<std::uint64_t>(status) << 56));
+          value == nullptr ? 0
+                           : (hooks_.digest ? hooks_.digest(id, *value) : io::hash_bytes(encoded));
+      checksum_ += checksum_term(id, status, digest);
       if (status == TaskStatus::ok) {
         ++ok_;
       } else {
@@ -233,10 +255,16 @@ class FarmMaster {
                            item.attempts, item.resumed});
   }
 
+  /// The task list's identity with a journal's hash.
+  std::uint64_t identity(io::JournalHash hash) const {
+    const FarmJournalOptions& j = options_.journal;
+    return j.identity_key.empty() ? task_list_identity(tasks_, hash)
+                                  : io::journal_identity(hash, j.identity_key);
+  }
+
   /// Opens the journal; on resume marks in `done` the ids it already completed.
   void open_journal(std::vector<bool>& done) {
     const FarmJournalOptions& j = options_.journal;
-    const std::uint64_t identity = j.identity ? *j.identity : task_list_identity(tasks_);
     struct stat info {};
     const bool present = ::stat(j.path.c_str(), &info) == 0;
     if (present && !S_ISREG(info.st_mode)) {
@@ -245,22 +273,26 @@ class FarmMaster {
     const bool exists = present && info.st_size > 0;
     if (exists && !j.resume) {
       throw UsageError("journal " + j.path +
-                       " already holds results; pass --resume to continue it, or remove it");
+                       " already holds results; pass FarmJournalOptions::resume to continue it, "
+                       "or remove it");
     }
     if (!exists) {
       journal_.emplace(io::JournalWriter::create(
-          j.path, io::JournalHeader{j.kind, identity, total_}, j.fsync_interval));
+          j.path, io::journal_header(j.kind, identity(io::JournalHash::xxh3_64), total_),
+          j.fsync_interval));
       return;
     }
-    const io::JournalHeader header = io::read_journal_header(j.path);
-    if (header.identity != identity || header.kind != j.kind) {
+    // An older journal is resumed in its own format: its identity with its own hash.
+    header_ = io::read_journal_header(j.path);
+    if (header_.identity != identity(header_.hash) || header_.kind != j.kind) {
       throw InputError("journal " + j.path + " was written for a different task list (" +
-                       header.kind + ", " + std::to_string(header.task_count) +
-                       " tasks); use another --journal path, or remove it to start over");
+                       header_.kind + ", " + std::to_string(header_.task_count) +
+                       " tasks); use another FarmJournalOptions::path, or remove it to start "
+                       "over");
     }
     if (done.empty()) done.assign(total_, false);
-    // A failure may be superseded by a later success (a --resume-failed run); hold failures
-    // back until the whole journal is read.
+    // A failure may be superseded by a later success (FarmJournalOptions::resume_failed); hold
+    // failures back until the whole journal is read.
     std::map<std::uint64_t, Pending> failed_records;
     const io::JournalScan scan = io::scan_journal(
         j.path, j.force_resume,
@@ -270,7 +302,7 @@ class FarmMaster {
       finalize(id, item.status, item.value ? &*item.value : nullptr, {}, item.error, 1, true);
     }
     journal_warning_ = scan.warning;
-    journal_.emplace(io::JournalWriter::append_to(j.path, scan.valid_bytes, j.fsync_interval));
+    journal_.emplace(io::JournalWriter::append_to(j.path, scan, j.fsync_interval));
   }
 
   void replay(const io::JournalRecord& record, std::vector<bool>& done,
@@ -293,7 +325,7 @@ class FarmMaster {
     std::string error;
     if (kind == PayloadKind::value) {
       value.emplace(io::decode<Result>(body));
-      if (hooks_.check_resumed) hooks_.check_resumed(record.task_id, *value);
+      if (hooks_.check_resumed) hooks_.check_resumed(record.task_id, *value, header_);
     } else if (kind == PayloadKind::error) {
       error.assign(reinterpret_cast<const char*>(body.data()), body.size());
     } else {
@@ -323,6 +355,7 @@ class FarmMaster {
   std::vector<std::size_t> open_per_endpoint_;
   std::unordered_map<std::uint64_t, int> chunk_owner_;  // open chunk -> endpoint
   std::optional<io::JournalWriter> journal_;
+  io::JournalHeader header_;  // of the journal being resumed
   bool staged_ = false;
   std::string journal_warning_;
   std::vector<std::byte> payload_;
