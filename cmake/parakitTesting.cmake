@@ -28,11 +28,14 @@ function(parakit_add_mpi_test name)
       TIMEOUT ${ARG_TIMEOUT} LABELS "mpi"
       # Open MPI's own allocations outlive MPI_Finalize: leak checking stays on for every
       # test without mpirun (the asan preset) and off under it.
-      ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;ASAN_OPTIONS=detect_leaks=0:abort_on_error=1")
+      ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;ASAN_OPTIONS=detect_leaks=0:abort_on_error=1;PARAKIT_SKIP_LOG=${PARAKIT_SKIP_LOG}"
+      # The skip policy's status (77) when every test skipped, not GoogleTest's text.
+      SKIP_RETURN_CODE 77)
   endforeach()
   foreach(threads IN LISTS ARG_THREADS)
     add_test(NAME ${name}.threads.t${threads}
              COMMAND $<TARGET_FILE:${name}> --backend threads --threads ${threads})
-    set_tests_properties(${name}.threads.t${threads} PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "threads")
+    set_tests_properties(${name}.threads.t${threads} PROPERTIES TIMEOUT ${ARG_TIMEOUT}
+      LABELS "threads" SKIP_RETURN_CODE 77 ENVIRONMENT "PARAKIT_SKIP_LOG=${PARAKIT_SKIP_LOG}")
   endforeach()
 endfunction()

@@ -4,6 +4,7 @@ import os
 import re
 import struct
 import subprocess
+import sys
 import time
 
 BIN = os.environ.get("PARAKIT_BIN", "parakit")
@@ -13,6 +14,18 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
            OMPI_MCA_rmaps_base_oversubscribe="1")
 for name in ("OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"):
     ENV.pop(name, None)
+
+# Time bounds. A run that should end at once but has not after HANG_SECONDS is hung, not slow:
+# a loaded 2-core machine running `ctest -j2` has been seen to need over 20 s just to start
+# `mpirun -np 4`. STOP_SECONDS bounds the time from a signal or fault to the end of the whole
+# job (every rank, every child): the requirement that it ends "within seconds", with room for
+# the same load. Every check says what it measured (assert_took_less).
+HANG_SECONDS = 120
+STOP_SECONDS = 30
+
+
+def assert_took_less(test, seconds, bound, what=""):
+    test.assertLess(seconds, bound, f"{what}: took {seconds:.1f} s, the bound is {bound} s")
 
 
 class Run:
@@ -162,8 +175,31 @@ def write_npy(path, values, dtype="<f8", shape=None, version=1):
         f.write(struct.pack(f"{order}{len(values)}{fmt}", *values))
 
 
-def exact_reference(path):
-    """The independent reference: scripts/ref_sum.py (exact integer arithmetic)."""
-    out = subprocess.run(["python3", os.path.join(REPO, "scripts", "ref_sum.py"), path],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    return out
+def exact_reference(path, with_abs=False):
+    """The independent reference: scripts/ref_sum.py (exact integer arithmetic): the correctly
+    rounded sum of the file's values as text, or (sum, sum of |x|) as floats with_abs."""
+    out = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "ref_sum.py"), path] +
+                         (["--abs"] if with_abs else []),
+                         capture_output=True, text=True, check=True).stdout.split()
+    return (float(out[0]), float(out[1])) if with_abs else out[0]
+
+
+def fast_sum_bound(n, workers, sum_abs):
+    """The bound parakit's fast sum keeps (numeric/fast_sum.hpp, workloads/sum.hpp): every term
+    passes through at most k = ceil(m / 8) + 41 + workers roundings of a sum, m = ceil(n /
+    workers) the largest block, so |fast - exact| <= gamma_k * sum|x|, gamma_k = k u / (1 - k u),
+    u = 2^-53 (Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed., sec. 4.2)."""
+    m = -(-n // workers)
+    k = -(-m // 8) + 41 + workers
+    u = 2.0 ** -53
+    return k * u / (1 - k * u) * sum_abs * (1 + 1e-12)  # sum_abs itself is rounded
+
+
+def processes_left(name, tag, timeout=10):
+    """The processes tagged name=tag still alive after `timeout` seconds ({} normally)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = tagged_processes(name, tag)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)

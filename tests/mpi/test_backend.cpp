@@ -9,9 +9,9 @@
 #include <set>
 #include <vector>
 
+#include "parakit/backend/collective.hpp"
 #include "parakit/core/error.hpp"
 #include "parakit/patterns/reduce.hpp"
-#include "parakit/backend/collective.hpp"
 #include "parakit_test.hpp"
 
 namespace parakit {

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "parakit/backend/collective.hpp"
 #include "parakit/data/generate.hpp"
 #include "parakit/io/array_file.hpp"
 #include "parakit/numeric/exact_sum.hpp"
-#include "parakit/backend/collective.hpp"
 #include "parakit/workloads/sum.hpp"
 #include "parakit_test.hpp"
 

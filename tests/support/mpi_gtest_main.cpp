@@ -1,7 +1,7 @@
 // Rank-aware GoogleTest main. Usage: <test> [--backend mpi|threads|serial] [--threads N] [gtest
 // flags] Every rank runs every test; rank 0 prints the usual report, other ranks print only their
 // failures, tagged with the rank. The exit status is the OR over all ranks, so mpiexec's
-// status is the truth.
+// status is the truth (77 when every test skipped on every rank, under the skip policy).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "parakit_test.hpp"
+#include "skip_policy.hpp"
 
 namespace parakit::testing {
 namespace {
@@ -73,8 +74,13 @@ int main(int argc, char** argv) {
     delete listeners.Release(listeners.default_result_printer());
     listeners.Append(new pt::RankFailurePrinter(comm.rank()));
   }
-  const int local = RUN_ALL_TESTS();
-  const int global = comm.all_reduce(local, parakit::ops::max{});
+  pt::install_skip_policy();
+  const int local = pt::apply_skip_policy(RUN_ALL_TESTS());
+  // Any rank's failure fails the job; "all skipped" only when it is so on every rank.
+  const bool failed_here = local != 0 && local != pt::kSkippedAll;
+  const int failed = comm.all_reduce(failed_here ? 1 : 0, parakit::ops::max{});
+  const int all_skipped = comm.all_reduce(local == pt::kSkippedAll ? 1 : 0, parakit::ops::min{});
+  const int global = failed != 0 ? 1 : (all_skipped != 0 ? pt::kSkippedAll : 0);
   pt::g_team.reset();
   pt::g_environment.reset();
   return global;

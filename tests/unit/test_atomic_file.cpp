@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "as_another_user.hpp"
 #include "parakit/core/error.hpp"
 #include "parakit/io/atomic_file.hpp"
 
@@ -154,22 +155,11 @@ TEST(AtomicFile, UnwritableDirectoryThrowsInputError) {
   fs::permissions(dir.path(), fs::perms::others_exec | fs::perms::group_exec,
                   fs::perm_options::add);
   const std::string target = (ro / "out.txt").string();
-  if (::access(ro.c_str(), W_OK) != 0) {
-    EXPECT_EQ(try_write_expecting_input_error(target), 0);
-  } else {
-    // Root ignores directory permissions: try again in a child that drops to "nobody".
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
-      ::_exit(try_write_expecting_input_error(target));
-    }
-    int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFEXITED(status));
-    if (WEXITSTATUS(status) == 3) GTEST_SKIP() << "cannot drop privileges to test permissions";
-    EXPECT_EQ(WEXITSTATUS(status), 0);
-  }
+  // Root ignores directory permissions: as root this runs in a child that drops to "nobody".
+  const int status =
+      parakit::testing::run_unprivileged([&] { return try_write_expecting_input_error(target); });
+  ASSERT_NE(status, parakit::testing::kCannotDropPrivileges) << "could not drop to nobody";
+  EXPECT_EQ(status, 0) << "1: the write succeeded; 2: another outcome than an InputError";
   fs::permissions(ro, fs::perms::owner_all);
   EXPECT_TRUE(fs::is_empty(ro));
 }

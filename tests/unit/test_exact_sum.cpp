@@ -438,21 +438,10 @@ TEST_P(ExactSumSimd, FloatSpans) {
       same_double(3000.0 * static_cast<double>(FLT_MAX), exact_sum(std::span<const float>(big))));
 }
 
-std::string level_name(const ::testing::TestParamInfo<detail::SimdLevel>& param) {
-  switch (param.param) {
-    case detail::SimdLevel::kAvx512:
-      return "Avx512";
-    case detail::SimdLevel::kAvx2:
-      return "Avx2";
-    default:
-      return "Baseline";
-  }
-}
-
 INSTANTIATE_TEST_SUITE_P(AllLevels, ExactSumSimd,
                          ::testing::Values(detail::SimdLevel::kBaseline, detail::SimdLevel::kAvx2,
                                            detail::SimdLevel::kAvx512),
-                         level_name);
+                         testing::level_name);
 
 // ---------------------------------------------------------------------------------------------
 // Hand-picked cases; each checked one term at a time, as a span, and against the reference.

@@ -20,17 +20,6 @@ namespace {
 
 class FastSumSimd : public testing::SimdLevelTest {};
 
-std::string level_name(const ::testing::TestParamInfo<detail::SimdLevel>& param) {
-  switch (param.param) {
-    case detail::SimdLevel::kAvx512:
-      return "Avx512";
-    case detail::SimdLevel::kAvx2:
-      return "Avx2";
-    default:
-      return "Baseline";
-  }
-}
-
 std::vector<double> random_doubles(std::size_t n, std::uint64_t seed, bool normal) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> gauss;
@@ -119,7 +108,7 @@ TEST_P(FastSumSimd, NonFiniteTermsPropagate) {
 INSTANTIATE_TEST_SUITE_P(AllLevels, FastSumSimd,
                          ::testing::Values(detail::SimdLevel::kBaseline, detail::SimdLevel::kAvx2,
                                            detail::SimdLevel::kAvx512),
-                         level_name);
+                         testing::level_name);
 
 TEST(FastSum, SimdLevelIsCappedByTheCpu) {
   const auto saved = detail::simd_level();

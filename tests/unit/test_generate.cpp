@@ -140,7 +140,7 @@ TEST(Generate, SimdAndPortablePathsAgree) {
     }
   }
   if (!parakit::data::detail::simd_active()) {
-    GTEST_SKIP() << "no AVX2 here: only the portable path was exercised";
+    GTEST_SKIP() << "this CPU has no AVX2: only the portable path was exercised";
   }
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "as_another_user.hpp"
 #include "parakit/core/error.hpp"
 #include "parakit/io/array_file.hpp"
 #include "parakit/io/matrix_file.hpp"
@@ -287,10 +288,22 @@ TEST_F(MatrixFileErrors, Directory) {
 }
 
 TEST_F(MatrixFileErrors, UnreadableFile) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root reads everything";
   const auto p = write("a.csv", "1,2\n");
   fs::permissions(p, fs::perms::none);
-  EXPECT_EQ(error_of(p), p + ": cannot open: Permission denied");
+  // As root (which reads anything) in a child that drops to "nobody": the directory must be
+  // searchable for it, the file itself is not readable.
+  fs::permissions(path(""), fs::perms::others_exec, fs::perm_options::add);
+  const int status = parakit::testing::run_unprivileged([&] {
+    try {
+      read_matrix(p, "");
+      return 1;
+    } catch (const InputError& e) {
+      return std::string(e.what()) == p + ": cannot open: Permission denied" ? 0 : 2;
+    }
+  });
+  ASSERT_NE(status, parakit::testing::kCannotDropPrivileges) << "could not drop to nobody";
+  EXPECT_EQ(status, 0) << "1: the file was read; 2: another message than 'cannot open: "
+                          "Permission denied'";
 }
 
 TEST_F(MatrixFileErrors, RoleIsAppended) {
