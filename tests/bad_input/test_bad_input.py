@@ -17,7 +17,9 @@ import subprocess  # noqa: E402
 from cases import CASES  # noqa: E402
 
 LAUNCHES = {"threads": None, "mpirun-np3": 3}
-LIMIT = 10.0  # seconds for the whole job
+# Seconds for the whole job, mpirun -np 3 start-up included, on a loaded machine running
+# `ctest -j` (a bad input usually ends in about 1 s).
+LIMIT = 30.0
 CRASH_SIGNS = ("Sanitizer", "runtime error:", "core dumped", "Segmentation fault",
                "Aborted", "terminate called", "SIGSEGV")
 
@@ -68,7 +70,8 @@ class BadInput(unittest.TestCase):
             self.assertIn(expect, lines[0], where)
             for sign in CRASH_SIGNS:
                 self.assertNotIn(sign, proc.stderr, where)
-            self.assertLess(seconds, LIMIT, where)
+            self.assertLess(seconds, LIMIT, f"took {seconds:.1f} s, the bound is {LIMIT:.0f} s: "
+                                            f"{where}")
             self.assertEqual(tree(tmp), before, f"{where}\nfiles left behind or changed")
             deadline = time.monotonic() + 3
             while tagged_processes("PARAKIT_BAD_INPUT_TAG", tag) and time.monotonic() < deadline:

@@ -16,13 +16,14 @@ import time
 import unittest
 import uuid
 
+import farm_reference as ref
 from farm_reference import Journal
-from parakit_cli import finish, progress_done, run, start, tagged_processes, wait_for_progress
+from parakit_cli import (HANG_SECONDS, REPO, STOP_SECONDS, assert_took_less, finish,
+                         processes_left, progress_done, run, start, tagged_processes,
+                         wait_for_progress)
 
 THREADS = ["--backend", "threads", "--threads", "2"]
 TAG = "PARAKIT_TEST_TAG"
-# Generous bounds for "ends within seconds, not by a hang" (2 cores, mpirun start-up ~1 s).
-ENDS_WITHIN = 20
 # The cost demo that the signal and crash tests interrupt: ~2.5 ms per task, spent sleeping.
 COST = ["farm", "--demo", "cost", "--cost", "uniform:2ms:3ms", "--cost-mode", "sleep",
         "--chunk", "1"]
@@ -43,7 +44,7 @@ def count_records(path):
         return 0  # not created yet, or the header is still being written
 
 
-def wait_for_records(path, count, proc, timeout=ENDS_WITHIN):
+def wait_for_records(path, count, proc, timeout=HANG_SECONDS):
     """Polls until the journal at `path` holds `count` valid records (or the process ended)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
@@ -54,14 +55,9 @@ def wait_for_records(path, count, proc, timeout=ENDS_WITHIN):
                          f"{proc.poll()}, {count_records(path)} records)")
 
 
-def wait_until_gone(tag, timeout=5):
+def wait_until_gone(tag, timeout=STOP_SECONDS):
     """The processes tagged `tag` still alive after `timeout` seconds (none, normally)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = tagged_processes(TAG, tag)
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.05)
+    return processes_left(TAG, tag, timeout)
 
 
 def describe(procs):
@@ -125,7 +121,7 @@ class TempDirTest(unittest.TestCase):
         self.assertNotIn("Traceback", r.err, what)
         self.assertNotIn("terminate called", r.err, what)
         self.assertEqual(r.out.strip(), "", what)
-        self.assertLess(r.seconds, ENDS_WITHIN, what)
+        assert_took_less(self, r.seconds, HANG_SECONDS, what)
         return lines[0]
 
 
@@ -206,10 +202,11 @@ class FarmResults(unittest.TestCase):
                         # 4 ranks: 3 workers (or 4 executors with the master) for n tasks.
                         (["--chunk", "1"] + (["--master-computes"] if n != 1 else []), 4)]
             for extra, ranks in variants:
-                r = run(["farm", "--tasks", str(n), "--json"] + extra, ranks=ranks, timeout=60)
+                r = run(["farm", "--tasks", str(n), "--json"] + extra, ranks=ranks,
+                        timeout=HANG_SECONDS)
                 what = f"n={n} {extra} ranks={ranks}"
                 self.assertEqual(r.code, 0, f"{what}: {r.err}")
-                self.assertLess(r.seconds, ENDS_WITHIN, what)
+                assert_took_less(self, r.seconds, HANG_SECONDS, what)
                 j = r.json()
                 self.assertEqual((j["result"], j["done"], j["tasks"]), (queue_sum(n), n, n), what)
                 self.assertEqual(j["checksum"], reference["checksum"], what)
@@ -222,6 +219,119 @@ class FarmResults(unittest.TestCase):
             self.assertEqual(j["result"], queue_sum(n), (n, ranks))
             self.assertEqual(j["done"], n)
             self.assertGreater(j["result"], 2 ** 32)
+
+
+# ---------------------------------------------------------------------------------------------
+class FarmChecksumReference(TempDirTest):
+    """The checksum parakit reports equals the one computed here from its definition
+    (farm_reference.py, with Python's xxhash) for the queue demo, the cost demo and a farm of
+    shell commands, on threads and under mpirun, with failures among the tasks."""
+
+    def check(self, args, expected, runs=((THREADS, None), ([], 3))):
+        for extra, ranks in runs:
+            r = run(args + ["--json"] + extra, ranks=ranks)
+            self.assertIn(r.code, (0, 1), r.err)
+            self.assertEqual(r.json()["checksum"], expected, f"{args} {extra} ranks={ranks}")
+
+    def test_queue_demo(self):
+        for n in (0, 1, 2000):
+            self.check(["farm", "--tasks", str(n)], ref.queue_checksum(n))
+        self.check(["farm", "--tasks", "500", "--fail-every", "7"], ref.queue_checksum(500, 7))
+
+    def test_cost_demo_ramp(self):
+        # ramp:1us:20us is 1 * 1e-6 and 20 * 1e-6 seconds, as parse_seconds makes them.
+        self.check(["farm", "--demo", "cost", "--cost", "ramp:1us:20us", "--tasks", "300"],
+                   ref.ramp_checksum(1e-6, 20e-6, 300))
+        self.check(["farm", "--demo", "cost", "--cost", "ramp:0.00002:0.0001", "--tasks", "200",
+                    "--fail-every", "9", "--chunk", "1"],
+                   ref.ramp_checksum(0.00002, 0.0001, 200, fail_every=9))
+
+    def test_commands(self):
+        lines = ["true", "# a comment", "exit 3", "", "echo {id} > /dev/null",
+                 'sh -c "kill -TERM \\$\\$"', "kill -TERM $$", "exit 255", "printf x"]
+        commands = self.path("commands.txt")
+        with open(commands, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        F, OK = ref.FAILED, ref.OK
+        outcomes = {0: (lines[0], 0, 0, OK), 2: (lines[2], 3, 0, F), 4: (lines[4], 0, 0, OK),
+                    # the inner shell dies of SIGTERM, the outer one exits 128 + 15
+                    5: (lines[5], 143, 0, F),
+                    # the command's own shell dies of SIGTERM: exit code -1, signal 15
+                    6: (lines[6], -1, signal.SIGTERM, F),
+                    7: (lines[7], 255, 0, F), 8: (lines[8], 0, 0, OK)}
+        self.check(["farm", "--commands", commands, "--logdir", self.path("logs")],
+                   ref.commands_checksum(outcomes),
+                   runs=((THREADS, None), (["--tasks-per-rank", "2"], 3)))
+
+
+# ---------------------------------------------------------------------------------------------
+class FarmJournalVersion1(TempDirTest):
+    """Journals written by the previous parakit (format 1, committed in tests/fixtures/
+    journal-v1, each cut by the kill drill part-way) resume to the same results and checksum as
+    an uninterrupted run of today's parakit, and stay in their own format."""
+
+    FIXTURES = os.path.join(REPO, "tests", "fixtures", "journal-v1")
+
+    def fixture(self, name):
+        path = self.path(name)
+        with open(os.path.join(self.FIXTURES, name), "rb") as src, open(path, "wb") as dst:
+            dst.write(src.read())
+        return path
+
+    def resume_twice(self, args, kept, ranks=None, code=0):
+        first = run(args + ["--resume", "--json"], ranks=ranks)
+        self.assertEqual(first.code, code, first.err)
+        self.assertIn("torn last record", first.err)
+        self.assertEqual(first.json()["resumed"], kept)
+        journal = Journal(args[args.index("--journal") + 1])
+        self.assertEqual((journal.version, journal.bad_bytes), (1, 0))
+        again = run(args + ["--resume", "--json"], ranks=ranks)
+        self.assertEqual(again.code, code, again.err)
+        self.assertEqual(again.json()["resumed"], first.json()["done"] + first.json()["failed"])
+        self.assertEqual(again.json()["checksum"], first.json()["checksum"])
+        return first.json()
+
+    def test_queue_demo(self):
+        for ranks in (None, 3):
+            journal = self.fixture("queue-v1.journal")
+            args = ["farm", "--demo", "queue", "--tasks", "200", "--chunk", "1", "--journal",
+                    journal] + (THREADS if ranks is None else [])
+            j = self.resume_twice(args, 120, ranks)
+            self.assertEqual((j["done"], j["result"]), (200, queue_sum(200)))
+            self.assertEqual(j["checksum"], ref.queue_checksum(200))
+            self.assertEqual(len(Journal(journal).records), 200)
+
+    def test_cost_demo_with_failures(self):
+        journal = self.fixture("cost-v1.journal")
+        args = ["farm", "--demo", "cost", "--cost", "uniform:0.01ms:0.02ms", "--tasks", "100",
+                "--fail-every", "9", "--seed", "5", "--journal", journal] + THREADS
+        j = self.resume_twice(args, 60, code=1)
+        fresh = run(args[:args.index("--journal")] + THREADS + ["--json"])
+        self.assertEqual((j["done"], j["failed"]), (89, 11))
+        self.assertEqual(j["checksum"], fresh.json()["checksum"])
+
+    def test_commands(self):
+        journal = self.fixture("commands-v1.journal")
+        commands = self.fixture("commands.txt")
+        args = ["farm", "--commands", commands, "--logdir", self.path("logs"), "--journal",
+                journal] + THREADS
+        j = self.resume_twice(args, 5, code=1)
+        self.assertEqual((j["tasks"], j["done"], j["failed"]), (8, 5, 3))
+        fresh = run(args[:args.index("--journal")] + ["--json"])
+        self.assertEqual(j["checksum"], fresh.json()["checksum"])
+        with open(commands) as f:
+            lines = f.read().split("\n")
+        F, OK = ref.FAILED, ref.OK
+        outcomes = {0: 0, 3: 3, 4: 0, 5: 143, 6: 0, 7: 0, 8: 1, 9: 0}
+        self.assertEqual(j["checksum"], ref.commands_checksum(
+            {i: (lines[i], code, 0, OK if code == 0 else F) for i, code in outcomes.items()}))
+        # A changed line under a format-1 journal is still found (its FNV-1a hashes).
+        lines[3] = "exit 4"
+        with open(commands, "w") as f:
+            f.write("\n".join(lines))
+        r = run(args + ["--resume", "--json"])
+        self.assertEqual(r.code, 2, r.err)
+        self.assertIn("line 4", r.err)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,25 +413,29 @@ class FarmSignals(TempDirTest):
         return clean_run(COST + ["--tasks", str(self.TASKS), "--backend", "threads",
                                  "--threads", "8"])
 
-    def interrupt(self, sig, ranks=None, extra=THREADS):
+    def interrupt(self, sig, ranks=None, extra=THREADS, seen=None):
+        """Sends `sig` once the journal holds 20 records; `seen` is the signal the ranks get
+        (mpirun forwards SIGINT to them as SIGTERM)."""
         journal = self.path("J")
         tag = new_tag()
         proc = start(self.args(journal) + ([] if ranks else extra), ranks=ranks, env={TAG: tag})
         try:
             wait_for_records(journal, 20, proc)
+            signalled = time.monotonic()
             proc.send_signal(sig)
-            r = finish(proc, timeout=ENDS_WITHIN)
+            r = finish(proc, timeout=HANG_SECONDS)
+            stopped_in = time.monotonic() - signalled
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
         self.assertEqual(wait_until_gone(tag), {})
-        self.assertLess(r.seconds, ENDS_WITHIN)
+        assert_took_less(self, stopped_in, STOP_SECONDS, f"{signal.Signals(sig).name} to the end")
         self.assertIn("--resume", r.err)
         self.assertEqual(r.error_lines(), [], r.err)
         j = r.json()
         self.assertTrue(j["stopped"], j)
-        self.assertEqual(j["signal"], signal.Signals(sig).name)
+        self.assertEqual(j["signal"], signal.Signals(seen or sig).name)
         self.assertLess(j["done"], self.TASKS)
         self.assertGreater(j["not_run"], 0)
         # Everything the master reported is in the journal, which scans clean.
@@ -361,12 +475,20 @@ class FarmSignals(TempDirTest):
         self.assertEqual((j["backend"], j["ranks"]), ("mpi", 3))
         self.resume(journal, j)
 
+    def test_sigint_to_mpirun_then_resume(self):
+        # mpirun forwards SIGINT to the ranks as SIGTERM (Open MPI 4.1) and reports 1.
+        r, j, journal = self.interrupt(signal.SIGINT, ranks=3, seen=signal.SIGTERM)
+        self.assertNotEqual(r.code, 0, r.err)
+        self.assertEqual((j["backend"], j["ranks"]), ("mpi", 3))
+        self.resume(journal, j)
+
     def test_signal_without_journal_says_a_rerun_starts_over(self):
         tag = new_tag()
-        proc = start(COST + ["--tasks", "1000"] + THREADS, env={TAG: tag})
-        time.sleep(0.3)
+        proc = start(COST + ["--tasks", "2000", "--progress"] + THREADS, env={TAG: tag},
+                     stderr_path=self.path("stderr"))
+        wait_for_progress(proc, 1, timeout=HANG_SECONDS)
         proc.send_signal(signal.SIGTERM)
-        r = finish(proc, timeout=ENDS_WITHIN)
+        r = finish(proc, timeout=HANG_SECONDS)
         self.assertEqual(r.code, 143, r.err)
         self.assertIn("no --journal", r.err)
         self.assertEqual(wait_until_gone(tag), {})
@@ -541,19 +663,20 @@ class FarmCrash(TempDirTest):
         proc = start(args + ["--progress"], ranks=3, env={TAG: tag},
                      stderr_path=self.path("stderr"))
         try:
-            wait_for_progress(proc, 200, timeout=ENDS_WITHIN)
+            wait_for_progress(proc, 200, timeout=HANG_SECONDS)
             ranks = {int(env["OMPI_COMM_WORLD_RANK"]): pid
                      for pid, env in tagged_processes(TAG, tag).items()
                      if "OMPI_COMM_WORLD_RANK" in env and pid != proc.pid}
             self.assertEqual(sorted(ranks), [0, 1, 2], ranks)
             killed = time.monotonic()
             os.kill(ranks[1], signal.SIGKILL)
-            r = finish(proc, timeout=ENDS_WITHIN)
+            r = finish(proc, timeout=HANG_SECONDS)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        self.assertLess(time.monotonic() - killed, 15, "the job must end, not hang")
+        assert_took_less(self, time.monotonic() - killed, STOP_SECONDS,
+                         "kill -9 of rank 1 to the end of the job")
         self.assertNotEqual(r.code, 0)
         left = wait_until_gone(tag)
         self.assertEqual(left, {}, f"processes left behind: {describe(left)}")
@@ -580,6 +703,37 @@ class FarmCrash(TempDirTest):
         self.assertEqual(j["checksum"], clean["checksum"])
 
 
+    def test_kill_9_of_a_thread_backend_run(self):
+        """The whole process killed from outside (no drill), after a progress line: the journal
+        holds every result the master reported, and the resume ends with the clean checksum."""
+        journal = self.path("J")
+        args = COST + ["--tasks", str(self.TASKS), "--journal", journal, "--json"] + THREADS
+        tag = new_tag()
+        proc = start(args + ["--progress"], env={TAG: tag}, stderr_path=self.path("stderr"))
+        try:
+            wait_for_progress(proc, 200, timeout=HANG_SECONDS)
+            os.kill(proc.pid, signal.SIGKILL)
+            r = finish(proc, timeout=HANG_SECONDS)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertEqual(r.code, -signal.SIGKILL, r.err)
+        self.assertEqual(wait_until_gone(tag), {})
+        scanned = Journal(journal)
+        reported = progress_done(r.err)[-1]
+        self.assertGreaterEqual(len(scanned.records), reported)
+        self.assertLess(len(scanned.records), self.TASKS)
+        self.assertEqual(len(set(scanned.ids())), len(scanned.records))
+        resumed = run(args + ["--resume"])
+        self.assertEqual(resumed.code, 0, resumed.err)
+        j = resumed.json()
+        self.assertEqual((j["done"], j["failed"], j["resumed"]),
+                         (self.TASKS, 0, len(scanned.records)))
+        clean = clean_run(COST + ["--tasks", str(self.TASKS), "--backend", "threads",
+                                  "--threads", "8"])
+        self.assertEqual(j["checksum"], clean["checksum"])
+
     # The master dies (SIGKILL) half-way through writing its KILL_AT-th journal record: the
     # drill PARAKIT_FAULT=journal-record#N:kill@0 writes the records staged before it, half of
     # that one, then raises SIGKILL in the journal writer itself.
@@ -590,7 +744,7 @@ class FarmCrash(TempDirTest):
         journal = self.path("J")
         args = COST + ["--tasks", str(self.MASTER_TASKS), "--journal", journal]
         tag = new_tag()
-        r = run(args + ["--json"], ranks=ranks, timeout=60,
+        r = run(args + ["--json"], ranks=ranks, timeout=HANG_SECONDS,
                 env={TAG: tag, "PARAKIT_FAULT": f"journal-record#{self.KILL_AT}:kill@0"})
         killed_at = os.stat(journal).st_mtime  # the half record was the last write
         ended_after = time.time() - killed_at
@@ -601,7 +755,7 @@ class FarmCrash(TempDirTest):
             self.assertNotEqual(r.code, 0, what)
             self.assertRegex(r.err, r"process rank 0 .*exited on signal 9", what)
         self.assertEqual(r.out, "", what)  # no summary from a killed master
-        self.assertLess(ended_after, 10, "the job must end within 10 s of the master's death")
+        assert_took_less(self, ended_after, STOP_SECONDS, "the master's death to the end of the job")
         left = wait_until_gone(tag)
         self.assertEqual(left, {}, f"processes left behind: {describe(left)}")
         # Every record the master had begun writing before the torn one is there, intact:
@@ -611,7 +765,7 @@ class FarmCrash(TempDirTest):
         self.assertEqual(len(set(scanned.ids())), self.KILL_AT - 1)
         self.assertGreater(scanned.bad_bytes, 0)
         self.assertLess(scanned.bad_bytes, scanned.records[0].size)
-        resumed = run(args + ["--resume", "--json"], ranks=ranks, timeout=60)
+        resumed = run(args + ["--resume", "--json"], ranks=ranks, timeout=HANG_SECONDS)
         self.assertEqual(resumed.code, 0, resumed.err)
         self.assertIn("torn last record", resumed.err)
         j = resumed.json()
@@ -665,6 +819,14 @@ class FarmCommands(TempDirTest):
                 "--journal", self.journal, "--joblog", self.joblog, "--logdir", self.logdir,
                 "--json"] + list(extra)
 
+    def peek_ran(self):
+        """The ids that started so far (ran() without forgetting them)."""
+        try:
+            with open(self.runs) as f:
+                return [int(word) for word in f.read().split()]
+        except OSError:
+            return []
+
     def ran(self):
         """The ids that ran since the last call."""
         if not os.path.exists(self.runs):
@@ -701,7 +863,7 @@ class FarmCommands(TempDirTest):
     def check_first_run(self, r, ranks):
         tasks = [1, 3, 5, 6, 7]
         self.assertEqual(r.code, 1, r.err)  # failures remain
-        self.assertLess(r.seconds, ENDS_WITHIN)
+        assert_took_less(self, r.seconds, HANG_SECONDS, f"the first run (ranks={ranks})")
         j = r.json()  # one JSON line: no task output on parakit's stdout
         for text in ["ok 1", "to-stdout", "to-stderr", "host "]:
             self.assertNotIn(text, r.out)
@@ -748,7 +910,7 @@ class FarmCommands(TempDirTest):
     def run_tagged(self, args, ranks=None):
         tag = new_tag()
         r = run(args, ranks=ranks, timeout=60, env={TAG: tag})
-        left = wait_until_gone(tag, timeout=2)
+        left = wait_until_gone(tag)
         self.assertEqual(left, {}, f"processes left behind: {describe(left)}")
         return r
 
@@ -778,7 +940,7 @@ class FarmCommands(TempDirTest):
         # --resume-failed reruns only the failed and the timed-out command.
         r = self.run_tagged(self.args("--resume-failed", *backend))
         self.assertEqual(r.code, 1, r.err)
-        self.assertLess(r.seconds, ENDS_WITHIN)
+        assert_took_less(self, r.seconds, HANG_SECONDS, "--resume-failed")
         j = r.json()
         self.assertEqual((j["done"], j["failed"], j["resumed"]), (3, 2, 3))
         self.assertEqual(j["checksum"], first["checksum"])
@@ -810,26 +972,26 @@ class FarmCommands(TempDirTest):
         args = ["farm", "--commands", self.commands, "--kill-grace", "0.5", "--journal",
                 self.journal, "--logdir", self.logdir, "--json"] + THREADS
         tag = new_tag()
-        proc = start(args, env={TAG: tag})
+        proc = start(args + ["--progress"], env={TAG: tag}, stderr_path=self.path("stderr"))
         try:
-            deadline = time.monotonic() + ENDS_WITHIN
-            while time.monotonic() < deadline and proc.poll() is None:
-                with open(self.runs, "a+") as f:
-                    f.seek(0)
-                    if sleeps & {int(word) for word in f.read().split()}:
-                        break
+            # Both slots hold a sleep once the two first commands are done (the fifth waits
+            # for a slot): a progress line with 2 done, and a sleep that started.
+            wait_for_progress(proc, 2, timeout=HANG_SECONDS)
+            deadline = time.monotonic() + HANG_SECONDS
+            while not sleeps & set(self.peek_ran()) and time.monotonic() < deadline:
                 time.sleep(0.02)
-            time.sleep(0.3)
+            signalled = time.monotonic()
             proc.send_signal(signal.SIGTERM)
-            r = finish(proc, timeout=ENDS_WITHIN)
+            r = finish(proc, timeout=HANG_SECONDS)
+            stopped_in = time.monotonic() - signalled
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
         self.assertEqual(r.code, 143, r.err)
-        self.assertLess(r.seconds, ENDS_WITHIN)
+        assert_took_less(self, stopped_in, STOP_SECONDS, "SIGTERM to the end (grace 0.5 s)")
         self.assertIn("--resume", r.err)
-        left = wait_until_gone(tag, timeout=2)
+        left = wait_until_gone(tag)
         self.assertEqual(left, {}, f"processes left behind: {describe(left)}")
         j = r.json()
         started = set(self.ran())

@@ -16,7 +16,7 @@ import struct
 import tempfile
 import unittest
 
-from parakit_cli import run, write_npy
+from parakit_cli import HANG_SECONDS, run, write_npy
 
 try:
     import numpy as np
@@ -29,8 +29,8 @@ except ImportError:
 
 THREADS = [1, 2, 3]
 RANKS = [1, 2, 3, 4]
-# A hang detector for runs that should end at once (mpirun start-up ~1 s on 2 cores).
-ENDS_WITHIN = 10
+# A hang detector for runs that should end at once (parakit_cli.HANG_SECONDS).
+ENDS_WITHIN = HANG_SECONDS
 # Keys that legitimately differ between backends and runs.
 VOLATILE = {"backend", "ranks", "threads", "workers", "seconds", "cv_seconds", "naive_seconds",
             "speedup"}
