@@ -402,7 +402,7 @@ TEST_P(JournalFormat, RoundTripFaultsInABigJournalAreJudgedAsInASmallOne) {
   EXPECT_EQ(got.back().id, 299'999u);
   EXPECT_EQ(scan.records, 300'000u);
   EXPECT_EQ(scan.valid_bytes, offset_of(300'000));
-  EXPECT_NE(scan.warning.find("--force-resume"), std::string::npos) << scan.warning;
+  EXPECT_NE(scan.warning.find("scan_journal(force = true)"), std::string::npos) << scan.warning;
   // A torn last record: dropped with a warning, no error.
   spit(path, clean.substr(0, offset_of(kRecords - 1) + size - 12));
   const auto torn = read_all(path, false, &scan);
@@ -618,7 +618,7 @@ TEST_P(JournalFormat, CorruptionMiddleRecordIsAnErrorUnlessForced) {
     EXPECT_NE(error.find("corrupt record at offset " + std::to_string(at)), std::string::npos)
         << error;
     EXPECT_NE(error.find("before the end"), std::string::npos) << error;
-    EXPECT_NE(error.find("--force-resume"), std::string::npos) << error;
+    EXPECT_NE(error.find("scan_journal(force = true)"), std::string::npos) << error;
     EXPECT_NE(error.find(path), std::string::npos) << error;
 
     JournalScan scan;
@@ -627,7 +627,7 @@ TEST_P(JournalFormat, CorruptionMiddleRecordIsAnErrorUnlessForced) {
     EXPECT_EQ(scan.valid_bytes, at);
     EXPECT_EQ(scan.dropped_bytes, full.size() - at);
     EXPECT_GT(scan.dropped_bytes, 0u);
-    EXPECT_NE(scan.warning.find("--force-resume"), std::string::npos) << scan.warning;
+    EXPECT_NE(scan.warning.find("scan_journal(force = true)"), std::string::npos) << scan.warning;
 
     // Resuming from the forced scan leaves a clean journal of the records before it.
     JournalWriter::append_to(path, scan, 0.0);

@@ -29,8 +29,8 @@ void StreamHash::add(std::span<const std::byte> data) noexcept {
 }
 
 void StreamHash::add_u64(std::uint64_t value) noexcept {
-  unsigned char bytes[8];
-  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<unsigned char>(value >> (8 * i));
+  std::byte bytes[8];
+  put_le(bytes, value);
   XXH3_64bits_update(&state_->xxh, bytes, sizeof bytes);
 }
 

@@ -65,11 +65,7 @@ using BoostCrc32c = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, t
 
 /// Version 1's digest of bytes: FNV-1a 64 followed by a final avalanche.
 std::uint64_t fnv1a_avalanche(std::span<const std::byte> data) noexcept {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (const std::byte b : data) {
-    h ^= static_cast<std::uint64_t>(b);
-    h *= 0x100000001b3ULL;
-  }
+  std::uint64_t h = legacy_fnv1a64(data);
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
   h ^= h >> 33;
@@ -286,6 +282,15 @@ void lock_exclusively(int fd, const std::string& path) {
 }
 
 }  // namespace
+
+std::uint64_t legacy_fnv1a64(std::span<const std::byte> data) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (const std::byte b : data) {
+    h ^= static_cast<std::uint64_t>(b);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
 
 namespace detail {
 std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t crc) noexcept {

@@ -286,6 +286,17 @@ ExitInfo Subprocess::wait(const WaitLimits& limits) {
       alive = group_alive(pid_);
     }
     if (alive) signal_group(pid_, SIGKILL);
+    // SIGKILL takes effect asynchronously: wait (a bounded while, in case a member sits in an
+    // uninterruptible sleep) until the group is really gone.
+    const auto give_up = Clock::now() + std::chrono::seconds(2);
+    nap = kFirstSleep;
+    while (alive && Clock::now() < give_up) {
+      alive = group_alive(pid_);
+      if (alive) {
+        std::this_thread::sleep_for(nap);
+        nap = std::min(kLongestSleep, Micros(nap.count() * 3 / 2));
+      }
+    }
   }
   return info;
 }

@@ -14,21 +14,12 @@
 #include "parakit/core/system.hpp"
 #include "parakit/io/atomic_file.hpp"
 #include "parakit/io/hash.hpp"
+#include "parakit/io/journal.hpp"
 #include "parakit/patterns/farm.hpp"
 #include "parakit/workloads/commands.hpp"
 
 namespace parakit::workloads {
 namespace {
-
-/// The command hash of journals of version 1: FNV-1a 64 of the command's bytes.
-std::uint64_t legacy_command_hash(std::string_view command) noexcept {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (const char c : command) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
 
 /// The farm's task list: indexed by line number; comment and blank lines are excluded.
 struct CommandLines {
@@ -77,15 +68,10 @@ CommandsReport run_commands(Team& team, const CommandsRunOptions& run, FarmOptio
   // Timings and hosts vary from run to run; the command and what it did do not.
   hooks.digest = [&](std::uint64_t id, const CommandResult& r) {
     std::byte bytes[17];
-    const std::uint64_t command = command_hash(lines.by_line[id].command);
-    const auto exit_code = static_cast<std::uint32_t>(r.exit_code);
-    const auto signal = static_cast<std::uint32_t>(r.signal);
-    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<std::byte>(command >> (8 * i));
-    for (int i = 0; i < 4; ++i) {
-      bytes[8 + i] = static_cast<std::byte>(exit_code >> (8 * i));
-      bytes[12 + i] = static_cast<std::byte>(signal >> (8 * i));
-    }
-    bytes[16] = static_cast<std::byte>(r.status);
+    std::byte* p = io::put_le(bytes, command_hash(lines.by_line[id].command));
+    p = io::put_le(p, static_cast<std::uint32_t>(r.exit_code));
+    p = io::put_le(p, static_cast<std::uint32_t>(r.signal));
+    io::put_le(p, static_cast<std::uint8_t>(r.status));
     return io::hash_bytes(bytes);
   };
   hooks.runtime = [](const CommandResult& r) { return r.runtime; };
@@ -96,7 +82,8 @@ CommandsReport run_commands(Team& team, const CommandsRunOptions& run, FarmOptio
     // A version 1 journal holds FNV-1a hashes of its commands (and XXH3 ones for the
     // commands a newer parakit appended to it).
     if (force || r.command_hash == command_hash(command) ||
-        (header.version == 1 && r.command_hash == legacy_command_hash(command))) {
+        (header.version == 1 &&
+         r.command_hash == io::legacy_fnv1a64(std::as_bytes(std::span(command))))) {
       return;
     }
     throw InputError(

@@ -16,6 +16,16 @@ inline std::uint64_t hash_bytes(std::string_view text) noexcept {
   return hash_bytes(std::as_bytes(std::span(text.data(), text.size())));
 }
 
+/// Stores `value`'s bytes little-endian at `out` (the byte order hashed values are given in, on
+/// every machine); returns the byte after them.
+template <class T>
+std::byte* put_le(std::byte* out, T value) noexcept {
+  for (std::size_t i = 0; i < sizeof(T); ++i) {
+    out[i] = static_cast<std::byte>(static_cast<std::uint64_t>(value) >> (8 * i));
+  }
+  return out + sizeof(T);
+}
+
 /// XXH3-64 of bytes given in pieces: equal to hash_bytes of the pieces put end to end.
 class StreamHash {
  public:

@@ -121,6 +121,10 @@ struct JournalScan {
   std::string warning;              ///< empty, or one line to print (torn tail, forced skip)
 };
 
+/// FNV-1a 64 of `data`: format 1's hash (the command hashes in its records; with a final
+/// avalanche, its identities). Kept to read and continue format-1 journals.
+std::uint64_t legacy_fnv1a64(std::span<const std::byte> data) noexcept;
+
 namespace detail {
 /// CRC-32C (Boost.CRC) of `data`, continuing from a previous result `crc` (0 to start), so
 /// that crc32c(b, crc32c(a)) == crc32c(a + b): version 1's checksum. Exposed for tests.

@@ -71,8 +71,9 @@ class Subprocess {
   Clock::time_point started() const noexcept { return started_; }
 
   /// Waits for the leader to exit. On the deadline or the stop flag its group gets SIGTERM
-  /// (and SIGCONT, so a stopped group acts on it), then SIGKILL after the grace (at once once
-  /// the group is empty); a killed child's group has no live member left when this returns.
+  /// (and SIGCONT, so a stopped group acts on it), then SIGKILL after the grace; a killed
+  /// child's group has no live member left when this returns (unless one stays in an
+  /// uninterruptible sleep for more than 2 s after its SIGKILL).
   /// Throws std::system_error when waitpid fails (after killing the group). Call once.
   ExitInfo wait(const WaitLimits& limits);
 

@@ -46,11 +46,7 @@ std::uint64_t task_list_identity(const Tasks& tasks, io::JournalHash hash) {
 inline std::uint64_t checksum_term(std::uint64_t id, TaskStatus status,
                                    std::uint64_t digest) noexcept {
   std::byte bytes[17];
-  for (int i = 0; i < 8; ++i) {
-    bytes[i] = static_cast<std::byte>(id >> (8 * i));
-    bytes[9 + i] = static_cast<std::byte>(digest >> (8 * i));
-  }
-  bytes[8] = static_cast<std::byte>(status);
+  io::put_le(io::put_le(io::put_le(bytes, id), static_cast<std::uint8_t>(status)), digest);
   return io::hash_bytes(bytes);
 }
 
