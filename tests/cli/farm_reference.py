@@ -4,8 +4,8 @@ package, an independent XXH3 implementation, for version 2), and the farm's chec
 from its definition (FarmReport::checksum in lib/include/parakit/patterns/farm_options.hpp) for
 the queue demo, the cost demo's ramp and command farms.
 
-The checksum: the sum mod 2^64, over finished tasks, of XXH3-64 of the 17 little-endian bytes
-{u64 id, u8 status, u64 digest}, where the digest of a task that returned a value is XXH3-64 of
+The checksum: the sum mod 2^64, over finished tasks, of XXH3-64 of the task id's 8
+little-endian bytes with the seed digest ^ (status << 56), where the digest of a task that returned a value is XXH3-64 of
 its encoding (8 bytes for a u64), 0 for one that threw, and for a command XXH3-64 of
 {u64 XXH3-64(command), u32 exit code, u32 signal, u8 status}."""
 import math
@@ -138,7 +138,7 @@ class Journal:
 # The checksum
 # ---------------------------------------------------------------------------------------------
 def checksum_term(task_id, status, digest):
-    return xxh3(struct.pack("<QBQ", task_id, status, digest))
+    return xxhash.xxh3_64_intdigest(struct.pack("<Q", task_id), seed=digest ^ (status << 56))
 
 
 def checksum(terms):

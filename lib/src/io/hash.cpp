@@ -17,6 +17,12 @@ std::uint64_t hash_bytes(std::span<const std::byte> data) noexcept {
   return XXH3_64bits(data.data(), data.size());
 }
 
+std::uint64_t hash_u64(std::uint64_t value, std::uint64_t seed) noexcept {
+  std::byte bytes[8];
+  put_le(bytes, value);
+  return XXH3_64bits_withSeed(bytes, sizeof bytes, seed);
+}
+
 StreamHash::StreamHash() : state_(std::make_unique<State>()) {
   XXH3_64bits_reset(&state_->xxh);
 }

@@ -16,6 +16,9 @@ inline std::uint64_t hash_bytes(std::string_view text) noexcept {
   return hash_bytes(std::as_bytes(std::span(text.data(), text.size())));
 }
 
+/// XXH3-64 of the 8 little-endian bytes of `value`, with a seed: a fast stable mix of one word.
+std::uint64_t hash_u64(std::uint64_t value, std::uint64_t seed) noexcept;
+
 /// Stores `value`'s bytes little-endian at `out` (the byte order hashed values are given in, on
 /// every machine); returns the byte after them.
 template <class T>

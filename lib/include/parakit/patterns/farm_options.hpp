@@ -126,8 +126,8 @@ struct FarmReport {
   std::uint64_t not_run = 0;      ///< tasks - ok - failed
   std::uint64_t resumed = 0;      ///< taken from the journal (ok or failed)
   std::uint64_t retried = 0;      ///< extra attempts made
-  /// Order-independent: the sum mod 2^64, over finished tasks, of XXH3-64 of the 17 bytes
-  /// {u64 id, u8 status, u64 digest} (little-endian; digest 0 for a task that threw).
+  /// Order-independent: the sum mod 2^64, over finished tasks, of XXH3-64 of the task id's 8
+  /// little-endian bytes seeded with digest ^ (status << 56) (digest 0 for a task that threw).
   std::uint64_t checksum = 0;
   double seconds = 0;
   bool stopped = false;               ///< ended early by stop_requested
