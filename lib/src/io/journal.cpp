@@ -170,7 +170,10 @@ class Reader {
 
  private:
   void fill(std::uint64_t offset, std::size_t count) {
-    const std::size_t want = std::max(count, kReadChunk);
+    // A chunk, but never more than the file holds from here: a small journal (most of them)
+    // costs a small buffer.
+    const std::size_t want = std::max(
+        count, static_cast<std::size_t>(std::min<std::uint64_t>(kReadChunk, size_ - offset)));
     if (buffer_.size() < want) buffer_.resize(want);
     const auto to_read = static_cast<std::size_t>(std::min<std::uint64_t>(want, size_ - offset));
     const auto [got, err] = sys::pread_all(fd_.get(), std::span(buffer_.data(), to_read), offset);
