@@ -22,6 +22,8 @@ def run(args, ci, cwd=None, **env):
     full.pop("CI", None)
     if ci:
         full["CI"] = "true"
+    # The probes' skips are not the suite's: they never reach the run's list of skips.
+    full["PARAKIT_SKIP_LOG"] = ""
     full.update(env)
     return subprocess.run(args, capture_output=True, text=True, timeout=600, env=full, cwd=cwd)
 
@@ -73,12 +75,28 @@ class T(unittest.TestCase):
         self.skipTest("{reason}")
 '''
 
+# As the cluster test does when the machine cannot build the cluster: the whole class skips.
+CLASS_MODULE = '''
+import unittest
+
+class T(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        raise unittest.SkipTest("{reason}")
+
+    def test_one(self):
+        pass
+
+    def test_two(self):
+        pass
+'''
+
 
 class PythonSide(unittest.TestCase):
-    def run_module(self, reason, ci):
+    def run_module(self, reason, ci, module=MODULE):
         with tempfile.TemporaryDirectory() as tmp:
             with open(os.path.join(tmp, "probe_module.py"), "w") as f:
-                f.write(MODULE.format(reason=reason))
+                f.write(module.format(reason=reason))
             log = os.path.join(tmp, "skips.log")
             r = run([sys.executable, RUNNER, "probe_module"], ci, cwd=tmp, PARAKIT_SKIP_LOG=log)
             return r, (open(log).read() if os.path.exists(log) else "")
@@ -91,6 +109,15 @@ class PythonSide(unittest.TestCase):
         r, logged = self.run_module("this CPU has no AVX2", ci=True)
         self.assertEqual(r.returncode, SKIPPED_ALL, r.stderr)
         self.assertIn("this CPU has no AVX2", logged)
+
+    def test_a_whole_class_that_skips(self):
+        reason = "not root (the local cluster needs root)"
+        r, _ = self.run_module(reason, ci=True, module=CLASS_MODULE)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(f"skipped under CI=true: {reason}", r.stderr)
+        r, logged = self.run_module(reason, ci=False, module=CLASS_MODULE)
+        self.assertEqual(r.returncode, SKIPPED_ALL, r.stderr)
+        self.assertIn(reason, logged)
 
     def test_outside_ci_a_skip_is_a_skip_with_its_reason(self):
         r, _ = self.run_module("numpy is not installed", ci=False)
