@@ -13,27 +13,28 @@
 
 namespace parakit::numeric::testing {
 
-inline const char* level_label(detail::SimdLevel level) {
+/// A level's name in messages ("AVX-512") and in test names ("Avx512").
+struct LevelNames {
+  const char* label;
+  const char* test_name;
+};
+inline LevelNames level_names(detail::SimdLevel level) {
   switch (level) {
     case detail::SimdLevel::kAvx512:
-      return "AVX-512";
+      return {"AVX-512", "Avx512"};
     case detail::SimdLevel::kAvx2:
-      return "AVX2";
+      return {"AVX2", "Avx2"};
     default:
-      return "baseline";
+      return {"baseline", "Baseline"};
   }
+}
+inline const char* level_label(detail::SimdLevel level) {
+  return level_names(level).label;
 }
 
 /// Test-name suffix for INSTANTIATE_TEST_SUITE_P.
 inline std::string level_name(const ::testing::TestParamInfo<detail::SimdLevel>& param) {
-  switch (param.param) {
-    case detail::SimdLevel::kAvx512:
-      return "Avx512";
-    case detail::SimdLevel::kAvx2:
-      return "Avx2";
-    default:
-      return "Baseline";
-  }
+  return level_names(param.param).test_name;
 }
 
 class SimdLevelTest : public ::testing::TestWithParam<detail::SimdLevel> {
