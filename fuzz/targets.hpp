@@ -13,6 +13,7 @@
 #include "parakit/core/error.hpp"
 #include "parakit/core/parse.hpp"
 #include "parakit/io/array_file.hpp"
+#include "parakit/io/csv_shard.hpp"
 #include "parakit/io/journal.hpp"
 #include "parakit/io/matrix_file.hpp"
 #include "parakit/patterns/farm_options.hpp"
@@ -39,6 +40,52 @@ inline int fuzz_csv(const std::uint8_t* data, std::size_t size) {
     if ((matrix.rows > 0 && matrix.cols == 0) || matrix.values.size() != matrix.rows * matrix.cols)
       std::abort();
   } catch (const parakit::Error&) {
+  }
+  return 0;
+}
+
+/// The CSV text split into `parts` byte ranges, each parsed and settled as one rank would:
+/// the rows in order, or the first problem's message.
+struct CsvSplit {
+  std::vector<double> values;
+  std::uint64_t rows = 0, cols = 0;
+  std::string problem;
+  friend bool operator==(const CsvSplit&, const CsvSplit&) = default;
+};
+inline CsvSplit parse_csv_split(std::string_view text, std::uint64_t parts) {
+  std::vector<parakit::io::CsvPiece> pieces;
+  std::vector<parakit::io::CsvPieceSummary> all;
+  for (std::uint64_t p = 0; p < parts; ++p) {
+    const std::uint64_t begin = text.size() * p / parts, end = text.size() * (p + 1) / parts;
+    pieces.push_back(parakit::io::parse_csv_piece(text, begin, end));
+    all.push_back(parakit::io::summarize(pieces.back()));
+  }
+  CsvSplit out;
+  std::vector<std::uint64_t> rows_and_cols;
+  for (std::size_t p = 0; p < pieces.size(); ++p) {
+    parakit::io::settle_csv_piece(pieces[p], all, p);
+    rows_and_cols.insert(rows_and_cols.end(), {pieces[p].rows, pieces[p].cols});
+  }
+  out.cols = parakit::io::csv_file_cols(rows_and_cols);
+  for (std::size_t p = 0; p < pieces.size() && out.problem.empty(); ++p) {
+    if (auto message = parakit::io::csv_piece_error(pieces[p], out.cols, all, p, "f.csv")) {
+      out.problem = *message;
+    }
+    out.values.insert(out.values.end(), pieces[p].values.begin(), pieces[p].values.end());
+    out.rows += pieces[p].rows;
+  }
+  if (!out.problem.empty()) out = CsvSplit{{}, 0, 0, out.problem};
+  return out;
+}
+
+// The CSV shard reader (kde --input on several ranks): any split into byte ranges gives the
+// rows, or the first error with its line, of the whole text read as one piece.
+inline int fuzz_csv_shards(const std::uint8_t* data, std::size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  const CsvSplit whole = parse_csv_split(text, 1);
+  if (whole.problem.empty() && whole.values.size() != whole.rows * whole.cols) std::abort();
+  for (std::uint64_t parts = 2; parts <= 5; ++parts) {
+    if (!(parse_csv_split(text, parts) == whole)) std::abort();
   }
   return 0;
 }

@@ -44,6 +44,7 @@ std::size_t replay(const std::string& target, F&& body) {
 TEST(FuzzCorpus, EveryTargetReplaysItsInputs) {
   EXPECT_GE(replay("csv", parakit::fuzz::fuzz_csv), 3u);
   EXPECT_GE(replay("npy", parakit::fuzz::fuzz_npy), 3u);
+  EXPECT_GE(replay("csv_shards", parakit::fuzz::fuzz_csv_shards), 3u);
   EXPECT_GE(replay("journal", parakit::fuzz::fuzz_journal), 1u);
   EXPECT_GE(replay("commands", parakit::fuzz::fuzz_commands), 1u);
   EXPECT_GE(replay("specs", parakit::fuzz::fuzz_specs), 10u);

@@ -112,6 +112,33 @@ void Comm::gatherv_raw(const void* in, int count, MPI_Datatype type, void* out, 
   }
 }
 
+void Comm::all_to_all_v_raw(const void* send, std::span<const std::uint64_t> send_counts,
+                            void* recv, std::span<const std::uint64_t> recv_counts,
+                            MPI_Datatype type) const {
+  const auto ranks = static_cast<std::size_t>(size_);
+  std::vector<int> sc(ranks), sd(ranks), rc(ranks), rd(ranks);
+  auto fill = [](std::span<const std::uint64_t> counts, std::vector<int>& c, std::vector<int>& d) {
+    std::uint64_t at = 0;
+    for (std::size_t r = 0; r < c.size(); ++r) {
+      if (counts[r] > INT_MAX || at > INT_MAX) too_large("all_to_all_v");
+      c[r] = static_cast<int>(counts[r]);
+      d[r] = static_cast<int>(at);
+      at += counts[r];
+    }
+  };
+  fill(send_counts, sc, sd);
+  fill(recv_counts, rc, rd);
+  check(MPI_Alltoallv(send, sc.data(), sd.data(), type, recv, rc.data(), rd.data(), type, native()),
+        "MPI_Alltoallv");
+}
+
+void Comm::shift_replace_raw(void* buffer, int count, MPI_Datatype type, int dest, int source,
+                             int tag) const {
+  check(MPI_Sendrecv_replace(buffer, count, type, dest, tag, source, tag, native(),
+                             MPI_STATUS_IGNORE),
+        "MPI_Sendrecv_replace");
+}
+
 namespace {
 
 /// An MPI datatype of absolute addresses (use with MPI_BOTTOM), freed on scope exit.

@@ -7,6 +7,7 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/mpi/collectives.hpp>
 #include <boost/mpi/communicator.hpp>
@@ -185,6 +186,30 @@ class Comm {
     return out;
   }
 
+  /// Personalised all-to-all (MPI_Alltoallv): this rank sends send_counts[r] elements of
+  /// `send` (in rank order) to rank r and receives recv_counts[r] elements from rank r into
+  /// `recv` (in rank order). Throws InternalError if a count or offset exceeds INT_MAX.
+  template <detail::MpiScalar T>
+  void all_to_all_v(std::span<const T> send, std::span<const std::uint64_t> send_counts,
+                    std::span<T> recv, std::span<const std::uint64_t> recv_counts) const {
+    if (!is_mpi()) {
+      std::copy(send.begin(), send.end(), recv.begin());
+      return;
+    }
+    all_to_all_v_raw(send.data(), send_counts, recv.data(), recv_counts,
+                     boost::mpi::get_mpi_datatype<T>(T{}));
+  }
+
+  /// Sends `buffer` to `dest` and replaces it with the same number of elements from `source`
+  /// (MPI_Sendrecv_replace): one step of a ring. A no-op on Comm::self().
+  template <detail::MpiScalar T>
+  void shift_replace(std::span<T> buffer, int dest, int source, int tag) const {
+    if (!is_mpi()) return;
+    if (buffer.size() > static_cast<std::size_t>(INT_MAX)) too_large("shift_replace");
+    shift_replace_raw(buffer.data(), static_cast<int>(buffer.size()),
+                      boost::mpi::get_mpi_datatype<T>(T{}), dest, source, tag);
+  }
+
   /// Scattered point-to-point transfer without packing: send_pieces sends the pieces (in
   /// order) as one message described by an MPI datatype of their addresses, and
   /// receive_pieces stores that message's pieces at base + offsets[i], sizes[i] elements each.
@@ -255,6 +280,10 @@ class Comm {
   void gatherv_raw(const void* in, int count, MPI_Datatype type, void* out, const int* counts,
                    const int* displs, int root) const;
   [[noreturn]] static void too_large(const char* what);
+  void all_to_all_v_raw(const void* send, std::span<const std::uint64_t> send_counts, void* recv,
+                        std::span<const std::uint64_t> recv_counts, MPI_Datatype type) const;
+  void shift_replace_raw(void* buffer, int count, MPI_Datatype type, int dest, int source,
+                         int tag) const;
   void send_pieces_raw(const std::vector<const void*>& addresses,
                        const std::vector<std::size_t>& lengths, MPI_Datatype type, int dest,
                        int tag) const;

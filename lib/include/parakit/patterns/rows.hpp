@@ -1,0 +1,81 @@
+// Tables distributed by rows: every rank holds only its own rows (its shard), and every rank
+// knows where every shard starts (RowLayout), so nothing computed from the rows needs to
+// depend on how they were split.
+//
+// read_rows() reads a table of doubles from a file, each rank touching only its own part:
+// .npy (float64/float32, 1-D or 2-D, C order) and raw float64 .bin files by positioned reads
+// of the rank's byte range; CSV by byte range (io/csv_shard.hpp: a line belongs to the rank
+// whose range holds its first byte), after which the rows move to the requested layout.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "parakit/backend/comm.hpp"
+#include "parakit/core/partition.hpp"
+
+namespace parakit {
+
+/// Which rows each rank holds: rank r holds [begin(r), begin(r + 1)) of [0, rows()).
+class RowLayout {
+ public:
+  RowLayout() = default;
+  /// Rank r holds counts[r] rows, in rank order.
+  static RowLayout from_counts(std::span<const std::uint64_t> counts);
+  /// Collective: each rank says how many rows it holds (one all-gather).
+  static RowLayout gather(const Comm& comm, std::uint64_t my_rows);
+  /// Balanced blocks of whole `align`-row chunks: the chunks of [0, rows) split as
+  /// block_range does, so every shard starts at a multiple of `align`.
+  static RowLayout aligned_blocks(std::uint64_t rows, int ranks, std::uint64_t align);
+
+  int ranks() const noexcept { return static_cast<int>(start_.size()) - 1; }
+  std::uint64_t rows() const noexcept { return start_.empty() ? 0 : start_.back(); }
+  IndexRange of(int rank) const noexcept {
+    return {start_[static_cast<std::size_t>(rank)], start_[static_cast<std::size_t>(rank) + 1]};
+  }
+  std::uint64_t max_rows() const noexcept;
+  friend bool operator==(const RowLayout&, const RowLayout&) = default;
+
+ private:
+  std::vector<std::uint64_t> start_;  // ranks + 1 entries
+};
+
+/// A dense row-major matrix of doubles (the same type as kde::Samples).
+using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/// One rank's rows of a table with `cols` columns: values holds rows mine() of the table.
+struct RowShard {
+  RowLayout layout;
+  int rank = 0;
+  std::uint64_t cols = 0;
+  RowMatrix values;
+
+  IndexRange mine() const noexcept { return layout.of(rank); }
+  std::uint64_t rows() const noexcept { return mine().size(); }
+};
+
+/// Collective: moves the rows of `shard` (laid out as shard.layout) so that they are laid out
+/// as `target` (one MPI_Alltoallv). The rows keep their global order.
+void redistribute_rows(const Comm& comm, RowShard& shard, const RowLayout& target);
+
+/// What to read: a table file and how to interpret it.
+struct TableSource {
+  std::string path;
+  std::uint64_t cols = 0;  ///< columns of a raw .bin file (required there), else 0
+  std::string role;        ///< names the file in messages, e.g. "KdeOptions::input"
+};
+
+/// Collective: reads `source` laid out as aligned_blocks(rows, comm.size(), align). Every
+/// value must be finite. Bad input (a missing or malformed file, a malformed CSV line seen by
+/// one rank only, a .bin file without TableSource::cols, no rows) raises AgreedError on every
+/// rank, with a one-line message naming the file and the line, row or byte.
+RowShard read_rows(const Comm& comm, const TableSource& source, std::uint64_t align);
+
+/// True if read_rows treats `path` as CSV text: neither a .npy file (by its magic or name) nor
+/// a raw .bin/.f64/.raw file. Local; throws InputError if the file cannot be opened.
+bool is_csv_table(const std::string& path);
+
+}  // namespace parakit

@@ -1,0 +1,262 @@
+#include "parakit/patterns/rows.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <optional>
+
+#include "parakit/backend/collective.hpp"
+#include "parakit/core/error.hpp"
+#include "parakit/core/system.hpp"
+#include "parakit/io/array_file.hpp"
+#include "parakit/io/csv_shard.hpp"
+#include "parakit/sys/error_text.hpp"
+#include "parakit/sys/file_io.hpp"
+#include "parakit/sys/unique_fd.hpp"
+
+namespace parakit {
+namespace {
+
+std::string lower_extension(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  const auto dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
+  std::string ext = path.substr(dot);
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+/// Runs f; an InputError gets " (role)" appended, as read_matrix does.
+template <class F>
+void naming_role(const TableSource& source, F&& f) {
+  try {
+    f();
+  } catch (const InputError& error) {
+    if (source.role.empty()) throw;
+    throw InputError(std::string(error.what()) + " (" + source.role + ")");
+  }
+}
+
+/// Rows `first`.. of values must be finite: "PATH: row 12 column 1 is nan" (0-based, global).
+void check_finite(const std::string& path, std::span<const double> values, std::uint64_t cols,
+                  std::uint64_t first_row) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const double v = values[i];
+    if (std::isfinite(v)) continue;
+    throw InputError(path + ": row " + std::to_string(first_row + i / cols) + " column " +
+                     std::to_string(i % cols) + " is " +
+                     (std::isnan(v) ? "nan"
+                      : v > 0       ? "inf"
+                                    : "-inf"));
+  }
+}
+
+void allocate(const Comm& comm, RowShard& shard, const std::string& what) {
+  const auto share = comm.node_share();
+  require_memory(static_cast<long double>(shard.rows()) * static_cast<long double>(shard.cols) * 8 *
+                     share.ranks_on_node,
+                 what);
+  shard.values.resize(static_cast<Eigen::Index>(shard.rows()),
+                      static_cast<Eigen::Index>(shard.cols));
+}
+
+RowShard read_binary(const Comm& comm, const TableSource& source, std::uint64_t align) {
+  std::optional<io::ArrayFileInfo> info;
+  std::uint64_t rows = 0, cols = 0;
+  collectively(comm, [&] {
+    naming_role(source, [&] {
+      info = io::probe_array_file(source.path);
+      const auto& shape = info->shape;
+      if (info->data_offset == 0 && shape.size() == 1) {  // raw float64
+        if (source.cols == 0) {
+          throw UsageError(source.path +
+                           ": a raw float64 file has no shape: set TableSource::cols (the "
+                           "values per row)");
+        }
+        if (info->count % source.cols != 0) {
+          throw InputError(source.path + ": " + std::to_string(info->count) +
+                           " values are not a whole number of rows of " +
+                           std::to_string(source.cols));
+        }
+        cols = source.cols;
+        rows = info->count / cols;
+      } else if (shape.size() == 2 || shape.size() == 1) {
+        rows = shape[0];
+        cols = shape.size() == 2 ? shape[1] : 1;
+        if (source.cols != 0 && source.cols != cols) {
+          throw UsageError(source.path + ": the file has " + std::to_string(cols) +
+                           " columns, not TableSource::cols " + std::to_string(source.cols));
+        }
+      } else {
+        throw InputError(source.path + ": shape " + io::shape_to_string(shape) +
+                         " is not 2-D (expected (n, d), or (n,) for one column)");
+      }
+      if (cols == 0) {
+        throw InputError(source.path + ": shape " + io::shape_to_string(shape) + " has no columns");
+      }
+      if (rows == 0) throw InputError(source.path + ": no data rows");
+    });
+  });
+  RowShard shard;
+  shard.rank = comm.rank();
+  shard.cols = cols;
+  shard.layout = RowLayout::aligned_blocks(rows, comm.size(), align);
+  collectively(comm, [&] {
+    naming_role(source, [&] {
+      allocate(comm, shard, source.path);
+      const IndexRange mine = shard.mine();
+      const std::span<double> values(shard.values.data(),
+                                     static_cast<std::size_t>(shard.values.size()));
+      io::read_elements(*info, mine.begin * cols, values);
+      check_finite(source.path, values, cols, mine.begin);
+    });
+  });
+  return shard;
+}
+
+RowShard read_csv(const Comm& comm, const TableSource& source, std::uint64_t align) {
+  io::CsvPiece piece;
+  collectively(comm, [&] {
+    naming_role(source, [&] {
+      const sys::UniqueFd file = sys::open_fd(source.path, O_RDONLY);
+      if (!file) {
+        const int err = errno;
+        throw InputError(source.path + ": cannot open: " + sys::errno_text(err));
+      }
+      struct stat st {};
+      if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        throw InputError(source.path +
+                         (S_ISDIR(st.st_mode) ? ": is a directory" : ": is not a regular file"));
+      }
+      const auto size = static_cast<std::uint64_t>(st.st_size);
+      const IndexRange range = block_range(size, static_cast<std::uint64_t>(comm.size()),
+                                           static_cast<std::uint64_t>(comm.rank()));
+      piece = io::read_csv_piece(source.path, range.begin, range.end);
+    });
+  });
+  const io::CsvPieceSummary mine = io::summarize(piece);
+  const std::uint64_t fields[3] = {mine.lines, mine.has_content, mine.has_problem};
+  const auto flat = comm.gather_concat(std::span<const std::uint64_t>(fields), -1);
+  std::vector<io::CsvPieceSummary> all(static_cast<std::size_t>(comm.size()));
+  for (std::size_t r = 0; r < all.size(); ++r)
+    all[r] = {flat[3 * r], flat[3 * r + 1], flat[3 * r + 2]};
+  const auto me = static_cast<std::size_t>(comm.rank());
+  io::settle_csv_piece(piece, all, me);
+  const std::uint64_t shape[2] = {piece.rows, piece.cols};
+  const auto shapes = comm.gather_concat(std::span<const std::uint64_t>(shape), -1);
+  const std::uint64_t cols = io::csv_file_cols(shapes);
+  std::uint64_t rows = 0;
+  std::vector<std::uint64_t> counts(all.size());
+  for (std::size_t r = 0; r < all.size(); ++r) {
+    counts[r] = shapes[2 * r];
+    rows += counts[r];
+  }
+  collectively(comm, [&] {
+    naming_role(source, [&] {
+      if (auto message = io::csv_piece_error(piece, cols, all, me, source.path)) {
+        throw InputError(*message);
+      }
+      if (rows == 0) throw InputError(source.path + ": no data rows");
+      if (source.cols != 0 && source.cols != cols) {
+        throw UsageError(source.path + ": the file has " + std::to_string(cols) +
+                         " columns, not TableSource::cols " + std::to_string(source.cols));
+      }
+    });
+  });
+  RowShard shard;
+  shard.rank = comm.rank();
+  shard.cols = cols;
+  shard.layout = RowLayout::from_counts(counts);
+  collectively(comm, [&] {
+    shard.values =
+        Eigen::Map<const RowMatrix>(piece.values.data(), static_cast<Eigen::Index>(piece.rows),
+                                    static_cast<Eigen::Index>(cols));
+    piece.values = {};
+    redistribute_rows(comm, shard, RowLayout::aligned_blocks(rows, comm.size(), align));
+  });
+  return shard;
+}
+
+}  // namespace
+
+RowLayout RowLayout::from_counts(std::span<const std::uint64_t> counts) {
+  RowLayout layout;
+  layout.start_.assign(1, 0);
+  for (const auto c : counts) layout.start_.push_back(layout.start_.back() + c);
+  return layout;
+}
+
+RowLayout RowLayout::gather(const Comm& comm, std::uint64_t my_rows) {
+  const auto counts = comm.all_gather(my_rows);
+  return from_counts(counts);
+}
+
+RowLayout RowLayout::aligned_blocks(std::uint64_t rows, int ranks, std::uint64_t align) {
+  if (align == 0) align = 1;
+  const std::uint64_t chunks = (rows + align - 1) / align;
+  RowLayout layout;
+  layout.start_.assign(1, 0);
+  for (int r = 0; r < ranks; ++r) {
+    const IndexRange block =
+        block_range(chunks, static_cast<std::uint64_t>(ranks), static_cast<std::uint64_t>(r));
+    layout.start_.push_back(std::min(rows, block.end * align));
+  }
+  return layout;
+}
+
+std::uint64_t RowLayout::max_rows() const noexcept {
+  std::uint64_t most = 0;
+  for (std::size_t r = 0; r + 1 < start_.size(); ++r)
+    most = std::max(most, start_[r + 1] - start_[r]);
+  return most;
+}
+
+void redistribute_rows(const Comm& comm, RowShard& shard, const RowLayout& target) {
+  if (shard.layout == target) return;
+  if (target.rows() != shard.layout.rows() || target.ranks() != comm.size()) {
+    throw InternalError("redistribute_rows: layouts of different tables");
+  }
+  const auto ranks = static_cast<std::size_t>(comm.size());
+  const IndexRange from = shard.mine();
+  const IndexRange to = target.of(comm.rank());
+  auto overlap = [](IndexRange a, IndexRange b) -> std::uint64_t {
+    const std::uint64_t lo = std::max(a.begin, b.begin), hi = std::min(a.end, b.end);
+    return hi > lo ? hi - lo : 0;
+  };
+  std::vector<std::uint64_t> send(ranks), receive(ranks);
+  for (std::size_t r = 0; r < ranks; ++r) {
+    send[r] = overlap(from, target.of(static_cast<int>(r))) * shard.cols;
+    receive[r] = overlap(to, shard.layout.of(static_cast<int>(r))) * shard.cols;
+  }
+  RowMatrix values(static_cast<Eigen::Index>(to.size()), static_cast<Eigen::Index>(shard.cols));
+  comm.all_to_all_v(
+      std::span<const double>(shard.values.data(), static_cast<std::size_t>(shard.values.size())),
+      send, std::span<double>(values.data(), static_cast<std::size_t>(values.size())), receive);
+  shard.values = std::move(values);
+  shard.layout = target;
+}
+
+bool is_csv_table(const std::string& path) {
+  const std::string ext = lower_extension(path);
+  if (ext == ".npy" || ext == ".bin" || ext == ".f64" || ext == ".raw") return false;
+  const sys::UniqueFd file = sys::open_fd(path, O_RDONLY);
+  if (!file) {
+    const int err = errno;
+    throw InputError(path + ": cannot open: " + sys::errno_text(err));
+  }
+  char magic[6] = {};
+  const auto got = sys::pread_all(file.get(), std::as_writable_bytes(std::span(magic)), 0);
+  return !(got.bytes == sizeof magic && std::string_view(magic, sizeof magic) == "\x93NUMPY");
+}
+
+RowShard read_rows(const Comm& comm, const TableSource& source, std::uint64_t align) {
+  bool csv = false;
+  collectively(comm, [&] { naming_role(source, [&] { csv = is_csv_table(source.path); }); });
+  return csv ? read_csv(comm, source, align) : read_binary(comm, source, align);
+}
+
+}  // namespace parakit
