@@ -48,6 +48,7 @@
 #include "parakit/kde/neighbors.hpp"
 #include "parakit/kde/parzen.hpp"
 #include "parakit/measure/stats.hpp"
+#include "parakit/numeric/exact_sum.hpp"
 #include "parakit/runtime/environment.hpp"
 #include "parakit/workloads/kde.hpp"
 
@@ -338,20 +339,17 @@ int main(int argc, char** argv) {
       // 3. leave-one-out CV.
       const Samples cv_samples = numpy_samples(123, run3 ? z.cv_n : 2, 2);
       const auto cv_widths = workloads::linspace(z.cv_lo, z.cv_hi, z.cv_m);
-      const IndexRange all{0, z.cv_n};
       std::optional<kde::CvCurve> loglik_curve, lsq_curve;
       Case f3_loglik{"fast loglik", reps, [&] {
                        Stopwatch clock;
-                       const kde::CvProblem problem(kde::Kernel::hypercube, kde::CvMethod::loglik,
+                       loglik_curve = kde::cv_curve(kde::Kernel::hypercube, kde::CvMethod::loglik,
                                                     cv_samples, cv_widths);
-                       loglik_curve = problem.finish({problem.partial(all)});
                        return clock.seconds();
                      }};
       Case f3_lsq{"fast lsq", reps, [&] {
                     Stopwatch clock;
-                    const kde::CvProblem problem(kde::Kernel::hypercube, kde::CvMethod::lsq,
-                                                 cv_samples, cv_widths);
-                    lsq_curve = problem.finish({problem.partial(all)});
+                    lsq_curve = kde::cv_curve(kde::Kernel::hypercube, kde::CvMethod::lsq,
+                                              cv_samples, cv_widths);
                     return clock.seconds();
                   }};
       // A random subsample of sorted rows (the CvProblem's query order), mapped to input rows.
@@ -410,19 +408,27 @@ int main(int argc, char** argv) {
 
       // The sampled queries' loglik partials against the naive counts, exactly.
       if (run3) {
-        const kde::CvProblem check(kde::Kernel::hypercube, kde::CvMethod::loglik, cv_samples,
-                                   cv_widths);
+        // Each sampled query as a problem of its own over every sample: its totals hold, per
+        // sorted width, whether it is alone and the log of its neighbour count.
         const kde::HypercubeWidths sorted_widths(cv_widths);
         const std::size_t m = z.cv_m;
         bool cv_equal = loo_naive.size() == queries.size() * m;
-        for (std::size_t q = 0; q < sorted_queries.size() && cv_equal; ++q) {
-          const auto s = static_cast<std::uint64_t>(sorted_queries[q]);
-          const auto part = check.partial({s, s + 1});
+        for (std::size_t q = 0; q < queries.size() && cv_equal; ++q) {
+          const kde::Samples one = cv_samples.row(queries[q]);
+          kde::CvProblem check(kde::Kernel::hypercube, kde::CvMethod::loglik, cv_widths, z.cv_n,
+                               one, static_cast<std::uint64_t>(queries[q]));
+          kde::CvTotals totals = check.new_totals();
+          check.add(check.visit({cv_samples.data(), z.cv_n, 0}), {0, 1}, totals);
+          check.close({0, 1}, totals);
+          const auto wire = totals.wire();
+          numeric::ExactAccumulator::Wire log_sum;
           for (std::size_t j = 0; j < m; ++j) {
             const std::uint64_t k = loo_naive[q * m + sorted_widths.order()[j]];
-            const bool ok = k == 0
-                                ? part[j] == 1 && part[m + j] == 0
-                                : part[j] == 0 && part[m + j] == std::log(static_cast<double>(k));
+            std::copy_n(wire.begin() + static_cast<long>(m + j * log_sum.size()), log_sum.size(),
+                        log_sum.begin());
+            const double log_k = numeric::ExactAccumulator::from_wire(log_sum).round();
+            const bool ok = k == 0 ? wire[j] == 1 && log_k == 0
+                                   : wire[j] == 0 && log_k == std::log(static_cast<double>(k));
             cv_equal = cv_equal && ok;
           }
         }

@@ -33,6 +33,7 @@ struct KdeArgs {
   std::uint64_t seed = 123;
   std::string rng = "numpy";
   std::string input, out, plot;
+  std::uint64_t cols = 0;
   bool compare_naive = false;
 };
 
@@ -57,12 +58,12 @@ nlohmann::json cv_json(const kde::CvCurve& curve) {
 
 nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Team& team) {
   const std::size_t m = r.widths.size();
-  const auto d = static_cast<std::size_t>(r.samples.cols());
+  const auto d = static_cast<std::size_t>(r.dim);
   const bool hypercube = options.kernel == kde::Kernel::hypercube;
   nlohmann::json out{{"command", "kde"},
                      {"kernel", kde::to_string(options.kernel)},
                      {"algo", workloads::to_string(r.algo)},
-                     {"n", r.samples.rows()},
+                     {"n", r.n},
                      {"dim", d},
                      {"backend", to_string(team.kind())},
                      {"ranks", team.ranks()},
@@ -126,7 +127,7 @@ nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Team
 
 std::string csv_text(const KdeOptions& options, const KdeResult& r) {
   const std::size_t m = r.widths.size();
-  const auto d = static_cast<std::size_t>(r.samples.cols());
+  const auto d = static_cast<std::size_t>(r.dim);
   const bool hypercube = options.kernel == kde::Kernel::hypercube;
   std::string text;
   for (std::size_t t = 0; t < d; ++t) text += "x" + std::to_string(t) + ",";
@@ -174,9 +175,8 @@ void write_plot(const std::string& path, const KdeOptions& options, const KdeRes
       if ((p + 1) % ny == 0) gp << '\n';
     }
     gp << "EOD\n$samples << EOD\n";
-    const Eigen::Index shown = std::min<Eigen::Index>(r.samples.rows(), 5000);
-    for (Eigen::Index i = 0; i < shown; ++i)
-      gp << r.samples(i, 0) << ' ' << r.samples(i, 1) << '\n';
+    for (std::size_t i = 0; i + 1 < r.plot_samples.size(); i += 2)
+      gp << r.plot_samples[i] << ' ' << r.plot_samples[i + 1] << '\n';
     gp << "EOD\n"
        << "set title "
        << io::gnuplot_quote(std::string(kde::to_string(options.kernel)) +
@@ -239,9 +239,8 @@ void print_summary(const KdeOptions& options, const KdeResult& r, const Team& te
                                        std::to_string(options.seed)
                                  : options.input;
   std::printf("parakit kde: %s kernel, %lld samples x %lld dims (%s)\n",
-              std::string(kde::to_string(options.kernel)).c_str(),
-              static_cast<long long>(r.samples.rows()), static_cast<long long>(r.samples.cols()),
-              source.c_str());
+              std::string(kde::to_string(options.kernel)).c_str(), static_cast<long long>(r.n),
+              static_cast<long long>(r.dim), source.c_str());
   if (r.rule_width) std::printf("  rule of thumb h = %s\n", format_double(*r.rule_width).c_str());
   if (r.point_count == 1 && r.grid_cells.empty()) {
     std::string at;
@@ -318,7 +317,11 @@ Subcommand add_kde_command(CLI::App& root) {
                        "leave-one-out cross-validation: loglik (also a bare --cv) or lsq")
           ->expected(0, 1);
   command->add_option("--bandwidth", args->bandwidth, "rule-of-thumb width: scott|silverman");
-  auto* input = command->add_option("--input", args->input, "samples from a CSV or .npy file");
+  auto* input = command->add_option(
+      "--input", args->input,
+      "samples from a CSV, .npy or raw float64 .bin file; each rank reads only its own rows");
+  command->add_option("--cols", args->cols, "columns of a raw float64 --input (.bin)")
+      ->needs(input);
   command->add_option("--samples", args->samples, "generated samples")
       ->capture_default_str()
       ->excludes(input);
@@ -330,7 +333,9 @@ Subcommand add_kde_command(CLI::App& root) {
       ->excludes(input);
   command
       ->add_option("--rng", args->rng,
-                   "numpy (NumPy's legacy RandomState: the notebook's samples) or philox")
+                   "numpy (NumPy's legacy RandomState: the notebook's samples; drawn in sequence "
+                   "by rank 0 and sent to each rank in blocks) or philox (each rank draws its own "
+                   "rows from their global index)")
       ->capture_default_str()
       ->excludes(input);
   command->add_option("--out", args->out, "write the densities to FILE.csv or FILE.json");
@@ -360,6 +365,7 @@ Subcommand add_kde_command(CLI::App& root) {
         }
         if (!args->widths.empty()) options.widths = workloads::parse_widths(args->widths);
         options.input = args->input;
+        options.cols = args->cols;
         if (options.input.empty()) {
           options.samples = parse_count(args->samples, "--samples");
           if (options.samples == 0) throw UsageError("--samples must be at least 1");

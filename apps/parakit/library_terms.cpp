@@ -31,6 +31,7 @@ constexpr Term kTerms[] = {
     {"KdeOptions::dim", "--dim"},
     {"KdeOptions::grid", "--grid"},
     {"KdeOptions::input", "--input"},
+    {"TableSource::cols", "--cols"},
     {"KdeOptions::points", "--point"},
     {"KdeOptions::rng", "--rng"},
     {"KdeOptions::samples", "--samples"},

@@ -2,6 +2,8 @@
 // leave-one-out cross-validation, against plain loops: exactly for counts, to 1e-12 for scores.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -101,13 +103,17 @@ TEST(KdeNeighbors, RejectsNonFiniteSamplesAndBadWidths) {
   EXPECT_THROW(HypercubeWidths{bad}, UsageError);
 }
 
-/// Folds partials over blocks of `block` queries, as the chunk pattern does.
-CvCurve fast_curve(const CvProblem& problem, std::uint64_t block) {
-  std::vector<std::vector<double>> partials;
-  for (std::uint64_t c = 0; c < chunk_count(problem.queries(), block); ++c) {
-    partials.push_back(problem.partial(chunk_range(problem.queries(), block, c)));
-  }
-  return problem.finish(partials);
+/// The fast curve with the samples in `blocks` blocks, visited as ranks around a ring would.
+CvCurve fast_curve(Kernel kernel, CvMethod method, const Samples& x,
+                   const std::vector<double>& widths, int blocks) {
+  return cv_curve(kernel, method, x, widths, blocks);
+}
+
+void expect_same_bits(const CvCurve& a, const CvCurve& b) {
+  ASSERT_EQ(a.score.size(), b.score.size());
+  EXPECT_EQ(std::memcmp(a.score.data(), b.score.data(), a.score.size() * sizeof(double)), 0);
+  EXPECT_EQ(a.lonely, b.lonely);
+  EXPECT_EQ(a.best, b.best);
 }
 
 void expect_close(const CvCurve& fast, const CvCurve& naive) {
@@ -132,13 +138,13 @@ TEST(KdeCrossValidation, HypercubeEqualsTheNaiveLoops) {
     std::vector<double> widths = random_widths(rng, 2 + trial);
     widths.push_back(0.01);  // leaves samples alone: -inf
     for (const auto method : {CvMethod::loglik, CvMethod::lsq}) {
-      const CvProblem problem(Kernel::hypercube, method, x, widths);
       const CvCurve naive = cv_curve_naive(Kernel::hypercube, method, x, widths);
-      expect_close(fast_curve(problem, 7), naive);
-      // The same blocks give the same bits; other blocks agree to rounding.
-      const auto a = fast_curve(problem, 7), b = fast_curve(problem, 7);
-      EXPECT_EQ(a.score, b.score);
-      expect_close(fast_curve(problem, 1000), naive);
+      const CvCurve one = fast_curve(Kernel::hypercube, method, x, widths, 1);
+      expect_close(one, naive);
+      // Any number of blocks (ranks), visited in any rotation: the same bits.
+      for (const int blocks : {2, 3, 5}) {
+        expect_same_bits(fast_curve(Kernel::hypercube, method, x, widths, blocks), one);
+      }
     }
   }
 }
@@ -147,13 +153,15 @@ TEST(KdeCrossValidation, SmoothKernelsEqualTheNaiveLoops) {
   std::mt19937_64 rng(9);
   const Samples x = random_samples(rng, 150, 2, false);
   const std::vector<double> widths{0.05, 0.2, 0.5, 1.3};
-  expect_close(fast_curve(CvProblem(Kernel::gaussian, CvMethod::loglik, x, widths), 16),
-               cv_curve_naive(Kernel::gaussian, CvMethod::loglik, x, widths));
-  expect_close(fast_curve(CvProblem(Kernel::gaussian, CvMethod::lsq, x, widths), 16),
-               cv_curve_naive(Kernel::gaussian, CvMethod::lsq, x, widths));
-  expect_close(fast_curve(CvProblem(Kernel::epanechnikov, CvMethod::loglik, x, widths), 16),
-               cv_curve_naive(Kernel::epanechnikov, CvMethod::loglik, x, widths));
-  EXPECT_THROW(CvProblem(Kernel::epanechnikov, CvMethod::lsq, x, widths), UsageError);
+  for (const auto& [kernel, method] :
+       {std::pair{Kernel::gaussian, CvMethod::loglik}, std::pair{Kernel::gaussian, CvMethod::lsq},
+        std::pair{Kernel::epanechnikov, CvMethod::loglik}}) {
+    const CvCurve one = fast_curve(kernel, method, x, widths, 1);
+    expect_close(one, cv_curve_naive(kernel, method, x, widths));
+    for (const int blocks : {2, 3})
+      expect_same_bits(fast_curve(kernel, method, x, widths, blocks), one);
+  }
+  EXPECT_THROW(CvProblem(Kernel::epanechnikov, CvMethod::lsq, widths, 150, x, 0), UsageError);
 }
 
 // Closed form for two samples in 1-D at distance a: each sample's LOO count is 1 when
@@ -162,13 +170,12 @@ TEST(KdeCrossValidation, TwoSamplesClosedForm) {
   Samples x(2, 1);
   x << 0.0, 0.3;
   const std::vector<double> widths{0.5, 0.6, 1.0};
-  const CvProblem lik(Kernel::hypercube, CvMethod::loglik, x, widths);
-  const CvCurve curve = fast_curve(lik, 1);
+  const CvCurve curve = fast_curve(Kernel::hypercube, CvMethod::loglik, x, widths, 1);
   EXPECT_EQ(curve.score[0], -std::numeric_limits<double>::infinity());  // 0.3 / 0.5 > 1/2
   EXPECT_DOUBLE_EQ(curve.score[1], std::log(1.0 / 0.6));  // density 1 / (1 * h) at each
   EXPECT_DOUBLE_EQ(curve.score[2], std::log(1.0 / 1.0));
   EXPECT_EQ(curve.best, 1u);
-  const CvCurve lsq = fast_curve(CvProblem(Kernel::hypercube, CvMethod::lsq, x, widths), 1);
+  const CvCurve lsq = fast_curve(Kernel::hypercube, CvMethod::lsq, x, widths, 2);
   for (std::size_t j = 0; j < widths.size(); ++j) {
     const double h = widths[j];
     const double integral = (2 * h + 2 * std::max(0.0, h - 0.3)) / (4 * h * h);
@@ -182,7 +189,7 @@ TEST(KdeCrossValidation, NoFiniteScoreMeansNoChoice) {
   Samples x(3, 1);
   x << 0.0, 1.0, 2.0;
   const std::vector<double> widths{0.1, 0.2};
-  const CvCurve curve = fast_curve(CvProblem(Kernel::hypercube, CvMethod::loglik, x, widths), 2);
+  const CvCurve curve = fast_curve(Kernel::hypercube, CvMethod::loglik, x, widths, 2);
   EXPECT_FALSE(curve.best);
   EXPECT_EQ(curve.lonely, (std::vector<std::uint64_t>{3, 3}));
 }

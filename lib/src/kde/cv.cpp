@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <numbers>
 #include <string>
 
 #include "parakit/core/error.hpp"
+#include "parakit/kde/chunk_sums.hpp"
 
 namespace parakit::kde {
 namespace {
@@ -17,17 +19,8 @@ std::span<const double> row_of(const Samples& samples, Eigen::Index i) {
   return {samples.data() + i * samples.cols(), static_cast<std::size_t>(samples.cols())};
 }
 
-/// Kernel sums at x_i over every other sample.
-std::vector<double> loo_sums(Kernel kernel, const Samples& samples, Eigen::Index i,
-                             std::span<const double> widths) {
-  auto sums = smooth_kernel_sums(kernel, samples, row_of(samples, i), widths, 0, i);
-  const auto after = smooth_kernel_sums(kernel, samples, row_of(samples, i), widths, i + 1, -1);
-  for (std::size_t j = 0; j < sums.size(); ++j) sums[j] += after[j];
-  return sums;
-}
-
 /// Picks the best finite score, the smallest width on ties.
-std::optional<std::size_t> choose(const CvCurve& curve) {
+std::optional<std::size_t> choose_best(const CvCurve& curve) {
   std::optional<std::size_t> best;
   for (std::size_t j = 0; j < curve.score.size(); ++j) {
     const double s = curve.score[j];
@@ -61,59 +54,6 @@ double gaussian_lsq_score(double n, int d, double h, double wide_sum, double sum
   return integral - 2.0 * loo;
 }
 
-/// The pair loop of the hypercube lsq score for D coordinates (0: known at run time only).
-/// out: [pair histogram (m + 1)][(m + 1) x (d + 1) sums of e_k], see CvProblem::hypercube_lsq.
-template <int D>
-void lsq_pairs(const SortedSamples& samples, const HypercubeWidths& widths,
-               const Buckets& overlap_start, IndexRange queries, std::vector<double>& out) {
-  const int d = D > 0 ? D : samples.dim();
-  const std::size_t m = widths.size();
-  const auto terms = static_cast<std::size_t>(d) + 1;
-  const double reach = widths.sorted().back();
-  const double count_reach = widths.max_limit();
-  std::vector<double> local((m + 1) * terms);  // one query's sums, added to out at the end
-  std::vector<double> e(terms), a(static_cast<std::size_t>(d));
-  for (auto q = static_cast<Eigen::Index>(queries.begin);
-       q < static_cast<Eigen::Index>(queries.end); ++q) {
-    std::fill(local.begin(), local.end(), 0.0);
-    const double* x = samples.row(q);
-    const auto [first, last] = samples.window(x[samples.key()], reach);
-    for (Eigen::Index i = first; i < last; ++i) {
-      if (i == q) continue;
-      const double* y = samples.row(i);
-      double c = 0;
-      for (int t = 0; t < d; ++t) {
-        a[static_cast<std::size_t>(t)] = std::abs(x[t] - y[t]);
-        c = std::max(c, a[static_cast<std::size_t>(t)]);
-      }
-      if (c <= count_reach) out[widths.bucket(c)] += 1;
-      const std::size_t b = overlap_start.bucket(c);
-      if (b == m) continue;
-      // e_k(a), the elementary symmetric polynomials, by the usual recurrence.
-      double* sums = local.data() + b * terms;
-      if constexpr (D == 1) {
-        sums[0] += 1;
-        sums[1] += a[0];
-      } else if constexpr (D == 2) {
-        sums[0] += 1;
-        sums[1] += a[0] + a[1];
-        sums[2] += a[0] * a[1];
-      } else {
-        std::fill(e.begin(), e.end(), 0.0);
-        e[0] = 1;
-        for (int t = 0; t < d; ++t) {
-          for (int k = t + 1; k >= 1; --k) {
-            e[static_cast<std::size_t>(k)] +=
-                e[static_cast<std::size_t>(k - 1)] * a[static_cast<std::size_t>(t)];
-          }
-        }
-        for (std::size_t k = 0; k < terms; ++k) sums[k] += e[k];
-      }
-    }
-    for (std::size_t k = 0; k < local.size(); ++k) out[m + 1 + k] += local[k];
-  }
-}
-
 }  // namespace
 
 CvMethod parse_cv_method(std::string_view name) {
@@ -126,125 +66,231 @@ std::string_view to_string(CvMethod method) noexcept {
   return method == CvMethod::loglik ? "loglik" : "lsq";
 }
 
-CvProblem::CvProblem(Kernel kernel, CvMethod method, const Samples& samples,
-                     std::span<const double> widths)
+std::vector<std::int64_t> CvTotals::wire() const {
+  std::vector<std::int64_t> out(counts_);
+  for (const auto& sum : exact_) {
+    const auto w = sum.to_wire();
+    out.insert(out.end(), w.begin(), w.end());
+  }
+  for (auto sum : binned_) {
+    sum.align_to(top_);
+    const auto w = sum.to_wire();
+    out.insert(out.end(), w.begin(), w.end());
+  }
+  return out;
+}
+
+CvProblem::CvProblem(Kernel kernel, CvMethod method, std::span<const double> widths,
+                     std::uint64_t n, const Samples& queries, std::uint64_t first_query)
     : kernel_(kernel),
       method_(method),
-      samples_(samples),
+      n_(n),
+      queries_(queries),
+      first_query_(first_query),
       widths_(widths.begin(), widths.end()),
       sorted_widths_(widths) {
-  if (samples.rows() < 2) throw UsageError("cross-validation needs at least 2 samples");
+  if (n < 2) throw UsageError("cross-validation needs at least 2 samples");
   if (widths.empty()) throw UsageError("cross-validation needs at least one width");
   if (method == CvMethod::lsq && kernel == Kernel::epanechnikov) {
     throw UsageError(
         "kde::CvMethod lsq supports the hypercube and gaussian kernels, not epanechnikov");
   }
-  if (!samples.allFinite()) throw InputError("the samples hold a NaN or infinite value");
-  if (kernel == Kernel::hypercube) sorted_samples_.emplace(samples);
+  if (!queries.allFinite()) throw InputError("the samples hold a NaN or infinite value");
+  const std::size_t m = widths_.size();
+  const auto q = static_cast<std::size_t>(queries.rows());
+  const auto nd = static_cast<double>(n);
+  if (kernel == Kernel::hypercube) {
+    if (method == CvMethod::loglik) hist_.assign(q * (m + 1), 0);
+    // lsq: a pair adds e_k(|dx|) <= (d * reach)^k to each of n^2 sums.
+    const double reach =
+        std::max(1.0, static_cast<double>(queries.cols()) * sorted_widths_.sorted().back());
+    top_ =
+        numeric::BinnedSum::top_of(nd * nd * std::pow(reach, static_cast<double>(queries.cols())));
+  } else if (method == CvMethod::loglik) {
+    loo_.resize(q * m);
+  } else {
+    top_ = numeric::BinnedSum::top_of(nd * nd);  // a kernel term is at most 1
+  }
 }
 
-std::vector<double> CvProblem::partial(IndexRange queries) const {
-  if (kernel_ != Kernel::hypercube) return smooth(queries);
-  return method_ == CvMethod::loglik ? hypercube_loglik(queries) : hypercube_lsq(queries);
+std::uint64_t CvProblem::query_bytes(Kernel kernel, CvMethod method, std::size_t widths) noexcept {
+  if (method == CvMethod::lsq) return 0;
+  return kernel == Kernel::hypercube ? 8 * (widths + 1) : sizeof(numeric::BinnedSum) * widths;
 }
 
-// Layout: [lonely per sorted width (m)][sum of log(count) per sorted width (m)].
-std::vector<double> CvProblem::hypercube_loglik(IndexRange queries) const {
-  const std::size_t m = sorted_widths_.size();
-  const SortedSamples& samples = *sorted_samples_;
-  std::vector<double> out(2 * m, 0.0);
-  std::vector<std::uint64_t> histogram(m + 1);
-  const auto d = static_cast<std::size_t>(samples.dim());
-  for (auto q = static_cast<Eigen::Index>(queries.begin);
-       q < static_cast<Eigen::Index>(queries.end); ++q) {
-    std::fill(histogram.begin(), histogram.end(), 0);
-    hypercube_histogram(samples, sorted_widths_, {samples.row(q), d}, histogram, q);
-    std::uint64_t count = 0;
-    for (std::size_t j = 0; j < m; ++j) {
-      count += histogram[j];
-      if (count == 0) {
-        out[j] += 1;
+CvProblem::Visit CvProblem::visit(const SampleBlock& block) const {
+  Visit visit{block, std::nullopt};
+  if (kernel_ == Kernel::hypercube) {
+    const Eigen::Map<const Samples> rows(block.values, static_cast<Eigen::Index>(block.rows),
+                                         queries_.cols());
+    visit.sorted.emplace(rows);
+  }
+  return visit;
+}
+
+CvTotals CvProblem::new_totals() const {
+  const std::size_t m = widths_.size();
+  const auto terms = static_cast<std::size_t>(queries_.cols()) + 1;
+  CvTotals totals;
+  totals.top_ = top_;
+  if (method_ == CvMethod::loglik) {
+    totals.counts_.assign(m, 0);  // lonely samples
+    totals.exact_.resize(m);      // sum of logs
+  } else if (kernel_ == Kernel::hypercube) {
+    totals.counts_.assign(m + 1, 0);  // pairs per bucket
+    totals.binned_.resize((m + 1) * terms);
+  } else {
+    totals.binned_.resize(2 * m);  // sums at sqrt(2) h, then at h
+  }
+  return totals;
+}
+
+void CvProblem::add(const Visit& visit, IndexRange queries, CvTotals& totals) {
+  if (kernel_ != Kernel::hypercube) return add_smooth(visit, queries, totals);
+  if (method_ == CvMethod::loglik) return add_hypercube_loglik(visit, queries);
+  add_hypercube_lsq(visit, queries, totals);
+}
+
+// The histogram of each query's neighbours among the sorted widths; the query itself (at
+// distance 0, bucket 0) is taken out when the block holds it.
+void CvProblem::add_hypercube_loglik(const Visit& visit, IndexRange queries) {
+  const std::size_t m = widths_.size();
+  const auto d = static_cast<std::size_t>(queries_.cols());
+  const SampleBlock& block = visit.block;
+  for (std::uint64_t q = queries.begin; q < queries.end; ++q) {
+    const std::span<std::uint64_t> histogram(hist_.data() + q * (m + 1), m + 1);
+    const double* x = queries_.data() + q * d;
+    hypercube_histogram(*visit.sorted, sorted_widths_, {x, d}, histogram);
+    const std::uint64_t row = first_query_ + q;
+    if (row >= block.first && row < block.first + block.rows) --histogram[0];
+  }
+}
+
+// Pairs per bucket (integers) and, per bucket where the pair's overlap starts, the sums of
+// e_k(|dx|), the elementary symmetric polynomials, so that prefix sums over the sorted widths
+// give every width's overlap volume sum_k (-1)^k h^(d-k) e_k (see finish).
+void CvProblem::add_hypercube_lsq(const Visit& visit, IndexRange queries, CvTotals& totals) const {
+  const std::size_t m = widths_.size();
+  const int d = static_cast<int>(queries_.cols());
+  const auto terms = static_cast<std::size_t>(d) + 1;
+  const auto sorted = sorted_widths_.sorted();
+  std::vector<double> below(m);  // overlap starts at the first width h with c < h
+  for (std::size_t j = 0; j < m; ++j) below[j] = std::nextafter(sorted[j], 0.0);
+  const Buckets overlap_start(std::move(below));
+  const SortedSamples& samples = *visit.sorted;
+  const double reach = sorted.back();
+  const double count_reach = sorted_widths_.max_limit();
+  std::vector<double> e(terms), a(static_cast<std::size_t>(d));
+  for (std::uint64_t q = queries.begin; q < queries.end; ++q) {
+    const double* x = queries_.data() + q * static_cast<std::uint64_t>(d);
+    const std::uint64_t row = first_query_ + q;
+    const auto [first, last] = samples.window(x[samples.key()], reach);
+    for (Eigen::Index i = first; i < last; ++i) {
+      if (visit.block.first + static_cast<std::uint64_t>(samples.original(i)) == row) continue;
+      const double* y = samples.row(i);
+      double c = 0;
+      for (int t = 0; t < d; ++t) {
+        a[static_cast<std::size_t>(t)] = std::abs(x[t] - y[t]);
+        c = std::max(c, a[static_cast<std::size_t>(t)]);
+      }
+      if (c <= count_reach) ++totals.counts_[sorted_widths_.bucket(c)];
+      const std::size_t b = overlap_start.bucket(c);
+      if (b == m) continue;
+      std::fill(e.begin(), e.end(), 0.0);
+      e[0] = 1;
+      for (int t = 0; t < d; ++t) {
+        for (int k = t + 1; k >= 1; --k) {
+          e[static_cast<std::size_t>(k)] +=
+              e[static_cast<std::size_t>(k - 1)] * a[static_cast<std::size_t>(t)];
+        }
+      }
+      for (std::size_t k = 0; k < terms; ++k) totals.binned_[b * terms + k].add(e[k]);
+    }
+  }
+}
+
+// Smooth kernels: per query, each chunk of the block summed in its fixed order (the query's own
+// row adds nothing), the chunk sums added into order-independent accumulators.
+void CvProblem::add_smooth(const Visit& visit, IndexRange queries, CvTotals& totals) {
+  const std::size_t m = widths_.size();
+  const int d = static_cast<int>(queries_.cols());
+  const auto dd = static_cast<std::uint64_t>(d);
+  const SampleBlock& block = visit.block;
+  const std::uint64_t chunk = chunk_rows(n_);
+  std::vector<double> wide(m), out(m), out_wide(m);
+  for (std::size_t j = 0; j < m; ++j) wide[j] = std::numbers::sqrt2 * widths_[j];
+  ChunkSums sums(kernel_, widths_);
+  std::optional<ChunkSums> wide_sums;
+  if (method_ == CvMethod::lsq) wide_sums.emplace(kernel_, wide);
+  for (std::uint64_t q = queries.begin; q < queries.end; ++q) {
+    const double* x = queries_.data() + q * dd;
+    const std::uint64_t row = first_query_ + q;
+    for (std::uint64_t c = 0; c < block.rows; c += chunk) {
+      const std::uint64_t count = std::min(chunk, block.rows - c);
+      const std::uint64_t self = row >= block.first + c && row < block.first + c + count
+                                     ? row - block.first - c
+                                     : SIZE_MAX;
+      const double* rows = block.values + c * dd;
+      sums(rows, count, d, x, out.data(), self);
+      if (method_ == CvMethod::loglik) {
+        for (std::size_t j = 0; j < m; ++j) loo_[q * m + j].add(out[j]);
       } else {
-        out[m + j] += std::log(static_cast<double>(count));
+        (*wide_sums)(rows, count, d, x, out_wide.data(), self);
+        for (std::size_t j = 0; j < m; ++j) {
+          totals.binned_[j].add(out_wide[j]);
+          totals.binned_[m + j].add(out[j]);
+        }
       }
     }
   }
-  return out;
 }
 
-// Layout: [pair histogram per sorted width bucket (m + 1)]
-//         [(m + 1) x (d + 1): sums of e_k(|dx|) of the pairs whose overlap starts at width j].
-// A pair's overlap prod_t (h - a_t) is positive for h > c = max_t a_t and expands to
-// sum_k (-1)^k h^(d-k) e_k(a), so bucketing e_k by the first width above c and taking prefix
-// sums gives the overlap at every width.
-std::vector<double> CvProblem::hypercube_lsq(IndexRange queries) const {
-  const std::size_t m = sorted_widths_.size();
-  const SortedSamples& samples = *sorted_samples_;
-  const int d = samples.dim();
-  const std::size_t terms = static_cast<std::size_t>(d) + 1;
-  const auto widths = sorted_widths_.sorted();
-
-  // overlap_start.bucket(c): the first width h with c < h, i.e. c <= the double below h.
-  std::vector<double> below(m);
-  for (std::size_t j = 0; j < m; ++j) below[j] = std::nextafter(widths[j], 0.0);
-  const Buckets overlap_start(std::move(below));
-
-  std::vector<double> out((m + 1) + (m + 1) * terms, 0.0);
-  switch (d) {
-    case 1:
-      lsq_pairs<1>(samples, sorted_widths_, overlap_start, queries, out);
-      break;
-    case 2:
-      lsq_pairs<2>(samples, sorted_widths_, overlap_start, queries, out);
-      break;
-    case 3:
-      lsq_pairs<3>(samples, sorted_widths_, overlap_start, queries, out);
-      break;
-    default:
-      lsq_pairs<0>(samples, sorted_widths_, overlap_start, queries, out);
-  }
-  return out;
-}
-
-// Layout, loglik: [lonely (m)][sum of log S (m)]; lsq (gaussian): [sum of S at sqrt(2) h (m)]
-// [sum of S (m)], where S is the unnormalised kernel sum over the other samples.
-std::vector<double> CvProblem::smooth(IndexRange queries) const {
+void CvProblem::close(IndexRange queries, CvTotals& totals) const {
+  if (method_ != CvMethod::loglik) return;
   const std::size_t m = widths_.size();
-  std::vector<double> out(2 * m, 0.0);
-  std::vector<double> wide(m);
-  for (std::size_t j = 0; j < m; ++j) wide[j] = std::numbers::sqrt2 * widths_[j];
-  for (auto q = static_cast<Eigen::Index>(queries.begin);
-       q < static_cast<Eigen::Index>(queries.end); ++q) {
-    const auto sums = loo_sums(kernel_, samples_, q, widths_);
-    if (method_ == CvMethod::loglik) {
+  for (std::uint64_t q = queries.begin; q < queries.end; ++q) {
+    if (kernel_ == Kernel::hypercube) {
+      std::uint64_t count = 0;  // in sorted width order
       for (std::size_t j = 0; j < m; ++j) {
-        if (sums[j] > 0) {
-          out[m + j] += std::log(sums[j]);
+        count += hist_[q * (m + 1) + j];
+        if (count == 0) {
+          ++totals.counts_[j];
         } else {
-          out[j] += 1;
+          totals.exact_[j].add(std::log(static_cast<double>(count)));
         }
       }
     } else {
-      const auto wide_sums = loo_sums(kernel_, samples_, q, wide);
       for (std::size_t j = 0; j < m; ++j) {
-        out[j] += wide_sums[j];
-        out[m + j] += sums[j];
+        const double sum = loo_[q * m + j].value();
+        if (sum > 0) {
+          totals.exact_[j].add(std::log(sum));
+        } else {
+          ++totals.counts_[j];
+        }
       }
     }
   }
-  return out;
 }
 
-CvCurve CvProblem::finish(const std::vector<std::vector<double>>& partials) const {
+CvCurve CvProblem::finish(std::span<const std::int64_t> wire) const {
   const std::size_t m = widths_.size();
-  const auto n = static_cast<double>(samples_.rows());
-  const int d = static_cast<int>(samples_.cols());
-  if (partials.empty()) throw InternalError("CvProblem::finish: no partials");
-  std::vector<double> total(partials.front().size(), 0.0);
-  for (const auto& part : partials) {
-    if (part.size() != total.size()) throw InternalError("CvProblem::finish: partial sizes");
-    for (std::size_t k = 0; k < total.size(); ++k) total[k] += part[k];
-  }
+  const auto n = static_cast<double>(n_);
+  const int d = static_cast<int>(queries_.cols());
+  const auto terms = static_cast<std::size_t>(d) + 1;
+  const CvTotals shape = new_totals();
+  const std::size_t counts = shape.counts_.size();
+  if (wire.size() != shape.wire().size()) throw InternalError("CvProblem::finish: totals size");
+  auto exact = [&](std::size_t k) {
+    numeric::ExactAccumulator::Wire w;
+    std::copy_n(wire.begin() + static_cast<long>(counts + k * w.size()), w.size(), w.begin());
+    return numeric::ExactAccumulator::from_wire(w).round();
+  };
+  auto fixed = [&](std::size_t k) {
+    numeric::BinnedSum::Wire w;
+    const std::size_t at = counts + shape.exact_.size() * numeric::ExactAccumulator::kWireSize;
+    std::copy_n(wire.begin() + static_cast<long>(at + k * w.size()), w.size(), w.begin());
+    return numeric::BinnedSum::from_wire(w, top_).value();
+  };
   CvCurve curve;
   curve.method = method_;
   curve.widths = widths_;
@@ -255,19 +301,18 @@ CvCurve CvProblem::finish(const std::vector<std::vector<double>>& partials) cons
   if (kernel_ == Kernel::hypercube && method_ == CvMethod::loglik) {
     curve.lonely.assign(m, 0);
     for (std::size_t j = 0; j < m; ++j) {
-      const auto lonely = static_cast<std::uint64_t>(total[j]);
+      const auto lonely = static_cast<std::uint64_t>(wire[j]);
       curve.lonely[order[j]] = lonely;
       curve.score[order[j]] = lonely > 0 ? kMinusInfinity
-                                         : total[m + j] / n - std::log(n - 1) +
+                                         : exact(j) / n - std::log(n - 1) +
                                                log_kernel_norm(Kernel::hypercube, sorted[j], d);
     }
   } else if (kernel_ == Kernel::hypercube) {
-    const std::size_t terms = static_cast<std::size_t>(d) + 1;
     std::vector<double> e(terms, 0.0);
     std::uint64_t pairs = 0;
     for (std::size_t j = 0; j < m; ++j) {
-      pairs += static_cast<std::uint64_t>(total[j]);
-      for (std::size_t k = 0; k < terms; ++k) e[k] += total[m + 1 + j * terms + k];
+      pairs += static_cast<std::uint64_t>(wire[j]);
+      for (std::size_t k = 0; k < terms; ++k) e[k] += fixed(j * terms + k);
       const double h = sorted[j];
       double overlap = 0;  // sum_k (-1)^k h^(d-k) e_k by Horner's rule in h
       for (std::size_t k = 0; k < terms; ++k) {
@@ -281,19 +326,58 @@ CvCurve CvProblem::finish(const std::vector<std::vector<double>>& partials) cons
       const double h = widths_[j];
       if (method_ == CvMethod::loglik) {
         curve.score[j] =
-            total[j] > 0 ? kMinusInfinity : smooth_loglik_score(kernel_, n, d, h, total[m + j]);
+            wire[j] > 0 ? kMinusInfinity : smooth_loglik_score(kernel_, n, d, h, exact(j));
       } else {
-        curve.score[j] = gaussian_lsq_score(n, d, h, total[j], total[m + j]);
+        curve.score[j] = gaussian_lsq_score(n, d, h, fixed(j), fixed(m + j));
       }
     }
   }
-  curve.best = choose(curve);
+  curve.best = choose_best(curve);
   return curve;
+}
+
+std::optional<std::size_t> choose_width(const CvCurve& curve) {
+  return choose_best(curve);
+}
+
+CvCurve cv_curve(Kernel kernel, CvMethod method, const Samples& samples,
+                 std::span<const double> widths, int blocks) {
+  const auto n = static_cast<std::uint64_t>(samples.rows());
+  const auto d = static_cast<std::uint64_t>(samples.cols());
+  const std::uint64_t chunk = chunk_rows(n);
+  const std::uint64_t chunks = (n + chunk - 1) / chunk;
+  std::vector<std::int64_t> sum;
+  // Each block plays a rank: its rows are the queries of a problem that visits every block,
+  // starting with its own.
+  const auto parts = static_cast<std::uint64_t>(std::max(blocks, 1));
+  auto rows_of = [&](std::uint64_t b) {
+    const IndexRange r = block_range(chunks, parts, b);
+    return IndexRange{std::min(n, r.begin * chunk), std::min(n, r.end * chunk)};
+  };
+  for (std::uint64_t b = 0; b < parts; ++b) {
+    const IndexRange mine = rows_of(b);
+    const Samples queries = samples.middleRows(static_cast<Eigen::Index>(mine.begin),
+                                               static_cast<Eigen::Index>(mine.size()));
+    CvProblem problem(kernel, method, widths, n, queries, mine.begin);
+    CvTotals totals = problem.new_totals();
+    for (std::uint64_t s = 0; s < parts; ++s) {
+      const IndexRange other = rows_of((b + parts - s) % parts);
+      const SampleBlock block{samples.data() + other.begin * d, other.size(), other.begin};
+      problem.add(problem.visit(block), {0, mine.size()}, totals);
+    }
+    problem.close({0, mine.size()}, totals);
+    const auto w = totals.wire();
+    if (sum.empty()) sum.assign(w.size(), 0);
+    for (std::size_t k = 0; k < w.size(); ++k) sum[k] += w[k];
+  }
+  return CvProblem(kernel, method, widths, n, samples, 0).finish(sum);
 }
 
 CvCurve cv_curve_naive(Kernel kernel, CvMethod method, const Samples& samples,
                        std::span<const double> widths) {
-  const CvProblem problem(kernel, method, samples, widths);  // validates
+  const CvProblem problem(kernel, method, widths, static_cast<std::uint64_t>(samples.rows()),
+                          samples,
+                          0);  // validates
   const Eigen::Index rows = samples.rows();
   const auto n = static_cast<double>(rows);
   const int d = static_cast<int>(samples.cols());
@@ -355,7 +439,7 @@ CvCurve cv_curve_naive(Kernel kernel, CvMethod method, const Samples& samples,
     }
     curve.score.push_back(score);
   }
-  curve.best = choose(curve);
+  curve.best = choose_best(curve);
   return curve;
 }
 

@@ -84,7 +84,7 @@ void HypercubeWidths::to_counts(std::span<const std::uint64_t> histogram,
   }
 }
 
-SortedSamples::SortedSamples(const Samples& samples)
+SortedSamples::SortedSamples(const Eigen::Ref<const Samples>& samples)
     : rows_(samples.rows()), dim_(static_cast<int>(samples.cols())) {
   if (!samples.allFinite()) throw InputError("the samples hold a NaN or infinite value");
   // The key is the coordinate with the widest range: it prunes the most.

@@ -64,7 +64,7 @@ void allocate(const Comm& comm, RowShard& shard, const std::string& what) {
                       static_cast<Eigen::Index>(shard.cols));
 }
 
-RowShard read_binary(const Comm& comm, const TableSource& source, std::uint64_t align) {
+RowShard read_binary(const Comm& comm, const TableSource& source, const RowAlign& align) {
   std::optional<io::ArrayFileInfo> info;
   std::uint64_t rows = 0, cols = 0;
   collectively(comm, [&] {
@@ -104,7 +104,7 @@ RowShard read_binary(const Comm& comm, const TableSource& source, std::uint64_t 
   RowShard shard;
   shard.rank = comm.rank();
   shard.cols = cols;
-  shard.layout = RowLayout::aligned_blocks(rows, comm.size(), align);
+  shard.layout = RowLayout::aligned_blocks(rows, comm.size(), align(rows));
   collectively(comm, [&] {
     naming_role(source, [&] {
       allocate(comm, shard, source.path);
@@ -118,7 +118,7 @@ RowShard read_binary(const Comm& comm, const TableSource& source, std::uint64_t 
   return shard;
 }
 
-RowShard read_csv(const Comm& comm, const TableSource& source, std::uint64_t align) {
+RowShard read_csv(const Comm& comm, const TableSource& source, const RowAlign& align) {
   io::CsvPiece piece;
   collectively(comm, [&] {
     naming_role(source, [&] {
@@ -176,7 +176,7 @@ RowShard read_csv(const Comm& comm, const TableSource& source, std::uint64_t ali
         Eigen::Map<const RowMatrix>(piece.values.data(), static_cast<Eigen::Index>(piece.rows),
                                     static_cast<Eigen::Index>(cols));
     piece.values = {};
-    redistribute_rows(comm, shard, RowLayout::aligned_blocks(rows, comm.size(), align));
+    redistribute_rows(comm, shard, RowLayout::aligned_blocks(rows, comm.size(), align(rows)));
   });
   return shard;
 }
@@ -253,7 +253,7 @@ bool is_csv_table(const std::string& path) {
   return !(got.bytes == sizeof magic && std::string_view(magic, sizeof magic) == "\x93NUMPY");
 }
 
-RowShard read_rows(const Comm& comm, const TableSource& source, std::uint64_t align) {
+RowShard read_rows(const Comm& comm, const TableSource& source, const RowAlign& align) {
   bool csv = false;
   collectively(comm, [&] { naming_role(source, [&] { csv = is_csv_table(source.path); }); });
   return csv ? read_csv(comm, source, align) : read_binary(comm, source, align);

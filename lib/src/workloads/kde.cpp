@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <numbers>
 #include <string>
 
@@ -14,9 +15,11 @@
 #include "parakit/core/timer.hpp"
 #include "parakit/data/generate.hpp"
 #include "parakit/data/numpy_random.hpp"
-#include "parakit/io/matrix_file.hpp"
+#include "parakit/kde/chunk_sums.hpp"
 #include "parakit/kde/neighbors.hpp"
-#include "parakit/patterns/chunks.hpp"
+#include "parakit/numeric/binned_sum.hpp"
+#include "parakit/patterns/reduce.hpp"
+#include "parakit/patterns/rows.hpp"
 
 namespace parakit::workloads {
 namespace {
@@ -24,17 +27,11 @@ namespace {
 using kde::Kernel;
 using kde::Samples;
 
-/// Fixed chunk sizes: they depend on the problem only, never on the team, so sums folded in
-/// chunk order are the same on every backend.
-constexpr std::uint64_t kRowChunk = 4096;
-std::uint64_t point_chunk(std::uint64_t n) {
-  return std::clamp<std::uint64_t>((std::uint64_t{1} << 17) / std::max<std::uint64_t>(n, 1), 1,
-                                   1024);
-}
-std::uint64_t cv_chunk(std::uint64_t n) {
-  return std::clamp<std::uint64_t>((std::uint64_t{1} << 20) / std::max<std::uint64_t>(n, 1), 1,
-                                   4096);
-}
+/// Message tags of the sample scatter (numpy rng) and the CV ring.
+constexpr int kScatterTag = 7410;
+constexpr int kRingTag = 7411;
+/// Values per message when rank 0 scatters sequentially generated samples.
+constexpr std::uint64_t kScatterValues = std::uint64_t{1} << 20;
 
 /// The kernel's width that has the standard deviation of a unit gaussian (hypercube: side
 /// sqrt(12); epanechnikov, support radius sqrt(5)), so a rule of thumb centres any kernel.
@@ -50,12 +47,123 @@ double equivalent_width(Kernel kernel) {
   return 1.0;
 }
 
-std::vector<double> plan_widths(const KdeOptions& options, const Samples& samples,
+double max_over_ranks(const Comm& comm, double seconds) {
+  return comm.all_reduce(seconds, ops::max{});
+}
+
+// ------------------------------------------------------------------ the samples, sharded
+
+/// Rows of generated samples: Philox from each row's global index on every rank at once, or
+/// NumPy's sequential stream drawn by rank 0 and sent to each rank in blocks.
+void generate_shard(const Comm& comm, const KdeOptions& options, RowShard& shard) {
+  const std::uint64_t d = shard.cols;
+  std::span<double> mine(shard.values.data(), static_cast<std::size_t>(shard.values.size()));
+  if (options.rng == SampleRng::philox) {
+    data::generate(data::Dist::normal, options.seed, shard.mine().begin * d, mine);
+    return;
+  }
+  if (comm.rank() != 0) {
+    for (std::uint64_t at = 0; at < mine.size(); at += kScatterValues) {
+      const std::size_t offset = at;
+      const std::size_t length = std::min<std::uint64_t>(kScatterValues, mine.size() - at);
+      comm.receive_pieces(mine.data(), std::span(&offset, 1), std::span(&length, 1), 0,
+                          kScatterTag);
+    }
+    return;
+  }
+  data::NumpyRandomState state(options.seed);
+  std::vector<double> block;
+  for (int r = 0; r < comm.size(); ++r) {
+    const std::uint64_t values = shard.layout.of(r).size() * d;
+    for (std::uint64_t at = 0; at < values; at += kScatterValues) {
+      block.resize(std::min(kScatterValues, values - at));
+      for (double& x : block) x = state.standard_normal();
+      if (r == 0) {
+        std::copy(block.begin(), block.end(), mine.begin() + static_cast<std::ptrdiff_t>(at));
+      } else {
+        const std::span<const double> piece(block);
+        comm.send_pieces(std::span(&piece, 1), r, kScatterTag);
+      }
+    }
+  }
+}
+
+/// This rank's rows of the samples, read or generated, laid out in whole chunks
+/// (kde::chunk_rows) so that chunk sums do not depend on the layout.
+RowShard load_shard(const Comm& comm, const KdeOptions& options) {
+  if (!options.input.empty()) {
+    return read_rows(comm, {options.input, options.cols, "KdeOptions::input"},
+                     [](std::uint64_t n) { return kde::chunk_rows(n); });
+  }
+  RowShard shard;
+  collectively(comm, [&] {
+    if (options.samples == 0) throw UsageError("KdeOptions::samples must be at least 1");
+    if (options.dim < 1) throw UsageError("KdeOptions::dim must be at least 1");
+    if (options.rng == SampleRng::numpy) data::NumpyRandomState check(options.seed);
+    shard.rank = comm.rank();
+    shard.cols = static_cast<std::uint64_t>(options.dim);
+    shard.layout =
+        RowLayout::aligned_blocks(options.samples, comm.size(), kde::chunk_rows(options.samples));
+    const auto share = comm.node_share();
+    require_memory(static_cast<long double>(shard.rows()) * options.dim * 8 * share.ranks_on_node,
+                   "KdeOptions::samples");
+    shard.values.resize(static_cast<Eigen::Index>(shard.rows()), options.dim);
+  });
+  generate_shard(comm, options, shard);
+  return shard;
+}
+
+/// Every column's smallest and largest value over all ranks (MPI_MIN/MAX: exact).
+void column_ranges(const Comm& comm, const Samples& local, std::vector<double>& lo,
+                   std::vector<double>& hi) {
+  const auto d = static_cast<std::size_t>(local.cols());
+  lo.assign(d, std::numeric_limits<double>::infinity());
+  hi.assign(d, -std::numeric_limits<double>::infinity());
+  if (local.rows() > 0) {
+    for (std::size_t t = 0; t < d; ++t) {
+      lo[t] = local.col(static_cast<Eigen::Index>(t)).minCoeff();
+      hi[t] = local.col(static_cast<Eigen::Index>(t)).maxCoeff();
+    }
+  }
+  comm.all_reduce_in_place(std::span<double>(lo), ops::min{});
+  comm.all_reduce_in_place(std::span<double>(hi), ops::max{});
+}
+
+/// Column variances (ddof 1) from exact sums over every rank: the same bits for any layout.
+std::vector<double> column_variances(const Comm& comm, const Samples& local, std::uint64_t n) {
+  auto wires = kde::column_sum_wires(local, {});
+  comm.all_reduce_in_place(std::span<std::int64_t>(wires), ops::plus{});
+  auto mean = kde::column_sums(wires);
+  for (double& m : mean) m /= static_cast<double>(n);
+  wires = kde::column_sum_wires(local, mean);
+  comm.all_reduce_in_place(std::span<std::int64_t>(wires), ops::plus{});
+  auto variance = kde::column_sums(wires);
+  for (double& v : variance) v /= static_cast<double>(n) - 1;
+  return variance;
+}
+
+/// Up to `most` rows spread evenly over all samples, on rank 0 (for plots).
+std::vector<double> subsample(const Comm& comm, const Samples& local, std::uint64_t first,
+                              std::uint64_t n, std::uint64_t most) {
+  const std::uint64_t stride = std::max<std::uint64_t>(1, (n + most - 1) / most);
+  const auto rows = static_cast<std::uint64_t>(local.rows());
+  std::vector<double> picked;
+  for (std::uint64_t g = (first + stride - 1) / stride * stride; g < first + rows; g += stride) {
+    const auto row = local.row(static_cast<Eigen::Index>(g - first));
+    picked.insert(picked.end(), row.begin(), row.end());
+  }
+  return comm.gather_concat(std::span<const double>(picked), 0);
+}
+
+// ------------------------------------------------------------------ widths and points
+
+std::vector<double> plan_widths(const KdeOptions& options, std::uint64_t n,
+                                const std::vector<double>& variances,
                                 std::optional<double>& rule_width) {
   if (options.bandwidth || (options.cv && options.widths.empty())) {
     const auto rule = options.bandwidth.value_or(kde::BandwidthRule::scott);
     try {
-      rule_width = kde::rule_of_thumb_bandwidth(rule, samples);
+      rule_width = kde::rule_of_thumb_bandwidth(rule, n, variances);
     } catch (const InputError& error) {
       const std::string option =
           options.bandwidth
@@ -85,19 +193,18 @@ std::vector<double> plan_widths(const KdeOptions& options, const Samples& sample
   return linspace(1.0, 1.2, 100);
 }
 
-std::vector<double> grid_points(GridSpec& grid, const Samples& samples) {
-  const auto d = static_cast<std::size_t>(samples.cols());
+/// The grid's points in C order; empty bounds become the samples' range plus 10% each side.
+std::vector<double> grid_points(GridSpec& grid, std::size_t d, const std::vector<double>& lo,
+                                const std::vector<double>& hi) {
   if (grid.cells.size() != d) {
     throw UsageError("KdeOptions::grid has " + std::to_string(grid.cells.size()) +
                      " dimensions but the samples have " + std::to_string(d));
   }
   if (grid.lo.empty()) {
     for (std::size_t t = 0; t < d; ++t) {
-      const double lo = samples.col(static_cast<Eigen::Index>(t)).minCoeff();
-      const double hi = samples.col(static_cast<Eigen::Index>(t)).maxCoeff();
-      const double margin = hi > lo ? 0.1 * (hi - lo) : 1.0;
-      grid.lo.push_back(lo - margin);
-      grid.hi.push_back(hi + margin);
+      const double margin = hi[t] > lo[t] ? 0.1 * (hi[t] - lo[t]) : 1.0;
+      grid.lo.push_back(lo[t] - margin);
+      grid.hi.push_back(hi[t] + margin);
     }
   }
   long double total = 1;
@@ -108,8 +215,7 @@ std::vector<double> grid_points(GridSpec& grid, const Samples& samples) {
     axes.push_back(linspace(grid.lo[t], grid.hi[t], grid.cells[t]));
   const auto count = static_cast<std::uint64_t>(total);
   std::vector<double> points(count * d);
-  // C order: the last coordinate varies fastest.
-  for (std::uint64_t p = 0; p < count; ++p) {
+  for (std::uint64_t p = 0; p < count; ++p) {  // C order: the last coordinate varies fastest
     std::uint64_t rest = p;
     for (std::size_t t = d; t-- > 0;) {
       points[p * d + t] = axes[t][rest % grid.cells[t]];
@@ -119,104 +225,234 @@ std::vector<double> grid_points(GridSpec& grid, const Samples& samples) {
   return points;
 }
 
-double max_over_ranks(const Comm& comm, double seconds) {
-  return comm.all_reduce(seconds, ops::max{});
+// ------------------------------------------------------------------ densities
+
+/// What the density kernels work on: this rank's rows of the samples and the query points,
+/// which every rank holds.
+struct DensityProblem {
+  const Samples& local;
+  std::uint64_t n;  // samples on all ranks
+  std::span<const double> points;
+  std::uint64_t point_count;
+  std::span<const double> widths;
+  Kernel kernel;
+  KdeAlgo algo;
+
+  std::size_t dim() const noexcept { return static_cast<std::size_t>(local.cols()); }
+  std::span<const double> point(std::uint64_t p) const noexcept {
+    return points.subspan(p * dim(), dim());
+  }
+};
+
+/// Rows per work item when several workers split one rank's rows.
+constexpr std::uint64_t kRowBlock = 1 << 15;
+
+void local_counts(Team& team, const DensityProblem& problem, std::vector<std::uint64_t>& counts);
+
+/// Hypercube counts at every point and width, summed over ranks (integers: exact).
+std::vector<std::uint64_t> hypercube_counts(Team& team, const DensityProblem& problem) {
+  const std::size_t m = problem.widths.size();
+  std::vector<std::uint64_t> counts(problem.point_count * m, 0);
+  collectively(team.comm(), [&] { local_counts(team, problem, counts); });
+  team.comm().all_reduce_in_place(std::span<std::uint64_t>(counts), ops::plus{});
+  return counts;
 }
 
-/// Counts or smooth-kernel sums at every point and width, by `algo`, on rank 0.
+/// This rank's part of hypercube_counts.
+void local_counts(Team& team, const DensityProblem& problem, std::vector<std::uint64_t>& counts) {
+  const std::size_t m = problem.widths.size();
+  const auto rows = static_cast<std::uint64_t>(problem.local.rows());
+  if (problem.algo != KdeAlgo::naive && problem.point_count > 1) {
+    // Many points: sort the shard once; each point visits only its window's band.
+    const kde::SortedSamples sorted(problem.local);
+    const kde::HypercubeWidths widths(problem.widths);
+    constexpr std::uint64_t kPoints = 16;
+    for_each_item(team, (problem.point_count + kPoints - 1) / kPoints,
+                  [&](std::uint64_t b, Worker) {
+                    std::vector<std::uint64_t> histogram(m + 1);
+                    const std::uint64_t end = std::min(problem.point_count, (b + 1) * kPoints);
+                    for (std::uint64_t p = b * kPoints; p < end; ++p) {
+                      std::fill(histogram.begin(), histogram.end(), 0);
+                      kde::hypercube_histogram(sorted, widths, problem.point(p), histogram);
+                      widths.to_counts(histogram, std::span(counts).subspan(p * m, m));
+                    }
+                  });
+  } else {
+    // Few points (or the naive reference): split the shard's rows too.
+    const std::uint64_t blocks = (rows + kRowBlock - 1) / kRowBlock;
+    std::vector<std::vector<std::uint64_t>> local(static_cast<std::size_t>(team.threads()),
+                                                  std::vector<std::uint64_t>(counts.size(), 0));
+    for_each_item(team, problem.point_count * blocks, [&](std::uint64_t item, Worker worker) {
+      const std::uint64_t p = item / blocks;
+      const auto first = static_cast<Eigen::Index>(item % blocks * kRowBlock);
+      const auto last = static_cast<Eigen::Index>(std::min(rows, (item % blocks + 1) * kRowBlock));
+      const auto k =
+          problem.algo == KdeAlgo::naive
+              ? kde::hypercube_counts_naive(problem.local.middleRows(first, last - first),
+                                            problem.point(p), problem.widths)
+              : kde::hypercube_counts_sweep(problem.local, problem.point(p), problem.widths, first,
+                                            last);
+      auto& mine = local[static_cast<std::size_t>(worker.tid)];
+      for (std::size_t j = 0; j < m; ++j) mine[p * m + j] += k[j];
+    });
+    for (const auto& part : local) {
+      for (std::size_t c = 0; c < counts.size(); ++c) counts[c] += part[c];
+    }
+  }
+}
+
+/// Unnormalised smooth-kernel sums at every point and width, the same bits on every layout:
+/// each chunk of rows is summed in its fixed order, the chunk sums go into BinnedSum
+/// accumulators, which ranks align to their highest top and add exactly. Points are taken in
+/// blocks so that the accumulators stay small.
+std::vector<double> smooth_sums(Team& team, const DensityProblem& problem) {
+  const std::size_t m = problem.widths.size();
+  const auto rows = static_cast<std::uint64_t>(problem.local.rows());
+  const int d = static_cast<int>(problem.dim());
+  const std::uint64_t chunk = kde::chunk_rows(problem.n);
+  const std::uint64_t chunks = (rows + chunk - 1) / chunk;
+  const std::uint64_t block_points = std::max<std::uint64_t>(1, (std::uint64_t{1} << 15) / m);
+  constexpr std::uint64_t kPoints = 8;  // points per work item
+  const auto threads = static_cast<std::uint64_t>(team.threads());
+  std::vector<double> sums(problem.point_count * m);
+  for (std::uint64_t p0 = 0; p0 < problem.point_count; p0 += block_points) {
+    const std::uint64_t points = std::min(block_points, problem.point_count - p0);
+    std::vector<std::vector<numeric::BinnedSum>> acc(threads,
+                                                     std::vector<numeric::BinnedSum>(points * m));
+    const std::uint64_t point_items = (points + kPoints - 1) / kPoints;
+    const std::uint64_t groups = std::clamp<std::uint64_t>(
+        (4 * threads + point_items - 1) / point_items, 1, std::max<std::uint64_t>(chunks, 1));
+    collectively(team.comm(), [&] {
+      for_each_item(team, point_items * groups, [&](std::uint64_t item, Worker worker) {
+        thread_local std::vector<double> out;
+        out.resize(m);
+        std::optional<kde::ChunkSums> fast;
+        if (problem.algo != KdeAlgo::naive) fast.emplace(problem.kernel, problem.widths);
+        auto& mine = acc[static_cast<std::size_t>(worker.tid)];
+        const IndexRange group = block_range(chunks, groups, item % groups);
+        const std::uint64_t first_point = item / groups * kPoints;
+        const std::uint64_t last_point = std::min(points, first_point + kPoints);
+        for (std::uint64_t c = group.begin; c < group.end; ++c) {
+          const std::uint64_t begin = c * chunk, count = std::min(chunk, rows - begin);
+          for (std::uint64_t p = first_point; p < last_point; ++p) {
+            const auto point = problem.point(p0 + p);
+            if (fast) {
+              (*fast)(problem.local.data() + begin * problem.dim(), count, d, point.data(),
+                      out.data());
+            } else {
+              out = kde::smooth_kernel_sums_naive(problem.kernel, problem.local, point,
+                                                  problem.widths, static_cast<Eigen::Index>(begin),
+                                                  static_cast<Eigen::Index>(begin + count));
+            }
+            for (std::size_t j = 0; j < m; ++j) mine[p * m + j].add(out[j]);
+          }
+        }
+      });
+    });
+    std::vector<int> tops(points * m);
+    for (std::uint64_t cell = 0; cell < points * m; ++cell) {
+      for (std::uint64_t t = 1; t < threads; ++t) acc[0][cell].merge(acc[t][cell]);
+      tops[cell] = acc[0][cell].top();
+    }
+    team.comm().all_reduce_in_place(std::span<int>(tops), ops::max{});
+    std::vector<std::int64_t> wires(points * m * numeric::BinnedSum::kWireSize);
+    for (std::uint64_t cell = 0; cell < points * m; ++cell) {
+      acc[0][cell].align_to(tops[cell]);
+      const auto wire = acc[0][cell].to_wire();
+      std::copy(wire.begin(), wire.end(),
+                wires.begin() + static_cast<std::ptrdiff_t>(cell * wire.size()));
+    }
+    team.comm().all_reduce_in_place(std::span<std::int64_t>(wires), ops::plus{});
+    numeric::BinnedSum::Wire wire;
+    for (std::uint64_t cell = 0; cell < points * m; ++cell) {
+      std::copy_n(wires.begin() + static_cast<std::ptrdiff_t>(cell * wire.size()), wire.size(),
+                  wire.begin());
+      sums[p0 * m + cell] = numeric::BinnedSum::from_wire(wire, tops[cell]).value();
+    }
+  }
+  return sums;
+}
+
+/// Counts (hypercube) or smooth-kernel sums at every point and width, on every rank.
 struct Raw {
   std::vector<std::uint64_t> counts;
   std::vector<double> sums;
 };
 
-Raw compute(Team& team, const Samples& samples, const std::vector<double>& points,
-            std::uint64_t point_count, const std::vector<double>& widths, Kernel kernel,
-            KdeAlgo algo) {
-  const auto n = static_cast<std::uint64_t>(samples.rows());
-  const auto d = static_cast<std::size_t>(samples.cols());
-  const std::size_t m = widths.size();
-  const bool hypercube = kernel == Kernel::hypercube;
+Raw compute(Team& team, const DensityProblem& problem) {
   Raw raw;
-  auto point_of = [&](std::uint64_t p) {
-    return std::span<const double>(points).subspan(p * d, d);
-  };
-
-  if (point_count == 1) {
-    // One point: split the samples into row chunks; counts add exactly, sums in chunk order.
-    if (hypercube) {
-      const auto chunks = map_chunks<std::uint64_t>(team, n, kRowChunk, [&](IndexRange block) {
-        const auto first = static_cast<Eigen::Index>(block.begin);
-        const auto last = static_cast<Eigen::Index>(block.end);
-        if (algo == KdeAlgo::naive) {
-          const Samples part = samples.middleRows(first, last - first);
-          return kde::hypercube_counts_naive(part, point_of(0), widths);
-        }
-        return kde::hypercube_counts_sweep(samples, point_of(0), widths, first, last);
-      });
-      raw.counts.assign(m, 0);
-      for (std::size_t c = 0; c < chunks.chunks(); ++c) {
-        const auto chunk = chunks.chunk(c);
-        for (std::size_t j = 0; j < m; ++j) raw.counts[j] += chunk[j];
-      }
-    } else {
-      const auto chunks = map_chunks<double>(team, n, kRowChunk, [&](IndexRange block) {
-        const auto first = static_cast<Eigen::Index>(block.begin);
-        const auto last = static_cast<Eigen::Index>(block.end);
-        return algo == KdeAlgo::naive
-                   ? kde::smooth_kernel_sums_naive(kernel, samples, point_of(0), widths, first,
-                                                   last)
-                   : kde::smooth_kernel_sums(kernel, samples, point_of(0), widths, first, last);
-      });
-      raw.sums.assign(m, 0.0);
-      for (std::size_t c = 0; c < chunks.chunks(); ++c) {
-        const auto chunk = chunks.chunk(c);
-        for (std::size_t j = 0; j < m; ++j) raw.sums[j] += chunk[j];
-      }
-    }
-    return raw;
-  }
-
-  // Several points: split the points.
-  const std::uint64_t chunk = point_chunk(n);
-  if (hypercube) {
-    std::optional<kde::SortedSamples> sorted;
-    std::optional<kde::HypercubeWidths> sorted_widths;
-    if (algo != KdeAlgo::naive) {
-      sorted.emplace(samples);
-      sorted_widths.emplace(widths);
-    }
-    auto chunks = map_chunks<std::uint64_t>(team, point_count, chunk, [&](IndexRange block) {
-      std::vector<std::uint64_t> out;
-      out.reserve(block.size() * m);
-      std::vector<std::uint64_t> histogram(m + 1), counts(m);
-      for (std::uint64_t p = block.begin; p < block.end; ++p) {
-        if (algo == KdeAlgo::naive) {
-          counts = kde::hypercube_counts_naive(samples, point_of(p), widths);
-        } else {
-          std::fill(histogram.begin(), histogram.end(), 0);
-          kde::hypercube_histogram(*sorted, *sorted_widths, point_of(p), histogram);
-          sorted_widths->to_counts(histogram, counts);
-        }
-        out.insert(out.end(), counts.begin(), counts.end());
-      }
-      return out;
-    });
-    raw.counts = std::move(chunks.values);
+  if (problem.kernel == Kernel::hypercube) {
+    raw.counts = hypercube_counts(team, problem);
   } else {
-    auto chunks = map_chunks<double>(team, point_count, chunk, [&](IndexRange block) {
-      std::vector<double> out;
-      out.reserve(block.size() * m);
-      for (std::uint64_t p = block.begin; p < block.end; ++p) {
-        const auto sums = algo == KdeAlgo::naive
-                              ? kde::smooth_kernel_sums_naive(kernel, samples, point_of(p), widths)
-                              : kde::smooth_kernel_sums(kernel, samples, point_of(p), widths);
-        out.insert(out.end(), sums.begin(), sums.end());
-      }
-      return out;
-    });
-    raw.sums = std::move(chunks.values);
+    raw.sums = smooth_sums(team, problem);
   }
   return raw;
+}
+
+// ------------------------------------------------------------------ cross-validation
+
+/// The leave-one-out curve with the samples spread over ranks: this rank's samples are the
+/// queries, and every rank's shard visits every rank once around a ring (P - 1 shifts of a
+/// buffer of the largest shard). Widths go in batches whose per-query sums fit a budget.
+kde::CvCurve cross_validate(Team& team, const RowShard& shard, const Samples& local, Kernel kernel,
+                            kde::CvMethod method, const std::vector<double>& widths) {
+  const Comm& comm = team.comm();
+  const std::uint64_t n = shard.layout.rows();
+  const std::uint64_t d = shard.cols;
+  const std::uint64_t rows = shard.rows();
+  // Per-query state at most half the shard's bytes, or 64 MiB, and at least one width.
+  const std::uint64_t budget = std::max<std::uint64_t>(rows * d * 4, std::uint64_t{64} << 20);
+  const std::uint64_t per_width =
+      std::max<std::uint64_t>(1, rows * kde::CvProblem::query_bytes(kernel, method, 1));
+  const std::size_t batch = std::max<std::size_t>(1, budget / per_width);
+  Samples ring(static_cast<Eigen::Index>(shard.layout.max_rows()), static_cast<Eigen::Index>(d));
+  kde::CvCurve curve;
+  curve.method = method;
+  for (std::size_t w0 = 0; w0 < widths.size(); w0 += batch) {
+    const std::span<const double> part =
+        std::span(widths).subspan(w0, std::min(batch, widths.size() - w0));
+    std::optional<kde::CvProblem> problem;
+    collectively(comm,
+                 [&] { problem.emplace(kernel, method, part, n, local, shard.mine().begin); });
+    ring.topRows(local.rows()) = local;
+    std::vector<kde::CvTotals> totals(static_cast<std::size_t>(team.threads()),
+                                      problem->new_totals());
+    constexpr std::uint64_t kQueries = 32;
+    const std::uint64_t items = (rows + kQueries - 1) / kQueries;
+    auto query_block = [&](std::uint64_t b) {
+      return IndexRange{b * kQueries, std::min(rows, (b + 1) * kQueries)};
+    };
+    for (int step = 0; step < comm.size(); ++step) {
+      const int source = (comm.rank() - step + comm.size()) % comm.size();
+      const IndexRange held = shard.layout.of(source);
+      const auto visit = problem->visit({ring.data(), held.size(), held.begin});
+      collectively(comm, [&] {
+        for_each_item(team, items, [&](std::uint64_t b, Worker worker) {
+          problem->add(visit, query_block(b), totals[static_cast<std::size_t>(worker.tid)]);
+        });
+      });
+      if (step + 1 < comm.size()) {
+        comm.shift_replace(std::span<double>(ring.data(), static_cast<std::size_t>(ring.size())),
+                           (comm.rank() + 1) % comm.size(),
+                           (comm.rank() - 1 + comm.size()) % comm.size(), kRingTag);
+      }
+    }
+    for_each_item(team, items, [&](std::uint64_t b, Worker worker) {
+      problem->close(query_block(b), totals[static_cast<std::size_t>(worker.tid)]);
+    });
+    std::vector<std::int64_t> wire = totals[0].wire();
+    for (std::size_t t = 1; t < totals.size(); ++t) {
+      const auto more = totals[t].wire();
+      for (std::size_t k = 0; k < wire.size(); ++k) wire[k] += more[k];
+    }
+    comm.all_reduce_in_place(std::span<std::int64_t>(wire), ops::plus{});
+    const kde::CvCurve piece = problem->finish(wire);
+    curve.widths.insert(curve.widths.end(), piece.widths.begin(), piece.widths.end());
+    curve.score.insert(curve.score.end(), piece.score.begin(), piece.score.end());
+    curve.lonely.insert(curve.lonely.end(), piece.lonely.begin(), piece.lonely.end());
+  }
+  curve.best = kde::choose_width(curve);
+  return curve;
 }
 
 }  // namespace
@@ -369,96 +605,92 @@ GridSpec parse_grid(std::string_view text) {
   return grid;
 }
 
-Samples load_samples(const KdeOptions& options) {
-  if (!options.input.empty()) {
-    io::Matrix matrix = io::read_matrix(options.input, "KdeOptions::input");
-    Samples samples(static_cast<Eigen::Index>(matrix.rows), static_cast<Eigen::Index>(matrix.cols));
-    std::copy(matrix.values.begin(), matrix.values.end(), samples.data());
-    return samples;
+namespace {
+
+/// The query points the options describe, on every rank.
+std::vector<double> plan_points(const KdeOptions& options, std::size_t d,
+                                const std::vector<double>& lo, const std::vector<double>& hi,
+                                std::vector<std::uint64_t>& grid_cells) {
+  if (options.grid) {
+    GridSpec grid = *options.grid;
+    auto points = grid_points(grid, d, lo, hi);
+    grid_cells = grid.cells;
+    return points;
   }
-  if (options.samples == 0) throw UsageError("KdeOptions::samples must be at least 1");
-  if (options.dim < 1) throw UsageError("KdeOptions::dim must be at least 1");
-  const long double values =
-      static_cast<long double>(options.samples) * static_cast<long double>(options.dim);
-  require_memory(values * 8, "KdeOptions::samples");
-  const auto n = static_cast<Eigen::Index>(options.samples);
-  Samples samples(n, options.dim);
-  if (options.rng == SampleRng::numpy) {
-    const auto drawn =
-        data::numpy_multivariate_standard_normal(options.seed, options.samples, options.dim);
-    std::copy(drawn.begin(), drawn.end(), samples.data());
-  } else {
-    data::generate(data::Dist::normal, options.seed, 0,
-                   std::span<double>(samples.data(), static_cast<std::size_t>(samples.size())));
+  if (options.points.empty()) return std::vector<double>(d, 0.0);
+  if (options.point_dim != 0 && static_cast<std::size_t>(options.point_dim) != d) {
+    throw UsageError(options.points_source + " has " + std::to_string(options.point_dim) +
+                     " coordinates but the samples have " + std::to_string(d));
   }
-  return samples;
+  if (options.points.size() % d != 0) {
+    throw UsageError("the query points have " + std::to_string(options.points.size()) +
+                     " coordinates in all, not a multiple of the samples' dimension " +
+                     std::to_string(d));
+  }
+  return options.points;
 }
+
+/// Times compute() for the other algorithm and checks that it agrees.
+void compare_naive(Team& team, const DensityProblem& problem, const Raw& raw, KdeResult& result) {
+  DensityProblem other = problem;
+  other.algo = problem.algo == KdeAlgo::naive ? KdeAlgo::sweep : KdeAlgo::naive;
+  team.comm().barrier();
+  Stopwatch clock;
+  const Raw reference = compute(team, other);
+  const double seconds = max_over_ranks(team.comm(), clock.seconds());
+  result.naive_seconds = other.algo == KdeAlgo::naive ? seconds : result.seconds;
+  if (other.algo == KdeAlgo::sweep) result.seconds = seconds;
+  result.naive_equal = raw.counts == reference.counts;
+  for (std::size_t k = 0; k < raw.sums.size() && result.naive_equal; ++k) {
+    const double a = raw.sums[k], b = reference.sums[k];
+    result.naive_equal = std::abs(a - b) <= 1e-12 * std::max(std::abs(a), std::abs(b));
+  }
+}
+
+}  // namespace
 
 KdeResult run_kde(Team& team, const KdeOptions& options) {
   KdeResult result;
   const Comm& comm = team.comm();
+  comm.barrier();
+  Stopwatch load;
+  RowShard shard = load_shard(comm, options);
+  result.load_seconds = max_over_ranks(comm, load.seconds());
+  result.n = shard.layout.rows();
+  result.dim = static_cast<int>(shard.cols);
+  result.first_row = shard.mine().begin;
+  result.samples = std::move(shard.values);
+  const Samples& samples = result.samples;
+  const auto d = static_cast<std::size_t>(result.dim);
+
+  std::vector<double> lo, hi, variances;
+  column_ranges(comm, samples, lo, hi);
+  if (options.bandwidth || (options.cv && options.widths.empty())) {
+    variances = column_variances(comm, samples, result.n);
+  }
   collectively(comm, [&] {
-    Stopwatch load;
-    result.samples = load_samples(options);
-    result.load_seconds = load.seconds();
-    const auto d = static_cast<std::size_t>(result.samples.cols());
-    result.widths = plan_widths(options, result.samples, result.rule_width);
+    result.widths = plan_widths(options, result.n, variances, result.rule_width);
     for (const double h : result.widths) {
       if (!(h > 0) || !std::isfinite(h))
         throw UsageError("KdeOptions::widths must be positive and finite");
     }
-    if (options.grid) {
-      GridSpec grid = *options.grid;
-      result.points = grid_points(grid, result.samples);
-      result.grid_cells = grid.cells;
-    } else if (!options.points.empty()) {
-      if (options.point_dim != 0 && static_cast<std::size_t>(options.point_dim) != d) {
-        throw UsageError(options.points_source + " has " + std::to_string(options.point_dim) +
-                         " coordinates but the samples have " + std::to_string(d));
-      }
-      if (options.points.size() % d != 0) {
-        throw UsageError("the query points have " + std::to_string(options.points.size()) +
-                         " coordinates in all, not a multiple of the samples' dimension " +
-                         std::to_string(d));
-      }
-      result.points = options.points;
-    } else {
-      result.points.assign(d, 0.0);
-    }
+    result.points = plan_points(options, d, lo, hi, result.grid_cells);
     result.point_count = result.points.size() / d;
     require_memory(static_cast<long double>(result.point_count) *
                        static_cast<long double>(result.widths.size()) * 16,
                    "the density table (points x widths)");
   });
+  result.plot_samples = subsample(comm, samples, result.first_row, result.n, 5000);
 
-  const Samples& samples = result.samples;
-  const auto n = static_cast<std::uint64_t>(samples.rows());
-  const int d = static_cast<int>(samples.cols());
   const std::size_t m = result.widths.size();
   result.algo = options.algo == KdeAlgo::naive ? KdeAlgo::naive : KdeAlgo::sweep;
-
+  const DensityProblem problem{samples,       result.n,       result.points, result.point_count,
+                               result.widths, options.kernel, result.algo};
   comm.barrier();
   Stopwatch kernel;
-  Raw raw = compute(team, samples, result.points, result.point_count, result.widths, options.kernel,
-                    result.algo);
+  Raw raw = compute(team, problem);
   result.seconds = max_over_ranks(comm, kernel.seconds());
-
-  if (options.compare_naive) {
-    const KdeAlgo other = result.algo == KdeAlgo::naive ? KdeAlgo::sweep : KdeAlgo::naive;
-    comm.barrier();
-    Stopwatch naive;
-    const Raw reference = compute(team, samples, result.points, result.point_count, result.widths,
-                                  options.kernel, other);
-    const double seconds = max_over_ranks(comm, naive.seconds());
-    result.naive_seconds = other == KdeAlgo::naive ? seconds : result.seconds;
-    if (other == KdeAlgo::sweep) result.seconds = seconds;
-    result.naive_equal = raw.counts == reference.counts;
-    for (std::size_t k = 0; k < raw.sums.size() && result.naive_equal; ++k) {
-      const double a = raw.sums[k], b = reference.sums[k];
-      result.naive_equal = std::abs(a - b) <= 1e-12 * std::max(std::abs(a), std::abs(b));
-    }
-    result.naive_equal = comm.broadcast(static_cast<int>(result.naive_equal), 0) != 0;
-  }
+  if (options.compare_naive) compare_naive(team, problem, raw, result);
 
   if (team.rank() == 0) {
     result.density.resize(result.point_count * m);
@@ -466,28 +698,24 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
       for (std::size_t j = 0; j < m; ++j) {
         const double h = result.widths[j];
         const std::size_t k = p * m + j;
-        result.density[k] =
-            options.kernel == Kernel::hypercube
-                ? kde::hypercube_density(raw.counts[k], n, h, d)
-                : kde::smooth_density(options.kernel, h, d, raw.sums[k], static_cast<double>(n));
+        result.density[k] = options.kernel == Kernel::hypercube
+                                ? kde::hypercube_density(raw.counts[k], result.n, h, result.dim)
+                                : kde::smooth_density(options.kernel, h, result.dim, raw.sums[k],
+                                                      static_cast<double>(result.n));
       }
     }
     result.counts = std::move(raw.counts);
   }
 
   if (options.cv) {
-    std::optional<kde::CvProblem> problem;
-    collectively(comm,
-                 [&] { problem.emplace(options.kernel, *options.cv, samples, result.widths); });
     comm.barrier();
     Stopwatch cv;
-    const auto partials = map_chunks<double>(
-        team, n, cv_chunk(n), [&](IndexRange block) { return problem->partial(block); }, -1);
-    std::vector<std::vector<double>> blocks(partials.chunks());
-    for (std::size_t c = 0; c < blocks.size(); ++c) {
-      blocks[c].assign(partials.chunk(c).begin(), partials.chunk(c).end());
-    }
-    result.cv = problem->finish(blocks);
+    RowShard layout_only;
+    layout_only.layout = shard.layout;
+    layout_only.rank = shard.rank;
+    layout_only.cols = shard.cols;
+    result.cv =
+        cross_validate(team, layout_only, samples, options.kernel, *options.cv, result.widths);
     result.cv_seconds = max_over_ranks(comm, cv.seconds());
   }
   return result;

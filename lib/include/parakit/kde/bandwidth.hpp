@@ -4,7 +4,10 @@
 // where s is the geometric mean of the per-dimension sample standard deviations (ddof 1).
 #pragma once
 
+#include <cstdint>
+#include <span>
 #include <string_view>
+#include <vector>
 
 #include "parakit/kde/parzen.hpp"
 
@@ -19,5 +22,18 @@ std::string_view to_string(BandwidthRule rule) noexcept;
 double geometric_mean_std(const Samples& samples);
 
 double rule_of_thumb_bandwidth(BandwidthRule rule, const Samples& samples);
+
+/// The same from n and the column variances (ddof 1), for samples spread over ranks.
+double rule_of_thumb_bandwidth(BandwidthRule rule, std::uint64_t n,
+                               std::span<const double> variances);
+
+/// Column sums of a block of rows, exactly, as ExactAccumulator wires laid end to end (one per
+/// column): of x when `centre` is empty, else of fl((x - centre_t)^2). Wires of blocks add
+/// elementwise (an integer all-reduce across ranks), so the column means and variances below
+/// are bitwise the same however the rows were split:
+///   mean_t = fl(sum_t / n),  variance_t = fl(sum_t of fl((x - mean_t)^2) / (n - 1)).
+std::vector<std::int64_t> column_sum_wires(const Samples& rows, std::span<const double> centre);
+/// The correctly rounded sums of wires made by column_sum_wires (or their elementwise sums).
+std::vector<double> column_sums(std::span<const std::int64_t> wires);
 
 }  // namespace parakit::kde

@@ -7,16 +7,24 @@
 //           prod_t (h - |x_it - x_jt|)_+, a polynomial in h per pair; for the gaussian it is the
 //           gaussian of width sqrt(2) h.
 //
-// The work is split by query sample: partial(queries) returns the sums one block of queries
-// adds, and finish() folds the blocks in order. With a fixed block size (patterns/chunks.hpp)
-// every backend and worker count gives the same curve bit for bit. For the hypercube the
-// per-width pair counts are integers; the fast algorithm sorts the samples along one
-// coordinate, visits only pairs within the largest window, and buckets each pair's Chebyshev
-// distance among the sorted widths (kde/neighbors.hpp), so a pair costs one
-// binary search, not m tests.
+// The samples may be spread over ranks. A CvProblem holds one rank's samples as queries and
+// takes the samples as blocks in any order (SampleBlock: its own rows, then, around a ring of
+// ranks, every other rank's): add() accounts for the pairs of a block with a range of queries,
+// close() folds each query's sums once every block has been seen, and the per-thread totals
+// (int64s: counts and the wire forms of exact and fixed-point sums) add elementwise across
+// threads and ranks into the totals finish() turns into the curve. Every floating-point sum
+// goes through an order-independent accumulator (numeric::ExactAccumulator, numeric::BinnedSum;
+// smooth kernels by row chunks, kde/chunk_sums.hpp), so the curve and the chosen width are the
+// same bits for every rank count, thread count and order of blocks.
+//
+// For the hypercube the per-width pair counts are integers; the fast algorithm sorts each
+// block along one coordinate, visits only pairs within the largest window, and buckets each
+// pair's Chebyshev distance among the sorted widths (kde/neighbors.hpp), so a pair costs one
+// lookup, not m tests.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -25,6 +33,8 @@
 #include "parakit/core/partition.hpp"
 #include "parakit/kde/kernels.hpp"
 #include "parakit/kde/neighbors.hpp"
+#include "parakit/numeric/binned_sum.hpp"
+#include "parakit/numeric/exact_sum.hpp"
 
 namespace parakit::kde {
 
@@ -43,30 +53,83 @@ struct CvCurve {
   std::vector<std::uint64_t> lonely;
 };
 
-class CvProblem {
- public:
-  /// Throws UsageError for lsq with the epanechnikov kernel, fewer than 2 samples, or bad
-  /// widths; InputError for non-finite samples.
-  CvProblem(Kernel kernel, CvMethod method, const Samples& samples, std::span<const double> widths);
+/// Rows [first, first + rows) of the n samples, row-major (the problem's dimension per row).
+/// For smooth kernels `first` must be a multiple of chunk_rows(n) (shards hold whole chunks).
+struct SampleBlock {
+  const double* values = nullptr;
+  std::uint64_t rows = 0;
+  std::uint64_t first = 0;
+};
 
-  std::uint64_t queries() const noexcept { return static_cast<std::uint64_t>(samples_.rows()); }
-  /// The sums that queries [begin, end) contribute.
-  std::vector<double> partial(IndexRange queries) const;
-  /// Folds the partials of consecutive query blocks covering [0, queries()), in order.
-  CvCurve finish(const std::vector<std::vector<double>>& partials) const;
+/// One thread's share of the sums a curve needs; wire() gives int64s that add elementwise
+/// across threads and ranks (one integer all-reduce).
+class CvTotals {
+ public:
+  std::vector<std::int64_t> wire() const;
 
  private:
-  std::vector<double> hypercube_loglik(IndexRange queries) const;
-  std::vector<double> hypercube_lsq(IndexRange queries) const;
-  std::vector<double> smooth(IndexRange queries) const;
+  friend class CvProblem;
+  std::vector<std::int64_t> counts_;              // lonely samples, or pairs, per width
+  std::vector<numeric::ExactAccumulator> exact_;  // sum of log densities per width
+  std::vector<numeric::BinnedSum> binned_;        // lsq sums, aligned to a common top
+  int top_ = numeric::BinnedSum::kEmpty;
+};
+
+class CvProblem {
+ public:
+  /// The queries are rows [first_query, first_query + queries.rows()) of n samples. Throws
+  /// UsageError for lsq with the epanechnikov kernel, n < 2, no widths or bad widths;
+  /// InputError for non-finite queries. The queries must outlive the problem.
+  CvProblem(Kernel kernel, CvMethod method, std::span<const double> widths, std::uint64_t n,
+            const Samples& queries, std::uint64_t first_query);
+
+  std::uint64_t queries() const noexcept { return static_cast<std::uint64_t>(queries_.rows()); }
+  std::span<const double> widths() const noexcept { return widths_; }
+  /// Bytes of per-query state per query (what width batches must bound).
+  static std::uint64_t query_bytes(Kernel kernel, CvMethod method, std::size_t widths) noexcept;
+
+  /// A block prepared once for every thread (the hypercube sorts a copy of it).
+  struct Visit {
+    SampleBlock block;
+    std::optional<SortedSamples> sorted;
+  };
+  Visit visit(const SampleBlock& block) const;
+
+  /// Zeroed totals for one thread.
+  CvTotals new_totals() const;
+  /// Accounts for the pairs (q, s) with q in `queries` (indices into the queries) and s in the
+  /// visit, s != q. Calls for disjoint query ranges may run at once on different threads, each
+  /// with its own totals.
+  void add(const Visit& visit, IndexRange queries, CvTotals& totals);
+  /// Once every block has been added for them: folds the sums of `queries` into totals.
+  void close(IndexRange queries, CvTotals& totals) const;
+  /// The curve from the elementwise sum of every thread's and rank's CvTotals::wire().
+  CvCurve finish(std::span<const std::int64_t> wire) const;
+
+ private:
+  void add_hypercube_loglik(const Visit& visit, IndexRange queries);
+  void add_hypercube_lsq(const Visit& visit, IndexRange queries, CvTotals& totals) const;
+  void add_smooth(const Visit& visit, IndexRange queries, CvTotals& totals);
 
   Kernel kernel_;
   CvMethod method_;
-  const Samples& samples_;
+  std::uint64_t n_;
+  const Samples& queries_;
+  std::uint64_t first_query_;
   std::vector<double> widths_;
   HypercubeWidths sorted_widths_;
-  std::optional<SortedSamples> sorted_samples_;  // hypercube only
+  int top_ = numeric::BinnedSum::kEmpty;  // a bound's bin for the lsq totals
+  std::vector<std::uint64_t> hist_;       // hypercube loglik: queries x (m + 1) buckets
+  std::vector<numeric::BinnedSum> loo_;   // smooth loglik: queries x m kernel sums
 };
+
+/// The whole curve of `samples` on one thread, with the samples cut into `blocks` blocks of
+/// whole chunks visited in rotated order as `blocks` ranks around a ring would (for tests).
+CvCurve cv_curve(Kernel kernel, CvMethod method, const Samples& samples,
+                 std::span<const double> widths, int blocks = 1);
+
+/// Picks the best finite score (max loglik, min lsq), the smallest width on ties.
+std::optional<std::size_t> choose_width(const CvCurve& curve);
 
 /// The reference: the whole curve from plain O(n^2 m) loops (the seed's predicate per pair and
 /// width, direct overlap volumes, direct kernel sums), for tests.

@@ -73,7 +73,7 @@ class HypercubeWidths {
 class SortedSamples {
  public:
   /// Throws InputError if a sample has a NaN or infinite coordinate.
-  explicit SortedSamples(const Samples& samples);
+  explicit SortedSamples(const Eigen::Ref<const Samples>& samples);
 
   Eigen::Index rows() const noexcept { return rows_; }
   int dim() const noexcept { return dim_; }

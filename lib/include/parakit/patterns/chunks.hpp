@@ -10,10 +10,7 @@
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
-#include <exception>
-#include <mutex>
 #include <span>
 #include <utility>
 #include <vector>
@@ -21,6 +18,7 @@
 #include "parakit/backend/collective.hpp"
 #include "parakit/backend/team.hpp"
 #include "parakit/core/partition.hpp"
+#include "parakit/patterns/reduce.hpp"
 
 namespace parakit {
 
@@ -66,23 +64,9 @@ ChunkResults<T> map_chunks(Team& team, std::uint64_t n, std::uint64_t chunk, F&&
 
   std::vector<std::vector<T>> local(mine);
   collectively(team.comm(), [&] {
-    std::atomic<std::uint64_t> next{0};
-    std::exception_ptr error;
-    std::mutex error_mutex;
-    team.for_each_worker([&](Worker) {
-      for (;;) {
-        const std::uint64_t k = next.fetch_add(1, std::memory_order_relaxed);
-        if (k >= mine) return;
-        try {
-          local[k] = f(chunk_range(n, chunk, rank + k * ranks));
-        } catch (...) {
-          const std::lock_guard lock(error_mutex);
-          if (!error) error = std::current_exception();
-          next.store(mine, std::memory_order_relaxed);  // the others stop taking chunks
-        }
-      }
+    for_each_item(team, mine, [&](std::uint64_t k, Worker) {
+      local[k] = f(chunk_range(n, chunk, rank + k * ranks));
     });
-    if (error) std::rethrow_exception(error);
   });
 
   ChunkResults<T> out;

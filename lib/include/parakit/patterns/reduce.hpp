@@ -3,7 +3,10 @@
 // worker order, then across ranks with an all-reduce. Written once for every backend.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <exception>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -16,6 +19,30 @@ namespace parakit {
 template <class F>
 void for_each_block(Team& team, std::uint64_t n, F&& f) {
   team.for_each_worker([&](Worker worker) { f(worker, team.worker_block(n, worker.id)); });
+}
+
+/// Calls f(item, worker) for every item of [0, count) on this rank's threads, which take the
+/// next item from a shared counter (dynamic scheduling). Local to the rank. The first exception
+/// stops the others taking items and is rethrown here once every thread has returned.
+template <class F>
+void for_each_item(Team& team, std::uint64_t count, F&& f) {
+  std::atomic<std::uint64_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  team.for_each_worker([&](Worker worker) {
+    for (;;) {
+      const std::uint64_t item = next.fetch_add(1, std::memory_order_relaxed);
+      if (item >= count) return;
+      try {
+        f(item, worker);
+      } catch (...) {
+        const std::lock_guard lock(error_mutex);
+        if (!error) error = std::current_exception();
+        next.store(count, std::memory_order_relaxed);
+      }
+    }
+  });
+  if (error) std::rethrow_exception(error);
 }
 
 /// Reduction over the blocks of [0, n): `local(worker, block)` returns a T; partials are

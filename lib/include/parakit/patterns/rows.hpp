@@ -10,6 +10,7 @@
 
 #include <Eigen/Core>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -68,11 +69,14 @@ struct TableSource {
   std::string role;        ///< names the file in messages, e.g. "KdeOptions::input"
 };
 
-/// Collective: reads `source` laid out as aligned_blocks(rows, comm.size(), align). Every
+/// The chunk size shards align to, as a function of the table's row count.
+using RowAlign = std::function<std::uint64_t(std::uint64_t rows)>;
+
+/// Collective: reads `source` laid out as aligned_blocks(rows, comm.size(), align(rows)). Every
 /// value must be finite. Bad input (a missing or malformed file, a malformed CSV line seen by
 /// one rank only, a .bin file without TableSource::cols, no rows) raises AgreedError on every
 /// rank, with a one-line message naming the file and the line, row or byte.
-RowShard read_rows(const Comm& comm, const TableSource& source, std::uint64_t align);
+RowShard read_rows(const Comm& comm, const TableSource& source, const RowAlign& align);
 
 /// True if read_rows treats `path` as CSV text: neither a .npy file (by its magic or name) nor
 /// a raw .bin/.f64/.raw file. Local; throws InputError if the file cannot be opened.

@@ -2,11 +2,15 @@
 // or a grid), a sweep of window widths, optional bandwidth rule and leave-one-out
 // cross-validation, computed on any backend.
 //
-// Distribution: one query point splits the samples, several split the points, and the CV
-// splits its query samples, always into chunks of a fixed size (patterns/chunks.hpp) folded in
-// chunk order. Hypercube counts are integers, so every result (counts, densities, CV curve,
-// chosen width) is bitwise the same for every backend and worker count; smooth-kernel sums
-// are too, because the chunking never depends on the team.
+// Distribution: the samples are sharded, each rank holding only its own rows (read with
+// patterns/rows.hpp or generated from the global row index), in whole chunks of
+// kde::chunk_rows(n) rows. Query points are on every rank; each rank adds its rows' share of
+// every density and the shares are summed across ranks: hypercube counts are integers, and
+// smooth-kernel sums are per-chunk ordered sums added into order-independent accumulators
+// (kde/chunk_sums.hpp). Leave-one-out CV passes the shards around a ring of ranks. So every
+// result (counts, densities, CV curve, chosen width) is bitwise the same for every backend,
+// rank count and thread count. Global quantities (n, the samples' range, their variances) come
+// from exact collectives.
 #pragma once
 
 #include <cstdint>
@@ -27,8 +31,9 @@ KdeAlgo parse_kde_algo(std::string_view name);
 std::string_view to_string(KdeAlgo algo) noexcept;
 
 /// How generated samples are drawn: `numpy` is NumPy's legacy RandomState (MT19937 + polar
-/// gaussians, as np.random.seed(seed); np.random.multivariate_normal(0, I, n)); `philox` is
-/// the counter-based generator of data/generate.hpp.
+/// gaussians, as np.random.seed(seed); np.random.multivariate_normal(0, I, n)), a sequential
+/// stream that rank 0 draws and sends to each rank in blocks; `philox` is the counter-based
+/// generator of data/generate.hpp, which every rank runs for its own rows.
 enum class SampleRng { numpy, philox };
 SampleRng parse_sample_rng(std::string_view name);
 std::string_view to_string(SampleRng rng) noexcept;
@@ -58,8 +63,10 @@ std::vector<double> parse_point(std::string_view text,
 struct KdeOptions {
   kde::Kernel kernel = kde::Kernel::hypercube;
   KdeAlgo algo = KdeAlgo::automatic;
-  // Samples: read from `input` (CSV or .npy), else `samples` x `dim` standard normals.
+  // Samples: read from `input` (CSV, .npy or raw float64 with `cols` columns), else
+  // `samples` x `dim` standard normals.
   std::string input;
+  std::uint64_t cols = 0;  ///< columns of a raw float64 `input`
   std::uint64_t samples = 10000;
   int dim = 2;
   std::uint64_t seed = 123;
@@ -77,9 +84,13 @@ struct KdeOptions {
 };
 
 struct KdeResult {
-  kde::Samples samples;        ///< every rank holds them
-  std::vector<double> widths;  ///< as used, in order
-  std::vector<double> points;  ///< row-major, samples.cols() columns
+  kde::Samples samples;  ///< this rank's rows: [first_row, first_row + samples.rows())
+  std::uint64_t n = 0;   ///< samples on all ranks
+  int dim = 0;           ///< their dimension
+  std::uint64_t first_row = 0;
+  std::vector<double> plot_samples;  ///< rank 0: up to 5000 rows spread over all (row-major)
+  std::vector<double> widths;        ///< as used, in order
+  std::vector<double> points;        ///< row-major, dim columns
   std::uint64_t point_count = 0;
   std::vector<std::uint64_t> grid_cells;  ///< set for a grid
   std::vector<std::uint64_t> counts;      ///< point_count x widths, hypercube only (rank 0)
@@ -96,8 +107,5 @@ struct KdeResult {
 
 /// Collective over the team; bad input raises AgreedError on every rank.
 KdeResult run_kde(Team& team, const KdeOptions& options);
-
-/// The samples the options describe (generated or read), on this process only.
-kde::Samples load_samples(const KdeOptions& options);
 
 }  // namespace parakit::workloads

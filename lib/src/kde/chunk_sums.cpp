@@ -1,0 +1,75 @@
+#include "parakit/kde/chunk_sums.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "parakit/core/error.hpp"
+
+namespace parakit::kde {
+namespace {
+
+/// Arguments below this go through std::exp: Eigen's vectorised exp stops at the smallest
+/// normal double instead of going to 0, and a sample far outside every window must add 0.
+constexpr double kFastExpFloor = -700.0;
+
+}  // namespace
+
+std::uint64_t chunk_rows(std::uint64_t n) noexcept {
+  const std::uint64_t per_256 = (n + 255) / 256;
+  return std::clamp<std::uint64_t>((per_256 + 63) / 64 * 64, 64, 4096);
+}
+
+double ordered_sum(const double* x, std::size_t n) noexcept {
+  double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) lane[k] += x[i + static_cast<std::size_t>(k)];
+  }
+  for (int k = 0; i < n; ++i, ++k) lane[k] += x[i];
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+ChunkSums::ChunkSums(Kernel kernel, std::span<const double> widths) : kernel_(kernel) {
+  if (kernel == Kernel::hypercube) throw UsageError("ChunkSums: the hypercube is not smooth");
+  for (const double h : widths) {
+    if (!(h > 0) || !std::isfinite(h))
+      throw UsageError("window widths must be positive and finite");
+    const double inverse = 1.0 / (h * h);
+    scale_.push_back(kernel == Kernel::gaussian ? -0.5 * inverse : inverse);
+  }
+}
+
+void ChunkSums::operator()(const double* rows, std::size_t count, int d, const double* point,
+                           double* out, std::size_t skip) {
+  const auto n = static_cast<Eigen::Index>(count);
+  if (r2_.size() != n) {
+    r2_.resize(n);
+    term_.resize(n);
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    const double* x = rows + i * static_cast<std::size_t>(d);
+    double r2 = 0;
+    for (int t = 0; t < d; ++t) {
+      const double diff = x[t] - point[t];
+      r2 += diff * diff;
+    }
+    r2_[static_cast<Eigen::Index>(i)] = r2;
+  }
+  for (std::size_t j = 0; j < scale_.size(); ++j) {
+    const double s = scale_[j];
+    if (kernel_ == Kernel::gaussian) {
+      term_ = r2_ * s;
+      if (count > 0 && term_.minCoeff() >= kFastExpFloor) {
+        term_ = term_.exp();
+      } else {
+        term_ = term_.unaryExpr([](double a) { return std::exp(a); });
+      }
+    } else {
+      term_ = (1.0 - r2_ * s).max(0.0);
+    }
+    if (skip < count) term_[static_cast<Eigen::Index>(skip)] = 0.0;
+    out[j] = ordered_sum(term_.data(), count);
+  }
+}
+
+}  // namespace parakit::kde
