@@ -183,6 +183,17 @@ CASES = [
     ("kde-csv-header-only", ["kde", "--input", "{d}/h.csv"], {"h.csv": b"x,y\n"}, "h.csv"),
     ("kde-npy-3d", ["kde", "--input", "{d}/c.npy"], {"c.npy": npy([1.0] * 8, shape=(2, 2, 2))},
      "c.npy"),
+    # A malformed line far into the file: under mpirun -np 3 only the last rank's byte range
+    # holds it, and that rank's message (with the global line number) ends every rank.
+    ("kde-csv-bad-line-one-rank", ["kde", "--input", "{d}/m.csv"],
+     {"m.csv": b"x,y\n" + b"1,2\n" * 2498 + b"1,oops\n" + b"3,4\n" * 500}, "m.csv:2500:2"),
+    ("kde-npy-truncated", ["kde", "--input", "{d}/t.npy"],
+     {"t.npy": npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (100, 2), }",
+                         f64([1.0] * 50))}, "truncated"),
+    ("kde-bin-without-cols", ["kde", "--input", "{d}/s.bin"], {"s.bin": f64([1.0] * 8)}, "--cols"),
+    ("kde-bin-not-whole-rows", ["kde", "--input", "{d}/s.bin", "--cols", "3"],
+     {"s.bin": f64([1.0] * 8)}, "rows of 3"),
+    ("kde-cols-without-input", ["kde", "--cols", "2"], {}, "--cols"),
     ("kde-out-bad-extension", ["kde", "--out", "{d}/x.txt"], {}, "--out"),
     ("kde-plot-not-png", ["kde", "--plot", "{d}/x.jpg"], {}, "--plot"),
     ("kde-out-missing-directory", ["kde", "--input", "{d}/ok.csv", "--out", "{d}/no/x.csv"],

@@ -23,6 +23,7 @@
 namespace parakit {
 namespace {
 
+using testing::shared_temp_path;
 using testing::team;
 
 /// A task type that needs Boost.Serialization (not plain bytes).
@@ -48,11 +49,6 @@ std::string expected_result(const Words& w) {
   long total = 0;
   for (int x : w.weights) total += x;
   return w.text + ":" + std::to_string(total);
-}
-
-std::string shared_temp_path(const std::string& stem) {
-  std::string path = "/tmp/parakit-farm-test-" + std::to_string(getpid()) + "-" + stem;
-  return team().comm().broadcast(path, 0);
 }
 
 struct Collected {

@@ -3,16 +3,23 @@
 // this process (counts, densities, CV curves and chosen widths, for every kernel).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <vector>
 
 #include "parakit/backend/collective.hpp"
+#include "parakit/data/generate.hpp"
+#include "parakit/io/array_file.hpp"
 #include "parakit/workloads/kde.hpp"
 #include "parakit_test.hpp"
 
 namespace parakit {
 namespace {
 
+using testing::shared_temp_path;
 using testing::team;
 using workloads::KdeOptions;
 using workloads::KdeResult;
@@ -106,6 +113,104 @@ TEST(KdeWorkload, CrossValidationNeverChoosesMinusInfinity) {
   EXPECT_EQ(result.cv->score[0], -std::numeric_limits<double>::infinity());
   ASSERT_TRUE(result.cv->best);
   EXPECT_NE(*result.cv->best, 0u);
+}
+
+/// The same n x d Philox normals (seed 5) as .npy, raw .bin and CSV (a header, a comment, CRLF
+/// line ends, no final newline), written by rank 0.
+struct SampleFiles {
+  std::string npy, bin, csv;
+};
+
+SampleFiles write_sample_files(std::uint64_t n, int d) {
+  const auto dd = static_cast<std::uint64_t>(d);
+  const std::string stem = "kde-" + std::to_string(n) + "x" + std::to_string(d);
+  SampleFiles files{shared_temp_path(stem + ".npy"), shared_temp_path(stem + ".bin"),
+                    shared_temp_path(stem + ".csv")};
+  if (team().rank() == 0) {
+    std::vector<double> values(n * dd);
+    data::generate(data::Dist::normal, 5, 0, values);
+    io::write_npy(files.npy, values, {n, dd});
+    std::ofstream bin(files.bin, std::ios::binary);
+    bin.write(reinterpret_cast<const char*>(values.data()),
+              static_cast<std::streamsize>(values.size() * sizeof(double)));
+    std::ofstream csv(files.csv, std::ios::binary);
+    csv << "# samples\r\n";
+    for (int t = 0; t < d; ++t) csv << (t ? ",x" : "x") << t;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      csv << "\r\n";
+      for (std::uint64_t t = 0; t < dd; ++t) {
+        char cell[32];
+        std::snprintf(cell, sizeof cell, "%.17g", values[i * dd + t]);
+        csv << (t ? "," : "") << cell;
+      }
+    }
+  }
+  team().comm().barrier();
+  return files;
+}
+
+void expect_same_results(const KdeResult& a, const KdeResult& b) {
+  EXPECT_EQ(a.n, b.n);
+  if (a.cv || b.cv) {
+    ASSERT_TRUE(a.cv && b.cv);
+    expect_same_bits(a.cv->score, b.cv->score);
+    EXPECT_EQ(a.cv->best, b.cv->best);
+  }
+  if (team().rank() != 0) return;
+  EXPECT_EQ(a.counts, b.counts);
+  expect_same_bits(a.density, b.density);
+}
+
+TEST(KdeWorkload, ShardedFilesGiveTheBitsOfGeneratedSamples) {
+  // n = 3 leaves every rank but the first without rows; 1000 and 9001 split unevenly.
+  for (const std::uint64_t n : {3ULL, 1000ULL, 9001ULL}) {
+    const SampleFiles files = write_sample_files(n, 2);
+    for (const auto kernel : {kde::Kernel::hypercube, kde::Kernel::gaussian}) {
+      KdeOptions generated;
+      generated.kernel = kernel;
+      generated.samples = n;
+      generated.seed = 5;
+      generated.rng = workloads::SampleRng::philox;
+      generated.grid = workloads::parse_grid("7x5:-2:2:-2:2");
+      generated.widths = {0.3, 0.9};
+      if (n > 3 && n < 5000) generated.cv = kde::CvMethod::loglik;
+      const KdeResult want = workloads::run_kde(team(), generated);
+      expect_same(generated);
+      for (const std::string& path : {files.npy, files.bin, files.csv}) {
+        KdeOptions read = generated;
+        read.input = path;
+        read.cols = path == files.bin ? 2 : 0;
+        expect_same_results(workloads::run_kde(team(), read), want);
+        expect_same(read);
+      }
+    }
+  }
+  if (team().rank() == 0) {
+    for (const std::uint64_t n : {3ULL, 1000ULL, 9001ULL}) {
+      const std::string stem = "kde-" + std::to_string(n) + "x2";
+      for (const char* ext : {".npy", ".bin", ".csv"}) {
+        std::remove(("/tmp/parakit-test-" + std::to_string(getpid()) + "-" + stem + ext).c_str());
+      }
+    }
+  }
+}
+
+TEST(KdeWorkload, ABinFileNeedsItsColumnCount) {
+  const SampleFiles files = write_sample_files(100, 3);
+  KdeOptions options;
+  options.input = files.bin;
+  try {
+    workloads::run_kde(team(), options);
+    FAIL() << "expected an error";
+  } catch (const AgreedError& error) {
+    EXPECT_NE(std::string(error.what()).find("TableSource::cols"), std::string::npos)
+        << error.what();
+  }
+  options.cols = 7;  // 300 values are not a whole number of rows of 7
+  EXPECT_THROW(workloads::run_kde(team(), options), AgreedError);
+  options.cols = 3;
+  options.widths = {0.5};
+  EXPECT_EQ(workloads::run_kde(team(), options).n, 100u);
 }
 
 TEST(KdeWorkload, BadInputFailsOnEveryRankTogether) {

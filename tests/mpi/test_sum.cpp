@@ -19,6 +19,7 @@
 namespace parakit {
 namespace {
 
+using testing::shared_temp_path;
 using testing::team;
 using workloads::SumMode;
 using workloads::SumOptions;
@@ -27,12 +28,6 @@ double serial_exact(data::Dist dist, std::uint64_t seed, std::uint64_t n) {
   std::vector<double> all(n);
   data::generate(dist, seed, 0, all);
   return numeric::exact_sum(std::span<const double>(all));
-}
-
-/// A path every rank agrees on (rank 0 picks it); all ranks share the node's /tmp here.
-std::string shared_temp_path(const std::string& stem) {
-  std::string path = "/tmp/parakit-test-" + std::to_string(getpid()) + "-" + stem;
-  return team().comm().broadcast(path, 0);
 }
 
 TEST(SumWorkload, OnesGiveN) {

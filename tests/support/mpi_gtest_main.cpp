@@ -2,6 +2,8 @@
 // flags] Every rank runs every test; rank 0 prints the usual report, other ranks print only their
 // failures, tagged with the rank. The exit status is the OR over all ranks, so mpiexec's
 // status is the truth (77 when every test skipped on every rank, under the skip policy).
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -41,6 +43,10 @@ Team& team() {
 }
 const Environment& environment() {
   return *g_environment;
+}
+std::string shared_temp_path(const std::string& stem) {
+  std::string path = "/tmp/parakit-test-" + std::to_string(getpid()) + "-" + stem;
+  return team().comm().broadcast(path, 0);
 }
 
 }  // namespace parakit::testing
