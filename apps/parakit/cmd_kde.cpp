@@ -310,7 +310,12 @@ Subcommand add_kde_command(CLI::App& root) {
                       "window widths start:stop:count (linspace) or a,b,c [1.0:1.2:100]");
   command->add_option("--kernel", args->kernel, "hypercube|gaussian|epanechnikov")
       ->capture_default_str();
-  command->add_option("--algo", args->algo, "auto|naive|sweep")->capture_default_str();
+  command
+      ->add_option("--algo", args->algo,
+                   "hypercube counts: auto (range or tree for many points, else sweep), naive "
+                   "(the seed's loop), sweep (a band along one coordinate), range (rectangle "
+                   "counts by an offline sweep, 1-D and 2-D) or tree (k-d tree, any dimension)")
+      ->capture_default_str();
   CLI::Option* cv_option =
       command
           ->add_option("--cv", args->cv,

@@ -17,6 +17,8 @@
 #include "parakit/data/numpy_random.hpp"
 #include "parakit/kde/chunk_sums.hpp"
 #include "parakit/kde/neighbors.hpp"
+#include "parakit/kde/range_counter.hpp"
+#include "parakit/kde/range_tree.hpp"
 #include "parakit/numeric/binned_sum.hpp"
 #include "parakit/patterns/reduce.hpp"
 #include "parakit/patterns/rows.hpp"
@@ -230,7 +232,7 @@ std::vector<double> grid_points(GridSpec& grid, std::size_t d, const std::vector
 /// What the density kernels work on: this rank's rows of the samples and the query points,
 /// which every rank holds.
 struct DensityProblem {
-  const Samples& local;
+  Samples& local;   // the tree reorders it
   std::uint64_t n;  // samples on all ranks
   std::span<const double> points;
   std::uint64_t point_count;
@@ -262,21 +264,39 @@ std::vector<std::uint64_t> hypercube_counts(Team& team, const DensityProblem& pr
 void local_counts(Team& team, const DensityProblem& problem, std::vector<std::uint64_t>& counts) {
   const std::size_t m = problem.widths.size();
   const auto rows = static_cast<std::uint64_t>(problem.local.rows());
-  if (problem.algo != KdeAlgo::naive && problem.point_count > 1) {
-    // Many points: sort the shard once; each point visits only its window's band.
+  const kde::HypercubeWidths widths(problem.widths);
+  constexpr std::uint64_t kPoints = 16;
+  const std::uint64_t point_blocks = (problem.point_count + kPoints - 1) / kPoints;
+  auto each_point = [&](auto&& histogram_of) {
+    for_each_item(team, point_blocks, [&](std::uint64_t b, Worker) {
+      std::vector<std::uint64_t> histogram(m + 1);
+      const std::uint64_t end = std::min(problem.point_count, (b + 1) * kPoints);
+      for (std::uint64_t p = b * kPoints; p < end; ++p) {
+        std::fill(histogram.begin(), histogram.end(), 0);
+        histogram_of(problem.point(p), std::span<std::uint64_t>(histogram));
+        widths.to_counts(histogram, std::span(counts).subspan(p * m, m));
+      }
+    });
+  };
+  const auto parallel = [&](std::uint64_t count, const std::function<void(std::uint64_t)>& f) {
+    for_each_item(team, count, [&](std::uint64_t k, Worker) { f(k); });
+  };
+  if (problem.algo == KdeAlgo::range) {
+    // Sort the shard in place; every window is a rectangle counted by an offline sweep.
+    const kde::RangeCounter counter(problem.local, parallel);
+    counter.add_counts(problem.points, problem.widths, counts, parallel, team.threads());
+  } else if (problem.algo == KdeAlgo::tree) {
+    // Index the shard once (reordering its rows); a point costs the nodes on its windows' edges.
+    const kde::RangeTree tree(problem.local, parallel);
+    each_point([&](std::span<const double> point, std::span<std::uint64_t> histogram) {
+      tree.histogram(widths, point, histogram);
+    });
+  } else if (problem.algo == KdeAlgo::sweep && problem.point_count > 1) {
+    // Sort a copy of the shard once; each point visits only its window's band.
     const kde::SortedSamples sorted(problem.local);
-    const kde::HypercubeWidths widths(problem.widths);
-    constexpr std::uint64_t kPoints = 16;
-    for_each_item(team, (problem.point_count + kPoints - 1) / kPoints,
-                  [&](std::uint64_t b, Worker) {
-                    std::vector<std::uint64_t> histogram(m + 1);
-                    const std::uint64_t end = std::min(problem.point_count, (b + 1) * kPoints);
-                    for (std::uint64_t p = b * kPoints; p < end; ++p) {
-                      std::fill(histogram.begin(), histogram.end(), 0);
-                      kde::hypercube_histogram(sorted, widths, problem.point(p), histogram);
-                      widths.to_counts(histogram, std::span(counts).subspan(p * m, m));
-                    }
-                  });
+    each_point([&](std::span<const double> point, std::span<std::uint64_t> histogram) {
+      kde::hypercube_histogram(sorted, widths, point, histogram);
+    });
   } else {
     // Few points (or the naive reference): split the shard's rows too.
     const std::uint64_t blocks = (rows + kRowBlock - 1) / kRowBlock;
@@ -469,8 +489,10 @@ KdeAlgo parse_kde_algo(std::string_view name) {
   if (name == "auto") return KdeAlgo::automatic;
   if (name == "naive") return KdeAlgo::naive;
   if (name == "sweep") return KdeAlgo::sweep;
-  throw UsageError("KdeOptions::algo must be auto, naive or sweep, not '" + std::string(name) +
-                   "'");
+  if (name == "tree") return KdeAlgo::tree;
+  if (name == "range") return KdeAlgo::range;
+  throw UsageError("KdeOptions::algo must be auto, naive, sweep, tree or range, not '" +
+                   std::string(name) + "'");
 }
 
 std::string_view to_string(KdeAlgo algo) noexcept {
@@ -481,6 +503,10 @@ std::string_view to_string(KdeAlgo algo) noexcept {
       return "naive";
     case KdeAlgo::sweep:
       return "sweep";
+    case KdeAlgo::tree:
+      return "tree";
+    case KdeAlgo::range:
+      return "range";
   }
   return "unknown";
 }
@@ -630,6 +656,22 @@ std::vector<double> plan_points(const KdeOptions& options, std::size_t d,
   return options.points;
 }
 
+/// The algorithm that runs: the tree for hypercube counts at many points, else the sweep.
+KdeAlgo resolve_algo(const KdeOptions& options, std::uint64_t points, std::size_t dim) {
+  const bool index = options.algo == KdeAlgo::tree || options.algo == KdeAlgo::range;
+  if (index && options.kernel != Kernel::hypercube) {
+    throw UsageError("KdeOptions::algo " + std::string(to_string(options.algo)) +
+                     " counts hypercube windows: use the hypercube kernel");
+  }
+  if (options.algo == KdeAlgo::range && dim > 2) {
+    throw UsageError("KdeOptions::algo range counts 1-D and 2-D samples, not " +
+                     std::to_string(dim) + "-D: use tree");
+  }
+  if (options.algo != KdeAlgo::automatic) return options.algo;
+  if (options.kernel != Kernel::hypercube || points < 64) return KdeAlgo::sweep;
+  return dim <= 2 ? KdeAlgo::range : KdeAlgo::tree;
+}
+
 /// Times compute() for the other algorithm and checks that it agrees.
 void compare_naive(Team& team, const DensityProblem& problem, const Raw& raw, KdeResult& result) {
   DensityProblem other = problem;
@@ -660,7 +702,7 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   result.dim = static_cast<int>(shard.cols);
   result.first_row = shard.mine().begin;
   result.samples = std::move(shard.values);
-  const Samples& samples = result.samples;
+  Samples& samples = result.samples;
   const auto d = static_cast<std::size_t>(result.dim);
 
   std::vector<double> lo, hi, variances;
@@ -676,6 +718,7 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
     }
     result.points = plan_points(options, d, lo, hi, result.grid_cells);
     result.point_count = result.points.size() / d;
+    result.algo = resolve_algo(options, result.point_count, d);
     require_memory(static_cast<long double>(result.point_count) *
                        static_cast<long double>(result.widths.size()) * 16,
                    "the density table (points x widths)");
@@ -683,7 +726,6 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   result.plot_samples = subsample(comm, samples, result.first_row, result.n, 5000);
 
   const std::size_t m = result.widths.size();
-  result.algo = options.algo == KdeAlgo::naive ? KdeAlgo::naive : KdeAlgo::sweep;
   const DensityProblem problem{samples,       result.n,       result.points, result.point_count,
                                result.widths, options.kernel, result.algo};
   comm.barrier();

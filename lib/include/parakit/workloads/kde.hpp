@@ -26,7 +26,12 @@
 
 namespace parakit::workloads {
 
-enum class KdeAlgo { automatic, naive, sweep };
+/// How hypercube counts are found: `naive` is the seed's loop (the reference), `sweep` scans
+/// the samples in a band along one coordinate, `range` counts rectangles by an offline sweep
+/// (1-D and 2-D samples, kde/range_counter.hpp), `tree` counts whole nodes of a k-d tree (any
+/// dimension, kde/range_tree.hpp); `automatic` takes range (d <= 2) or tree for many points
+/// and the sweep for a few. Smooth kernels have `naive` and a fast path (any other value).
+enum class KdeAlgo { automatic, naive, sweep, tree, range };
 KdeAlgo parse_kde_algo(std::string_view name);
 std::string_view to_string(KdeAlgo algo) noexcept;
 

@@ -1,0 +1,387 @@
+#include "parakit/kde/range_counter.hpp"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <string>
+
+#include "parakit/core/error.hpp"
+#include "parakit/core/partition.hpp"
+
+namespace parakit::kde {
+namespace {
+
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+
+/// Counts of inserted positions in [0, size), by prefix (a Fenwick tree).
+class Fenwick {
+ public:
+  explicit Fenwick(std::uint64_t size) : tree_(size + 1, 0) {}
+  void insert(std::uint64_t position) noexcept {
+    for (std::uint64_t i = position + 1; i < tree_.size(); i += i & (~i + 1)) ++tree_[i];
+  }
+  /// Inserted positions below `end`.
+  std::uint64_t below(std::uint64_t end) const noexcept {
+    std::uint64_t sum = 0;
+    for (std::uint64_t i = end; i > 0; i -= i & (~i + 1)) sum += tree_[i];
+    return sum;
+  }
+
+ private:
+  std::vector<std::uint32_t> tree_;
+};
+
+/// A set of positions in [0, size): a bit per position and a Fenwick tree of the bits per
+/// 64-position word, small enough to stay in cache (size / 16 bytes).
+class PositionSet {
+ public:
+  explicit PositionSet(std::uint64_t size) : bits_((size + 63) / 64, 0), words_(bits_.size()) {}
+  void insert(std::uint64_t position) noexcept {
+    bits_[position >> 6] |= std::uint64_t{1} << (position & 63);
+    words_.insert(position >> 6);
+  }
+  /// Members below `end`.
+  std::uint64_t below(std::uint64_t end) const noexcept {
+    const std::uint64_t word = end >> 6;
+    std::uint64_t count = words_.below(word);
+    if ((end & 63) != 0) {
+      count += static_cast<std::uint64_t>(
+          std::popcount(bits_[word] & ((std::uint64_t{1} << (end & 63)) - 1)));
+    }
+    return count;
+  }
+
+ private:
+  std::vector<std::uint64_t> bits_;
+  Fenwick words_;
+};
+
+/// Rows of a column in order, by index, for binary searches over a strided column.
+struct Column {
+  const double* data;
+  std::size_t stride;
+  double operator[](std::size_t i) const noexcept { return data[i * stride]; }
+};
+
+std::uint64_t lower(const Column& c, std::uint64_t n, double v) {
+  std::uint64_t lo = 0, hi = n;
+  while (lo < hi) {
+    const std::uint64_t mid = lo + (hi - lo) / 2;
+    if (c[mid] < v) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+std::uint64_t upper(const Column& c, std::uint64_t n, double v) {
+  std::uint64_t lo = 0, hi = n;
+  while (lo < hi) {
+    const std::uint64_t mid = lo + (hi - lo) / 2;
+    if (c[mid] <= v) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+using Run = std::function<void(std::uint64_t, const std::function<void(std::uint64_t)>&)>;
+
+/// Buckets of equal width over [lo, hi] of n keys, a few thousand keys each (few enough
+/// buckets that placing keys writes to cached places, small enough buckets to sort in cache):
+/// bucket(x) is monotone in x, so sorting by bucket and then within buckets sorts by key.
+class Buckets1D {
+ public:
+  Buckets1D(double lo, double hi, std::uint64_t n)
+      : lo_(lo),
+        count_(std::clamp<std::uint64_t>(n / 65536, 1, 1024)),
+        scale_(hi > lo ? static_cast<double>(count_) / (hi - lo) : 0.0) {}
+  std::uint64_t count() const noexcept { return count_; }
+  std::uint64_t operator()(double x) const noexcept {
+    return std::min(count_ - 1, static_cast<std::uint64_t>((x - lo_) * scale_));
+  }
+
+ private:
+  double lo_;
+  std::uint64_t count_;
+  double scale_;
+};
+
+/// Runs f(first bucket, end bucket) over groups of buckets, at once where `run` allows.
+void for_bucket_groups(std::uint64_t buckets, const Run& run,
+                       const std::function<void(std::uint64_t, std::uint64_t)>& f) {
+  const std::uint64_t groups = std::min<std::uint64_t>(buckets, 64);
+  run(groups, [&](std::uint64_t g) {
+    const IndexRange r = block_range(buckets, groups, g);
+    f(r.begin, r.end);
+  });
+}
+
+/// Sorts data[0, n) by key in place: elements are moved to their buckets by swaps (American
+/// flag sort, one pass), then each bucket is sorted.
+template <class E, class Key>
+void sort_in_place(E* data, std::uint64_t n, Key key, const Run& run) {
+  if (n < 2) return;
+  double lo = key(data[0]), hi = lo;
+  for (std::uint64_t i = 1; i < n; ++i) {
+    lo = std::min(lo, key(data[i]));
+    hi = std::max(hi, key(data[i]));
+  }
+  const Buckets1D bucket(lo, hi, n);
+  std::vector<std::uint64_t> start(bucket.count() + 1, 0);
+  for (std::uint64_t i = 0; i < n; ++i) ++start[bucket(key(data[i])) + 1];
+  std::partial_sum(start.begin(), start.end(), start.begin());
+  std::vector<std::uint64_t> next(start.begin(), start.end() - 1);
+  for (std::uint64_t b = 0; b < bucket.count(); ++b) {
+    while (next[b] < start[b + 1]) {
+      const std::uint64_t home = bucket(key(data[next[b]]));
+      if (home == b) {
+        ++next[b];
+      } else {
+        std::swap(data[next[b]], data[next[home]++]);
+      }
+    }
+  }
+  for_bucket_groups(bucket.count(), run, [&](std::uint64_t first, std::uint64_t end) {
+    for (std::uint64_t b = first; b < end; ++b) {
+      std::sort(data + start[b], data + start[b + 1],
+                [&](const E& x, const E& y) { return key(x) < key(y); });
+    }
+  });
+}
+
+using detail::ColumnBuckets;
+
+/// Rows of `samples` in buckets of column t.
+ColumnBuckets bucket_column(const Samples& samples, int t) {
+  const auto n = static_cast<std::uint64_t>(samples.rows());
+  ColumnBuckets out;
+  out.rows.resize(n);
+  if (n == 0) {
+    out.start = {0, 0};
+    out.top = {-kInfinity};
+    return out;
+  }
+  // About 64 rows a bucket: a partial bucket is scanned row by row.
+  const std::uint64_t count = std::clamp<std::uint64_t>(n / 64, 1, std::uint64_t{1} << 26);
+  const double lo = samples.col(t).minCoeff(), hi = samples.col(t).maxCoeff();
+  const double scale = hi > lo ? static_cast<double>(count) / (hi - lo) : 0.0;
+  auto bucket = [&](double x) {
+    return std::min(count - 1, static_cast<std::uint64_t>((x - lo) * scale));
+  };
+  out.start.assign(count + 1, 0);
+  out.top.assign(count, -kInfinity);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const double x = samples(static_cast<Eigen::Index>(i), t);
+    const std::uint64_t b = bucket(x);
+    ++out.start[b + 1];
+    out.top[b] = std::max(out.top[b], x);
+  }
+  std::partial_sum(out.start.begin(), out.start.end(), out.start.begin());
+  std::vector<std::uint64_t> cursor(out.start.begin(), out.start.end() - 1);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    out.rows[cursor[bucket(samples(static_cast<Eigen::Index>(i), t))]++] =
+        static_cast<std::uint32_t>(i);
+  }
+  return out;
+}
+
+/// `parallel`, or a plain loop when there is none.
+Run runner(const RangeCounter::Parallel& parallel) {
+  if (parallel) return parallel;
+  return [](std::uint64_t count, const std::function<void(std::uint64_t)>& f) {
+    for (std::uint64_t k = 0; k < count; ++k) f(k);
+  };
+}
+
+}  // namespace
+
+std::pair<double, double> RangeCounter::exact_interval(double p, double limit) noexcept {
+  auto inside = [&](double x) { return std::abs(p - x) <= limit; };
+  double a = p - limit;
+  while (inside(a) && a > -kInfinity) a = std::nextafter(a, -kInfinity);
+  while (!inside(a)) a = std::nextafter(a, kInfinity);
+  double b = p + limit;
+  while (inside(b) && b < kInfinity) b = std::nextafter(b, kInfinity);
+  while (!inside(b)) b = std::nextafter(b, -kInfinity);
+  return {a, b};
+}
+
+RangeCounter::RangeCounter(Samples& samples, const Parallel& parallel)
+    : samples_(samples), dim_(static_cast<int>(samples.cols())) {
+  if (dim_ != 1 && dim_ != 2) {
+    throw UsageError("range counting takes samples of 1 or 2 dimensions, not " +
+                     std::to_string(dim_));
+  }
+  const auto n = static_cast<std::uint64_t>(samples.rows());
+  if (n > kMaxRows) {
+    throw UsageError("range counting takes at most " + std::to_string(kMaxRows) +
+                     " samples per rank, not " + std::to_string(n) + ": use more ranks");
+  }
+  if (!samples.allFinite()) throw InputError("the samples hold a NaN or infinite value");
+  // Rows sorted by their last coordinate, in place.
+  const Run run = runner(parallel);
+  if (dim_ == 1) {
+    sort_in_place(
+        samples.data(), n, [](double x) { return x; }, run);
+  } else {
+    using Row = std::array<double, 2>;
+    static_assert(sizeof(Row) == 2 * sizeof(double));
+    Row* rows = reinterpret_cast<Row*>(samples.data());
+    sort_in_place(
+        rows, n, [](const Row& r) { return r[1]; }, run);
+    by_first_ = bucket_column(samples, 0);
+  }
+}
+
+void RangeCounter::add_counts(std::span<const double> points, std::span<const double> widths,
+                              std::span<std::uint64_t> counts, const Parallel& parallel,
+                              int workers) const {
+  const auto d = static_cast<std::size_t>(dim_);
+  const std::size_t m = widths.size();
+  const std::uint64_t point_count = points.size() / d;
+  const std::uint64_t queries = point_count * m;
+  if (counts.size() != queries) throw InternalError("RangeCounter::add_counts: counts size");
+  const HypercubeWidths sorted(widths);
+  const auto n = static_cast<std::uint64_t>(samples_.rows());
+  const Column last{samples_.data() + (d - 1), d};
+  const Run run = runner(parallel);
+  auto query = [&](std::uint64_t p, std::size_t j) { return p * m + sorted.order()[j]; };
+
+  // Every distinct coordinate value's exact interval at every width, once (a grid has few
+  // distinct values per axis), and for the sorted axis the rows' positions it spans.
+  struct Axis {
+    std::vector<double> values;                       // distinct, increasing
+    std::vector<std::pair<double, double>> interval;  // value x sorted width
+    std::vector<std::uint64_t> rows;                  // sorted axis: [first, last) per entry
+    std::size_t entry(double v, std::size_t j, std::size_t m_) const {
+      return static_cast<std::size_t>(std::lower_bound(values.begin(), values.end(), v) -
+                                      values.begin()) *
+                 m_ +
+             j;
+    }
+  };
+  std::vector<Axis> axes(d);
+  for (std::size_t t = 0; t < d; ++t) {
+    Axis& axis = axes[t];
+    for (std::uint64_t p = 0; p < point_count; ++p) axis.values.push_back(points[p * d + t]);
+    std::sort(axis.values.begin(), axis.values.end());
+    axis.values.erase(std::unique(axis.values.begin(), axis.values.end()), axis.values.end());
+    axis.interval.resize(axis.values.size() * m);
+    if (t == d - 1) axis.rows.resize(2 * axis.interval.size());
+    run(axis.values.size(), [&](std::uint64_t v) {
+      for (std::size_t j = 0; j < m; ++j) {
+        const auto [a, b] = exact_interval(axis.values[v], sorted.limits()[j]);
+        axis.interval[v * m + j] = {a, b};
+        if (t == d - 1) {
+          axis.rows[2 * (v * m + j)] = lower(last, n, a);
+          axis.rows[2 * (v * m + j) + 1] = upper(last, n, b);
+        }
+      }
+    });
+  }
+  const Axis& sorted_axis = axes[d - 1];
+
+  if (d == 1) {
+    run(point_count, [&](std::uint64_t p) {
+      for (std::size_t j = 0; j < m; ++j) {
+        const std::size_t e = sorted_axis.entry(points[p], j, m);
+        counts[query(p, j)] += sorted_axis.rows[2 * e + 1] - sorted_axis.rows[2 * e];
+      }
+    });
+    return;
+  }
+
+  // Each query's range of row positions (second coordinate). Queries that share a first
+  // coordinate and a width share their two sweep events: the events are sorted once per
+  // distinct (value, width), each holding its queries.
+  std::vector<std::uint64_t> range(2 * queries);
+  const std::uint64_t keys = axes[0].values.size() * m;
+  std::vector<std::uint64_t> key_of(queries);
+  run(point_count, [&](std::uint64_t p) {
+    for (std::size_t j = 0; j < m; ++j) {
+      const std::size_t e = sorted_axis.entry(points[p * 2 + 1], j, m);
+      const std::uint64_t q = query(p, j);
+      range[2 * q] = sorted_axis.rows[2 * e];
+      range[2 * q + 1] = sorted_axis.rows[2 * e + 1];
+      key_of[q] = axes[0].entry(points[p * 2], j, m);
+    }
+  });
+  std::vector<std::uint64_t> first_query(keys + 1, 0), members(queries);
+  for (std::uint64_t q = 0; q < queries; ++q) ++first_query[key_of[q] + 1];
+  std::partial_sum(first_query.begin(), first_query.end(), first_query.begin());
+  {
+    std::vector<std::uint64_t> cursor(first_query.begin(), first_query.end() - 1);
+    for (std::uint64_t q = 0; q < queries; ++q) members[cursor[key_of[q]]++] = q;
+  }
+  struct Event {
+    double at;
+    std::uint64_t key;
+    bool strict;  // counts rows with first coordinate < at (else <= at), subtracted
+  };
+  std::vector<Event> events;
+  events.reserve(2 * keys);
+  for (std::uint64_t k = 0; k < keys; ++k) {
+    if (first_query[k + 1] == first_query[k]) continue;
+    const auto [a0, b0] = axes[0].interval[k];
+    events.push_back({a0, k, true});
+    events.push_back({b0, k, false});
+  }
+  std::sort(events.begin(), events.end(), [](const Event& x, const Event& y) {
+    return x.at < y.at || (x.at == y.at && x.strict && !y.strict);
+  });
+  // Blocks of buckets of the first coordinate, each swept by a worker into a set of row
+  // positions of its own: a prefix count is the sum of the blocks' counts. A bucket goes in
+  // once all its first coordinates are below the event; the one bucket that straddles the event
+  // (buckets are ordered: every value of a later bucket exceeds this one's largest) is checked
+  // row by row.
+  const ColumnBuckets& first = by_first_;
+  const std::uint64_t buckets = first.top.size();
+  const std::uint64_t blocks =
+      std::clamp<std::uint64_t>(n >> 16, 1, static_cast<std::uint64_t>(std::max(workers, 1)));
+  std::vector<std::vector<std::int64_t>> partial(blocks);
+  run(blocks, [&](std::uint64_t b) {
+    const IndexRange mine = block_range(buckets, blocks, b);
+    PositionSet inserted(n);
+    std::vector<std::int64_t>& out = partial[b];
+    out.assign(queries, 0);
+    std::vector<std::uint32_t> straddling;  // rows of the straddling bucket below the event
+    std::uint64_t next = mine.begin;        // the first bucket not inserted
+    for (const Event& e : events) {
+      auto below = [&](double x) { return e.strict ? x < e.at : x <= e.at; };
+      while (next < mine.end && below(first.top[next])) {
+        for (std::uint64_t k = first.start[next]; k < first.start[next + 1]; ++k) {
+          inserted.insert(first.rows[k]);
+        }
+        ++next;
+      }
+      straddling.clear();
+      if (next < mine.end) {
+        for (std::uint64_t k = first.start[next]; k < first.start[next + 1]; ++k) {
+          if (below(samples_(first.rows[k], 0))) straddling.push_back(first.rows[k]);
+        }
+      }
+      if (next == mine.begin && straddling.empty()) continue;  // nothing of this block below
+      for (std::uint64_t k = first_query[e.key]; k < first_query[e.key + 1]; ++k) {
+        const std::uint64_t q = members[k];
+        const std::uint64_t lo = range[2 * q], hi = range[2 * q + 1];
+        if (hi <= lo) continue;
+        std::uint64_t inside = inserted.below(hi) - inserted.below(lo);
+        for (const std::uint32_t row : straddling) inside += row >= lo && row < hi ? 1 : 0;
+        out[q] += e.strict ? -static_cast<std::int64_t>(inside) : static_cast<std::int64_t>(inside);
+      }
+    }
+  });
+  for (const auto& part : partial) {
+    for (std::uint64_t q = 0; q < queries; ++q) counts[q] += static_cast<std::uint64_t>(part[q]);
+  }
+}
+
+}  // namespace parakit::kde
