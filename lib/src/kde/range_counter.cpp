@@ -203,14 +203,47 @@ Run runner(const RangeCounter::Parallel& parallel) {
 
 }  // namespace
 
+namespace {
+
+/// Doubles in increasing order as integers (so that bisection over doubles is over integers).
+std::int64_t ordered(double x) noexcept {
+  const auto bits = std::bit_cast<std::int64_t>(x);
+  return bits < 0 ? std::numeric_limits<std::int64_t>::min() - bits : bits;
+}
+double from_ordered(std::int64_t k) noexcept {
+  return std::bit_cast<double>(k < 0 ? std::numeric_limits<std::int64_t>::min() - k : k);
+}
+
+/// The last double from `inside_at` (inside) towards `outside_at` (outside) for which `inside`
+/// holds, when inside is true up to some point and false after it along that direction.
+template <class Inside>
+double last_inside(double inside_at, double outside_at, Inside inside) noexcept {
+  std::int64_t in = ordered(inside_at), out = ordered(outside_at);
+  while (in + 1 != out && in - 1 != out) {
+    const std::int64_t mid = std::midpoint(in, out);  // no overflow across zero
+    if (inside(from_ordered(mid))) {
+      in = mid;
+    } else {
+      out = mid;
+    }
+  }
+  return from_ordered(in);
+}
+
+}  // namespace
+
 std::pair<double, double> RangeCounter::exact_interval(double p, double limit) noexcept {
+  // fl(|p - x|) is monotone on each side of p, so each end is found by bisection between p
+  // (inside) and a double beyond p -/+ limit (outside).
   auto inside = [&](double x) { return std::abs(p - x) <= limit; };
-  double a = p - limit;
-  while (inside(a) && a > -kInfinity) a = std::nextafter(a, -kInfinity);
-  while (!inside(a)) a = std::nextafter(a, kInfinity);
-  double b = p + limit;
-  while (inside(b) && b < kInfinity) b = std::nextafter(b, kInfinity);
-  while (!inside(b)) b = std::nextafter(b, -kInfinity);
+  double below = p - limit, above = p + limit;
+  const double first_step = limit > 0 ? limit : 1.0;
+  for (double step = first_step; inside(below) && below > -kInfinity; step *= 2)
+    below = p - 2 * step;
+  for (double step = first_step; inside(above) && above < kInfinity; step *= 2)
+    above = p + 2 * step;
+  const double a = inside(below) ? below : last_inside(p, below, inside);
+  const double b = inside(above) ? above : last_inside(p, above, inside);
   return {a, b};
 }
 
