@@ -6,11 +6,13 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "cli.hpp"
 #include "parakit/backend/collective.hpp"
 #include "parakit/core/error.hpp"
 #include "parakit/core/parse.hpp"
+#include "parakit/core/system.hpp"
 #include "parakit/io/atomic_file.hpp"
 #include "parakit/io/matrix_file.hpp"
 #include "parakit/io/plot.hpp"
@@ -56,7 +58,8 @@ nlohmann::json cv_json(const kde::CvCurve& curve) {
   return out;
 }
 
-nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Team& team) {
+nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Team& team,
+                       const std::vector<std::uint64_t>& peak_rss) {
   const std::size_t m = r.widths.size();
   const auto d = static_cast<std::size_t>(r.dim);
   const bool hypercube = options.kernel == kde::Kernel::hypercube;
@@ -69,7 +72,8 @@ nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Team
                      {"ranks", team.ranks()},
                      {"threads", team.threads()},
                      {"workers", team.workers()},
-                     {"seconds", r.seconds}};
+                     {"seconds", r.seconds},
+                     {"peak_rss_bytes", peak_rss}};
   if (options.input.empty()) {
     out["rng"] = workloads::to_string(options.rng);
     out["seed"] = options.seed;
@@ -413,6 +417,8 @@ Subcommand add_kde_command(CLI::App& root) {
             });
           }
           const KdeResult result = workloads::run_kde(team, options);
+          // Every rank's peak resident set, for the memory model (rank 0 prints them).
+          const auto peak_rss = team.comm().gather(peak_rss_bytes(), 0);
           collectively(team.comm(), [&] {
             if (!is_output_rank(team)) return;
             // Both files or neither: the densities stay a temporary file until the plot is in
@@ -420,8 +426,9 @@ Subcommand add_kde_command(CLI::App& root) {
             std::optional<io::AtomicFile> out;
             if (!args->out.empty()) {
               out.emplace(args->out);
-              out->write(args->out.ends_with(".json") ? to_json(options, result, team).dump() + "\n"
-                                                      : csv_text(options, result));
+              out->write(args->out.ends_with(".json")
+                             ? to_json(options, result, team, peak_rss).dump() + "\n"
+                             : csv_text(options, result));
             }
             if (!args->plot.empty()) write_plot(args->plot, options, result);
             if (out) {
@@ -435,7 +442,7 @@ Subcommand add_kde_command(CLI::App& root) {
           });
           if (is_output_rank(team)) {
             if (args->common.json) {
-              print_json(to_json(options, result, team));
+              print_json(to_json(options, result, team, peak_rss));
             } else {
               print_summary(options, result, team);
             }

@@ -351,6 +351,26 @@ class Cluster(unittest.TestCase):
         for got, want in zip(r["results"], ref["results"]):
             self.assertAlmostEqual(got["h"], want["h"], places=12)
 
+    def test_12b_kde_sbatch_sharded_input(self):
+        """kde.sbatch on an input file across 3 hosts: each rank reads only its rows of a CSV
+        (COLS-less) and of a raw .bin (COLS=2); the grid's counts equal the single-node run's."""
+        import numpy as np
+        x = np.random.default_rng(4).standard_normal((30001, 2))
+        csv = os.path.join(self.tmp, "shard.csv")
+        np.savetxt(csv, x, delimiter=",", header="a,b", comments="", fmt="%.17g")
+        binary = os.path.join(self.tmp, "shard.bin")
+        x.astype("<f8").tofile(binary)
+        grid = ["--grid", "25x25", "--widths", "0.2,0.5"]
+        ref = self.direct(["kde", "--input", csv] + grid)
+        for env in ({"INPUT": csv}, {"INPUT": binary, "COLS": "2"}):
+            results, report = self.run_job("kde.sbatch", ["--nodes=3", "--ntasks-per-node=1"],
+                                           args=grid, env=env)
+            self.assertEqual(len(results), 1, report)
+            r = results[0]
+            self.assertEqual((r["ranks"], r["n"]), (3, 30001), report)
+            self.assertEqual(r["counts"], ref["counts"], report)
+            self.assertEqual(len(r["peak_rss_bytes"]), 3, report)
+
     def test_13_multinode_sbatch(self):
         ref = self.direct(["sum", "--n", "1e6", "--mode", "exact"])
         results, report = self.run_job("multinode.sbatch", ["--nodes=3", "--ntasks-per-node=1"],

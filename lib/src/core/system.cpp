@@ -1,6 +1,7 @@
 #include "parakit/core/system.hpp"
 
 #include <sched.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +40,12 @@ std::optional<std::uint64_t> cgroup_headroom() {
 }
 
 }  // namespace
+
+std::uint64_t peak_rss_bytes() noexcept {
+  struct rusage usage {};
+  if (::getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  return static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
 
 int affinity_cpu_count() noexcept {
   cpu_set_t set;

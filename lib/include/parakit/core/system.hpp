@@ -21,6 +21,9 @@ std::optional<std::uint64_t> available_memory_bytes();
 /// available_memory_bytes(). Does nothing when the available memory is unknown.
 void require_memory(long double bytes_on_node, std::string_view what);
 
+/// The largest resident set this process has had so far, in bytes (getrusage's ru_maxrss).
+std::uint64_t peak_rss_bytes() noexcept;
+
 /// The node's host name.
 std::string host_name();
 
