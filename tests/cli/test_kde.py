@@ -33,7 +33,7 @@ RANKS = [1, 2, 3, 4]
 ENDS_WITHIN = HANG_SECONDS
 # Keys that legitimately differ between backends and runs.
 VOLATILE = {"backend", "ranks", "threads", "workers", "seconds", "cv_seconds", "naive_seconds",
-            "speedup"}
+            "speedup", "peak_rss_bytes"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -268,6 +268,46 @@ class KdeBareCv(unittest.TestCase):
         self.assertEqual(doc["cv"]["method"], "loglik")
         lsq = kde_json(self, ["--samples", "500", "--cv", "lsq", "--widths", "1.0:3.0:5"])
         self.assertEqual(lsq["cv"]["method"], "lsq")
+
+
+class KdeShardedMemory(unittest.TestCase):
+    """Each rank holds only its shard of the samples: with 4 ranks every rank's peak resident
+    set is under half the single process's, generated (philox: each rank its rows; numpy: rank
+    0 draws them all and sends blocks) or read from a .npy file. n = 1.2e7 2-D samples (192 MB)
+    dominate the process."""
+
+    N = 12_000_000
+    ARGS = ["--grid", "20x20", "--widths", "0.5"]
+
+    def peaks(self, args, ranks):
+        doc = kde_json(self, args + self.ARGS + ["--backend", "mpi"], ranks=ranks)
+        self.assertEqual((doc["ranks"], doc["n"]), (ranks, self.N))
+        self.assertEqual(len(doc["peak_rss_bytes"]), ranks)
+        return doc
+
+    def check(self, args):
+        one = self.peaks(args, 1)
+        four = self.peaks(args, 4)
+        self.assertEqual(four["counts"], one["counts"])
+        single = one["peak_rss_bytes"][0]
+        self.assertGreater(single, 8 * 2 * self.N, "the single process holds every sample")
+        for rank, peak in enumerate(four["peak_rss_bytes"]):
+            self.assertLess(peak, single / 2,
+                            f"rank {rank} of 4 peaked at {peak / 1e6:.0f} MB, the single "
+                            f"process at {single / 1e6:.0f} MB")
+
+    def test_generated_philox(self):
+        self.check(["--samples", str(self.N), "--rng", "philox"])
+
+    def test_generated_numpy_stream(self):
+        self.check(["--samples", str(self.N), "--rng", "numpy"])
+
+    def test_npy_file(self):
+        need_numpy(self)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "big.npy")
+            np.save(path, np.random.default_rng(3).standard_normal((self.N, 2)))
+            self.check(["--input", path])
 
 
 class KdeBackends(unittest.TestCase):

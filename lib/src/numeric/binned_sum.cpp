@@ -111,7 +111,7 @@ double BinnedSum::value() const noexcept {
   auto bits_at = [&](int from) {
     const int l = from >> 6, b = from & 63;
     std::uint64_t out = l < 3 ? limb[static_cast<std::size_t>(l)] >> b : 0;
-    if (b != 0 && l + 1 < 3) out |= limb[static_cast<std::size_t>(l + 1)] << (64 - b);
+    if (b != 0 && l + 1 < 3) out |= limb[static_cast<std::size_t>(l) + 1] << (64 - b);
     return out;
   };
   bool sticky = false;
