@@ -61,14 +61,16 @@ inline CsvSplit parse_csv_split(std::string_view text, std::uint64_t parts) {
     all.push_back(parakit::io::summarize(pieces.back()));
   }
   CsvSplit out;
-  std::vector<std::uint64_t> rows_and_cols;
+  std::vector<std::uint64_t> shapes;
   for (std::size_t p = 0; p < pieces.size(); ++p) {
     parakit::io::settle_csv_piece(pieces[p], all, p);
-    rows_and_cols.insert(rows_and_cols.end(), {pieces[p].rows, pieces[p].cols});
+    const auto shape = parakit::io::csv_piece_shape(pieces[p]);
+    shapes.insert(shapes.end(), shape.begin(), shape.end());
   }
-  out.cols = parakit::io::csv_file_cols(rows_and_cols);
+  const auto file = parakit::io::csv_file_shape(shapes, all);
+  out.cols = file.cols;
   for (std::size_t p = 0; p < pieces.size() && out.problem.empty(); ++p) {
-    if (auto message = parakit::io::csv_piece_error(pieces[p], out.cols, all, p, "f.csv")) {
+    if (auto message = parakit::io::csv_piece_error(pieces[p], file, all, p, "f.csv")) {
       out.problem = *message;
     }
     out.values.insert(out.values.end(), pieces[p].values.begin(), pieces[p].values.end());

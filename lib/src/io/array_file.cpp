@@ -371,6 +371,15 @@ ArrayFileInfo probe_array_file(const std::string& path) {
       path, "unknown file type '" + ext + "' (expected .npy, or raw float64 .bin, .f64 or .raw)");
 }
 
+bool is_array_file(const std::string& path) {
+  const std::string ext = detail::lower_extension(path);
+  if (ext == ".npy" || ext == ".bin" || ext == ".f64" || ext == ".raw") return true;
+  const sys::UniqueFd file = detail::open_for_reading(path);
+  char magic[6] = {};
+  const std::uint64_t got = detail::pread_full(path, file.get(), magic, sizeof magic, 0);
+  return got == sizeof magic && std::string_view(magic, sizeof magic) == detail::kNpyMagic;
+}
+
 void read_elements(const ArrayFileInfo& info, std::uint64_t first, std::span<double> out) {
   detail::check_range(info, first, out.size());
   if (out.empty()) return;

@@ -135,7 +135,7 @@ std::optional<CsvProblem> parse_row(std::string_view line, std::uint64_t line_in
   for_each_cell(line, [&](std::string_view cell) {
     ++col;
     if (expected != 0 && col > expected) {
-      problem = CsvProblem{line_index, 0,
+      problem = CsvProblem{line_index, 0, 0,
                            "expected " + std::to_string(expected) + " values, found " +
                                std::to_string(cell_count(line)) + " (ragged row)"};
       return false;
@@ -146,26 +146,29 @@ std::optional<CsvProblem> parse_row(std::string_view line, std::uint64_t line_in
         out.push_back(v);
         return true;
       case Cell::empty:
-        problem = CsvProblem{line_index, col, "empty value"};
+        problem = CsvProblem{line_index, col, 0, "empty value"};
         break;
       case Cell::not_number:
-        problem = CsvProblem{line_index, col, "not a number: " + quote_cell(cell)};
+        problem = CsvProblem{line_index, col, 0, "not a number: " + quote_cell(cell)};
         break;
       case Cell::not_finite:
-        problem = CsvProblem{line_index, col, "not finite: " + quote_cell(cell)};
+        problem = CsvProblem{line_index, col, 0, "not finite: " + quote_cell(cell)};
         break;
       case Cell::overflow:
-        problem = CsvProblem{line_index, col, "out of range for a double: " + quote_cell(cell)};
+        problem = CsvProblem{line_index, col, 0, "out of range for a double: " + quote_cell(cell)};
         break;
     }
     return false;
   });
   if (!problem && expected != 0 && col != expected) {
-    problem = CsvProblem{line_index, 0,
+    problem = CsvProblem{line_index, 0, 0,
                          "expected " + std::to_string(expected) + " values, found " +
                              std::to_string(col) + " (ragged row)"};
   }
-  if (problem) out.resize(mark);
+  if (problem) {
+    out.resize(mark);
+    problem->cells = cell_count(line);
+  }
   return problem;
 }
 
@@ -344,7 +347,7 @@ void settle_csv_piece(CsvPiece& piece, std::span<const CsvPieceSummary> all, std
     if (!bad && piece.rows > 0 && row.size() != piece.cols) {
       // The deferred line is the piece's first data row: the rows after it disagree with it
       // (or it disagrees with the file, which csv_piece_error checks first).
-      bad = CsvProblem{piece.first_row_line, 0,
+      bad = CsvProblem{piece.first_row_line, 0, 0,
                        "expected " + std::to_string(row.size()) + " values, found " +
                            std::to_string(piece.cols) + " (ragged row)"};
     }
@@ -359,26 +362,41 @@ void settle_csv_piece(CsvPiece& piece, std::span<const CsvPieceSummary> all, std
   piece.first_content.reset();
 }
 
-std::uint64_t csv_file_cols(std::span<const std::uint64_t> rows_and_cols) {
-  for (std::size_t k = 0; k + 1 < rows_and_cols.size(); k += 2) {
-    if (rows_and_cols[k] > 0) return rows_and_cols[k + 1];
-  }
-  return 0;
+std::array<std::uint64_t, 3> csv_piece_shape(const CsvPiece& piece) noexcept {
+  return {piece.rows, piece.cols, piece.first_row_line};
 }
 
-std::optional<std::string> csv_piece_error(const CsvPiece& piece, std::uint64_t cols,
+CsvFileShape csv_file_shape(std::span<const std::uint64_t> shapes,
+                            std::span<const CsvPieceSummary> all) {
+  for (std::size_t k = 0; k < all.size() && 3 * k + 2 < shapes.size(); ++k) {
+    if (shapes[3 * k] > 0) return {shapes[3 * k + 1], lines_before(all, k) + shapes[3 * k + 2]};
+  }
+  return {};
+}
+
+std::optional<std::string> csv_piece_error(const CsvPiece& piece, const CsvFileShape& file,
                                            std::span<const CsvPieceSummary> all, std::size_t me,
                                            const std::string& path) {
   std::optional<CsvProblem> problem = piece.problem;
-  // The piece's first data row precedes any later problem in it.
-  if (piece.rows > 0 && piece.cols != cols) {
-    problem = CsvProblem{piece.first_row_line, 0,
-                         "expected " + std::to_string(cols) + " values, found " +
+  const std::uint64_t before = lines_before(all, me);
+  // A first data row with the wrong count comes first unless a problem precedes it (a bad
+  // first content line, parsed after the piece's other rows).
+  if (piece.rows > 0 && piece.cols != file.cols &&
+      (!problem || piece.first_row_line < problem->line)) {
+    problem = CsvProblem{piece.first_row_line, 0, 0,
+                         "expected " + std::to_string(file.cols) + " values, found " +
                              std::to_string(piece.cols) + " (ragged row)"};
   }
   if (!problem) return std::nullopt;
-  return located(path, lines_before(all, me) + problem->line + 1, problem->column) + ": " +
-         problem->message;
+  // A cell beyond the count of a data row above it: read as one file, the row is ragged
+  // before that cell is read.
+  if (file.cols != 0 && problem->column > file.cols &&
+      before + problem->line > file.first_row_line) {
+    problem = CsvProblem{problem->line, 0, problem->cells,
+                         "expected " + std::to_string(file.cols) + " values, found " +
+                             std::to_string(problem->cells) + " (ragged row)"};
+  }
+  return located(path, before + problem->line + 1, problem->column) + ": " + problem->message;
 }
 
 }  // namespace parakit::io

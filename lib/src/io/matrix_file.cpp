@@ -116,7 +116,9 @@ Matrix read_matrix_impl(const std::string& path) {
   CsvPiece piece = read_csv_piece(path, 0, std::numeric_limits<std::uint64_t>::max());
   const CsvPieceSummary summary = summarize(piece);
   settle_csv_piece(piece, {&summary, 1}, 0);
-  if (auto message = csv_piece_error(piece, piece.cols, {&summary, 1}, 0, path)) {
+  const auto shape = csv_piece_shape(piece);
+  const CsvFileShape file = csv_file_shape(shape, {&summary, 1});
+  if (auto message = csv_piece_error(piece, file, {&summary, 1}, 0, path)) {
     throw InputError(*message);
   }
   if (piece.rows == 0) fail(path, "no data rows");

@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <optional>
@@ -15,20 +14,10 @@
 #include "parakit/io/array_file.hpp"
 #include "parakit/io/csv_shard.hpp"
 #include "parakit/sys/error_text.hpp"
-#include "parakit/sys/file_io.hpp"
 #include "parakit/sys/unique_fd.hpp"
 
 namespace parakit {
 namespace {
-
-std::string lower_extension(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  const auto dot = path.find_last_of('.');
-  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
-  std::string ext = path.substr(dot);
-  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return ext;
-}
 
 /// Runs f; an InputError gets " (role)" appended, as read_matrix does.
 template <class F>
@@ -146,18 +135,19 @@ RowShard read_csv(const Comm& comm, const TableSource& source, const RowAlign& a
     all[r] = {flat[3 * r], flat[3 * r + 1], flat[3 * r + 2]};
   const auto me = static_cast<std::size_t>(comm.rank());
   io::settle_csv_piece(piece, all, me);
-  const std::uint64_t shape[2] = {piece.rows, piece.cols};
+  const auto shape = io::csv_piece_shape(piece);
   const auto shapes = comm.gather_concat(std::span<const std::uint64_t>(shape), -1);
-  const std::uint64_t cols = io::csv_file_cols(shapes);
+  const io::CsvFileShape file = io::csv_file_shape(shapes, all);
+  const std::uint64_t cols = file.cols;
   std::uint64_t rows = 0;
   std::vector<std::uint64_t> counts(all.size());
   for (std::size_t r = 0; r < all.size(); ++r) {
-    counts[r] = shapes[2 * r];
+    counts[r] = shapes[3 * r];
     rows += counts[r];
   }
   collectively(comm, [&] {
     naming_role(source, [&] {
-      if (auto message = io::csv_piece_error(piece, cols, all, me, source.path)) {
+      if (auto message = io::csv_piece_error(piece, file, all, me, source.path)) {
         throw InputError(*message);
       }
       if (rows == 0) throw InputError(source.path + ": no data rows");
@@ -240,22 +230,9 @@ void redistribute_rows(const Comm& comm, RowShard& shard, const RowLayout& targe
   shard.layout = target;
 }
 
-bool is_csv_table(const std::string& path) {
-  const std::string ext = lower_extension(path);
-  if (ext == ".npy" || ext == ".bin" || ext == ".f64" || ext == ".raw") return false;
-  const sys::UniqueFd file = sys::open_fd(path, O_RDONLY);
-  if (!file) {
-    const int err = errno;
-    throw InputError(path + ": cannot open: " + sys::errno_text(err));
-  }
-  char magic[6] = {};
-  const auto got = sys::pread_all(file.get(), std::as_writable_bytes(std::span(magic)), 0);
-  return !(got.bytes == sizeof magic && std::string_view(magic, sizeof magic) == "\x93NUMPY");
-}
-
 RowShard read_rows(const Comm& comm, const TableSource& source, const RowAlign& align) {
   bool csv = false;
-  collectively(comm, [&] { naming_role(source, [&] { csv = is_csv_table(source.path); }); });
+  collectively(comm, [&] { naming_role(source, [&] { csv = !io::is_array_file(source.path); }); });
   return csv ? read_csv(comm, source, align) : read_binary(comm, source, align);
 }
 

@@ -45,6 +45,11 @@ std::string shape_to_string(const std::vector<std::uint64_t>& shape);
 /// raw file whose size is not a multiple of 8; an unknown extension.
 ArrayFileInfo probe_array_file(const std::string& path);
 
+/// True if probe_array_file reads `path`: a .npy file (by its magic, or named *.npy) or a raw
+/// float64 file (.bin, .f64, .raw); false for anything else (CSV text, say). Throws
+/// InputError "PATH: cannot open: ..." when the name does not decide and the file cannot be read.
+bool is_array_file(const std::string& path);
+
 /// Reads elements [first, first + out.size()) of the file into out with
 /// positioned reads (pread), touching only those bytes. The double overload
 /// reads float64 files and widens float32 files exactly; the float overload

@@ -15,6 +15,7 @@
 // counts its lines, and the lines of the pieces before it are summed.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -28,6 +29,7 @@ namespace parakit::io {
 struct CsvProblem {
   std::uint64_t line = 0;    ///< index among the lines of the piece
   std::uint64_t column = 0;  ///< 1-based cell, or 0 when the problem is the whole line
+  std::uint64_t cells = 0;   ///< cells on the line
   std::string message;       ///< e.g. "not a number: 'abc'"
 };
 
@@ -64,14 +66,25 @@ CsvPieceSummary summarize(const CsvPiece& piece) noexcept;
 /// differs from the piece's other rows, goes to CsvPiece::problem (the earliest one stays).
 void settle_csv_piece(CsvPiece& piece, std::span<const CsvPieceSummary> all, std::size_t me);
 
-/// After settling: the cell count of the file's first data row, from every settled piece's
-/// (rows, cols) in file order (0 if the file has no data row).
-std::uint64_t csv_file_cols(std::span<const std::uint64_t> rows_and_cols);
+/// After settling: what a piece tells the others about its rows (3 values: rows, cells per
+/// row, line index of its first data row), for one all-gather.
+std::array<std::uint64_t, 3> csv_piece_shape(const CsvPiece& piece) noexcept;
+
+/// The file's first data row: its cell count (every row must have as many) and its global line
+/// index, from every settled piece's csv_piece_shape in file order (cols 0: no data row).
+struct CsvFileShape {
+  std::uint64_t cols = 0;
+  std::uint64_t first_row_line = 0;
+};
+CsvFileShape csv_file_shape(std::span<const std::uint64_t> shapes,
+                            std::span<const CsvPieceSummary> all);
 
 /// The first problem of a settled piece as a one-line message "PATH:LINE[:COL]: ..." with the
-/// global 1-based line number, counting rows whose cell count differs from the file's `cols`;
-/// nothing if the piece is fine. The pieces' first problems in file order are the file's.
-std::optional<std::string> csv_piece_error(const CsvPiece& piece, std::uint64_t cols,
+/// global 1-based line number, as a reader of the whole file would report it (a row whose cell
+/// count differs from the file's, once that is known, is ragged before any of its cells is
+/// read); nothing if the piece is fine. The pieces' first problems in file order are the
+/// file's.
+std::optional<std::string> csv_piece_error(const CsvPiece& piece, const CsvFileShape& file,
                                            std::span<const CsvPieceSummary> all, std::size_t me,
                                            const std::string& path);
 

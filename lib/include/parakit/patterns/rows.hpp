@@ -78,8 +78,4 @@ using RowAlign = std::function<std::uint64_t(std::uint64_t rows)>;
 /// rank, with a one-line message naming the file and the line, row or byte.
 RowShard read_rows(const Comm& comm, const TableSource& source, const RowAlign& align);
 
-/// True if read_rows treats `path` as CSV text: neither a .npy file (by its magic or name) nor
-/// a raw .bin/.f64/.raw file. Local; throws InputError if the file cannot be opened.
-bool is_csv_table(const std::string& path);
-
 }  // namespace parakit
