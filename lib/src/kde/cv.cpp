@@ -101,6 +101,10 @@ CvProblem::CvProblem(Kernel kernel, CvMethod method, std::span<const double> wid
   const auto nd = static_cast<double>(n);
   if (kernel == Kernel::hypercube) {
     if (method == CvMethod::loglik) hist_.assign(q * (m + 1), 0);
+    // A pair's overlap starts at the first width h with c < h, i.e. c <= the double below h.
+    std::vector<double> below(m);
+    for (std::size_t j = 0; j < m; ++j) below[j] = std::nextafter(sorted_widths_.sorted()[j], 0.0);
+    overlap_start_ = Buckets(std::move(below));
     // lsq: a pair adds e_k(|dx|) <= (d * reach)^k to each of n^2 sums.
     const double reach =
         std::max(1.0, static_cast<double>(queries.cols()) * sorted_widths_.sorted().back());
@@ -174,9 +178,6 @@ void CvProblem::add_hypercube_lsq(const Visit& visit, IndexRange queries, CvTota
   const int d = static_cast<int>(queries_.cols());
   const auto terms = static_cast<std::size_t>(d) + 1;
   const auto sorted = sorted_widths_.sorted();
-  std::vector<double> below(m);  // overlap starts at the first width h with c < h
-  for (std::size_t j = 0; j < m; ++j) below[j] = std::nextafter(sorted[j], 0.0);
-  const Buckets overlap_start(std::move(below));
   const SortedSamples& samples = *visit.sorted;
   const double reach = sorted.back();
   const double count_reach = sorted_widths_.max_limit();
@@ -194,7 +195,7 @@ void CvProblem::add_hypercube_lsq(const Visit& visit, IndexRange queries, CvTota
         c = std::max(c, a[static_cast<std::size_t>(t)]);
       }
       if (c <= count_reach) ++totals.counts_[sorted_widths_.bucket(c)];
-      const std::size_t b = overlap_start.bucket(c);
+      const std::size_t b = overlap_start_.bucket(c);
       if (b == m) continue;
       std::fill(e.begin(), e.end(), 0.0);
       e[0] = 1;

@@ -752,12 +752,8 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   if (options.cv) {
     comm.barrier();
     Stopwatch cv;
-    RowShard layout_only;
-    layout_only.layout = shard.layout;
-    layout_only.rank = shard.rank;
-    layout_only.cols = shard.cols;
-    result.cv =
-        cross_validate(team, layout_only, samples, options.kernel, *options.cv, result.widths);
+    // `shard` still has its layout (its values moved to result.samples).
+    result.cv = cross_validate(team, shard, samples, options.kernel, *options.cv, result.widths);
     result.cv_seconds = max_over_ranks(comm, cv.seconds());
   }
   return result;

@@ -118,6 +118,7 @@ class CvProblem {
   std::uint64_t first_query_;
   std::vector<double> widths_;
   HypercubeWidths sorted_widths_;
+  Buckets overlap_start_;                 // hypercube lsq: the bucket where a pair's overlap starts
   int top_ = numeric::BinnedSum::kEmpty;  // a bound's bin for the lsq totals
   std::vector<std::uint64_t> hist_;       // hypercube loglik: queries x (m + 1) buckets
   std::vector<numeric::BinnedSum> loo_;   // smooth loglik: queries x m kernel sums
