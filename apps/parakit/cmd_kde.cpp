@@ -36,6 +36,7 @@ struct KdeArgs {
   std::string rng = "numpy";
   std::string input, out, plot;
   std::uint64_t cols = 0;
+  std::string dataset;
   bool compare_naive = false;
 };
 
@@ -328,8 +329,13 @@ Subcommand add_kde_command(CLI::App& root) {
   command->add_option("--bandwidth", args->bandwidth, "rule-of-thumb width: scott|silverman");
   auto* input = command->add_option(
       "--input", args->input,
-      "samples from a CSV, .npy or raw float64 .bin file; each rank reads only its own rows");
+      "samples from a CSV, .npy, HDF5 (.h5) or raw float64 .bin file; each rank reads only "
+      "its own rows");
   command->add_option("--cols", args->cols, "columns of a raw float64 --input (.bin)")
+      ->needs(input);
+  command
+      ->add_option("--dataset", args->dataset,
+                   "the dataset of an HDF5 --input, e.g. /samples (default: the file's only one)")
       ->needs(input);
   command->add_option("--samples", args->samples, "generated samples")
       ->capture_default_str()
@@ -358,7 +364,7 @@ Subcommand add_kde_command(CLI::App& root) {
       [](std::string& value) { return value.empty() ? std::string("must not be empty") : ""; }, "",
       "NONEMPTY");
   for (const char* name : {"--point", "--points", "--grid", "--widths", "--bandwidth", "--input",
-                           "--out", "--plot", "--kernel", "--algo", "--rng"}) {
+                           "--dataset", "--out", "--plot", "--kernel", "--algo", "--rng"}) {
     command->get_option(name)->check(non_empty);
   }
 
@@ -375,6 +381,7 @@ Subcommand add_kde_command(CLI::App& root) {
         if (!args->widths.empty()) options.widths = workloads::parse_widths(args->widths);
         options.input = args->input;
         options.cols = args->cols;
+        options.dataset = args->dataset;
         if (options.input.empty()) {
           options.samples = parse_count(args->samples, "--samples");
           if (options.samples == 0) throw UsageError("--samples must be at least 1");

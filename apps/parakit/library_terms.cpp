@@ -32,6 +32,7 @@ constexpr Term kTerms[] = {
     {"KdeOptions::grid", "--grid"},
     {"KdeOptions::input", "--input"},
     {"TableSource::cols", "--cols"},
+    {"TableSource::dataset", "--dataset"},
     {"KdeOptions::points", "--point"},
     {"KdeOptions::rng", "--rng"},
     {"KdeOptions::samples", "--samples"},

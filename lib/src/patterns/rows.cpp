@@ -6,13 +6,16 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <exception>
 #include <optional>
+#include <tuple>
 
 #include "parakit/backend/collective.hpp"
 #include "parakit/core/error.hpp"
 #include "parakit/core/system.hpp"
 #include "parakit/io/array_file.hpp"
 #include "parakit/io/csv_shard.hpp"
+#include "parakit/io/hdf5_file.hpp"
 #include "parakit/sys/error_text.hpp"
 #include "parakit/sys/unique_fd.hpp"
 
@@ -53,14 +56,71 @@ void allocate(const Comm& comm, RowShard& shard, const std::string& what) {
                       static_cast<Eigen::Index>(shard.cols));
 }
 
+/// Values per collective HDF5 read: bounded transfers (MPI-IO counts are ints).
+constexpr std::uint64_t kHdf5BlockValues = std::uint64_t{1} << 24;
+
+/// Calls read(at, count) over [0, mine) in blocks of kHdf5BlockValues, the same number of
+/// times on every rank (enough for `most` values; a rank that is done reads empty ranges), so
+/// a collective read inside never waits for a rank that stopped. The first error is kept and
+/// agreed on after the last round.
+template <class Read>
+void read_in_rounds(const Comm& comm, std::uint64_t most, std::uint64_t mine, Read&& read) {
+  const std::uint64_t rounds = (most + kHdf5BlockValues - 1) / kHdf5BlockValues;
+  std::exception_ptr failure;
+  for (std::uint64_t round = 0; round < rounds; ++round) {
+    const std::uint64_t at = std::min(mine, round * kHdf5BlockValues);
+    const std::uint64_t count = std::min(mine - at, kHdf5BlockValues);
+    try {
+      read(failure ? mine : at, failure ? 0 : count);
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  collectively(comm, [&] {
+    if (failure) std::rethrow_exception(failure);
+  });
+}
+
+/// Rows and columns of an array file or dataset of `shape`, checked against TableSource::cols.
+std::pair<std::uint64_t, std::uint64_t> table_shape(const TableSource& source,
+                                                    const std::vector<std::uint64_t>& shape) {
+  if (shape.size() != 1 && shape.size() != 2) {
+    throw InputError(source.path + ": shape " + io::shape_to_string(shape) +
+                     " is not 2-D (expected (n, d), or (n,) for one column)");
+  }
+  const std::uint64_t rows = shape[0];
+  const std::uint64_t cols = shape.size() == 2 ? shape[1] : 1;
+  if (source.cols != 0 && source.cols != cols) {
+    throw UsageError(source.path + ": the file has " + std::to_string(cols) +
+                     " columns, not TableSource::cols " + std::to_string(source.cols));
+  }
+  if (cols == 0) {
+    throw InputError(source.path + ": shape " + io::shape_to_string(shape) + " has no columns");
+  }
+  if (rows == 0) throw InputError(source.path + ": no data rows");
+  return {rows, cols};
+}
+
+RowShard empty_shard(const Comm& comm, std::uint64_t rows, std::uint64_t cols,
+                     const RowAlign& align) {
+  RowShard shard;
+  shard.rank = comm.rank();
+  shard.cols = cols;
+  shard.layout = RowLayout::aligned_blocks(rows, comm.size(), align(rows));
+  return shard;
+}
+
+std::span<double> values_of(RowShard& shard) {
+  return {shard.values.data(), static_cast<std::size_t>(shard.values.size())};
+}
+
 RowShard read_binary(const Comm& comm, const TableSource& source, const RowAlign& align) {
   std::optional<io::ArrayFileInfo> info;
   std::uint64_t rows = 0, cols = 0;
   collectively(comm, [&] {
     naming_role(source, [&] {
       info = io::probe_array_file(source.path);
-      const auto& shape = info->shape;
-      if (info->data_offset == 0 && shape.size() == 1) {  // raw float64
+      if (info->data_offset == 0 && info->shape.size() == 1) {  // raw float64
         if (source.cols == 0) {
           throw UsageError(source.path +
                            ": a raw float64 file has no shape: set TableSource::cols (the "
@@ -71,37 +131,54 @@ RowShard read_binary(const Comm& comm, const TableSource& source, const RowAlign
                            " values are not a whole number of rows of " +
                            std::to_string(source.cols));
         }
-        cols = source.cols;
-        rows = info->count / cols;
-      } else if (shape.size() == 2 || shape.size() == 1) {
-        rows = shape[0];
-        cols = shape.size() == 2 ? shape[1] : 1;
-        if (source.cols != 0 && source.cols != cols) {
-          throw UsageError(source.path + ": the file has " + std::to_string(cols) +
-                           " columns, not TableSource::cols " + std::to_string(source.cols));
-        }
+        std::tie(rows, cols) = table_shape(source, {info->count / source.cols, source.cols});
       } else {
-        throw InputError(source.path + ": shape " + io::shape_to_string(shape) +
-                         " is not 2-D (expected (n, d), or (n,) for one column)");
+        std::tie(rows, cols) = table_shape(source, info->shape);
       }
-      if (cols == 0) {
-        throw InputError(source.path + ": shape " + io::shape_to_string(shape) + " has no columns");
-      }
-      if (rows == 0) throw InputError(source.path + ": no data rows");
     });
   });
-  RowShard shard;
-  shard.rank = comm.rank();
-  shard.cols = cols;
-  shard.layout = RowLayout::aligned_blocks(rows, comm.size(), align(rows));
+  RowShard shard = empty_shard(comm, rows, cols, align);
   collectively(comm, [&] {
     naming_role(source, [&] {
       allocate(comm, shard, source.path);
       const IndexRange mine = shard.mine();
-      const std::span<double> values(shard.values.data(),
-                                     static_cast<std::size_t>(shard.values.size()));
-      io::read_elements(*info, mine.begin * cols, values);
-      check_finite(source.path, values, cols, mine.begin);
+      io::read_elements(*info, mine.begin * cols, values_of(shard));
+      check_finite(source.path, values_of(shard), cols, mine.begin);
+    });
+  });
+  return shard;
+}
+
+/// An HDF5 dataset: every rank probes it on its own (so a bad file is agreed on before any
+/// collective HDF5 call), then all read their rows in the same number of collective reads of
+/// at most kHdf5BlockValues each; an error in one read is agreed on after the last.
+RowShard read_hdf5(const Comm& comm, const TableSource& source, const RowAlign& align) {
+  io::Hdf5DatasetInfo info;
+  std::uint64_t rows = 0, cols = 0;
+  collectively(comm, [&] {
+    naming_role(source, [&] {
+      info = io::probe_hdf5_dataset(source.path, source.dataset);
+      std::tie(rows, cols) = table_shape(source, info.shape);
+    });
+  });
+  RowShard shard = empty_shard(comm, rows, cols, align);
+  std::optional<io::Hdf5Reader> reader;
+  collectively(comm, [&] {
+    naming_role(source, [&] {
+      allocate(comm, shard, source.path);
+      reader.emplace(info, comm.is_mpi() ? comm.native() : MPI_COMM_NULL);
+    });
+  });
+  const std::uint64_t first = shard.mine().begin * cols;
+  const std::span<double> values = values_of(shard);
+  read_in_rounds(comm, shard.layout.max_rows() * cols, values.size(),
+                 [&](std::uint64_t at, std::uint64_t count) {
+                   reader->read(first + at, values.subspan(at, count));
+                 });
+  collectively(comm, [&] {
+    naming_role(source, [&] {
+      reader.reset();
+      check_finite(source.path, values, cols, shard.mine().begin);
     });
   });
   return shard;
@@ -231,9 +308,29 @@ void redistribute_rows(const Comm& comm, RowShard& shard, const RowLayout& targe
 }
 
 RowShard read_rows(const Comm& comm, const TableSource& source, const RowAlign& align) {
-  bool csv = false;
-  collectively(comm, [&] { naming_role(source, [&] { csv = !io::is_array_file(source.path); }); });
-  return csv ? read_csv(comm, source, align) : read_binary(comm, source, align);
+  enum class Format { array, hdf5, csv } format = Format::csv;
+  collectively(comm, [&] {
+    naming_role(source, [&] {
+      if (io::is_array_file(source.path)) {
+        format = Format::array;
+      } else if (io::is_hdf5_file(source.path)) {
+        format = Format::hdf5;
+      }
+      if (format != Format::hdf5 && !source.dataset.empty()) {
+        throw UsageError(source.path + ": TableSource::dataset names a dataset, but the file is " +
+                         "not HDF5");
+      }
+    });
+  });
+  switch (format) {
+    case Format::array:
+      return read_binary(comm, source, align);
+    case Format::hdf5:
+      return read_hdf5(comm, source, align);
+    case Format::csv:
+      break;
+  }
+  return read_csv(comm, source, align);
 }
 
 }  // namespace parakit

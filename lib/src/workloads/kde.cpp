@@ -94,7 +94,7 @@ void generate_shard(const Comm& comm, const KdeOptions& options, RowShard& shard
 /// (kde::chunk_rows) so that chunk sums do not depend on the layout.
 RowShard load_shard(const Comm& comm, const KdeOptions& options) {
   if (!options.input.empty()) {
-    return read_rows(comm, {options.input, options.cols, "KdeOptions::input"},
+    return read_rows(comm, {options.input, options.cols, options.dataset, "KdeOptions::input"},
                      [](std::uint64_t n) { return kde::chunk_rows(n); });
   }
   RowShard shard;

@@ -4,8 +4,10 @@
 //
 // read_rows() reads a table of doubles from a file, each rank touching only its own part:
 // .npy (float64/float32, 1-D or 2-D, C order) and raw float64 .bin files by positioned reads
-// of the rank's byte range; CSV by byte range (io/csv_shard.hpp: a line belongs to the rank
-// whose range holds its first byte), after which the rows move to the requested layout.
+// of the rank's byte range; HDF5 datasets (float64/float32, 1-D or 2-D, any layout) by
+// collective hyperslab reads of the rank's rows (io/hdf5_file.hpp); CSV by byte range
+// (io/csv_shard.hpp: a line belongs to the rank whose range holds its first byte), after which
+// the rows move to the requested layout.
 #pragma once
 
 #include <Eigen/Core>
@@ -66,6 +68,7 @@ void redistribute_rows(const Comm& comm, RowShard& shard, const RowLayout& targe
 struct TableSource {
   std::string path;
   std::uint64_t cols = 0;  ///< columns of a raw .bin file (required there), else 0
+  std::string dataset;     ///< the dataset in an HDF5 file; empty: the file's only one
   std::string role;        ///< names the file in messages, e.g. "KdeOptions::input"
 };
 

@@ -68,10 +68,11 @@ std::vector<double> parse_point(std::string_view text,
 struct KdeOptions {
   kde::Kernel kernel = kde::Kernel::hypercube;
   KdeAlgo algo = KdeAlgo::automatic;
-  // Samples: read from `input` (CSV, .npy or raw float64 with `cols` columns), else
+  // Samples: read from `input` (CSV, .npy, HDF5 or raw float64 with `cols` columns), else
   // `samples` x `dim` standard normals.
   std::string input;
   std::uint64_t cols = 0;  ///< columns of a raw float64 `input`
+  std::string dataset;     ///< the dataset of an HDF5 `input`; empty: its only dataset
   std::uint64_t samples = 10000;
   int dim = 2;
   std::uint64_t seed = 123;
