@@ -6,7 +6,7 @@
 # Under CI=true an interpreter without them fails the configure: a test that skips for want of
 # NumPy has not run. Elsewhere it is a warning and those tests skip with the reason.
 if(NOT DEFINED PARAKIT_PYTHON_MODULES)
-  set(PARAKIT_PYTHON_MODULES numpy sklearn xxhash)
+  set(PARAKIT_PYTHON_MODULES numpy sklearn xxhash h5py)
 endif()
 
 function(parakit_find_test_python)
@@ -38,7 +38,7 @@ function(parakit_find_test_python)
     endif()
   endforeach()
   set(why "no Python 3 interpreter among [${candidates}] imports ${module_list} "
-          "(apt-get install python3-numpy python3-sklearn python3-xxhash)")
+          "(apt-get install python3-numpy python3-sklearn python3-xxhash python3-h5py)")
   if("$ENV{CI}" STREQUAL "true")
     message(FATAL_ERROR "${why}; under CI=true the tests that need them must run")
   endif()

@@ -45,6 +45,20 @@ def journal(tasks, corrupt=None):
     return write
 
 
+def h5(datasets, truncate=None):
+    """An HDF5 file written by h5py holding {name: array-like}; truncate=k keeps its first k
+    bytes (a broken file)."""
+    def write(path):
+        import h5py  # only the HDF5 cases need it
+        import numpy
+        with h5py.File(path, "w") as f:
+            for name, values in datasets.items():
+                f.create_dataset(name, data=numpy.asarray(values))
+        if truncate is not None:
+            os.truncate(path, truncate)
+    return write
+
+
 CSV_OK = b"x,y\n0.1,0.2\n0.3,0.4\n0.5,0.6\n"
 CMDS = b"echo one\necho two\n"
 
@@ -194,6 +208,26 @@ CASES = [
     ("kde-bin-not-whole-rows", ["kde", "--input", "{d}/s.bin", "--cols", "3"],
      {"s.bin": f64([1.0] * 8)}, "rows of 3"),
     ("kde-cols-without-input", ["kde", "--cols", "2"], {}, "--cols"),
+    ("kde-h5-no-such-dataset", ["kde", "--input", "{d}/s.h5", "--dataset", "/other"],
+     {"s.h5": h5({"samples": [[1.0, 2.0], [3.0, 4.0]]})}, "no dataset /other"),
+    ("kde-h5-no-such-group", ["kde", "--input", "{d}/s.h5", "--dataset", "/run/x"],
+     {"s.h5": h5({"samples": [[1.0, 2.0], [3.0, 4.0]]})}, "no /run"),
+    ("kde-h5-group-not-dataset", ["kde", "--input", "{d}/s.h5", "--dataset", "/g"],
+     {"s.h5": h5({"g/x": [1.0, 2.0]})}, "/g is a group"),
+    ("kde-h5-rank-3", ["kde", "--input", "{d}/c.h5", "--dataset", "cube"],
+     {"c.h5": h5({"cube": [[[1.0, 2.0], [3.0, 4.0]]] * 2})}, "rank 3"),
+    ("kde-h5-integers", ["kde", "--input", "{d}/i.h5", "--dataset", "ids"],
+     {"i.h5": h5({"ids": [[1, 2], [3, 4]]})}, "integers"),
+    ("kde-h5-several-datasets", ["kde", "--input", "{d}/m.h5"],
+     {"m.h5": h5({"a": [1.0, 2.0], "b": [3.0, 4.0]})}, "several datasets"),
+    ("kde-h5-nan", ["kde", "--input", "{d}/n.h5"],
+     {"n.h5": h5({"x": [[1.0, 2.0], [float("nan"), 4.0]]})}, "row 1 column 0 is nan"),
+    ("kde-h5-truncated", ["kde", "--input", "{d}/t.h5"],
+     {"t.h5": h5({"x": [[1.0, 2.0]] * 1000}, truncate=3000)}, "t.h5"),
+    ("kde-h5-not-hdf5", ["kde", "--input", "{d}/f.h5"], {"f.h5": b"1,2\n3,4\n"},
+     "not an HDF5 file"),
+    ("kde-dataset-not-hdf5", ["kde", "--input", "{d}/ok.csv", "--dataset", "x"],
+     {"ok.csv": CSV_OK}, "not HDF5"),
     ("kde-out-bad-extension", ["kde", "--out", "{d}/x.txt"], {}, "--out"),
     ("kde-plot-not-png", ["kde", "--plot", "{d}/x.jpg"], {}, "--plot"),
     ("kde-out-missing-directory", ["kde", "--input", "{d}/ok.csv", "--out", "{d}/no/x.csv"],

@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <utility>
 #include <vector>
 
 #include "parakit/backend/collective.hpp"
@@ -115,17 +117,32 @@ TEST(KdeWorkload, CrossValidationNeverChoosesMinusInfinity) {
   EXPECT_NE(*result.cv->best, 0u);
 }
 
-/// The same n x d Philox normals (seed 5) as .npy, raw .bin and CSV (a header, a comment, CRLF
-/// line ends, no final newline), written by rank 0.
+/// The same n x d Philox normals (seed 5) as .npy, raw .bin, CSV (a header, a comment, CRLF
+/// line ends, no final newline) and HDF5 (written by h5py from the .npy: /samples contiguous,
+/// /deflated/samples chunked and gzip-compressed), written by rank 0.
 struct SampleFiles {
-  std::string npy, bin, csv;
+  std::string npy, bin, csv, h5;
 };
+
+/// Writes `h5` from `npy` with h5py (an independent writer of the format).
+void write_hdf5_fixture(const std::string& npy, const std::string& h5) {
+  const std::string script =
+      "import sys, numpy, h5py\n"
+      "x = numpy.load(sys.argv[1])\n"
+      "with h5py.File(sys.argv[2], 'w') as f:\n"
+      "    f.create_dataset('samples', data=x)\n"
+      "    f.create_dataset('deflated/samples', data=x, chunks=(min(len(x), 37), x.shape[1]),\n"
+      "                     compression='gzip', shuffle=True)\n";
+  const std::string command =
+      std::string(PARAKIT_TEST_PYTHON) + " -c \"" + script + "\" " + npy + " " + h5;
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+}
 
 SampleFiles write_sample_files(std::uint64_t n, int d) {
   const auto dd = static_cast<std::uint64_t>(d);
   const std::string stem = "kde-" + std::to_string(n) + "x" + std::to_string(d);
   SampleFiles files{shared_temp_path(stem + ".npy"), shared_temp_path(stem + ".bin"),
-                    shared_temp_path(stem + ".csv")};
+                    shared_temp_path(stem + ".csv"), shared_temp_path(stem + ".h5")};
   if (team().rank() == 0) {
     std::vector<double> values(n * dd);
     data::generate(data::Dist::normal, 5, 0, values);
@@ -144,6 +161,7 @@ SampleFiles write_sample_files(std::uint64_t n, int d) {
         csv << (t ? "," : "") << cell;
       }
     }
+    write_hdf5_fixture(files.npy, files.h5);
   }
   team().comm().barrier();
   return files;
@@ -176,9 +194,16 @@ TEST(KdeWorkload, ShardedFilesGiveTheBitsOfGeneratedSamples) {
       if (n > 3 && n < 5000) generated.cv = kde::CvMethod::loglik;
       const KdeResult want = workloads::run_kde(team(), generated);
       expect_same(generated);
-      for (const std::string& path : {files.npy, files.bin, files.csv}) {
+      const std::pair<std::string, std::string> sources[] = {
+          {files.npy, ""},
+          {files.bin, ""},
+          {files.csv, ""},
+          {files.h5, "/samples"},
+          {files.h5, "deflated/samples"}};  // chunked and compressed
+      for (const auto& [path, dataset] : sources) {
         KdeOptions read = generated;
         read.input = path;
+        read.dataset = dataset;
         read.cols = path == files.bin ? 2 : 0;
         expect_same_results(workloads::run_kde(team(), read), want);
         expect_same(read);
@@ -188,7 +213,7 @@ TEST(KdeWorkload, ShardedFilesGiveTheBitsOfGeneratedSamples) {
   if (team().rank() == 0) {
     for (const std::uint64_t n : {3ULL, 1000ULL, 9001ULL}) {
       const std::string stem = "kde-" + std::to_string(n) + "x2";
-      for (const char* ext : {".npy", ".bin", ".csv"}) {
+      for (const char* ext : {".npy", ".bin", ".csv", ".h5"}) {
         std::remove(("/tmp/parakit-test-" + std::to_string(getpid()) + "-" + stem + ext).c_str());
       }
     }

@@ -148,38 +148,51 @@ void check_dataset_path(hid_t file, const std::string& path, const std::string& 
 
 }  // namespace
 
-bool is_hdf5_file(const std::string& path) {
-  const sys::UniqueFd fd = sys::open_fd(path, O_RDONLY);
-  if (!fd) {
-    const int err = errno;
-    throw InputError(path + ": cannot open: " + sys::errno_text(err));
-  }
+namespace {
+
+/// The HDF5 signature at byte 0 or after a user block of 512, 1024, 2048, ... bytes.
+bool has_hdf5_signature(int fd) {
   static constexpr std::array<unsigned char, 8> kSignature = {0x89, 'H',  'D',  'F',
                                                               '\r', '\n', 0x1a, '\n'};
   std::array<unsigned char, 8> head{};
-  // The superblock sits at 0 or after a user block of 512, 1024, 2048, ... bytes.
   for (off_t at = 0; at <= (off_t{1} << 30); at = at == 0 ? 512 : at * 2) {
-    const ssize_t got = ::pread(fd.get(), head.data(), head.size(), at);
+    const ssize_t got = ::pread(fd, head.data(), head.size(), at);
     if (got != static_cast<ssize_t>(head.size())) return false;
     if (head == kSignature) return true;
   }
   return false;
 }
 
+sys::UniqueFd open_or_throw(const std::string& path) {
+  sys::UniqueFd fd = sys::open_fd(path, O_RDONLY);
+  if (!fd) {
+    const int err = errno;
+    throw InputError(path + ": cannot open: " + sys::errno_text(err));
+  }
+  return fd;
+}
+
+}  // namespace
+
+bool is_hdf5_file(const std::string& path) {
+  for (const char* extension : {".h5", ".hdf5", ".he5", ".hdf"}) {
+    if (path.ends_with(extension)) return true;
+  }
+  return has_hdf5_signature(open_or_throw(path).get());
+}
+
 Hdf5DatasetInfo probe_hdf5_dataset(const std::string& path, const std::string& dataset) {
   {
-    const sys::UniqueFd fd = sys::open_fd(path, O_RDONLY);
-    if (!fd) {
-      const int err = errno;
-      throw InputError(path + ": cannot open: " + sys::errno_text(err));
-    }
+    const sys::UniqueFd fd = open_or_throw(path);
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
       throw InputError(path +
                        (S_ISDIR(st.st_mode) ? ": is a directory" : ": is not a regular file"));
     }
+    if (!has_hdf5_signature(fd.get())) {
+      throw InputError(path + ": not an HDF5 file (no HDF5 signature)");
+    }
   }
-  if (!is_hdf5_file(path)) throw InputError(path + ": not an HDF5 file (no HDF5 signature)");
   const QuietErrors quiet;
   const File file = open_file(path, H5P_DEFAULT);
   Hdf5DatasetInfo info;

@@ -28,9 +28,10 @@ struct Hdf5DatasetInfo {
   bool chunked = false;              ///< chunked layout (possibly compressed)
 };
 
-/// True if `path` starts with the HDF5 signature (at byte 0 or a user-block offset 512,
-/// 1024, ...). Throws InputError "PATH: cannot open: ..." if the file cannot be read; false for
-/// a file too short to hold the signature.
+/// True if `path` is named *.h5, *.hdf5, *.he5 or *.hdf (probe_hdf5_dataset then says if it is
+/// not HDF5) or holds the HDF5 signature (at byte 0 or a user-block offset 512, 1024, ...).
+/// Throws InputError "PATH: cannot open: ..." if the name does not decide and the file cannot
+/// be read.
 bool is_hdf5_file(const std::string& path);
 
 /// Opens the file and the dataset named `dataset` (a path inside the file; empty: the file's
