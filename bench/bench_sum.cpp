@@ -74,7 +74,7 @@ double run_case(Group& group, const Case& c, std::uint64_t n, const Comm& world)
       team.comm().barrier();
     } else {
       const auto mode = c.name == "fast" ? workloads::SumMode::fast : workloads::SumMode::exact;
-      const double sum = workloads::sum_distributed<double>(team, mode, n, slice);
+      const double sum = workloads::sum_distributed<double>(team, mode, slice);
       sink ^= static_cast<std::uint64_t>(sum != sum);
     }
     seconds = team.comm().all_reduce(clock.seconds(), ops::max{});

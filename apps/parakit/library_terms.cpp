@@ -25,6 +25,8 @@ constexpr Term kTerms[] = {
     {"run_queue_demo(n)", "--tasks"},
     {"CostSpec", "--cost"},
     {"CostMode", "--cost-mode"},
+    {"SumOptions::input", "--input"},
+    {"SumOptions::memory_budget", "--memory-budget"},
     {"KdeOptions::algo", "--algo"},
     {"KdeOptions::bandwidth", "--bandwidth"},
     {"KdeOptions::cv", "--cv"},

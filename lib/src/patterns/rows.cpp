@@ -9,6 +9,7 @@
 #include <exception>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 
 #include "parakit/backend/collective.hpp"
 #include "parakit/core/error.hpp"
@@ -16,6 +17,7 @@
 #include "parakit/io/array_file.hpp"
 #include "parakit/io/csv_shard.hpp"
 #include "parakit/io/hdf5_file.hpp"
+#include "parakit/patterns/reduce.hpp"
 #include "parakit/sys/error_text.hpp"
 #include "parakit/sys/unique_fd.hpp"
 
@@ -56,20 +58,26 @@ void allocate(const Comm& comm, RowShard& shard, const std::string& what) {
                       static_cast<Eigen::Index>(shard.cols));
 }
 
+/// The HDF5 reader of `info`, opened collectively over comm (alone on Comm::self()).
+io::Hdf5Reader open_hdf5(const Comm& comm, const io::Hdf5DatasetInfo& info) {
+  return io::Hdf5Reader(info, comm.is_mpi() ? comm.native() : MPI_COMM_NULL);
+}
+
 /// Values per collective HDF5 read: bounded transfers (MPI-IO counts are ints).
 constexpr std::uint64_t kHdf5BlockValues = std::uint64_t{1} << 24;
 
-/// Calls read(at, count) over [0, mine) in blocks of kHdf5BlockValues, the same number of
+/// Calls read(at, count) over [0, mine) in blocks of `block` values, the same number of
 /// times on every rank (enough for `most` values; a rank that is done reads empty ranges), so
 /// a collective read inside never waits for a rank that stopped. The first error is kept and
 /// agreed on after the last round.
 template <class Read>
-void read_in_rounds(const Comm& comm, std::uint64_t most, std::uint64_t mine, Read&& read) {
-  const std::uint64_t rounds = (most + kHdf5BlockValues - 1) / kHdf5BlockValues;
+void read_in_rounds(const Comm& comm, std::uint64_t most, std::uint64_t mine, Read&& read,
+                    std::uint64_t block = kHdf5BlockValues) {
+  const std::uint64_t rounds = (most + block - 1) / block;
   std::exception_ptr failure;
   for (std::uint64_t round = 0; round < rounds; ++round) {
-    const std::uint64_t at = std::min(mine, round * kHdf5BlockValues);
-    const std::uint64_t count = std::min(mine - at, kHdf5BlockValues);
+    const std::uint64_t at = std::min(mine, round * block);
+    const std::uint64_t count = std::min(mine - at, block);
     try {
       read(failure ? mine : at, failure ? 0 : count);
     } catch (...) {
@@ -166,7 +174,7 @@ RowShard read_hdf5(const Comm& comm, const TableSource& source, const RowAlign& 
   collectively(comm, [&] {
     naming_role(source, [&] {
       allocate(comm, shard, source.path);
-      reader.emplace(info, comm.is_mpi() ? comm.native() : MPI_COMM_NULL);
+      reader.emplace(open_hdf5(comm, info));
     });
   });
   const std::uint64_t first = shard.mine().begin * cols;
@@ -307,27 +315,214 @@ void redistribute_rows(const Comm& comm, RowShard& shard, const RowLayout& targe
   shard.layout = target;
 }
 
-RowShard read_rows(const Comm& comm, const TableSource& source, const RowAlign& align) {
-  enum class Format { array, hdf5, csv } format = Format::csv;
+namespace {
+
+TableFormat detect_format(const Comm& comm, const TableSource& source) {
+  TableFormat format = TableFormat::csv;
   collectively(comm, [&] {
     naming_role(source, [&] {
       if (io::is_array_file(source.path)) {
-        format = Format::array;
+        format = TableFormat::array;
       } else if (io::is_hdf5_file(source.path)) {
-        format = Format::hdf5;
+        format = TableFormat::hdf5;
       }
-      if (format != Format::hdf5 && !source.dataset.empty()) {
+      if (format != TableFormat::hdf5 && !source.dataset.empty()) {
         throw UsageError(source.path + ": TableSource::dataset names a dataset, but the file is " +
                          "not HDF5");
       }
     });
   });
-  switch (format) {
-    case Format::array:
+  return format;
+}
+
+template <class T>
+void visit_block(const TableVisitor& visit, Worker worker, std::span<const T> values) {
+  if constexpr (std::is_same_v<T, float>) {
+    visit.floats(worker, values);
+  } else {
+    visit.doubles(worker, values);
+  }
+}
+
+/// An array file: every worker reads its own elements with positioned reads, a block at a time.
+template <class T>
+void stream_array(Team& team, const io::ArrayFileInfo& info, std::uint64_t block_bytes,
+                  const TableVisitor& visit) {
+  const std::uint64_t block = std::max<std::uint64_t>(1, block_bytes / sizeof(T));
+  collectively(team.comm(), [&] {
+    for_each_block(team, info.count, [&](Worker worker, IndexRange mine) {
+      std::vector<T> buffer(static_cast<std::size_t>(std::min(block, mine.size())));
+      for (std::uint64_t at = mine.begin; at < mine.end; at += block) {
+        const std::span<T> values(buffer.data(), std::min(block, mine.end - at));
+        io::read_elements(info, at, values);
+        visit_block<T>(visit, worker, values);
+      }
+    });
+  });
+}
+
+/// An HDF5 dataset: the main thread reads the rank's elements in collective rounds of one block
+/// per worker, and the workers visit their parts of each.
+template <class T>
+void stream_hdf5(Team& team, const io::Hdf5DatasetInfo& info, std::uint64_t block_bytes,
+                 const TableVisitor& visit) {
+  const Comm& comm = team.comm();
+  std::optional<io::Hdf5Reader> reader;
+  collectively(comm, [&] { reader.emplace(open_hdf5(comm, info)); });
+  const IndexRange mine = team.rank_block(info.count);
+  const auto threads = static_cast<std::uint64_t>(team.threads());
+  const std::uint64_t block = std::max<std::uint64_t>(threads, threads * block_bytes / sizeof(T));
+  std::vector<T> buffer(static_cast<std::size_t>(std::min(block, mine.size())));
+  read_in_rounds(
+      comm, comm.all_reduce(mine.size(), ops::max{}), mine.size(),
+      [&](std::uint64_t at, std::uint64_t count) {
+        const std::span<T> values(buffer.data(), count);
+        reader->read(mine.begin + at, values);
+        team.for_each_worker([&](Worker worker) {
+          const IndexRange part =
+              block_range(count, threads, static_cast<std::uint64_t>(worker.tid));
+          visit_block<T>(visit, worker,
+                         std::span<const T>(values.subspan(part.begin, part.size())));
+        });
+      },
+      block);
+  collectively(comm, [&] { reader.reset(); });
+}
+
+/// A CSV file: the rank's byte range in pieces of block_bytes, parsed by the workers (each
+/// piece's values visited, then dropped); then the pieces of every rank settle the header,
+/// the column count and the first error, as read_csv does for whole ranges.
+std::uint64_t stream_csv(Team& team, const TableSource& source, std::uint64_t file_bytes,
+                         std::uint64_t block_bytes, const TableVisitor& visit) {
+  const Comm& comm = team.comm();
+  const IndexRange range = block_range(file_bytes, static_cast<std::uint64_t>(comm.size()),
+                                       static_cast<std::uint64_t>(comm.rank()));
+  const std::uint64_t step = std::max<std::uint64_t>(block_bytes, 1);
+  const std::uint64_t count = (range.size() + step - 1) / step;
+  std::vector<io::CsvPiece> pieces(static_cast<std::size_t>(count));
+  collectively(comm, [&] {
+    naming_role(source, [&] {
+      for_each_item(team, count, [&](std::uint64_t item, Worker worker) {
+        const std::uint64_t begin = range.begin + item * step;
+        io::CsvPiece piece =
+            io::read_csv_piece(source.path, begin, std::min(range.end, begin + step));
+        visit.doubles(worker, piece.values);
+        piece.values = {};
+        pieces[static_cast<std::size_t>(item)] = std::move(piece);
+      });
+    });
+  });
+  std::vector<std::uint64_t> fields;
+  for (const auto& piece : pieces) {
+    const io::CsvPieceSummary summary = io::summarize(piece);
+    fields.insert(fields.end(), {summary.lines, summary.has_content, summary.has_problem});
+  }
+  const auto flat = comm.gather_concat(std::span<const std::uint64_t>(fields), -1);
+  std::vector<io::CsvPieceSummary> all(flat.size() / 3);
+  for (std::size_t k = 0; k < all.size(); ++k)
+    all[k] = {flat[3 * k], flat[3 * k + 1], flat[3 * k + 2]};
+  const auto counts = comm.all_gather(count);
+  std::uint64_t first = 0;
+  for (int r = 0; r < comm.rank(); ++r) first += counts[static_cast<std::size_t>(r)];
+  std::vector<std::uint64_t> shapes;
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    io::settle_csv_piece(pieces[i], all, first + i);
+    // A deferred first line that turned out to be data is all that values holds now.
+    visit.doubles(Worker{team.first_worker(), 0}, pieces[i].values);
+    const auto shape = io::csv_piece_shape(pieces[i]);
+    shapes.insert(shapes.end(), shape.begin(), shape.end());
+  }
+  const auto all_shapes = comm.gather_concat(std::span<const std::uint64_t>(shapes), -1);
+  const io::CsvFileShape file = io::csv_file_shape(all_shapes, all);
+  std::uint64_t rows = 0;
+  for (std::size_t k = 0; k < all.size(); ++k) rows += all_shapes[3 * k];
+  collectively(comm, [&] {
+    naming_role(source, [&] {
+      for (std::size_t i = 0; i < pieces.size(); ++i) {
+        if (auto message = io::csv_piece_error(pieces[i], file, all, first + i, source.path)) {
+          throw InputError(*message);
+        }
+      }
+      if (rows == 0) throw InputError(source.path + ": no data rows");
+    });
+  });
+  return rows * file.cols;
+}
+
+}  // namespace
+
+TableProbe probe_table(const Comm& comm, const TableSource& source) {
+  TableProbe probe;
+  probe.format = detect_format(comm, source);
+  collectively(comm, [&] {
+    naming_role(source, [&] {
+      switch (probe.format) {
+        case TableFormat::array: {
+          const auto info = io::probe_array_file(source.path);
+          probe.dtype = info.dtype;
+          probe.values = info.count;
+          break;
+        }
+        case TableFormat::hdf5: {
+          const auto info = io::probe_hdf5_dataset(source.path, source.dataset);
+          probe.dtype = info.dtype;
+          probe.values = info.count;
+          break;
+        }
+        case TableFormat::csv:
+          break;
+      }
+      struct stat st {};
+      if (::stat(source.path.c_str(), &st) != 0) {
+        const int err = errno;
+        throw InputError(source.path + ": cannot open: " + sys::errno_text(err));
+      }
+      probe.file_bytes = static_cast<std::uint64_t>(st.st_size);
+    });
+  });
+  return probe;
+}
+
+std::uint64_t stream_table(Team& team, const TableSource& source, std::uint64_t block_bytes,
+                           const TableVisitor& visit) {
+  const TableProbe probe = probe_table(team.comm(), source);
+  switch (probe.format) {
+    case TableFormat::array: {
+      std::optional<io::ArrayFileInfo> info;
+      collectively(team.comm(),
+                   [&] { naming_role(source, [&] { info = io::probe_array_file(source.path); }); });
+      if (info->dtype == io::DType::f32) {
+        stream_array<float>(team, *info, block_bytes, visit);
+      } else {
+        stream_array<double>(team, *info, block_bytes, visit);
+      }
+      return info->count;
+    }
+    case TableFormat::hdf5: {
+      io::Hdf5DatasetInfo info;
+      collectively(team.comm(), [&] {
+        naming_role(source, [&] { info = io::probe_hdf5_dataset(source.path, source.dataset); });
+      });
+      if (info.dtype == io::DType::f32) {
+        stream_hdf5<float>(team, info, block_bytes, visit);
+      } else {
+        stream_hdf5<double>(team, info, block_bytes, visit);
+      }
+      return info.count;
+    }
+    case TableFormat::csv:
+      break;
+  }
+  return stream_csv(team, source, probe.file_bytes, block_bytes, visit);
+}
+
+RowShard read_rows(const Comm& comm, const TableSource& source, const RowAlign& align) {
+  switch (detect_format(comm, source)) {
+    case TableFormat::array:
       return read_binary(comm, source, align);
-    case Format::hdf5:
+    case TableFormat::hdf5:
       return read_hdf5(comm, source, align);
-    case Format::csv:
+    case TableFormat::csv:
       break;
   }
   return read_csv(comm, source, align);

@@ -18,7 +18,9 @@
 #include <vector>
 
 #include "parakit/backend/comm.hpp"
+#include "parakit/backend/team.hpp"
 #include "parakit/core/partition.hpp"
+#include "parakit/io/array_file.hpp"
 
 namespace parakit {
 
@@ -80,5 +82,40 @@ using RowAlign = std::function<std::uint64_t(std::uint64_t rows)>;
 /// one rank only, a .bin file without TableSource::cols, no rows) raises AgreedError on every
 /// rank, with a one-line message naming the file and the line, row or byte.
 RowShard read_rows(const Comm& comm, const TableSource& source, const RowAlign& align);
+
+/// How a table file is read.
+enum class TableFormat { array, hdf5, csv };  ///< .npy/.bin, HDF5 dataset, CSV text
+
+/// What probe_table found out, the same on every rank.
+struct TableProbe {
+  TableFormat format = TableFormat::csv;
+  io::DType dtype = io::DType::f64;  ///< the stored values (CSV: parsed as float64)
+  std::uint64_t values = 0;          ///< values in the table (CSV: unknown until parsed, 0)
+  std::uint64_t file_bytes = 0;      ///< the file's size
+};
+
+/// Collective: which reader `source` needs, its element type and size. Bad input (a missing
+/// or malformed array file or dataset, TableSource::dataset on a file that is not HDF5) raises
+/// AgreedError on every rank.
+TableProbe probe_table(const Comm& comm, const TableSource& source);
+
+/// Receives blocks of a table's values on the team's workers (see stream_table); float32 arrays
+/// and datasets arrive as floats, everything else as doubles.
+struct TableVisitor {
+  std::function<void(Worker, std::span<const double>)> doubles;
+  std::function<void(Worker, std::span<const float>)> floats;
+};
+
+/// Collective over the team: passes every value of `source` (an array file, an HDF5 dataset or
+/// a CSV file, as probe_table says) to `visit` exactly once, in blocks on the team's workers,
+/// each rank its own part: the elements Team::rank_block(values) of an array or dataset, the
+/// lines starting in the rank's byte range of a CSV file. At most about `block_bytes` of
+/// values per worker are in memory at a time, however large the file. Blocks arrive in no
+/// particular order and need not hold whole rows. Returns the table's value count (the same on
+/// every rank). Bad input raises AgreedError on every rank once the pass is over (a CSV line is
+/// known to be malformed only when every piece is read), so what was visited must then be
+/// dropped; non-finite values are passed on (the caller decides).
+std::uint64_t stream_table(Team& team, const TableSource& source, std::uint64_t block_bytes,
+                           const TableVisitor& visit);
 
 }  // namespace parakit
