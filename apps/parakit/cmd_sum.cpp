@@ -2,11 +2,13 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli.hpp"
 #include "parakit/backend/collective.hpp"
 #include "parakit/core/error.hpp"
 #include "parakit/core/parse.hpp"
+#include "parakit/core/system.hpp"
 #include "parakit/io/array_file.hpp"
 #include "parakit/workloads/sum.hpp"
 
@@ -51,7 +53,7 @@ void print_summary(const workloads::SumOptions& options, const workloads::SumRes
 }
 
 nlohmann::json to_json(const workloads::SumOptions& options, const workloads::SumResult& result,
-                       const Team& team) {
+                       const Team& team, const std::vector<std::uint64_t>& peak_rss) {
   char hex[64];
   std::snprintf(hex, sizeof hex, "%a", result.sum);
   nlohmann::json out{
@@ -69,6 +71,7 @@ nlohmann::json to_json(const workloads::SumOptions& options, const workloads::Su
       {"seconds_min", result.seconds_min},
       {"repeat", options.repeat},
       {"bytes", result.bytes},
+      {"peak_rss_bytes", peak_rss},
       {"gb_per_s",
        result.seconds > 0 ? static_cast<double>(result.bytes) / result.seconds / 1e9 : 0.0},
   };
@@ -144,9 +147,10 @@ Subcommand add_sum_command(CLI::App& root) {
                 data::generate(options.dist, options.seed, 0, values);
                 io::write_npy(args->save_data, values);
               }
+              const auto peak_rss = team.comm().gather(peak_rss_bytes(), 0);
               if (is_output_rank(team)) {
                 if (args->common.json) {
-                  print_json(to_json(options, result, team));
+                  print_json(to_json(options, result, team, peak_rss));
                 } else {
                   print_summary(options, result, team);
                 }

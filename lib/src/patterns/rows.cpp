@@ -36,8 +36,10 @@ void naming_role(const TableSource& source, F&& f) {
 }
 
 /// Rows `first`.. of values must be finite: "PATH: row 12 column 1 is nan" (0-based, global).
-void check_finite(const std::string& path, std::span<const double> values, std::uint64_t cols,
+void check_finite(const TableSource& source, std::span<const double> values, std::uint64_t cols,
                   std::uint64_t first_row) {
+  if (!source.finite) return;
+  const std::string& path = source.path;
   for (std::size_t i = 0; i < values.size(); ++i) {
     const double v = values[i];
     if (std::isfinite(v)) continue;
@@ -151,7 +153,7 @@ RowShard read_binary(const Comm& comm, const TableSource& source, const RowAlign
       allocate(comm, shard, source.path);
       const IndexRange mine = shard.mine();
       io::read_elements(*info, mine.begin * cols, values_of(shard));
-      check_finite(source.path, values_of(shard), cols, mine.begin);
+      check_finite(source, values_of(shard), cols, mine.begin);
     });
   });
   return shard;
@@ -186,7 +188,7 @@ RowShard read_hdf5(const Comm& comm, const TableSource& source, const RowAlign& 
   collectively(comm, [&] {
     naming_role(source, [&] {
       reader.reset();
-      check_finite(source.path, values, cols, shard.mine().begin);
+      check_finite(source, values, cols, shard.mine().begin);
     });
   });
   return shard;

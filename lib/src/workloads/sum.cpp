@@ -237,7 +237,7 @@ std::string_view to_string(SumMode mode) noexcept {
 SumResult run_sum(Team& team, const SumOptions& options) {
   if (options.input.empty()) return run_generated(team, options);
   const Comm& comm = team.comm();
-  const TableSource source{options.input, 0, options.dataset, "SumOptions::input"};
+  const TableSource source{options.input, 0, options.dataset, "SumOptions::input", false};
   const TableProbe probe = probe_table(comm, source);
   // What this rank would hold: its share of the values (of the text, for CSV).
   const auto ranks = static_cast<std::uint64_t>(comm.size());

@@ -72,15 +72,18 @@ struct TableSource {
   std::uint64_t cols = 0;  ///< columns of a raw .bin file (required there), else 0
   std::string dataset;     ///< the dataset in an HDF5 file; empty: the file's only one
   std::string role;        ///< names the file in messages, e.g. "KdeOptions::input"
+  /// read_rows refuses NaN and infinities in array files and datasets (CSV text always does)
+  bool finite = true;
 };
 
 /// The chunk size shards align to, as a function of the table's row count.
 using RowAlign = std::function<std::uint64_t(std::uint64_t rows)>;
 
 /// Collective: reads `source` laid out as aligned_blocks(rows, comm.size(), align(rows)). Every
-/// value must be finite. Bad input (a missing or malformed file, a malformed CSV line seen by
-/// one rank only, a .bin file without TableSource::cols, no rows) raises AgreedError on every
-/// rank, with a one-line message naming the file and the line, row or byte.
+/// value must be finite unless TableSource::finite is false. Bad input (a missing or malformed
+/// file, a malformed CSV line seen by one rank only, a .bin file without TableSource::cols, no
+/// rows) raises AgreedError on every rank, with a one-line message naming the file and the line,
+/// row or byte.
 RowShard read_rows(const Comm& comm, const TableSource& source, const RowAlign& align);
 
 /// How a table file is read.
