@@ -1,6 +1,7 @@
 #include "parakit/io/array_file.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -408,6 +409,56 @@ void read_elements(const ArrayFileInfo& info, std::uint64_t first, std::span<flo
   if (out.empty()) return;
   const sys::UniqueFd file = detail::open_for_reading(info.path);
   detail::read_exact(info, file.get(), first, out.size(), out.data());
+}
+
+ElementMap::~ElementMap() {
+  if (base_ != nullptr) ::munmap(base_, length_);
+}
+
+ElementMap::ElementMap(ElementMap&& other) noexcept
+    : base_(std::exchange(other.base_, nullptr)),
+      length_(std::exchange(other.length_, 0)),
+      data_(std::exchange(other.data_, nullptr)),
+      count_(std::exchange(other.count_, 0)) {}
+
+ElementMap& ElementMap::operator=(ElementMap&& other) noexcept {
+  if (this != &other) {
+    ElementMap old(std::move(*this));
+    base_ = std::exchange(other.base_, nullptr);
+    length_ = std::exchange(other.length_, 0);
+    data_ = std::exchange(other.data_, nullptr);
+    count_ = std::exchange(other.count_, 0);
+  }
+  return *this;
+}
+
+ElementMap map_elements(const ArrayFileInfo& info, std::uint64_t first, std::uint64_t count) {
+  detail::check_range(info, first, count);
+  ElementMap map;
+  if (count == 0) return map;
+  const sys::UniqueFd file = detail::open_for_reading(info.path);
+  const std::uint64_t size = dtype_size(info.dtype);
+  const std::uint64_t begin = info.data_offset + first * size;
+  const std::uint64_t end = begin + count * size;
+  struct stat st {};
+  if (::fstat(file.get(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) < end) {
+    throw InputError(info.path + ": truncated (the file is shorter than when it was opened)");
+  }
+  static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uint64_t start = begin / page * page;
+  const auto length = static_cast<std::size_t>(end - start);
+  void* base =
+      ::mmap(nullptr, length, PROT_READ, MAP_SHARED, file.get(), static_cast<off_t>(start));
+  if (base == MAP_FAILED) {
+    const int err = errno;
+    throw InputError(info.path + ": cannot map: " + sys::errno_text(err));
+  }
+  ::madvise(base, length, MADV_WILLNEED);
+  map.base_ = base;
+  map.length_ = length;
+  map.data_ = static_cast<const unsigned char*>(base) + (begin - start);
+  map.count_ = static_cast<std::size_t>(count);
+  return map;
 }
 
 void write_npy(const std::string& path, std::span<const double> data,

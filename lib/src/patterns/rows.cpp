@@ -346,18 +346,17 @@ void visit_block(const TableVisitor& visit, Worker worker, std::span<const T> va
   }
 }
 
-/// An array file: every worker reads its own elements with positioned reads, a block at a time.
+/// An array file: every worker maps its own elements a window at a time and visits them in
+/// place (the page cache's pages, no copy), unmapping each window before the next.
 template <class T>
 void stream_array(Team& team, const io::ArrayFileInfo& info, std::uint64_t block_bytes,
                   const TableVisitor& visit) {
   const std::uint64_t block = std::max<std::uint64_t>(1, block_bytes / sizeof(T));
   collectively(team.comm(), [&] {
     for_each_block(team, info.count, [&](Worker worker, IndexRange mine) {
-      std::vector<T> buffer(static_cast<std::size_t>(std::min(block, mine.size())));
       for (std::uint64_t at = mine.begin; at < mine.end; at += block) {
-        const std::span<T> values(buffer.data(), std::min(block, mine.end - at));
-        io::read_elements(info, at, values);
-        visit_block<T>(visit, worker, values);
+        const io::ElementMap window = io::map_elements(info, at, std::min(block, mine.end - at));
+        visit_block<T>(visit, worker, window.values<T>());
       }
     });
   });

@@ -58,6 +58,37 @@ bool is_array_file(const std::string& path);
 void read_elements(const ArrayFileInfo& info, std::uint64_t first, std::span<double> out);
 void read_elements(const ArrayFileInfo& info, std::uint64_t first, std::span<float> out);
 
+/// A read-only memory map of a range of an array file's elements: the page cache's own pages,
+/// read without a copy (what streaming a large file reads through). Unmapped on destruction.
+class ElementMap {
+ public:
+  ElementMap() = default;
+  ~ElementMap();
+  ElementMap(ElementMap&& other) noexcept;
+  ElementMap& operator=(ElementMap&& other) noexcept;
+  ElementMap(const ElementMap&) = delete;
+  ElementMap& operator=(const ElementMap&) = delete;
+
+  /// The elements as T (float for a float32 file, double for float64).
+  template <class T>
+  std::span<const T> values() const noexcept {
+    return {reinterpret_cast<const T*>(data_), count_};
+  }
+
+ private:
+  friend ElementMap map_elements(const ArrayFileInfo&, std::uint64_t, std::uint64_t);
+  void* base_ = nullptr;
+  std::size_t length_ = 0;
+  const unsigned char* data_ = nullptr;
+  std::size_t count_ = 0;
+};
+
+/// Maps elements [first, first + count) of the file read-only (mmap of the pages holding
+/// them, with the kernel told to read them ahead). Throws InputError if the range lies beyond
+/// info.count, or the file is now shorter than probed or cannot be mapped. The file must not
+/// shrink while the map lives (reading a page past its end would raise SIGBUS).
+ElementMap map_elements(const ArrayFileInfo& info, std::uint64_t first, std::uint64_t count);
+
 /// Writes a C-order .npy (version 1.0, or 2.0 if the header needs it) of
 /// float64 ('<f8') or float32 ('<f4') atomically (AtomicFile). An empty `shape`
 /// means the 1-D shape {data.size()}; otherwise the product of `shape` must equal
