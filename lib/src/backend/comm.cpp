@@ -103,6 +103,10 @@ void Comm::all_reduce_raw(const void* in, void* out, int count, MPI_Datatype typ
   check(MPI_Allreduce(in, out, count, type, op, native()), "MPI_Allreduce");
 }
 
+void Comm::broadcast_raw(void* data, int count, MPI_Datatype type, int root) const {
+  check(MPI_Bcast(data, count, type, root, native()), "MPI_Bcast");
+}
+
 void Comm::gatherv_raw(const void* in, int count, MPI_Datatype type, void* out, const int* counts,
                        const int* displs, int root) const {
   if (root < 0) {

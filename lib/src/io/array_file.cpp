@@ -295,31 +295,7 @@ void write_npy_impl(const std::string& path, std::span<const T> data,
     throw InternalError(path + ": write_npy shape " + shape_to_string(shape) + " does not hold " +
                         std::to_string(data.size()) + " elements");
   }
-  const char* descr = sizeof(T) == 8 ? "<f8" : "<f4";
-  std::string dict = std::string("{'descr': '") + descr +
-                     "', 'fortran_order': False, 'shape': " + shape_to_string(shape) + ", }";
-  // Pad with spaces and a final newline so that the data starts 64-byte aligned;
-  // version 2.0 only when the header length does not fit version 1.0's 16 bits.
-  const auto padded = [&](std::size_t preamble) {
-    return (preamble + dict.size() + 1 + 63) / 64 * 64 - preamble;
-  };
-  const std::size_t preamble = padded(10) <= 65535 ? 10 : 12;
-  dict.append(padded(preamble) - dict.size() - 1, ' ');
-  dict += '\n';
-  const std::uint64_t hlen = dict.size();
-  std::string head(kNpyMagic);
-  if (preamble == 10) {
-    head += '\x01';
-    head += '\x00';
-    head += static_cast<char>(hlen & 0xff);
-    head += static_cast<char>((hlen >> 8) & 0xff);
-  } else {
-    head += '\x02';
-    head += '\x00';
-    for (int b = 0; b < 4; ++b) head += static_cast<char>((hlen >> (8 * b)) & 0xff);
-  }
-  head += dict;
-
+  const std::string head = npy_header(sizeof(T) == 8 ? DType::f64 : DType::f32, shape);
   AtomicFile file(path);
   file.write(head);
   file.write(std::as_bytes(data));
@@ -370,6 +346,34 @@ ArrayFileInfo probe_array_file(const std::string& path) {
   }
   detail::fail(
       path, "unknown file type '" + ext + "' (expected .npy, or raw float64 .bin, .f64 or .raw)");
+}
+
+std::string npy_header(DType dtype, const std::vector<std::uint64_t>& shape) {
+  const char* descr = dtype == DType::f64 ? "<f8" : "<f4";
+  std::string dict = std::string("{'descr': '") + descr +
+                     "', 'fortran_order': False, 'shape': " + shape_to_string(shape) + ", }";
+  // Pad with spaces and a final newline so that the data starts 64-byte aligned;
+  // version 2.0 only when the header length does not fit version 1.0's 16 bits.
+  const auto padded = [&](std::size_t preamble) {
+    return (preamble + dict.size() + 1 + 63) / 64 * 64 - preamble;
+  };
+  const std::size_t preamble = padded(10) <= 65535 ? 10 : 12;
+  dict.append(padded(preamble) - dict.size() - 1, ' ');
+  dict += '\n';
+  const std::uint64_t hlen = dict.size();
+  std::string head(detail::kNpyMagic);
+  if (preamble == 10) {
+    head += '\x01';
+    head += '\x00';
+    head += static_cast<char>(hlen & 0xff);
+    head += static_cast<char>((hlen >> 8) & 0xff);
+  } else {
+    head += '\x02';
+    head += '\x00';
+    for (int b = 0; b < 4; ++b) head += static_cast<char>((hlen >> (8 * b)) & 0xff);
+  }
+  head += dict;
+  return head;
 }
 
 bool is_array_file(const std::string& path) {

@@ -195,42 +195,119 @@ std::vector<double> plan_widths(const KdeOptions& options, std::uint64_t n,
   return linspace(1.0, 1.2, 100);
 }
 
-/// The grid's points in C order; empty bounds become the samples' range plus 10% each side.
-std::vector<double> grid_points(GridSpec& grid, std::size_t d, const std::vector<double>& lo,
-                                const std::vector<double>& hi) {
-  if (grid.cells.size() != d) {
-    throw UsageError("KdeOptions::grid has " + std::to_string(grid.cells.size()) +
-                     " dimensions but the samples have " + std::to_string(d));
-  }
-  if (grid.lo.empty()) {
-    for (std::size_t t = 0; t < d; ++t) {
-      const double margin = hi[t] > lo[t] ? 0.1 * (hi[t] - lo[t]) : 1.0;
-      grid.lo.push_back(lo[t] - margin);
-      grid.hi.push_back(hi[t] + margin);
+/// The query points a block at a time: a grid's from their index (bounds from the samples'
+/// range plus 10% each side when not given), a given list's, a file's (each rank reads its
+/// rows in whole blocks; a block's owner broadcasts it), else the origin.
+class QueryPoints {
+ public:
+  QueryPoints(const Comm& comm, const KdeOptions& options, std::size_t d,
+              const std::vector<double>& lo, const std::vector<double>& hi, std::uint64_t block)
+      : d_(d), block_(std::max<std::uint64_t>(block, 1)) {
+    if (options.grid) {
+      plan_grid(*options.grid, lo, hi);
+    } else if (!options.points_file.path.empty()) {
+      TableSource source = options.points_file;
+      if (source.role.empty()) source.role = "KdeOptions::points_file";
+      file_ = read_rows(comm, source, [&](std::uint64_t) { return block_; });
+      collectively(comm, [&] {
+        if (file_->cols != d) {
+          throw UsageError(source.path + " has " + std::to_string(file_->cols) +
+                           " coordinates per point but the samples have " + std::to_string(d) +
+                           " (" + source.role + ")");
+        }
+      });
+      count_ = file_->layout.rows();
+    } else if (!options.points.empty()) {
+      collectively(comm, [&] { check_list(options); });
+      list_ = options.points;
+      count_ = list_.size() / d;
+    } else {
+      list_.assign(d, 0.0);
+      count_ = 1;
     }
   }
-  long double total = 1;
-  for (const auto c : grid.cells) total *= static_cast<long double>(c);
-  require_memory(total * static_cast<long double>(d) * 8, "KdeOptions::grid");
-  std::vector<std::vector<double>> axes;
-  for (std::size_t t = 0; t < d; ++t)
-    axes.push_back(linspace(grid.lo[t], grid.hi[t], grid.cells[t]));
-  const auto count = static_cast<std::uint64_t>(total);
-  std::vector<double> points(count * d);
-  for (std::uint64_t p = 0; p < count; ++p) {  // C order: the last coordinate varies fastest
-    std::uint64_t rest = p;
-    for (std::size_t t = d; t-- > 0;) {
-      points[p * d + t] = axes[t][rest % grid.cells[t]];
-      rest /= grid.cells[t];
+
+  std::uint64_t count() const noexcept { return count_; }
+  std::uint64_t blocks() const noexcept { return (count_ + block_ - 1) / block_; }
+  IndexRange block(std::uint64_t b) const noexcept {
+    return {b * block_, std::min(count_, (b + 1) * block_)};
+  }
+  const std::vector<std::uint64_t>& grid_cells() const noexcept { return cells_; }
+
+  /// The points of block b, row-major, on every rank (collective for a file).
+  std::vector<double> points(const Comm& comm, std::uint64_t b) const {
+    const IndexRange range = block(b);
+    std::vector<double> out(range.size() * d_);
+    if (file_) {
+      int owner = 0;
+      while (file_->layout.of(owner).end <= range.begin) ++owner;
+      if (owner == comm.rank()) {
+        const auto first = static_cast<std::ptrdiff_t>((range.begin - file_->mine().begin) * d_);
+        std::copy_n(file_->values.data() + first, out.size(), out.begin());
+      }
+      comm.broadcast_in_place(std::span<double>(out), owner);
+    } else if (!axes_.empty()) {
+      for (std::uint64_t p = range.begin; p < range.end; ++p) {  // C order: last fastest
+        std::uint64_t rest = p;
+        for (std::size_t t = d_; t-- > 0;) {
+          out[(p - range.begin) * d_ + t] = axes_[t][rest % cells_[t]];
+          rest /= cells_[t];
+        }
+      }
+    } else {
+      std::copy_n(list_.begin() + static_cast<std::ptrdiff_t>(range.begin * d_), out.size(),
+                  out.begin());
+    }
+    return out;
+  }
+
+ private:
+  void plan_grid(GridSpec grid, const std::vector<double>& lo, const std::vector<double>& hi) {
+    if (grid.cells.size() != d_) {
+      throw UsageError("KdeOptions::grid has " + std::to_string(grid.cells.size()) +
+                       " dimensions but the samples have " + std::to_string(d_));
+    }
+    if (grid.lo.empty()) {
+      for (std::size_t t = 0; t < d_; ++t) {
+        const double margin = hi[t] > lo[t] ? 0.1 * (hi[t] - lo[t]) : 1.0;
+        grid.lo.push_back(lo[t] - margin);
+        grid.hi.push_back(hi[t] + margin);
+      }
+    }
+    long double total = 1;
+    for (const auto c : grid.cells) total *= static_cast<long double>(c);
+    if (total > 1e18L) throw UsageError("KdeOptions::grid has too many points");
+    for (std::size_t t = 0; t < d_; ++t)
+      axes_.push_back(linspace(grid.lo[t], grid.hi[t], grid.cells[t]));
+    cells_ = grid.cells;
+    count_ = static_cast<std::uint64_t>(total);
+  }
+
+  void check_list(const KdeOptions& options) const {
+    if (options.point_dim != 0 && static_cast<std::size_t>(options.point_dim) != d_) {
+      throw UsageError(options.points_source + " has " + std::to_string(options.point_dim) +
+                       " coordinates but the samples have " + std::to_string(d_));
+    }
+    if (options.points.size() % d_ != 0) {
+      throw UsageError("the query points have " + std::to_string(options.points.size()) +
+                       " coordinates in all, not a multiple of the samples' dimension " +
+                       std::to_string(d_));
     }
   }
-  return points;
-}
+
+  std::size_t d_;
+  std::uint64_t block_;
+  std::uint64_t count_ = 0;
+  std::vector<std::uint64_t> cells_;
+  std::vector<std::vector<double>> axes_;
+  std::vector<double> list_;
+  std::optional<RowShard> file_;
+};
 
 // ------------------------------------------------------------------ densities
 
-/// What the density kernels work on: this rank's rows of the samples and the query points,
-/// which every rank holds.
+/// What the density kernels work on: this rank's rows of the samples and a block of query
+/// points, which every rank holds.
 struct DensityProblem {
   Samples& local;   // the tree reorders it
   std::uint64_t n;  // samples on all ranks
@@ -249,19 +326,55 @@ struct DensityProblem {
 /// Rows per work item when several workers split one rank's rows.
 constexpr std::uint64_t kRowBlock = 1 << 15;
 
-void local_counts(Team& team, const DensityProblem& problem, std::vector<std::uint64_t>& counts);
+/// A rank's index of its shard for hypercube counts, built once and queried block by block:
+/// the range counter or the k-d tree (both reorder the shard's rows in place), or a sorted copy
+/// for the sweep.
+struct CountIndex {
+  std::optional<kde::RangeCounter> range;
+  std::optional<kde::RangeTree> tree;
+  std::optional<kde::SortedSamples> sorted;
+};
+
+/// Runs f(k) for k in [0, count) on the team's threads (what the indexes take).
+std::function<void(std::uint64_t, const std::function<void(std::uint64_t)>&)> parallel_on(
+    Team& team) {
+  return [&team](std::uint64_t count, const std::function<void(std::uint64_t)>& f) {
+    for_each_item(team, count, [&](std::uint64_t k, Worker) { f(k); });
+  };
+}
+
+/// The index `algo` needs over `local` for `points` query points in all.
+CountIndex build_index(Team& team, Samples& local, KdeAlgo algo, std::uint64_t points) {
+  CountIndex index;
+  collectively(team.comm(), [&] {
+    const auto parallel = parallel_on(team);
+    if (algo == KdeAlgo::range) {
+      index.range.emplace(local, parallel);
+    } else if (algo == KdeAlgo::tree) {
+      index.tree.emplace(local, parallel);
+    } else if (algo == KdeAlgo::sweep && points > 1) {
+      index.sorted.emplace(local);
+    }
+  });
+  return index;
+}
+
+void local_counts(Team& team, const DensityProblem& problem, const CountIndex& index,
+                  std::vector<std::uint64_t>& counts);
 
 /// Hypercube counts at every point and width, summed over ranks (integers: exact).
-std::vector<std::uint64_t> hypercube_counts(Team& team, const DensityProblem& problem) {
+std::vector<std::uint64_t> hypercube_counts(Team& team, const DensityProblem& problem,
+                                            const CountIndex& index) {
   const std::size_t m = problem.widths.size();
   std::vector<std::uint64_t> counts(problem.point_count * m, 0);
-  collectively(team.comm(), [&] { local_counts(team, problem, counts); });
+  collectively(team.comm(), [&] { local_counts(team, problem, index, counts); });
   team.comm().all_reduce_in_place(std::span<std::uint64_t>(counts), ops::plus{});
   return counts;
 }
 
 /// This rank's part of hypercube_counts.
-void local_counts(Team& team, const DensityProblem& problem, std::vector<std::uint64_t>& counts) {
+void local_counts(Team& team, const DensityProblem& problem, const CountIndex& index,
+                  std::vector<std::uint64_t>& counts) {
   const std::size_t m = problem.widths.size();
   const auto rows = static_cast<std::uint64_t>(problem.local.rows());
   const kde::HypercubeWidths widths(problem.widths);
@@ -278,24 +391,19 @@ void local_counts(Team& team, const DensityProblem& problem, std::vector<std::ui
       }
     });
   };
-  const auto parallel = [&](std::uint64_t count, const std::function<void(std::uint64_t)>& f) {
-    for_each_item(team, count, [&](std::uint64_t k, Worker) { f(k); });
-  };
-  if (problem.algo == KdeAlgo::range) {
-    // Sort the shard in place; every window is a rectangle counted by an offline sweep.
-    const kde::RangeCounter counter(problem.local, parallel);
-    counter.add_counts(problem.points, problem.widths, counts, parallel, team.threads());
-  } else if (problem.algo == KdeAlgo::tree) {
-    // Index the shard once (reordering its rows); a point costs the nodes on its windows' edges.
-    const kde::RangeTree tree(problem.local, parallel);
+  if (index.range) {
+    // The shard sorted in place; every window is a rectangle counted by an offline sweep.
+    index.range->add_counts(problem.points, problem.widths, counts, parallel_on(team),
+                            team.threads());
+  } else if (index.tree) {
+    // A point costs the nodes on its windows' edges.
     each_point([&](std::span<const double> point, std::span<std::uint64_t> histogram) {
-      tree.histogram(widths, point, histogram);
+      index.tree->histogram(widths, point, histogram);
     });
-  } else if (problem.algo == KdeAlgo::sweep && problem.point_count > 1) {
-    // Sort a copy of the shard once; each point visits only its window's band.
-    const kde::SortedSamples sorted(problem.local);
+  } else if (index.sorted) {
+    // Each point visits only its window's band of the sorted copy.
     each_point([&](std::span<const double> point, std::span<std::uint64_t> histogram) {
-      kde::hypercube_histogram(sorted, widths, point, histogram);
+      kde::hypercube_histogram(*index.sorted, widths, point, histogram);
     });
   } else {
     // Few points (or the naive reference): split the shard's rows too.
@@ -399,10 +507,10 @@ struct Raw {
   std::vector<double> sums;
 };
 
-Raw compute(Team& team, const DensityProblem& problem) {
+Raw compute(Team& team, const DensityProblem& problem, const CountIndex& index) {
   Raw raw;
   if (problem.kernel == Kernel::hypercube) {
-    raw.counts = hypercube_counts(team, problem);
+    raw.counts = hypercube_counts(team, problem, index);
   } else {
     raw.sums = smooth_sums(team, problem);
   }
@@ -633,29 +741,6 @@ GridSpec parse_grid(std::string_view text) {
 
 namespace {
 
-/// The query points the options describe, on every rank.
-std::vector<double> plan_points(const KdeOptions& options, std::size_t d,
-                                const std::vector<double>& lo, const std::vector<double>& hi,
-                                std::vector<std::uint64_t>& grid_cells) {
-  if (options.grid) {
-    GridSpec grid = *options.grid;
-    auto points = grid_points(grid, d, lo, hi);
-    grid_cells = grid.cells;
-    return points;
-  }
-  if (options.points.empty()) return std::vector<double>(d, 0.0);
-  if (options.point_dim != 0 && static_cast<std::size_t>(options.point_dim) != d) {
-    throw UsageError(options.points_source + " has " + std::to_string(options.point_dim) +
-                     " coordinates but the samples have " + std::to_string(d));
-  }
-  if (options.points.size() % d != 0) {
-    throw UsageError("the query points have " + std::to_string(options.points.size()) +
-                     " coordinates in all, not a multiple of the samples' dimension " +
-                     std::to_string(d));
-  }
-  return options.points;
-}
-
 /// The algorithm that runs: the tree for hypercube counts at many points, else the sweep.
 KdeAlgo resolve_algo(const KdeOptions& options, std::uint64_t points, std::size_t dim) {
   const bool index = options.algo == KdeAlgo::tree || options.algo == KdeAlgo::range;
@@ -672,21 +757,37 @@ KdeAlgo resolve_algo(const KdeOptions& options, std::uint64_t points, std::size_
   return dim <= 2 ? KdeAlgo::range : KdeAlgo::tree;
 }
 
-/// Times compute() for the other algorithm and checks that it agrees.
-void compare_naive(Team& team, const DensityProblem& problem, const Raw& raw, KdeResult& result) {
-  DensityProblem other = problem;
-  other.algo = problem.algo == KdeAlgo::naive ? KdeAlgo::sweep : KdeAlgo::naive;
-  team.comm().barrier();
-  Stopwatch clock;
-  const Raw reference = compute(team, other);
-  const double seconds = max_over_ranks(team.comm(), clock.seconds());
-  result.naive_seconds = other.algo == KdeAlgo::naive ? seconds : result.seconds;
-  if (other.algo == KdeAlgo::sweep) result.seconds = seconds;
-  result.naive_equal = raw.counts == reference.counts;
-  for (std::size_t k = 0; k < raw.sums.size() && result.naive_equal; ++k) {
-    const double a = raw.sums[k], b = reference.sums[k];
-    result.naive_equal = std::abs(a - b) <= 1e-12 * std::max(std::abs(a), std::abs(b));
+/// Whether the other algorithm's results agree: counts exactly, sums within 1e-12 relative.
+bool same_results(const Raw& a, const Raw& b) {
+  if (a.counts != b.counts) return false;
+  for (std::size_t k = 0; k < a.sums.size(); ++k) {
+    const double x = a.sums[k], y = b.sums[k];
+    if (!(std::abs(x - y) <= 1e-12 * std::max(std::abs(x), std::abs(y)))) return false;
   }
+  return true;
+}
+
+/// Densities (and, for the hypercube, counts) of one block, from its raw sums.
+void block_densities(const KdeOptions& options, const KdeResult& result, Raw& raw,
+                     std::vector<double>& density) {
+  const std::size_t m = result.widths.size();
+  const std::size_t cells =
+      options.kernel == Kernel::hypercube ? raw.counts.size() : raw.sums.size();
+  density.resize(cells);
+  for (std::size_t k = 0; k < cells; ++k) {
+    const double h = result.widths[k % m];
+    density[k] = options.kernel == Kernel::hypercube
+                     ? kde::hypercube_density(raw.counts[k], result.n, h, result.dim)
+                     : kde::smooth_density(options.kernel, h, result.dim, raw.sums[k],
+                                           static_cast<double>(result.n));
+  }
+}
+
+/// Query points per block: KdeOptions::point_block, else as many as keep a block's points and
+/// results within about 64 MiB.
+std::uint64_t point_block(const KdeOptions& options, std::size_t m, std::size_t d) {
+  if (options.point_block > 0) return options.point_block;
+  return std::max<std::uint64_t>(1, (std::uint64_t{64} << 20) / (16 * m + 8 * d));
 }
 
 }  // namespace
@@ -716,37 +817,78 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
       if (!(h > 0) || !std::isfinite(h))
         throw UsageError("KdeOptions::widths must be positive and finite");
     }
-    result.points = plan_points(options, d, lo, hi, result.grid_cells);
-    result.point_count = result.points.size() / d;
-    result.algo = resolve_algo(options, result.point_count, d);
-    require_memory(static_cast<long double>(result.point_count) *
-                       static_cast<long double>(result.widths.size()) * 16,
-                   "the density table (points x widths)");
   });
+  const std::size_t m = result.widths.size();
+  std::optional<QueryPoints> queries;
+  collectively(comm,
+               [&] { queries.emplace(comm, options, d, lo, hi, point_block(options, m, d)); });
+  result.point_count = queries->count();
+  result.grid_cells = queries->grid_cells();
+  collectively(comm, [&] { result.algo = resolve_algo(options, result.point_count, d); });
   result.plot_samples = subsample(comm, samples, result.first_row, result.n, 5000);
 
-  const std::size_t m = result.widths.size();
-  const DensityProblem problem{samples,       result.n,       result.points, result.point_count,
-                               result.widths, options.kernel, result.algo};
+  // Block by block: every rank adds its shard's part of each block's cells, the parts are
+  // summed over ranks, and rank 0 turns them into densities and hands them on (or keeps them).
+  const KdeAlgo other = result.algo == KdeAlgo::naive ? KdeAlgo::sweep : KdeAlgo::naive;
+  double kernel_seconds = 0, other_seconds = 0;
   comm.barrier();
-  Stopwatch kernel;
-  Raw raw = compute(team, problem);
-  result.seconds = max_over_ranks(comm, kernel.seconds());
-  if (options.compare_naive) compare_naive(team, problem, raw, result);
-
-  if (team.rank() == 0) {
-    result.density.resize(result.point_count * m);
-    for (std::uint64_t p = 0; p < result.point_count; ++p) {
-      for (std::size_t j = 0; j < m; ++j) {
-        const double h = result.widths[j];
-        const std::size_t k = p * m + j;
-        result.density[k] = options.kernel == Kernel::hypercube
-                                ? kde::hypercube_density(raw.counts[k], result.n, h, result.dim)
-                                : kde::smooth_density(options.kernel, h, result.dim, raw.sums[k],
-                                                      static_cast<double>(result.n));
-      }
+  Stopwatch index_clock;
+  const CountIndex index = options.kernel == Kernel::hypercube
+                               ? build_index(team, samples, result.algo, result.point_count)
+                               : CountIndex{};
+  kernel_seconds += index_clock.seconds();
+  std::optional<CountIndex> other_index;
+  if (options.compare_naive && options.kernel == Kernel::hypercube) {
+    Stopwatch clock;
+    other_index.emplace(build_index(team, samples, other, result.point_count));
+    other_seconds += clock.seconds();
+  }
+  std::vector<double> density;
+  bool have_max = false;
+  for (std::uint64_t b = 0; b < queries->blocks(); ++b) {
+    const std::vector<double> points = queries->points(comm, b);
+    const IndexRange range = queries->block(b);
+    const DensityProblem problem{samples,       result.n,       points,     range.size(),
+                                 result.widths, options.kernel, result.algo};
+    Stopwatch clock;
+    Raw raw = compute(team, problem, index);
+    kernel_seconds += clock.seconds();
+    if (options.compare_naive) {
+      DensityProblem reference = problem;
+      reference.algo = other;
+      Stopwatch other_clock;
+      const Raw check = compute(team, reference, other_index ? *other_index : CountIndex{});
+      other_seconds += other_clock.seconds();
+      result.naive_equal = result.naive_equal && same_results(raw, check);
     }
-    result.counts = std::move(raw.counts);
+    // Rank 0 hands the block on; an error there (a full disk, say) ends every rank together.
+    collectively(comm, [&] {
+      if (team.rank() != 0) return;
+      block_densities(options, result, raw, density);
+      for (std::size_t k = 0; k < density.size(); ++k) {
+        if (!have_max || density[k] > result.max_density) {
+          have_max = true;
+          result.max_density = density[k];
+          result.max_point = range.begin + k / m;
+          result.max_width = k % m;
+        }
+      }
+      if (options.on_block) {
+        options.on_block(DensityBlock{range.begin, result.point_count, result.dim, result.widths,
+                                      points, raw.counts, density});
+      } else {
+        result.points.insert(result.points.end(), points.begin(), points.end());
+        result.counts.insert(result.counts.end(), raw.counts.begin(), raw.counts.end());
+        result.density.insert(result.density.end(), density.begin(), density.end());
+      }
+    });
+  }
+  result.seconds = max_over_ranks(comm, kernel_seconds);
+  if (options.compare_naive) {
+    const double seconds = max_over_ranks(comm, other_seconds);
+    result.naive_seconds = other == KdeAlgo::naive ? seconds : result.seconds;
+    if (other == KdeAlgo::sweep) result.seconds = seconds;
+    result.naive_equal = comm.all_reduce(result.naive_equal ? 1 : 0, ops::min{}) == 1;
   }
 
   if (options.cv) {

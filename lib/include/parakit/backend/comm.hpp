@@ -141,6 +141,16 @@ class Comm {
     return value;
   }
 
+  /// Broadcasts `values` from `root` into the same-sized buffer of every rank (MPI_Bcast, no
+  /// serialisation). Throws InternalError past INT_MAX elements.
+  template <detail::MpiScalar T>
+  void broadcast_in_place(std::span<T> values, int root) const {
+    if (!is_mpi() || values.empty()) return;
+    if (values.size() > static_cast<std::size_t>(INT_MAX)) too_large("broadcast_in_place");
+    broadcast_raw(values.data(), static_cast<int>(values.size()),
+                  boost::mpi::get_mpi_datatype<T>(T{}), root);
+  }
+
   /// Gathers one value per rank, in rank order, on every rank.
   template <class T>
   std::vector<T> all_gather(const T& value) const {
@@ -277,6 +287,7 @@ class Comm {
     return MPI_SUM;
   }
   void all_reduce_raw(const void* in, void* out, int count, MPI_Datatype type, MPI_Op op) const;
+  void broadcast_raw(void* data, int count, MPI_Datatype type, int root) const;
   void gatherv_raw(const void* in, int count, MPI_Datatype type, void* out, const int* counts,
                    const int* displs, int root) const;
   [[noreturn]] static void too_large(const char* what);

@@ -89,6 +89,11 @@ class ElementMap {
 /// shrink while the map lives (reading a page past its end would raise SIGBUS).
 ElementMap map_elements(const ArrayFileInfo& info, std::uint64_t first, std::uint64_t count);
 
+/// The header of a C-order .npy of `shape` (version 1.0, or 2.0 if the header needs it), padded
+/// so that the data after it starts 64-byte aligned: what write_npy writes before the values,
+/// for writers that append the values in blocks.
+std::string npy_header(DType dtype, const std::vector<std::uint64_t>& shape);
+
 /// Writes a C-order .npy (version 1.0, or 2.0 if the header needs it) of
 /// float64 ('<f8') or float32 ('<f4') atomically (AtomicFile). An empty `shape`
 /// means the 1-D shape {data.size()}; otherwise the product of `shape` must equal

@@ -14,12 +14,15 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "parakit/backend/team.hpp"
+#include "parakit/patterns/rows.hpp"
 #include "parakit/kde/bandwidth.hpp"
 #include "parakit/kde/cv.hpp"
 #include "parakit/kde/kernels.hpp"
@@ -65,6 +68,18 @@ std::vector<double> parse_widths(std::string_view text,
 std::vector<double> parse_point(std::string_view text,
                                 std::string_view what = "KdeOptions::points");
 
+/// One block of query points and their results, handed to KdeOptions::on_block on rank 0,
+/// blocks in point order.
+struct DensityBlock {
+  std::uint64_t first_point = 0;          ///< global index of the block's first point
+  std::uint64_t point_count = 0;          ///< points in all blocks together
+  int dim = 0;                            ///< coordinates per point
+  std::span<const double> widths;         ///< the widths, in order
+  std::span<const double> points;         ///< the block's points, row-major
+  std::span<const std::uint64_t> counts;  ///< hypercube: points x widths; else empty
+  std::span<const double> density;        ///< points x widths
+};
+
 struct KdeOptions {
   kde::Kernel kernel = kde::Kernel::hypercube;
   KdeAlgo algo = KdeAlgo::automatic;
@@ -77,11 +92,19 @@ struct KdeOptions {
   int dim = 2;
   std::uint64_t seed = 123;
   SampleRng rng = SampleRng::numpy;
-  // Queries: `points` (row-major, dim columns), else the grid, else the origin.
+  // Queries: `points` (row-major, dim columns), else `points_file`, else the grid, else the
+  // origin. They are processed in blocks of `point_block` points, so a file of millions of
+  // points needs memory for one block only (each rank reads its rows of the file; a block's
+  // owner broadcasts it).
   std::vector<double> points;
   int point_dim = 0;          ///< columns of `points` (0: take the samples' dimension)
   std::string points_source;  ///< names the points in messages (default: KdeOptions::points)
+  TableSource points_file;    ///< query points from a file (path empty: none)
   std::optional<GridSpec> grid;
+  std::uint64_t point_block = 0;  ///< points per block (0: a block's results fit ~64 MiB)
+  /// Rank 0 gets each block's densities here, in point order, instead of KdeResult holding
+  /// every point's (KdeResult::points, counts and density then stay empty).
+  std::function<void(const DensityBlock&)> on_block;
   // Widths: given, else derived (see width_plan in the .cpp), else the seed's 1.0:1.2:100.
   std::vector<double> widths;
   std::optional<kde::BandwidthRule> bandwidth;
@@ -96,19 +119,22 @@ struct KdeResult {
   std::uint64_t first_row = 0;
   std::vector<double> plot_samples;  ///< rank 0: up to 5000 rows spread over all (row-major)
   std::vector<double> widths;        ///< as used, in order
-  std::vector<double> points;        ///< row-major, dim columns
+  std::vector<double> points;        ///< rank 0: row-major, dim columns (empty with on_block)
   std::uint64_t point_count = 0;
   std::vector<std::uint64_t> grid_cells;  ///< set for a grid
-  std::vector<std::uint64_t> counts;      ///< point_count x widths, hypercube only (rank 0)
-  std::vector<double> density;            ///< point_count x widths (rank 0)
-  std::optional<double> rule_width;       ///< the width KdeOptions::bandwidth's rule gave
-  std::optional<kde::CvCurve> cv;         ///< every rank
-  KdeAlgo algo = KdeAlgo::sweep;          ///< what ran
-  double seconds = 0;                     ///< density kernel, max over ranks
-  double cv_seconds = 0;                  ///< CV kernel, max over ranks
-  double load_seconds = 0;                ///< generating or reading the samples
-  std::optional<double> naive_seconds;    ///< with compare_naive
-  bool naive_equal = true;                ///< naive == fast (counts exactly, else 1e-12 rel.)
+  std::vector<std::uint64_t> counts;    ///< rank 0: point_count x widths, hypercube (not on_block)
+  std::vector<double> density;          ///< rank 0: point_count x widths (not with on_block)
+  double max_density = 0;               ///< rank 0: the largest density (first in point order)
+  std::uint64_t max_point = 0;          ///< rank 0: at this point
+  std::size_t max_width = 0;            ///< rank 0: and this width
+  std::optional<double> rule_width;     ///< the width KdeOptions::bandwidth's rule gave
+  std::optional<kde::CvCurve> cv;       ///< every rank
+  KdeAlgo algo = KdeAlgo::sweep;        ///< what ran
+  double seconds = 0;                   ///< density kernel, max over ranks
+  double cv_seconds = 0;                ///< CV kernel, max over ranks
+  double load_seconds = 0;              ///< generating or reading the samples
+  std::optional<double> naive_seconds;  ///< with compare_naive
+  bool naive_equal = true;              ///< naive == fast (counts exactly, else 1e-12 rel.)
 };
 
 /// Collective over the team; bad input raises AgreedError on every rank.
