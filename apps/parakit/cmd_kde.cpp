@@ -1,11 +1,13 @@
 // parakit kde: Parzen-window density estimation over a sweep of window widths.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli.hpp"
@@ -37,6 +39,7 @@ struct KdeArgs {
   std::string input, out, plot;
   std::uint64_t cols = 0;
   std::string dataset;
+  std::uint64_t point_block = 0;
   bool compare_naive = false;
 };
 
@@ -59,8 +62,22 @@ nlohmann::json cv_json(const kde::CvCurve& curve) {
   return out;
 }
 
-nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Team& team,
-                       const std::vector<std::uint64_t>& peak_rss) {
+/// One query point and no grid: results are reported per width ("point", "results").
+bool single_point(const KdeResult& r) {
+  return r.point_count == 1 && r.grid_cells.empty();
+}
+
+/// What rank 0 keeps of the densities while they stream past: every block when the summary or
+/// the plot needs them (one point; a plotted grid), else nothing.
+struct Kept {
+  std::vector<double> points, density;
+  std::vector<std::uint64_t> counts;
+};
+
+/// The JSON document's fields, without the per-point arrays of a point list or grid (those
+/// are streamed: DensityOutputs).
+nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Kept& kept,
+                       const Team& team, const std::vector<std::uint64_t>& peak_rss) {
   const std::size_t m = r.widths.size();
   const auto d = static_cast<std::size_t>(r.dim);
   const bool hypercube = options.kernel == kde::Kernel::hypercube;
@@ -86,36 +103,20 @@ nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Team
         {"rule", kde::to_string(options.bandwidth.value_or(kde::BandwidthRule::scott))},
         {"h", json_double(*r.rule_width)}};
   }
-  if (r.point_count == 1 && r.grid_cells.empty()) {
-    out["point"] = r.points;
+  if (single_point(r)) {
+    out["point"] = kept.points;
     nlohmann::json results = nlohmann::json::array();
     for (std::size_t j = 0; j < m; ++j) {
       nlohmann::json entry{{"h", json_double(r.widths[j])}};
-      if (hypercube) entry["count"] = r.counts[j];
-      entry["density"] = json_double(r.density[j]);
+      if (hypercube) entry["count"] = kept.counts[j];
+      entry["density"] = json_double(kept.density[j]);
       results.push_back(std::move(entry));
     }
     out["results"] = std::move(results);
   } else {
-    nlohmann::json widths = nlohmann::json::array(), points = nlohmann::json::array(),
-                   density = nlohmann::json::array(), counts = nlohmann::json::array();
+    nlohmann::json widths = nlohmann::json::array();
     for (const double h : r.widths) widths.push_back(json_double(h));
-    for (std::uint64_t p = 0; p < r.point_count; ++p) {
-      nlohmann::json point = nlohmann::json::array(), row = nlohmann::json::array();
-      for (std::size_t t = 0; t < d; ++t) point.push_back(r.points[p * d + t]);
-      for (std::size_t j = 0; j < m; ++j) row.push_back(json_double(r.density[p * m + j]));
-      points.push_back(std::move(point));
-      density.push_back(std::move(row));
-      if (hypercube) {
-        counts.push_back(nlohmann::json(std::vector<std::uint64_t>(
-            r.counts.begin() + static_cast<std::ptrdiff_t>(p * m),
-            r.counts.begin() + static_cast<std::ptrdiff_t>((p + 1) * m))));
-      }
-    }
     out["widths"] = std::move(widths);
-    out["points"] = std::move(points);
-    out["density"] = std::move(density);
-    if (hypercube) out["counts"] = std::move(counts);
     if (!r.grid_cells.empty()) out["grid"] = r.grid_cells;
   }
   if (r.cv) {
@@ -130,24 +131,153 @@ nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Team
   return out;
 }
 
-std::string csv_text(const KdeOptions& options, const KdeResult& r) {
-  const std::size_t m = r.widths.size();
-  const auto d = static_cast<std::size_t>(r.dim);
-  const bool hypercube = options.kernel == kde::Kernel::hypercube;
-  std::string text;
-  for (std::size_t t = 0; t < d; ++t) text += "x" + std::to_string(t) + ",";
-  text += hypercube ? "h,count,density\n" : "h,density\n";
-  for (std::uint64_t p = 0; p < r.point_count; ++p) {
-    std::string prefix;
-    for (std::size_t t = 0; t < d; ++t) prefix += format_double(r.points[p * d + t]) + ",";
-    for (std::size_t j = 0; j < m; ++j) {
-      text += prefix + format_double(r.widths[j]) + ",";
-      if (hypercube) text += std::to_string(r.counts[p * m + j]) + ",";
-      text += format_double(r.density[p * m + j]) + "\n";
+/// A temporary file (unlinked: it goes away with the process) that JSON arrays are spooled to.
+class Spool {
+ public:
+  Spool() : file_(std::tmpfile(), &std::fclose) {
+    if (!file_) throw InputError("cannot create a temporary file for the densities");
+  }
+  void append(const std::string& text) {
+    if (!text.empty() && std::fwrite(text.data(), 1, text.size(), file_.get()) != text.size()) {
+      throw InputError("cannot write the densities to a temporary file (disk full?)");
     }
   }
-  return text;
-}
+  /// Passes the spooled text to `sink` in pieces.
+  template <class Sink>
+  void replay(Sink&& sink) {
+    std::rewind(file_.get());
+    std::string piece(std::size_t{1} << 20, '\0');
+    while (const std::size_t got = std::fread(piece.data(), 1, piece.size(), file_.get())) {
+      sink(std::string_view(piece.data(), got));
+    }
+    if (std::ferror(file_.get())) throw InputError("cannot read back the spooled densities");
+  }
+
+ private:
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file_;
+};
+
+/// Rank 0's destinations of the densities, written block by block as run_kde hands them over:
+/// --out CSV rows and .npy values go straight into the (atomic) file; the JSON document's
+/// arrays (--out .json, --json) are spooled and assembled behind its other fields at the end.
+/// Nothing holds every point's densities in memory.
+class DensityOutputs {
+ public:
+  DensityOutputs(const std::string& out, bool json_stdout, bool keep, bool hypercube)
+      : json_stdout_(json_stdout), keep_(keep), hypercube_(hypercube) {
+    if (!out.empty()) {
+      file_.emplace(out);
+      format_ = out.ends_with(".json")  ? Format::json
+                : out.ends_with(".npy") ? Format::npy
+                                        : Format::csv;
+    }
+  }
+
+  const Kept& kept() const noexcept { return kept_; }
+
+  void add(const workloads::DensityBlock& b) {
+    const auto d = static_cast<std::size_t>(b.dim);
+    const std::size_t m = b.widths.size();
+    const std::uint64_t points = b.density.size() / m;
+    if (keep_ || b.point_count == 1) {
+      kept_.points.insert(kept_.points.end(), b.points.begin(), b.points.end());
+      kept_.counts.insert(kept_.counts.end(), b.counts.begin(), b.counts.end());
+      kept_.density.insert(kept_.density.end(), b.density.begin(), b.density.end());
+    }
+    if (file_ && format_ == Format::csv) {
+      std::string text;
+      if (b.first_point == 0) {
+        for (std::size_t t = 0; t < d; ++t) text += "x" + std::to_string(t) + ",";
+        text += hypercube_ ? "h,count,density\n" : "h,density\n";
+      }
+      for (std::uint64_t p = 0; p < points; ++p) {
+        std::string prefix;
+        for (std::size_t t = 0; t < d; ++t) prefix += format_double(b.points[p * d + t]) + ",";
+        for (std::size_t j = 0; j < m; ++j) {
+          text += prefix + format_double(b.widths[j]) + ",";
+          if (hypercube_) text += std::to_string(b.counts[p * m + j]) + ",";
+          text += format_double(b.density[p * m + j]) + "\n";
+        }
+      }
+      file_->write(text);
+    }
+    if (file_ && format_ == Format::npy) {
+      if (b.first_point == 0) file_->write(io::npy_header(io::DType::f64, {b.point_count, m}));
+      file_->write(std::as_bytes(b.density));
+    }
+    if (b.point_count > 1 && (json_stdout_ || (file_ && format_ == Format::json))) {
+      spool(b, points, d, m);
+    }
+  }
+
+  /// Writes the JSON document (fields, then the spooled arrays) to --out (when JSON) and
+  /// commits --out; the document for --json is printed by print_json_document.
+  void finish(const nlohmann::json& fields) {
+    if (file_ && format_ == Format::json) {
+      write_document(fields, [&](std::string_view text) { file_->write(text); });
+    }
+  }
+  void commit() {
+    if (file_) file_->commit();
+  }
+  void print_json_document(const nlohmann::json& fields) {
+    write_document(fields,
+                   [](std::string_view text) { std::fwrite(text.data(), 1, text.size(), stdout); });
+    std::fflush(stdout);
+  }
+
+ private:
+  enum class Format { csv, json, npy };
+
+  void spool(const workloads::DensityBlock& b, std::uint64_t points, std::size_t d, std::size_t m) {
+    std::string xs, ds, cs;
+    for (std::uint64_t p = 0; p < points; ++p) {
+      const char* comma = b.first_point + p == 0 ? "" : ",";
+      nlohmann::json point = nlohmann::json::array(), row = nlohmann::json::array();
+      for (std::size_t t = 0; t < d; ++t) point.push_back(b.points[p * d + t]);
+      for (std::size_t j = 0; j < m; ++j) row.push_back(json_double(b.density[p * m + j]));
+      (xs += comma) += point.dump();
+      (ds += comma) += row.dump();
+      if (hypercube_) {
+        (cs += comma) +=
+            nlohmann::json(std::vector<std::uint64_t>(
+                               b.counts.begin() + static_cast<std::ptrdiff_t>(p * m),
+                               b.counts.begin() + static_cast<std::ptrdiff_t>((p + 1) * m)))
+                .dump();
+      }
+    }
+    spools_[0].append(xs);
+    spools_[1].append(ds);
+    spools_[2].append(cs);
+    spooled_ = true;
+  }
+
+  template <class Sink>
+  void write_document(const nlohmann::json& fields, Sink&& sink) {
+    std::string head = fields.dump();
+    if (!spooled_) {
+      sink(head + "\n");
+      return;
+    }
+    head.pop_back();  // the closing brace: the arrays follow
+    sink(head);
+    const char* names[] = {"points", "density", "counts"};
+    for (std::size_t k = 0; k < 3; ++k) {
+      if (k == 2 && !hypercube_) break;
+      sink(std::string(",\"") + names[k] + "\":[");
+      spools_[k].replay(sink);
+      sink("]");
+    }
+    sink("}\n");
+  }
+
+  bool json_stdout_, keep_, hypercube_;
+  std::optional<io::AtomicFile> file_;
+  Format format_ = Format::csv;
+  Kept kept_;
+  std::array<Spool, 3> spools_;
+  bool spooled_ = false;
+};
 
 /// "lo:hi" for gnuplot, widened when a grid has one cell along the axis.
 std::string axis_range(double lo, double hi) {
@@ -167,7 +297,8 @@ std::size_t map_width(const KdeResult& r) {
   return r.cv && r.cv->best ? *r.cv->best : 0;
 }
 
-void write_plot(const std::string& path, const KdeOptions& options, const KdeResult& r) {
+void write_plot(const std::string& path, const KdeOptions& options, const KdeResult& r,
+                const Kept& kept) {
   std::ostringstream gp;
   gp.precision(17);
   const std::size_t m = r.widths.size();
@@ -176,7 +307,8 @@ void write_plot(const std::string& path, const KdeOptions& options, const KdeRes
     gp << "$density << EOD\n";
     const std::uint64_t ny = r.grid_cells[1];
     for (std::uint64_t p = 0; p < r.point_count; ++p) {
-      gp << r.points[p * 2] << ' ' << r.points[p * 2 + 1] << ' ' << r.density[p * m + j] << '\n';
+      gp << kept.points[p * 2] << ' ' << kept.points[p * 2 + 1] << ' ' << kept.density[p * m + j]
+         << '\n';
       if ((p + 1) % ny == 0) gp << '\n';
     }
     gp << "EOD\n$samples << EOD\n";
@@ -187,8 +319,9 @@ void write_plot(const std::string& path, const KdeOptions& options, const KdeRes
        << io::gnuplot_quote(std::string(kde::to_string(options.kernel)) +
                             " KDE, h = " + format_short(r.widths[j]))
        << "\nset xlabel 'x_0'\nset ylabel 'x_1'\nset view map\nset palette rgb 21,22,23\n"
-       << "set xrange [" << axis_range(r.points.front(), r.points[(r.point_count - 1) * 2])
-       << "]\nset yrange [" << axis_range(r.points[1], r.points[r.point_count * 2 - 1]) << "]\n"
+       << "set xrange [" << axis_range(kept.points.front(), kept.points[(r.point_count - 1) * 2])
+       << "]\nset yrange [" << axis_range(kept.points[1], kept.points[r.point_count * 2 - 1])
+       << "]\n"
        << "plot $density using 1:2:3 with image notitle, "
        << "$samples using 1:2 with dots lc rgb '#40ffffff' title 'samples'\n";
   } else if (r.cv && !r.cv->best) {
@@ -228,7 +361,7 @@ void write_plot(const std::string& path, const KdeOptions& options, const KdeRes
     gp << "plot $curve using 1:2 with linespoints pt 7 ps 0.5 title 'score'\n";
   } else {
     gp << "$curve << EOD\n";
-    for (std::size_t j = 0; j < m; ++j) gp << r.widths[j] << ' ' << r.density[j] << '\n';
+    for (std::size_t j = 0; j < m; ++j) gp << r.widths[j] << ' ' << kept.density[j] << '\n';
     gp << "EOD\nset title 'density at the query point'\nset xlabel 'window width h'\n"
        << "set ylabel 'p(h)'\nset grid\nplot $curve using 1:2 with linespoints pt 7 ps 0.5 "
           "title 'p(h)'\n";
@@ -236,7 +369,8 @@ void write_plot(const std::string& path, const KdeOptions& options, const KdeRes
   io::render_png(path, gp.str(), 800, 600);
 }
 
-void print_summary(const KdeOptions& options, const KdeResult& r, const Team& team) {
+void print_summary(const KdeOptions& options, const KdeResult& r, const Kept& kept,
+                   const Team& team) {
   const std::size_t m = r.widths.size();
   const bool hypercube = options.kernel == kde::Kernel::hypercube;
   const std::string source = options.input.empty()
@@ -247,28 +381,24 @@ void print_summary(const KdeOptions& options, const KdeResult& r, const Team& te
               std::string(kde::to_string(options.kernel)).c_str(), static_cast<long long>(r.n),
               static_cast<long long>(r.dim), source.c_str());
   if (r.rule_width) std::printf("  rule of thumb h = %s\n", format_double(*r.rule_width).c_str());
-  if (r.point_count == 1 && r.grid_cells.empty()) {
+  if (single_point(r)) {
     std::string at;
-    for (const double x : r.points) at += (at.empty() ? "" : ", ") + format_double(x);
+    for (const double x : kept.points) at += (at.empty() ? "" : ", ") + format_double(x);
     std::printf("  point (%s), %zu widths\n", at.c_str(), m);
     std::printf("  %12s %12s %24s\n", "h", hypercube ? "count" : "", "p(h)");
     for (std::size_t j = 0; j < m; ++j) {
       std::printf("  %12.6g %12s %24.17g\n", r.widths[j],
-                  hypercube ? std::to_string(r.counts[j]).c_str() : "", r.density[j]);
+                  hypercube ? std::to_string(kept.counts[j]).c_str() : "", kept.density[j]);
     }
   } else {
-    std::size_t best = 0;
-    for (std::size_t k = 1; k < r.density.size(); ++k) {
-      if (r.density[k] > r.density[best]) best = k;
-    }
     std::printf("  %llu points x %zu widths", static_cast<unsigned long long>(r.point_count), m);
     if (!r.grid_cells.empty()) {
       std::string cells;
       for (const auto c : r.grid_cells) cells += (cells.empty() ? "" : "x") + std::to_string(c);
       std::printf(" (grid %s)", cells.c_str());
     }
-    std::printf("\n  max density %.17g at point %zu, h = %.17g\n", r.density[best], best / m,
-                r.widths[best % m]);
+    std::printf("\n  max density %.17g at point %llu, h = %.17g\n", r.max_density,
+                static_cast<unsigned long long>(r.max_point), r.widths[r.max_width]);
   }
   if (r.cv) {
     std::printf("  cross-validation (%s):\n", std::string(kde::to_string(r.cv->method)).c_str());
@@ -304,8 +434,10 @@ Subcommand add_kde_command(CLI::App& root) {
       root.add_subcommand("kde", "Parzen kernel density estimate over many window widths");
   auto* point =
       command->add_option("--point", args->point, "query point x,y,... (default: origin)");
-  auto* points =
-      command->add_option("--points", args->points, "query points from a CSV or .npy file");
+  auto* points = command->add_option(
+      "--points", args->points,
+      "query points from a CSV, .npy or HDF5 file (any number: read and processed in "
+      "blocks, each rank reading its rows)");
   auto* grid = command->add_option("--grid", args->grid,
                                    "query grid AxB[:xmin:xmax:ymin:ymax] (default bounds: "
                                    "the samples' range + 10%)");
@@ -353,7 +485,14 @@ Subcommand add_kde_command(CLI::App& root) {
                    "rows from their global index)")
       ->capture_default_str()
       ->excludes(input);
-  command->add_option("--out", args->out, "write the densities to FILE.csv or FILE.json");
+  command
+      ->add_option("--point-block", args->point_block,
+                   "query points per block (default: as many as keep a block's results near "
+                   "64 MiB)")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--out", args->out,
+                      "write the densities to FILE.csv, FILE.json or FILE.npy (points x widths "
+                      "float64), block by block");
   command->add_option("--plot", args->plot,
                       "PNG: heat map of a 2-D grid, else the CV curve, else p(h)");
   command->add_flag("--compare-naive", args->compare_naive,
@@ -382,6 +521,7 @@ Subcommand add_kde_command(CLI::App& root) {
         options.input = args->input;
         options.cols = args->cols;
         options.dataset = args->dataset;
+        options.point_block = args->point_block;
         if (options.input.empty()) {
           options.samples = parse_count(args->samples, "--samples");
           if (options.samples == 0) throw UsageError("--samples must be at least 1");
@@ -397,8 +537,9 @@ Subcommand add_kde_command(CLI::App& root) {
           options.points_source = "--point";
         }
         options.compare_naive = args->compare_naive;
-        if (!args->out.empty() && !args->out.ends_with(".csv") && !args->out.ends_with(".json")) {
-          throw UsageError("--out must name a .csv or .json file, not '" + args->out + "'");
+        if (!args->out.empty() && !args->out.ends_with(".csv") && !args->out.ends_with(".json") &&
+            !args->out.ends_with(".npy")) {
+          throw UsageError("--out must name a .csv, .json or .npy file, not '" + args->out + "'");
         }
         if (!args->plot.empty()) {
           if (!args->plot.ends_with(".png")) {
@@ -413,45 +554,42 @@ Subcommand add_kde_command(CLI::App& root) {
           }
           io::require_gnuplot("--plot");  // before the work, not after it
         }
+        if (!args->points.empty()) {
+          options.points_file = TableSource{args->points, 0, "", "KdeOptions::points_file"};
+        }
         return run_with_environment(args->common, [&](Environment& env) {
           Team team = env.make_team();
-          if (!args->points.empty()) {
-            collectively(team.comm(), [&] {
-              const io::Matrix matrix = io::read_matrix(args->points, "--points");
-              options.points = matrix.values;
-              options.point_dim = static_cast<int>(matrix.cols);
-              options.points_source = "--points " + args->points;
-            });
-          }
+          // Rank 0 opens --out before the work (a bad path fails first) and writes each block
+          // of densities as it comes: both files or neither in the end, the densities staying
+          // a temporary file until the plot is in place.
+          std::optional<DensityOutputs> outputs;
+          collectively(team.comm(), [&] {
+            if (!is_output_rank(team)) return;
+            outputs.emplace(args->out, args->common.json, !args->plot.empty(),
+                            options.kernel == kde::Kernel::hypercube);
+            options.on_block = [&](const workloads::DensityBlock& block) { outputs->add(block); };
+          });
           const KdeResult result = workloads::run_kde(team, options);
           // Every rank's peak resident set, for the memory model (rank 0 prints them).
           const auto peak_rss = team.comm().gather(peak_rss_bytes(), 0);
+          std::optional<nlohmann::json> fields;
           collectively(team.comm(), [&] {
             if (!is_output_rank(team)) return;
-            // Both files or neither: the densities stay a temporary file until the plot is in
-            // place; if the plot fails, the temporary file goes away with `out`.
-            std::optional<io::AtomicFile> out;
-            if (!args->out.empty()) {
-              out.emplace(args->out);
-              out->write(args->out.ends_with(".json")
-                             ? to_json(options, result, team, peak_rss).dump() + "\n"
-                             : csv_text(options, result));
-            }
-            if (!args->plot.empty()) write_plot(args->plot, options, result);
-            if (out) {
-              try {
-                out->commit();
-              } catch (...) {
-                if (!args->plot.empty()) std::remove(args->plot.c_str());
-                throw;
-              }
+            fields = to_json(options, result, outputs->kept(), team, peak_rss);
+            outputs->finish(*fields);
+            if (!args->plot.empty()) write_plot(args->plot, options, result, outputs->kept());
+            try {
+              outputs->commit();
+            } catch (...) {
+              if (!args->plot.empty()) std::remove(args->plot.c_str());
+              throw;
             }
           });
           if (is_output_rank(team)) {
             if (args->common.json) {
-              print_json(to_json(options, result, team, peak_rss));
+              outputs->print_json_document(*fields);
             } else {
-              print_summary(options, result, team);
+              print_summary(options, result, outputs->kept(), team);
             }
             if (result.cv && !result.cv->best) {
               std::fprintf(stderr,

@@ -36,6 +36,8 @@ constexpr Term kTerms[] = {
     {"TableSource::cols", "--cols"},
     {"TableSource::dataset", "--dataset"},
     {"KdeOptions::points", "--point"},
+    {"KdeOptions::points_file", "--points"},
+    {"KdeOptions::point_block", "--point-block"},
     {"KdeOptions::rng", "--rng"},
     {"KdeOptions::samples", "--samples"},
     {"KdeOptions::widths", "--widths"},

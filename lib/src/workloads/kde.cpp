@@ -783,11 +783,12 @@ void block_densities(const KdeOptions& options, const KdeResult& result, Raw& ra
   }
 }
 
-/// Query points per block: KdeOptions::point_block, else as many as keep a block's points and
-/// results within about 64 MiB.
+/// Query points per block: KdeOptions::point_block, else as many as keep a block within about
+/// 64 MiB: its points, results (16 bytes per cell) and the counting index's work per point
+/// (about 256 bytes), but at least 65536 (an index pass costs O(shard) per block).
 std::uint64_t point_block(const KdeOptions& options, std::size_t m, std::size_t d) {
   if (options.point_block > 0) return options.point_block;
-  return std::max<std::uint64_t>(1, (std::uint64_t{64} << 20) / (16 * m + 8 * d));
+  return std::max<std::uint64_t>(65536, (std::uint64_t{64} << 20) / (16 * m + 8 * d + 256));
 }
 
 }  // namespace

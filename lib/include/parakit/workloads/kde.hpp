@@ -101,7 +101,7 @@ struct KdeOptions {
   std::string points_source;  ///< names the points in messages (default: KdeOptions::points)
   TableSource points_file;    ///< query points from a file (path empty: none)
   std::optional<GridSpec> grid;
-  std::uint64_t point_block = 0;  ///< points per block (0: a block's results fit ~64 MiB)
+  std::uint64_t point_block = 0;  ///< points per block (0: a block fits about 64 MiB)
   /// Rank 0 gets each block's densities here, in point order, instead of KdeResult holding
   /// every point's (KdeResult::points, counts and density then stay empty).
   std::function<void(const DensityBlock&)> on_block;
