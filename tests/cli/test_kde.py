@@ -607,6 +607,63 @@ class KdeOutputFiles(unittest.TestCase):
                          sorted(["map.png", "cv.png", "cvmap.png", "ph.png"]))
 
 
+class KdeQueryBlocks(unittest.TestCase):
+    """A --points file is read sharded and processed in blocks (--point-block): the outputs
+    (--json, --out CSV, JSON and .npy, written by rank 0 block by block) are the same bytes for
+    any block size and rank count, the counts equal the seed's rule in NumPy (exact), and the
+    .npy holds the JSON's densities."""
+
+    POINTS = 403
+
+    def setUp(self):
+        need_numpy(self)
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.dir = self.tmp.name
+        rng = np.random.default_rng(8)
+        self.points = rng.uniform(-2.5, 2.5, (self.POINTS, 2))
+        self.samples = seed_samples(300, 2)
+        write_csv(os.path.join(self.dir, "samples.csv"), self.samples)
+        np.save(os.path.join(self.dir, "points.npy"), self.points)
+        write_csv(os.path.join(self.dir, "points.csv"), self.points)
+
+    def run_blocks(self, points, block, ranks, out):
+        args = ["--input", os.path.join(self.dir, "samples.csv"), "--points", points,
+                "--widths", "0.4,1.1", "--out", out]
+        if block:
+            args += ["--point-block", str(block)]
+        return kde_json(self, args, ranks=ranks)
+
+    def test_any_block_size_and_rank_count_gives_the_same_outputs(self):
+        want = None
+        for points in ["points.npy", "points.csv"]:
+            for block, ranks in [(None, None), (17, None), (100, 3), (1, 2), (None, 4)]:
+                outs = {}
+                for ext in ["csv", "json", "npy"]:
+                    out = os.path.join(self.dir, f"out-{block}-{ranks}.{ext}")
+                    doc = self.run_blocks(os.path.join(self.dir, points), block, ranks, out)
+                    with open(out, "rb") as f:
+                        outs[ext] = f.read()
+                outs["doc"] = stable(doc)
+                if want is None:
+                    want = outs
+                    continue
+                for key in ["csv", "json", "npy", "doc"]:
+                    if key == "json":
+                        self.assertEqual(stable(json.loads(outs[key])), stable(json.loads(want[key])),
+                                         (points, block, ranks))
+                    else:
+                        self.assertEqual(outs[key], want[key], (key, points, block, ranks))
+        doc = want["doc"]
+        self.assertEqual(doc["points"], self.points.tolist())
+        density = np.load(os.path.join(self.dir, "out-None-None.npy"))
+        self.assertEqual(density.shape, (self.POINTS, 2))
+        self.assertEqual(density.tolist(), [[as_float(x) for x in row] for row in doc["density"]])
+        for p in range(0, self.POINTS, 37):
+            for j, h in enumerate([0.4, 1.1]):
+                self.assertEqual(doc["counts"][p][j], seed_count(self.samples, self.points[p], h))
+
+
 class KdeBandwidthRules(unittest.TestCase):
     def check(self, rule, samples):
         with tempfile.TemporaryDirectory() as tmp:

@@ -220,6 +220,87 @@ TEST(KdeWorkload, ShardedFilesGiveTheBitsOfGeneratedSamples) {
   }
 }
 
+/// Runs `options` with every block handed to on_block (checked to come in order and to tile
+/// the points) and returns the concatenated points, counts and densities as a KdeResult.
+KdeResult run_in_blocks(KdeOptions options) {
+  KdeResult joined;
+  std::uint64_t next = 0;
+  options.on_block = [&](const workloads::DensityBlock& block) {
+    EXPECT_EQ(block.first_point, next);
+    const std::size_t m = block.widths.size();
+    next += block.density.size() / m;
+    EXPECT_EQ(block.points.size(), block.density.size() / m * static_cast<std::size_t>(block.dim));
+    joined.points.insert(joined.points.end(), block.points.begin(), block.points.end());
+    joined.counts.insert(joined.counts.end(), block.counts.begin(), block.counts.end());
+    joined.density.insert(joined.density.end(), block.density.begin(), block.density.end());
+  };
+  const KdeResult result = workloads::run_kde(team(), options);
+  EXPECT_TRUE(result.density.empty());
+  if (team().rank() == 0) {
+    EXPECT_EQ(next, result.point_count);
+  }
+  joined.n = result.n;
+  joined.point_count = result.point_count;
+  joined.max_density = result.max_density;
+  joined.max_point = result.max_point;
+  return joined;
+}
+
+TEST(KdeWorkload, QueryBlocksGiveTheBitsOfOneBlock) {
+  // 1003 query points in a .npy file (read sharded, each block broadcast by its owner) and the
+  // same points given as a list, in blocks of 7, 64 and the default; and a grid in blocks of 10.
+  const std::uint64_t count = 1003;
+  const std::string path = shared_temp_path("kde-points.npy");
+  std::vector<double> points(count * 2);
+  data::generate(data::Dist::uniform, 9, 0, points);
+  for (double& x : points) x = 6 * x - 3;
+  if (team().rank() == 0) io::write_npy(path, points, {count, 2});
+  team().comm().barrier();
+  for (const auto kernel : {kde::Kernel::hypercube, kde::Kernel::gaussian}) {
+    KdeOptions listed;
+    listed.kernel = kernel;
+    listed.samples = 2000;
+    listed.rng = workloads::SampleRng::philox;
+    listed.widths = {0.25, 0.8};
+    listed.points = points;
+    const KdeResult want = serial_run(listed);
+    ASSERT_EQ(want.point_count, count);
+    for (const std::uint64_t block : {7ULL, 64ULL, 0ULL}) {
+      KdeOptions from_file = listed;
+      from_file.points.clear();
+      from_file.points_file.path = path;
+      from_file.point_block = block;
+      const KdeResult got = run_in_blocks(from_file);
+      if (team().rank() == 0) {
+        expect_same_bits(got.points, points);
+        EXPECT_EQ(got.counts, want.counts);
+        expect_same_bits(got.density, want.density);
+        EXPECT_EQ(got.max_point, want.max_point);
+      }
+      listed.point_block = block;
+      expect_same(listed);
+    }
+    KdeOptions grid = listed;
+    grid.points.clear();
+    grid.grid = workloads::parse_grid("13x11");
+    grid.point_block = 0;
+    const KdeResult whole = serial_run(grid);
+    grid.point_block = 10;
+    const KdeResult blocked = run_in_blocks(grid);
+    if (team().rank() == 0) {
+      expect_same_bits(blocked.points, whole.points);
+      EXPECT_EQ(blocked.counts, whole.counts);
+      expect_same_bits(blocked.density, whole.density);
+    }
+  }
+  KdeOptions wrong;
+  wrong.points_file.path = path;
+  wrong.dim = 3;
+  EXPECT_THROW(workloads::run_kde(team(), wrong), AgreedError);  // 2 coordinates, 3-D samples
+  team().comm().barrier();
+  if (team().rank() == 0) std::remove(path.c_str());
+}
+
 TEST(KdeWorkload, ABinFileNeedsItsColumnCount) {
   const SampleFiles files = write_sample_files(100, 3);
   KdeOptions options;
