@@ -38,7 +38,7 @@ function(parakit_find_test_python)
     endif()
   endforeach()
   set(why "no Python 3 interpreter among [${candidates}] imports ${module_list} "
-          "(apt-get install python3-numpy python3-sklearn python3-xxhash python3-h5py)")
+          "(apt-get install python3-{numpy,sklearn,xxhash,h5py})")
   if("$ENV{CI}" STREQUAL "true")
     message(FATAL_ERROR "${why}; under CI=true the tests that need them must run")
   endif()

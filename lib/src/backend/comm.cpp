@@ -136,6 +136,48 @@ void Comm::all_to_all_v_raw(const void* send, std::span<const std::uint64_t> sen
         "MPI_Alltoallv");
 }
 
+void Comm::start_exchange_raw(const void* send, int send_count, int dest, void* recv,
+                              int recv_count, int source, MPI_Datatype type, int tag,
+                              Exchange& exchange) const {
+  check(MPI_Irecv(recv, recv_count, type, source, tag, native(), &exchange.requests_[1]),
+        "MPI_Irecv");
+  check(MPI_Isend(send, send_count, type, dest, tag, native(), &exchange.requests_[0]),
+        "MPI_Isend");
+}
+
+Comm::Exchange::~Exchange() {
+  if (requests_[0] != MPI_REQUEST_NULL || requests_[1] != MPI_REQUEST_NULL) {
+    MPI_Waitall(2, requests_.data(), MPI_STATUSES_IGNORE);
+  }
+}
+
+Comm::Exchange::Exchange(Exchange&& other) noexcept : requests_(other.requests_) {
+  other.requests_ = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+}
+
+Comm::Exchange& Comm::Exchange::operator=(Exchange&& other) noexcept {
+  if (this != &other) {
+    Exchange old(std::move(*this));
+    requests_ = other.requests_;
+    other.requests_ = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+  }
+  return *this;
+}
+
+bool Comm::Exchange::test() {
+  int done = 1;
+  if (requests_[0] != MPI_REQUEST_NULL || requests_[1] != MPI_REQUEST_NULL) {
+    check(MPI_Testall(2, requests_.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
+  }
+  return done != 0;
+}
+
+void Comm::Exchange::wait() {
+  if (requests_[0] != MPI_REQUEST_NULL || requests_[1] != MPI_REQUEST_NULL) {
+    check(MPI_Waitall(2, requests_.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+  }
+}
+
 void Comm::shift_replace_raw(void* buffer, int count, MPI_Datatype type, int dest, int source,
                              int tag) const {
   check(MPI_Sendrecv_replace(buffer, count, type, dest, tag, source, tag, native(),

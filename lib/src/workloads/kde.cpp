@@ -1,11 +1,13 @@
 #include "parakit/workloads/kde.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <limits>
 #include <numbers>
+#include <sstream>
 #include <string>
 
 #include "parakit/backend/collective.hpp"
@@ -276,7 +278,15 @@ class QueryPoints {
     }
     long double total = 1;
     for (const auto c : grid.cells) total *= static_cast<long double>(c);
-    if (total > 1e18L) throw UsageError("KdeOptions::grid has too many points");
+    // Blocks keep the memory bounded at any size, but a grid past 2^32 points is a mistake
+    // (its CSV alone would pass 100 GB); scattered queries belong in a points file.
+    if (total > 4294967296.0L) {
+      std::ostringstream text;
+      text.precision(3);
+      text << "KdeOptions::grid has " << static_cast<double>(total)
+           << " points; at most 2^32 are allowed (use a points file for more)";
+      throw UsageError(text.str());
+    }
     for (std::size_t t = 0; t < d_; ++t)
       axes_.push_back(linspace(grid.lo[t], grid.hi[t], grid.cells[t]));
     cells_ = grid.cells;
@@ -533,7 +543,14 @@ kde::CvCurve cross_validate(Team& team, const RowShard& shard, const Samples& lo
   const std::uint64_t per_width =
       std::max<std::uint64_t>(1, rows * kde::CvProblem::query_bytes(kernel, method, 1));
   const std::size_t batch = std::max<std::size_t>(1, budget / per_width);
-  Samples ring(static_cast<Eigen::Index>(shard.layout.max_rows()), static_cast<Eigen::Index>(d));
+  // Two ring buffers: the shard being visited, and the next one arriving meanwhile.
+  std::array<Samples, 2> ring;
+  for (auto& buffer : ring) {
+    buffer.resize(static_cast<Eigen::Index>(shard.layout.max_rows()), static_cast<Eigen::Index>(d));
+  }
+  auto whole = [](Samples& m) {
+    return std::span<double>(m.data(), static_cast<std::size_t>(m.size()));
+  };
   kde::CvCurve curve;
   curve.method = method;
   for (std::size_t w0 = 0; w0 < widths.size(); w0 += batch) {
@@ -542,7 +559,7 @@ kde::CvCurve cross_validate(Team& team, const RowShard& shard, const Samples& lo
     std::optional<kde::CvProblem> problem;
     collectively(comm,
                  [&] { problem.emplace(kernel, method, part, n, local, shard.mine().begin); });
-    ring.topRows(local.rows()) = local;
+    ring[0].topRows(local.rows()) = local;
     std::vector<kde::CvTotals> totals(static_cast<std::size_t>(team.threads()),
                                       problem->new_totals());
     constexpr std::uint64_t kQueries = 32;
@@ -553,17 +570,24 @@ kde::CvCurve cross_validate(Team& team, const RowShard& shard, const Samples& lo
     for (int step = 0; step < comm.size(); ++step) {
       const int source = (comm.rank() - step + comm.size()) % comm.size();
       const IndexRange held = shard.layout.of(source);
-      const auto visit = problem->visit({ring.data(), held.size(), held.begin});
+      Samples& visiting = ring[static_cast<std::size_t>(step % 2)];
+      // The visiting shard moves on to the right while it is computed on; the main thread
+      // (worker 0, the one that may call MPI) lets the transfer progress between its items.
+      Comm::Exchange exchange;
+      if (step + 1 < comm.size()) {
+        exchange = comm.start_exchange(std::span<const double>(whole(visiting)),
+                                       (comm.rank() + 1) % comm.size(),
+                                       whole(ring[static_cast<std::size_t>((step + 1) % 2)]),
+                                       (comm.rank() - 1 + comm.size()) % comm.size(), kRingTag);
+      }
+      const auto visit = problem->visit({visiting.data(), held.size(), held.begin});
       collectively(comm, [&] {
         for_each_item(team, items, [&](std::uint64_t b, Worker worker) {
           problem->add(visit, query_block(b), totals[static_cast<std::size_t>(worker.tid)]);
+          if (worker.tid == 0) exchange.test();
         });
+        exchange.wait();
       });
-      if (step + 1 < comm.size()) {
-        comm.shift_replace(std::span<double>(ring.data(), static_cast<std::size_t>(ring.size())),
-                           (comm.rank() + 1) % comm.size(),
-                           (comm.rank() - 1 + comm.size()) % comm.size(), kRingTag);
-      }
     }
     for_each_item(team, items, [&](std::uint64_t b, Worker worker) {
       problem->close(query_block(b), totals[static_cast<std::size_t>(worker.tid)]);

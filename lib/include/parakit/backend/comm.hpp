@@ -220,6 +220,48 @@ class Comm {
                       boost::mpi::get_mpi_datatype<T>(T{}), dest, source, tag);
   }
 
+  /// A send and a receive in flight (start_exchange). MPI runs MPI_THREAD_FUNNELED: call
+  /// test() and wait() from the thread that started it; test() lets MPI move large messages
+  /// along while that thread computes. The destructor waits, so the buffers must outlive it.
+  class Exchange {
+   public:
+    Exchange() = default;
+    ~Exchange();
+    Exchange(Exchange&& other) noexcept;
+    Exchange& operator=(Exchange&& other) noexcept;
+    Exchange(const Exchange&) = delete;
+    Exchange& operator=(const Exchange&) = delete;
+    /// True once both are done (MPI_Testall).
+    bool test();
+    /// Completes both (MPI_Waitall). Throws InternalError if MPI fails.
+    void wait();
+
+   private:
+    friend class Comm;
+    std::array<MPI_Request, 2> requests_{MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+  };
+
+  /// Starts sending `send` to `dest` and receiving recv.size() elements from `source` into
+  /// `recv` (MPI_Isend, MPI_Irecv): a ring step whose transfer overlaps computing on `send`
+  /// (which must not change until the exchange is done). On Comm::self() it copies at once.
+  template <detail::MpiScalar T>
+  Exchange start_exchange(std::span<const T> send, int dest, std::span<T> recv, int source,
+                          int tag) const {
+    if (!is_mpi()) {
+      std::copy_n(send.begin(), std::min(send.size(), recv.size()), recv.begin());
+      return {};
+    }
+    if (send.size() > static_cast<std::size_t>(INT_MAX) ||
+        recv.size() > static_cast<std::size_t>(INT_MAX)) {
+      too_large("start_exchange");
+    }
+    Exchange exchange;
+    start_exchange_raw(send.data(), static_cast<int>(send.size()), dest, recv.data(),
+                       static_cast<int>(recv.size()), source, boost::mpi::get_mpi_datatype<T>(T{}),
+                       tag, exchange);
+    return exchange;
+  }
+
   /// Scattered point-to-point transfer without packing: send_pieces sends the pieces (in
   /// order) as one message described by an MPI datatype of their addresses, and
   /// receive_pieces stores that message's pieces at base + offsets[i], sizes[i] elements each.
@@ -293,6 +335,8 @@ class Comm {
   [[noreturn]] static void too_large(const char* what);
   void all_to_all_v_raw(const void* send, std::span<const std::uint64_t> send_counts, void* recv,
                         std::span<const std::uint64_t> recv_counts, MPI_Datatype type) const;
+  void start_exchange_raw(const void* send, int send_count, int dest, void* recv, int recv_count,
+                          int source, MPI_Datatype type, int tag, Exchange& exchange) const;
   void shift_replace_raw(void* buffer, int count, MPI_Datatype type, int dest, int source,
                          int tag) const;
   void send_pieces_raw(const std::vector<const void*>& addresses,
