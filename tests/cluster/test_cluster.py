@@ -353,16 +353,22 @@ class Cluster(unittest.TestCase):
 
     def test_12b_kde_sbatch_sharded_input(self):
         """kde.sbatch on an input file across 3 hosts: each rank reads only its rows of a CSV
-        (COLS-less) and of a raw .bin (COLS=2); the grid's counts equal the single-node run's."""
+        (COLS-less), of a raw .bin (COLS=2) and of an HDF5 dataset (DATASET, collective reads
+        with parallel HDF5); the grid's counts equal the single-node run's."""
+        import h5py
         import numpy as np
         x = np.random.default_rng(4).standard_normal((30001, 2))
         csv = os.path.join(self.tmp, "shard.csv")
         np.savetxt(csv, x, delimiter=",", header="a,b", comments="", fmt="%.17g")
         binary = os.path.join(self.tmp, "shard.bin")
         x.astype("<f8").tofile(binary)
+        hdf5 = os.path.join(self.tmp, "shard.h5")
+        with h5py.File(hdf5, "w") as f:
+            f.create_dataset("run/samples", data=x, chunks=(1000, 2), compression="gzip")
         grid = ["--grid", "25x25", "--widths", "0.2,0.5"]
         ref = self.direct(["kde", "--input", csv] + grid)
-        for env in ({"INPUT": csv}, {"INPUT": binary, "COLS": "2"}):
+        for env in ({"INPUT": csv}, {"INPUT": binary, "COLS": "2"},
+                    {"INPUT": hdf5, "DATASET": "/run/samples"}):
             results, report = self.run_job("kde.sbatch", ["--nodes=3", "--ntasks-per-node=1"],
                                            args=grid, env=env)
             self.assertEqual(len(results), 1, report)
