@@ -324,35 +324,33 @@ void RangeCounter::add_counts(std::span<const double> points, std::span<const do
 
   if (d == 1) {
     run(point_count, [&](std::uint64_t p) {
+      const std::size_t e0 = sorted_axis.entry(points[p], 0, m);
       for (std::size_t j = 0; j < m; ++j) {
-        const std::size_t e = sorted_axis.entry(points[p], j, m);
-        counts[query(p, j)] += sorted_axis.rows[2 * e + 1] - sorted_axis.rows[2 * e];
+        counts[query(p, j)] += sorted_axis.rows[2 * (e0 + j) + 1] - sorted_axis.rows[2 * (e0 + j)];
       }
     });
     return;
   }
 
-  // Each query's range of row positions (second coordinate). Queries that share a first
-  // coordinate and a width share their two sweep events: the events are sorted once per
-  // distinct (value, width), each holding its queries.
-  std::vector<std::uint64_t> range(2 * queries);
-  const std::uint64_t keys = axes[0].values.size() * m;
-  std::vector<std::uint64_t> key_of(queries);
+  // Queries that share a first coordinate and a width share their two sweep events: the
+  // events are sorted once per distinct (value, width) key. A key's queries are the points
+  // with that first coordinate (listed together in by_value) at that width; a query's range
+  // of row positions (second coordinate) is its point's sorted-axis entry, shifted by the
+  // width. Nothing is stored per (point, width).
+  const std::uint64_t values0 = axes[0].values.size();
+  const std::uint64_t keys = values0 * m;
+  std::vector<std::uint32_t> value_of(point_count);  // index among axes[0].values
+  std::vector<std::uint64_t> entry_of(point_count);  // sorted_axis entry at width 0
   run(point_count, [&](std::uint64_t p) {
-    for (std::size_t j = 0; j < m; ++j) {
-      const std::size_t e = sorted_axis.entry(points[p * 2 + 1], j, m);
-      const std::uint64_t q = query(p, j);
-      range[2 * q] = sorted_axis.rows[2 * e];
-      range[2 * q + 1] = sorted_axis.rows[2 * e + 1];
-      key_of[q] = axes[0].entry(points[p * 2], j, m);
-    }
+    value_of[p] = static_cast<std::uint32_t>(axes[0].entry(points[p * 2], 0, 1));
+    entry_of[p] = sorted_axis.entry(points[p * 2 + 1], 0, m);
   });
-  std::vector<std::uint64_t> first_query(keys + 1, 0), members(queries);
-  for (std::uint64_t q = 0; q < queries; ++q) ++first_query[key_of[q] + 1];
-  std::partial_sum(first_query.begin(), first_query.end(), first_query.begin());
+  std::vector<std::uint64_t> first_point(values0 + 1, 0), by_value(point_count);
+  for (std::uint64_t p = 0; p < point_count; ++p) ++first_point[value_of[p] + 1];
+  std::partial_sum(first_point.begin(), first_point.end(), first_point.begin());
   {
-    std::vector<std::uint64_t> cursor(first_query.begin(), first_query.end() - 1);
-    for (std::uint64_t q = 0; q < queries; ++q) members[cursor[key_of[q]]++] = q;
+    std::vector<std::uint64_t> cursor(first_point.begin(), first_point.end() - 1);
+    for (std::uint64_t p = 0; p < point_count; ++p) by_value[cursor[value_of[p]]++] = p;
   }
   struct Event {
     double at;
@@ -362,7 +360,7 @@ void RangeCounter::add_counts(std::span<const double> points, std::span<const do
   std::vector<Event> events;
   events.reserve(2 * keys);
   for (std::uint64_t k = 0; k < keys; ++k) {
-    if (first_query[k + 1] == first_query[k]) continue;
+    if (first_point[k / m + 1] == first_point[k / m]) continue;
     const auto [a0, b0] = axes[0].interval[k];
     events.push_back({a0, k, true});
     events.push_back({b0, k, false});
@@ -374,20 +372,21 @@ void RangeCounter::add_counts(std::span<const double> points, std::span<const do
   // positions of its own: a prefix count is the sum of the blocks' counts. A bucket goes in
   // once all its first coordinates are below the event; the one bucket that straddles the event
   // (buckets are ordered: every value of a later bucket exceeds this one's largest) is checked
-  // row by row.
+  // row by row. Few rows and many queries: the events are split into groups instead (each
+  // group's worker sweeps every bucket, O(n), for its own events), so the query work, which
+  // then dominates, is shared.
   const ColumnBuckets& first = by_first_;
   const std::uint64_t buckets = first.top.size();
-  const std::uint64_t blocks =
-      std::clamp<std::uint64_t>(n >> 16, 1, static_cast<std::uint64_t>(std::max(workers, 1)));
-  std::vector<std::vector<std::int64_t>> partial(blocks);
-  run(blocks, [&](std::uint64_t b) {
-    const IndexRange mine = block_range(buckets, blocks, b);
+  const auto team_size = static_cast<std::uint64_t>(std::max(workers, 1));
+  const std::uint64_t blocks = std::clamp<std::uint64_t>(n >> 16, 1, team_size);
+  // Sweeps buckets `mine` over the events whose key is in group `group` of `groups` (key %
+  // groups), adding each query's count through add(q, signed count).
+  auto sweep = [&](IndexRange mine, std::uint64_t group, std::uint64_t groups, auto&& add) {
     PositionSet inserted(n);
-    std::vector<std::int64_t>& out = partial[b];
-    out.assign(queries, 0);
     std::vector<std::uint32_t> straddling;  // rows of the straddling bucket below the event
     std::uint64_t next = mine.begin;        // the first bucket not inserted
     for (const Event& e : events) {
+      if (e.key % groups != group) continue;
       auto below = [&](double x) { return e.strict ? x < e.at : x <= e.at; };
       while (next < mine.end && below(first.top[next])) {
         for (std::uint64_t k = first.start[next]; k < first.start[next + 1]; ++k) {
@@ -402,15 +401,43 @@ void RangeCounter::add_counts(std::span<const double> points, std::span<const do
         }
       }
       if (next == mine.begin && straddling.empty()) continue;  // nothing of this block below
-      for (std::uint64_t k = first_query[e.key]; k < first_query[e.key + 1]; ++k) {
-        const std::uint64_t q = members[k];
-        const std::uint64_t lo = range[2 * q], hi = range[2 * q + 1];
+      const std::uint64_t v = e.key / m, j = e.key % m;
+      for (std::uint64_t k = first_point[v]; k < first_point[v + 1]; ++k) {
+        const std::uint64_t p = by_value[k];
+        const std::uint64_t q = query(p, j);
+        const std::uint64_t lo = sorted_axis.rows[2 * (entry_of[p] + j)];
+        const std::uint64_t hi = sorted_axis.rows[2 * (entry_of[p] + j) + 1];
         if (hi <= lo) continue;
         std::uint64_t inside = inserted.below(hi) - inserted.below(lo);
         for (const std::uint32_t row : straddling) inside += row >= lo && row < hi ? 1 : 0;
-        out[q] += e.strict ? -static_cast<std::int64_t>(inside) : static_cast<std::int64_t>(inside);
+        add(q, e.strict ? -static_cast<std::int64_t>(inside) : static_cast<std::int64_t>(inside));
       }
     }
+  };
+  if (blocks == 1) {
+    // Few rows: the keys are split among the workers instead (each sweeps every bucket, O(n),
+    // for its own keys' events), so the query work, which dominates, is shared; a query's two
+    // events have the same key, so each count is written by one worker (wrapping arithmetic:
+    // the strict event's subtraction and the other's addition leave the count).
+    const std::uint64_t groups =
+        std::min<std::uint64_t>(team_size, std::max<std::uint64_t>(keys, 1));
+    run(groups, [&](std::uint64_t group) {
+      sweep(IndexRange{0, buckets}, group, groups,
+            [&](std::uint64_t q, std::int64_t c) { counts[q] += static_cast<std::uint64_t>(c); });
+    });
+    return;
+  }
+  // Many rows: blocks of buckets of the first coordinate, each swept by a worker into a set of
+  // row positions of its own: a prefix count is the sum of the blocks' counts. A bucket goes in
+  // once all its first coordinates are below the event; the one bucket that straddles the event
+  // (buckets are ordered: every value of a later bucket exceeds this one's largest) is checked
+  // row by row.
+  std::vector<std::vector<std::int64_t>> partial(blocks);
+  run(blocks, [&](std::uint64_t b) {
+    std::vector<std::int64_t>& out = partial[b];
+    out.assign(queries, 0);
+    sweep(block_range(buckets, blocks, b), 0, 1,
+          [&](std::uint64_t q, std::int64_t c) { out[q] += c; });
   });
   for (const auto& part : partial) {
     for (std::uint64_t q = 0; q < queries; ++q) counts[q] += static_cast<std::uint64_t>(part[q]);
