@@ -135,13 +135,17 @@ void check_dataset_path(hid_t file, const std::string& path, const std::string& 
       throw InputError(message);
     }
     H5O_info_t info{};
+    std::string message = path;
+    message += ": ";
+    message += prefix;
     if (H5Oget_info_by_name2(file, prefix.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
-      throw InputError(path + ": " + prefix + ": " + hdf5_error());
+      message += ": ";
+      message += hdf5_error();
+      throw InputError(message);
     }
     if (prefix == name && info.type != H5O_TYPE_DATASET) {
-      throw InputError(path + ": " + name + " is " +
-                       (info.type == H5O_TYPE_GROUP ? "a group" : "not a dataset") +
-                       ", not a dataset");
+      message += info.type == H5O_TYPE_GROUP ? " is a group, not a dataset" : " is not a dataset";
+      throw InputError(message);
     }
   }
 }
