@@ -92,7 +92,7 @@ struct KdeOptions {
   int dim = 2;
   std::uint64_t seed = 123;
   SampleRng rng = SampleRng::numpy;
-  // Queries: `points` (row-major, dim columns), else `points_file`, else the grid, else the
+  // Queries: the grid, else `points_file`, else `points` (row-major, dim columns), else the
   // origin. They are processed in blocks of `point_block` points, so a file of millions of
   // points needs memory for one block only (each rank reads its rows of the file; a block's
   // owner broadcasts it).
