@@ -10,17 +10,25 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 
 #include "parakit/backend/collective.hpp"
 #include "parakit/runtime/environment.hpp"
 #include "parakit/workloads/kde.hpp"
 
 int main(int argc, char** argv) {
-  int rank = 0;
+  // The environment (MPI) outlives the error handling below, so that rank 0's message is out
+  // before any rank finalizes MPI and exits.
+  std::optional<parakit::Environment> env;
   try {
-    parakit::Environment env(parakit::RuntimeOptions{});
-    parakit::Team team = env.make_team();
-    rank = team.rank();
+    env.emplace(parakit::RuntimeOptions{});
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "kde_blocks: %s\n", error.what());
+    return 2;
+  }
+  const int rank = env->world().rank();
+  try {
+    parakit::Team team = env->make_team();
     parakit::workloads::KdeOptions options;
     options.kernel = parakit::kde::Kernel::gaussian;
     options.samples = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 100000;
@@ -47,7 +55,9 @@ int main(int argc, char** argv) {
     if (rank == 0) std::fprintf(stderr, "kde_blocks: %s\n", error.what());
     return error.exit_code();
   } catch (const std::exception& error) {
+    // Seen by this rank alone: end the whole job rather than leave the others waiting.
     std::fprintf(stderr, "kde_blocks: %s\n", error.what());
+    if (env->world().size() > 1) env->world().abort(1);
     return 1;
   }
 }

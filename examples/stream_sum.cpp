@@ -9,6 +9,7 @@
 // rounded, so it is the same bits for any number of ranks and threads.
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <vector>
 
 #include "parakit/backend/collective.hpp"
@@ -21,11 +22,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: stream_sum FILE [DATASET]\n");
     return 2;
   }
-  int rank = 0;
+  // The environment (MPI) outlives the error handling below, so that rank 0's message is out
+  // before any rank finalizes MPI and exits.
+  std::optional<parakit::Environment> env;
   try {
-    parakit::Environment env(parakit::RuntimeOptions{});
-    parakit::Team team = env.make_team();
-    rank = team.rank();
+    env.emplace(parakit::RuntimeOptions{});
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "stream_sum: %s\n", error.what());
+    return 2;
+  }
+  const int rank = env->world().rank();
+  try {
+    parakit::Team team = env->make_team();
     using parakit::numeric::ExactAccumulator;
     std::vector<ExactAccumulator> partials(static_cast<std::size_t>(team.threads()));
     parakit::TableSource source;
@@ -54,7 +62,9 @@ int main(int argc, char** argv) {
     if (rank == 0) std::fprintf(stderr, "stream_sum: %s\n", error.what());
     return error.exit_code();
   } catch (const std::exception& error) {
+    // Seen by this rank alone: end the whole job rather than leave the others waiting.
     std::fprintf(stderr, "stream_sum: %s\n", error.what());
+    if (env->world().size() > 1) env->world().abort(1);
     return 1;
   }
 }
