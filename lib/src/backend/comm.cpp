@@ -178,13 +178,6 @@ void Comm::Exchange::wait() {
   }
 }
 
-void Comm::shift_replace_raw(void* buffer, int count, MPI_Datatype type, int dest, int source,
-                             int tag) const {
-  check(MPI_Sendrecv_replace(buffer, count, type, dest, tag, source, tag, native(),
-                             MPI_STATUS_IGNORE),
-        "MPI_Sendrecv_replace");
-}
-
 namespace {
 
 /// An MPI datatype of absolute addresses (use with MPI_BOTTOM), freed on scope exit.

@@ -452,26 +452,30 @@ std::uint64_t stream_csv(Team& team, const TableSource& source, std::uint64_t fi
 
 }  // namespace
 
-TableProbe probe_table(const Comm& comm, const TableSource& source) {
+namespace {
+
+/// probe_table's findings with the reader's own description of the file, so that streaming
+/// probes the file once.
+struct ProbedTable {
   TableProbe probe;
+  std::optional<io::ArrayFileInfo> array;
+  std::optional<io::Hdf5DatasetInfo> dataset;
+};
+
+ProbedTable probe_file(const Comm& comm, const TableSource& source) {
+  ProbedTable out;
+  TableProbe& probe = out.probe;
   probe.format = detect_format(comm, source);
   collectively(comm, [&] {
     naming_role(source, [&] {
-      switch (probe.format) {
-        case TableFormat::array: {
-          const auto info = io::probe_array_file(source.path);
-          probe.dtype = info.dtype;
-          probe.values = info.count;
-          break;
-        }
-        case TableFormat::hdf5: {
-          const auto info = io::probe_hdf5_dataset(source.path, source.dataset);
-          probe.dtype = info.dtype;
-          probe.values = info.count;
-          break;
-        }
-        case TableFormat::csv:
-          break;
+      if (probe.format == TableFormat::array) {
+        out.array = io::probe_array_file(source.path);
+        probe.dtype = out.array->dtype;
+        probe.values = out.array->count;
+      } else if (probe.format == TableFormat::hdf5) {
+        out.dataset = io::probe_hdf5_dataset(source.path, source.dataset);
+        probe.dtype = out.dataset->dtype;
+        probe.values = out.dataset->count;
       }
       struct stat st {};
       if (::stat(source.path.c_str(), &st) != 0) {
@@ -481,40 +485,36 @@ TableProbe probe_table(const Comm& comm, const TableSource& source) {
       probe.file_bytes = static_cast<std::uint64_t>(st.st_size);
     });
   });
-  return probe;
+  return out;
+}
+
+}  // namespace
+
+TableProbe probe_table(const Comm& comm, const TableSource& source) {
+  return probe_file(comm, source).probe;
 }
 
 std::uint64_t stream_table(Team& team, const TableSource& source, std::uint64_t block_bytes,
                            const TableVisitor& visit) {
-  const TableProbe probe = probe_table(team.comm(), source);
-  switch (probe.format) {
-    case TableFormat::array: {
-      std::optional<io::ArrayFileInfo> info;
-      collectively(team.comm(),
-                   [&] { naming_role(source, [&] { info = io::probe_array_file(source.path); }); });
-      if (info->dtype == io::DType::f32) {
-        stream_array<float>(team, *info, block_bytes, visit);
-      } else {
-        stream_array<double>(team, *info, block_bytes, visit);
-      }
-      return info->count;
+  const ProbedTable table = probe_file(team.comm(), source);
+  const bool f32 = table.probe.dtype == io::DType::f32;
+  if (table.array) {
+    if (f32) {
+      stream_array<float>(team, *table.array, block_bytes, visit);
+    } else {
+      stream_array<double>(team, *table.array, block_bytes, visit);
     }
-    case TableFormat::hdf5: {
-      io::Hdf5DatasetInfo info;
-      collectively(team.comm(), [&] {
-        naming_role(source, [&] { info = io::probe_hdf5_dataset(source.path, source.dataset); });
-      });
-      if (info.dtype == io::DType::f32) {
-        stream_hdf5<float>(team, info, block_bytes, visit);
-      } else {
-        stream_hdf5<double>(team, info, block_bytes, visit);
-      }
-      return info.count;
-    }
-    case TableFormat::csv:
-      break;
+    return table.probe.values;
   }
-  return stream_csv(team, source, probe.file_bytes, block_bytes, visit);
+  if (table.dataset) {
+    if (f32) {
+      stream_hdf5<float>(team, *table.dataset, block_bytes, visit);
+    } else {
+      stream_hdf5<double>(team, *table.dataset, block_bytes, visit);
+    }
+    return table.probe.values;
+  }
+  return stream_csv(team, source, table.probe.file_bytes, block_bytes, visit);
 }
 
 RowShard read_rows(const Comm& comm, const TableSource& source, const RowAlign& align) {

@@ -210,16 +210,6 @@ class Comm {
                      boost::mpi::get_mpi_datatype<T>(T{}));
   }
 
-  /// Sends `buffer` to `dest` and replaces it with the same number of elements from `source`
-  /// (MPI_Sendrecv_replace): one step of a ring. A no-op on Comm::self().
-  template <detail::MpiScalar T>
-  void shift_replace(std::span<T> buffer, int dest, int source, int tag) const {
-    if (!is_mpi()) return;
-    if (buffer.size() > static_cast<std::size_t>(INT_MAX)) too_large("shift_replace");
-    shift_replace_raw(buffer.data(), static_cast<int>(buffer.size()),
-                      boost::mpi::get_mpi_datatype<T>(T{}), dest, source, tag);
-  }
-
   /// A send and a receive in flight (start_exchange). MPI runs MPI_THREAD_FUNNELED: call
   /// test() and wait() from the thread that started it; test() lets MPI move large messages
   /// along while that thread computes. The destructor waits, so the buffers must outlive it.
@@ -337,8 +327,6 @@ class Comm {
                         std::span<const std::uint64_t> recv_counts, MPI_Datatype type) const;
   void start_exchange_raw(const void* send, int send_count, int dest, void* recv, int recv_count,
                           int source, MPI_Datatype type, int tag, Exchange& exchange) const;
-  void shift_replace_raw(void* buffer, int count, MPI_Datatype type, int dest, int source,
-                         int tag) const;
   void send_pieces_raw(const std::vector<const void*>& addresses,
                        const std::vector<std::size_t>& lengths, MPI_Datatype type, int dest,
                        int tag) const;
