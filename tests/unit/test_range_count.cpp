@@ -3,7 +3,9 @@
 // duplicates, a single row and no rows.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -68,6 +70,43 @@ TEST(RangeCount, CounterEqualsTheSeedsLoopIn1DAnd2D) {
   }
 }
 
+// Past 2^16 rows the counter splits its work by blocks of rows (rows outweigh queries) or
+// by groups of queries (with a Fenwick tree over the positions): against the seed's loop, and
+// where that is too slow (the second case) against the k-d tree, checked against it above.
+TEST(RangeCount, CounterOnManyRowsTakesBothPlans) {
+  std::mt19937_64 rng(29);
+  for (const auto& [n, points, m] : {std::array<int, 3>{140000, 20, 4}, {67000, 1900, 9}}) {
+    std::normal_distribution<double> normal;
+    Case c;
+    c.x.resize(n, 2);
+    for (int i = 0; i < n * 2; ++i) {  // half on the windows' edges, half between
+      const double x = normal(rng);
+      c.x.data()[i] = i % 4 < 2 ? std::round(x * 16) / 16 : x;
+    }
+    for (int p = 0; p < points * 2; ++p) c.points.push_back(std::round(normal(rng) * 8) / 8);
+    for (int j = 0; j < m; ++j) c.widths.push_back(static_cast<double>(1 + j * 3) / 16.0);
+    std::vector<std::uint64_t> want;
+    if (points < 100) {
+      want = naive_counts(c);
+    } else {
+      Samples copy = c.x;
+      const RangeTree tree(copy);
+      const HypercubeWidths widths(c.widths);
+      want.resize(static_cast<std::size_t>(points * m));
+      std::vector<std::uint64_t> histogram(static_cast<std::size_t>(m) + 1);
+      for (std::size_t p = 0; p < static_cast<std::size_t>(points); ++p) {
+        std::fill(histogram.begin(), histogram.end(), 0);
+        tree.histogram(widths, std::span<const double>(c.points).subspan(p * 2, 2), histogram);
+        widths.to_counts(histogram, std::span(want).subspan(p * m, m));
+      }
+    }
+    std::vector<std::uint64_t> got(want.size(), 0);
+    const RangeCounter counter(c.x);
+    counter.add_counts(c.points, c.widths, got, {}, 3);
+    EXPECT_EQ(got, want) << "n " << n;
+  }
+}
+
 TEST(RangeCount, TreeEqualsTheSeedsLoopInAnyDimension) {
   std::mt19937_64 rng(23);
   for (int trial = 0; trial < 200; ++trial) {
@@ -96,6 +135,26 @@ TEST(RangeCount, ExactIntervalIsTheSeedsTest) {
       EXPECT_GT(std::abs(p - std::nextafter(a, -1e308)), limit);
       EXPECT_LE(std::abs(p - b), limit);
       EXPECT_GT(std::abs(p - std::nextafter(b, 1e308)), limit);
+    }
+  }
+  // Random points and limits over many magnitudes (the ends found near p -/+ limit, or far
+  // from it where rounding spreads the interval), and limits past the largest double.
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  std::uniform_int_distribution<int> exponent(-320, 300);
+  for (int trial = 0; trial < 20000; ++trial) {
+    const double p = unit(rng) * std::ldexp(1.0, exponent(rng) / 4);
+    const double limit = std::abs(unit(rng)) * std::ldexp(1.0, exponent(rng));
+    const auto [a, b] = RangeCounter::exact_interval(p, limit);
+    ASSERT_LE(a, p);
+    ASSERT_GE(b, p);
+    ASSERT_LE(std::abs(p - a), limit) << p << " " << limit;
+    ASSERT_LE(std::abs(p - b), limit) << p << " " << limit;
+    if (a > -std::numeric_limits<double>::max()) {
+      ASSERT_GT(std::abs(p - std::nextafter(a, -INFINITY)), limit) << p << " " << limit;
+    }
+    if (b < std::numeric_limits<double>::max()) {
+      ASSERT_GT(std::abs(p - std::nextafter(b, INFINITY)), limit) << p << " " << limit;
     }
   }
 }

@@ -82,6 +82,9 @@ std::vector<std::uint64_t> hypercube_counts_sweep(const Samples& samples,
   return counts;
 }
 
+HypercubeScale::HypercubeScale(std::uint64_t n, double h, int d) noexcept
+    : n_(n), h_(h), d_(d), volume_(std::pow(h, d)), plain_(volume_ > 0 && std::isfinite(volume_)) {}
+
 double hypercube_density(std::uint64_t count, std::uint64_t n, double h, int d) noexcept {
   const double volume = std::pow(h, d);
   if (count == 0) return 0;

@@ -4,6 +4,7 @@
 #include <array>
 #include <bit>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <numeric>
 #include <string>
@@ -23,6 +24,10 @@ class Fenwick {
   void insert(std::uint64_t position) noexcept {
     for (std::uint64_t i = position + 1; i < tree_.size(); i += i & (~i + 1)) ++tree_[i];
   }
+  /// Takes back one insert of `position`.
+  void erase(std::uint64_t position) noexcept {
+    for (std::uint64_t i = position + 1; i < tree_.size(); i += i & (~i + 1)) --tree_[i];
+  }
   /// Inserted positions below `end`.
   std::uint64_t below(std::uint64_t end) const noexcept {
     std::uint64_t sum = 0;
@@ -34,28 +39,70 @@ class Fenwick {
   std::vector<std::uint32_t> tree_;
 };
 
-/// A set of positions in [0, size): a bit per position and a Fenwick tree of the bits per
-/// 64-position word, small enough to stay in cache (size / 16 bytes).
+/// Set bits of x. Without the popcnt instruction (the portable x86-64 baseline), std::popcount
+/// is a call into libgcc; the SWAR form inlines.
+inline std::uint64_t bit_count(std::uint64_t x) noexcept {
+#if defined(__POPCNT__) || !(defined(__x86_64__) || defined(__i386__))
+  return static_cast<std::uint64_t>(std::popcount(x));
+#else
+  x -= (x >> 1) & 0x5555555555555555ULL;
+  x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+  return (x * 0x0101010101010101ULL) >> 56;
+#endif
+}
+
+/// A set of positions in [0, size): a bit per position, and the members below each 64-position
+/// word. Few words: a plain prefix array, brought up to date by settle() after a batch of
+/// inserts (O(words)), so that a count is one lookup; many: a Fenwick tree (O(log words) an
+/// insert and a count), small enough to stay in cache (size / 16 bytes).
 class PositionSet {
  public:
-  explicit PositionSet(std::uint64_t size) : bits_((size + 63) / 64, 0), words_(bits_.size()) {}
+  explicit PositionSet(std::uint64_t size)
+      : bits_((size + 63) / 64, 0),
+        small_(bits_.size() <= kSmallWords),
+        prefix_(small_ ? bits_.size() + 1 : 0, 0),
+        words_(small_ ? 0 : bits_.size()) {}
   void insert(std::uint64_t position) noexcept {
     bits_[position >> 6] |= std::uint64_t{1} << (position & 63);
-    words_.insert(position >> 6);
+    if (small_) {
+      stale_ = std::min(stale_, position >> 6);
+    } else {
+      words_.insert(position >> 6);
+    }
+  }
+  /// Removes a member.
+  void erase(std::uint64_t position) noexcept {
+    bits_[position >> 6] &= ~(std::uint64_t{1} << (position & 63));
+    if (small_) {
+      stale_ = std::min(stale_, position >> 6);
+    } else {
+      words_.erase(position >> 6);
+    }
+  }
+  /// Call between inserts (or erases) and counts.
+  void settle() noexcept {
+    if (!small_) return;
+    for (std::uint64_t w = stale_; w < bits_.size(); ++w)
+      prefix_[w + 1] = prefix_[w] + bit_count(bits_[w]);
+    stale_ = bits_.size();
   }
   /// Members below `end`.
   std::uint64_t below(std::uint64_t end) const noexcept {
     const std::uint64_t word = end >> 6;
-    std::uint64_t count = words_.below(word);
+    std::uint64_t count = small_ ? prefix_[word] : words_.below(word);
     if ((end & 63) != 0) {
-      count += static_cast<std::uint64_t>(
-          std::popcount(bits_[word] & ((std::uint64_t{1} << (end & 63)) - 1)));
+      count += bit_count(bits_[word] & ((std::uint64_t{1} << (end & 63)) - 1));
     }
     return count;
   }
 
  private:
+  static constexpr std::uint64_t kSmallWords = 1024;
   std::vector<std::uint64_t> bits_;
+  bool small_;
+  std::vector<std::uint64_t> prefix_;
+  std::uint64_t stale_ = 0;
   Fenwick words_;
 };
 
@@ -164,6 +211,8 @@ ColumnBuckets bucket_column(const Samples& samples, int t) {
   const auto n = static_cast<std::uint64_t>(samples.rows());
   ColumnBuckets out;
   out.rows.resize(n);
+  out.lowest = kInfinity;
+  out.highest = -kInfinity;
   if (n == 0) {
     out.start = {0, 0};
     out.top = {-kInfinity};
@@ -172,6 +221,8 @@ ColumnBuckets bucket_column(const Samples& samples, int t) {
   // About 64 rows a bucket: a partial bucket is scanned row by row.
   const std::uint64_t count = std::clamp<std::uint64_t>(n / 64, 1, std::uint64_t{1} << 26);
   const double lo = samples.col(t).minCoeff(), hi = samples.col(t).maxCoeff();
+  out.lowest = lo;
+  out.highest = hi;
   const double scale = hi > lo ? static_cast<double>(count) / (hi - lo) : 0.0;
   auto bucket = [&](double x) {
     return std::min(count - 1, static_cast<std::uint64_t>((x - lo) * scale));
@@ -191,6 +242,41 @@ ColumnBuckets bucket_column(const Samples& samples, int t) {
         static_cast<std::uint32_t>(i);
   }
   return out;
+}
+
+/// The distinct values of column t of row-major `points` (d columns), increasing. Grids
+/// repeat few values along an axis: chunks are deduplicated and merged while the distinct
+/// values stay few, else all values are sorted at once.
+std::vector<double> distinct_values(std::span<const double> points, std::size_t d, std::size_t t) {
+  constexpr std::size_t kChunk = 1024;
+  const std::size_t count = points.size() / d;
+  std::vector<double> set, chunk, merged;
+  for (std::size_t p0 = 0; p0 < count; p0 += kChunk) {
+    chunk.clear();
+    for (std::size_t p = p0; p < std::min(count, p0 + kChunk); ++p)
+      chunk.push_back(points[p * d + t]);
+    std::sort(chunk.begin(), chunk.end());
+    chunk.erase(std::unique(chunk.begin(), chunk.end()), chunk.end());
+    merged.clear();
+    std::set_union(set.begin(), set.end(), chunk.begin(), chunk.end(), std::back_inserter(merged));
+    set.swap(merged);
+    if (set.size() > 4 * kChunk) {
+      set.resize(count);
+      for (std::size_t p = 0; p < count; ++p) set[p] = points[p * d + t];
+      std::sort(set.begin(), set.end());
+      set.erase(std::unique(set.begin(), set.end()), set.end());
+      break;
+    }
+  }
+  return set;
+}
+
+/// Runs f(0) .. f(count - 1) in blocks of 4096, at once where `run` allows.
+void for_blocks(std::uint64_t count, const Run& run, const std::function<void(std::uint64_t)>& f) {
+  constexpr std::uint64_t kBlock = 4096;
+  run((count + kBlock - 1) / kBlock, [&](std::uint64_t b) {
+    for (std::uint64_t k = b * kBlock; k < std::min(count, (b + 1) * kBlock); ++k) f(k);
+  });
 }
 
 /// `parallel`, or a plain loop when there is none.
@@ -230,21 +316,59 @@ double last_inside(double inside_at, double outside_at, Inside inside) noexcept 
   return from_ordered(in);
 }
 
+/// The end of p's interval in direction `dir` (-1 below, +1 above): the boundary is usually
+/// within a few ulps of p + dir * limit, so it is bracketed by galloping from there and then
+/// bisected; far from it (an infinite guess, a bracket not found within 2^20 ulps), by
+/// doubling steps from p.
+template <class Inside>
+double interval_end(double p, double limit, int dir, Inside inside) noexcept {
+  const double guess = p + dir * limit;
+  if (std::isfinite(guess)) {
+    constexpr std::int64_t kReach = std::int64_t{1} << 20;
+    const std::int64_t home = ordered(p);
+    std::int64_t in = ordered(guess), out = in;
+    bool bracketed = false;
+    if (inside(guess)) {
+      for (std::int64_t step = 1; step <= kReach && !bracketed; step *= 2) {
+        const std::int64_t next = in + dir * step;
+        const double x = from_ordered(next);
+        if (!std::isfinite(x)) break;
+        if (inside(x)) {
+          in = next;
+        } else {
+          out = next;
+          bracketed = true;
+        }
+      }
+    } else {
+      for (std::int64_t step = 1; step <= kReach && !bracketed; step *= 2) {
+        const std::int64_t next = out - dir * step;
+        if (dir * (next - home) <= 0) {  // back at p, which is inside
+          in = home;
+          bracketed = true;
+        } else if (inside(from_ordered(next))) {
+          in = next;
+          bracketed = true;
+        } else {
+          out = next;
+        }
+      }
+    }
+    if (bracketed) return last_inside(from_ordered(in), from_ordered(out), inside);
+  }
+  double beyond = p + dir * limit;
+  for (double step = limit > 0 ? limit : 1.0; inside(beyond) && std::isfinite(beyond); step *= 2)
+    beyond = p + dir * 2 * step;
+  return inside(beyond) ? beyond : last_inside(p, beyond, inside);
+}
+
 }  // namespace
 
 std::pair<double, double> RangeCounter::exact_interval(double p, double limit) noexcept {
-  // fl(|p - x|) is monotone on each side of p, so each end is found by bisection between p
-  // (inside) and a double beyond p -/+ limit (outside).
+  // fl(|p - x|) is monotone on each side of p, so each end is the last inside double along
+  // its side.
   auto inside = [&](double x) { return std::abs(p - x) <= limit; };
-  double below = p - limit, above = p + limit;
-  const double first_step = limit > 0 ? limit : 1.0;
-  for (double step = first_step; inside(below) && below > -kInfinity; step *= 2)
-    below = p - 2 * step;
-  for (double step = first_step; inside(above) && above < kInfinity; step *= 2)
-    above = p + 2 * step;
-  const double a = inside(below) ? below : last_inside(p, below, inside);
-  const double b = inside(above) ? above : last_inside(p, above, inside);
-  return {a, b};
+  return {interval_end(p, limit, -1, inside), interval_end(p, limit, +1, inside)};
 }
 
 RangeCounter::RangeCounter(Samples& samples, const Parallel& parallel)
@@ -302,11 +426,9 @@ void RangeCounter::add_counts(std::span<const double> points, std::span<const do
     }
   };
   std::vector<Axis> axes(d);
+  run(d, [&](std::uint64_t t) { axes[t].values = distinct_values(points, d, t); });
   for (std::size_t t = 0; t < d; ++t) {
     Axis& axis = axes[t];
-    for (std::uint64_t p = 0; p < point_count; ++p) axis.values.push_back(points[p * d + t]);
-    std::sort(axis.values.begin(), axis.values.end());
-    axis.values.erase(std::unique(axis.values.begin(), axis.values.end()), axis.values.end());
     axis.interval.resize(axis.values.size() * m);
     if (t == d - 1) axis.rows.resize(2 * axis.interval.size());
     run(axis.values.size(), [&](std::uint64_t v) {
@@ -323,7 +445,7 @@ void RangeCounter::add_counts(std::span<const double> points, std::span<const do
   const Axis& sorted_axis = axes[d - 1];
 
   if (d == 1) {
-    run(point_count, [&](std::uint64_t p) {
+    for_blocks(point_count, run, [&](std::uint64_t p) {
       const std::size_t e0 = sorted_axis.entry(points[p], 0, m);
       for (std::size_t j = 0; j < m; ++j) {
         counts[query(p, j)] += sorted_axis.rows[2 * (e0 + j) + 1] - sorted_axis.rows[2 * (e0 + j)];
@@ -341,7 +463,7 @@ void RangeCounter::add_counts(std::span<const double> points, std::span<const do
   const std::uint64_t keys = values0 * m;
   std::vector<std::uint32_t> value_of(point_count);  // index among axes[0].values
   std::vector<std::uint64_t> entry_of(point_count);  // sorted_axis entry at width 0
-  run(point_count, [&](std::uint64_t p) {
+  for_blocks(point_count, run, [&](std::uint64_t p) {
     value_of[p] = static_cast<std::uint32_t>(axes[0].entry(points[p * 2], 0, 1));
     entry_of[p] = sorted_axis.entry(points[p * 2 + 1], 0, m);
   });
@@ -368,39 +490,55 @@ void RangeCounter::add_counts(std::span<const double> points, std::span<const do
   std::sort(events.begin(), events.end(), [](const Event& x, const Event& y) {
     return x.at < y.at || (x.at == y.at && x.strict && !y.strict);
   });
-  // Blocks of buckets of the first coordinate, each swept by a worker into a set of row
-  // positions of its own: a prefix count is the sum of the blocks' counts. A bucket goes in
-  // once all its first coordinates are below the event; the one bucket that straddles the event
-  // (buckets are ordered: every value of a later bucket exceeds this one's largest) is checked
-  // row by row. Few rows and many queries: the events are split into groups instead (each
-  // group's worker sweeps every bucket, O(n), for its own events), so the query work, which
-  // then dominates, is shared.
+  // An event below every row of the shard adds nothing, one above every row adds each query's
+  // whole range of positions: only events inside the shard's range of first coordinates need
+  // the sweep (after a spatial split of the samples over ranks, each rank's own few).
   const ColumnBuckets& first = by_first_;
+  auto none_below = [&](const Event& e) {
+    return e.strict ? !(first.lowest < e.at) : !(first.lowest <= e.at);
+  };
+  auto all_below = [&](const Event& e) {
+    return e.strict ? first.highest < e.at : first.highest <= e.at;
+  };
   const std::uint64_t buckets = first.top.size();
   const auto team_size = static_cast<std::uint64_t>(std::max(workers, 1));
-  const std::uint64_t blocks = std::clamp<std::uint64_t>(n >> 16, 1, team_size);
-  // Sweeps buckets `mine` over the events whose key is in group `group` of `groups` (key %
-  // groups), adding each query's count through add(q, signed count).
-  auto sweep = [&](IndexRange mine, std::uint64_t group, std::uint64_t groups, auto&& add) {
+  // Blocks of rows split the inserts (O(n log n)) but each block answers every query; groups
+  // of keys split the queries but each group inserts every row. A query costs about two
+  // inserts, and it has two events: blocks only when the rows outweigh the queries.
+  const std::uint64_t blocks =
+      n > 4 * queries ? std::clamp<std::uint64_t>(n >> 16, 1, team_size) : 1;
+  // Sweeps buckets `mine` over the events whose key `takes`, adding each query's count through
+  // add(q, signed count); `whole` adds the counts of events above every row (one block does).
+  auto sweep = [&](IndexRange mine, bool whole, auto&& takes, auto&& add) {
     PositionSet inserted(n);
-    std::vector<std::uint32_t> straddling;  // rows of the straddling bucket below the event
+    std::vector<std::uint32_t> straddling;  // rows of the straddling bucket in the set
     std::uint64_t next = mine.begin;        // the first bucket not inserted
     for (const Event& e : events) {
-      if (e.key % groups != group) continue;
-      auto below = [&](double x) { return e.strict ? x < e.at : x <= e.at; };
-      while (next < mine.end && below(first.top[next])) {
-        for (std::uint64_t k = first.start[next]; k < first.start[next + 1]; ++k) {
-          inserted.insert(first.rows[k]);
+      if (!takes(e.key) || none_below(e)) continue;
+      const bool all = all_below(e);
+      if (all && !whole) continue;
+      if (!all) {
+        auto below = [&](double x) { return e.strict ? x < e.at : x <= e.at; };
+        // The straddling bucket's rows below an event join the set for that event only.
+        for (const std::uint32_t row : straddling) inserted.erase(row);
+        straddling.clear();
+        while (next < mine.end && below(first.top[next])) {
+          for (std::uint64_t k = first.start[next]; k < first.start[next + 1]; ++k) {
+            inserted.insert(first.rows[k]);
+          }
+          ++next;
         }
-        ++next;
-      }
-      straddling.clear();
-      if (next < mine.end) {
-        for (std::uint64_t k = first.start[next]; k < first.start[next + 1]; ++k) {
-          if (below(samples_(first.rows[k], 0))) straddling.push_back(first.rows[k]);
+        if (next < mine.end) {
+          for (std::uint64_t k = first.start[next]; k < first.start[next + 1]; ++k) {
+            if (below(samples_(first.rows[k], 0))) {
+              straddling.push_back(first.rows[k]);
+              inserted.insert(first.rows[k]);
+            }
+          }
         }
+        inserted.settle();
+        if (next == mine.begin && straddling.empty()) continue;  // nothing of this block below
       }
-      if (next == mine.begin && straddling.empty()) continue;  // nothing of this block below
       const std::uint64_t v = e.key / m, j = e.key % m;
       for (std::uint64_t k = first_point[v]; k < first_point[v + 1]; ++k) {
         const std::uint64_t p = by_value[k];
@@ -408,36 +546,55 @@ void RangeCounter::add_counts(std::span<const double> points, std::span<const do
         const std::uint64_t lo = sorted_axis.rows[2 * (entry_of[p] + j)];
         const std::uint64_t hi = sorted_axis.rows[2 * (entry_of[p] + j) + 1];
         if (hi <= lo) continue;
-        std::uint64_t inside = inserted.below(hi) - inserted.below(lo);
-        for (const std::uint32_t row : straddling) inside += row >= lo && row < hi ? 1 : 0;
+        std::uint64_t inside = hi - lo;
+        if (!all) inside = inserted.below(hi) - inserted.below(lo);
         add(q, e.strict ? -static_cast<std::int64_t>(inside) : static_cast<std::int64_t>(inside));
       }
     }
   };
   if (blocks == 1) {
-    // Few rows: the keys are split among the workers instead (each sweeps every bucket, O(n),
-    // for its own keys' events), so the query work, which dominates, is shared; a query's two
-    // events have the same key, so each count is written by one worker (wrapping arithmetic:
-    // the strict event's subtraction and the other's addition leave the count).
+    // Few rows for the queries: the keys are split among the workers instead (each sweeps
+    // every bucket, O(n), for its own keys' events), so the query work, which dominates, is
+    // shared. Groups are
+    // runs of keys (a run of first coordinates: its points' counts are written by one worker,
+    // not interleaved cache line by cache line), of about equal work: a swept event costs its
+    // points, one above every row much less. A query's two events have the same key, so each
+    // count is written by one worker (wrapping arithmetic: the strict event's subtraction and
+    // the other's addition leave the count).
     const std::uint64_t groups =
         std::min<std::uint64_t>(team_size, std::max<std::uint64_t>(keys, 1));
+    std::vector<std::uint64_t> cost(keys, 0);
+    for (const Event& e : events) {
+      const std::uint64_t points_of_key = first_point[e.key / m + 1] - first_point[e.key / m];
+      cost[e.key] += none_below(e) ? 0 : all_below(e) ? points_of_key : 8 * points_of_key;
+    }
+    const std::uint64_t total = std::accumulate(cost.begin(), cost.end(), std::uint64_t{0});
+    std::vector<std::uint32_t> group_of(keys, 0);
+    std::uint64_t before = 0;
+    for (std::uint64_t k = 0; k < keys; ++k) {
+      group_of[k] = static_cast<std::uint32_t>(
+          total == 0 ? 0 : std::min(groups - 1, before * groups / total));
+      before += cost[k];
+    }
     run(groups, [&](std::uint64_t group) {
-      sweep(IndexRange{0, buckets}, group, groups,
-            [&](std::uint64_t q, std::int64_t c) { counts[q] += static_cast<std::uint64_t>(c); });
+      sweep(
+          IndexRange{0, buckets}, true, [&](std::uint64_t key) { return group_of[key] == group; },
+          [&](std::uint64_t q, std::int64_t c) { counts[q] += static_cast<std::uint64_t>(c); });
     });
     return;
   }
-  // Many rows: blocks of buckets of the first coordinate, each swept by a worker into a set of
-  // row positions of its own: a prefix count is the sum of the blocks' counts. A bucket goes in
-  // once all its first coordinates are below the event; the one bucket that straddles the event
-  // (buckets are ordered: every value of a later bucket exceeds this one's largest) is checked
-  // row by row.
+  // Many rows for the queries: blocks of buckets of the first coordinate, each swept by a worker
+  // into a set of row positions of its own: a prefix count is the sum of the blocks' counts. A
+  // bucket goes in once all its first coordinates are below the event; the one bucket that
+  // straddles the event (buckets are ordered: every value of a later bucket exceeds this one's
+  // largest) is checked row by row.
   std::vector<std::vector<std::int64_t>> partial(blocks);
   run(blocks, [&](std::uint64_t b) {
     std::vector<std::int64_t>& out = partial[b];
     out.assign(queries, 0);
-    sweep(block_range(buckets, blocks, b), 0, 1,
-          [&](std::uint64_t q, std::int64_t c) { out[q] += c; });
+    sweep(
+        block_range(buckets, blocks, b), b == 0, [](std::uint64_t) { return true; },
+        [&](std::uint64_t q, std::int64_t c) { out[q] += c; });
   });
   for (const auto& part : partial) {
     for (std::uint64_t q = 0; q < queries; ++q) counts[q] += static_cast<std::uint64_t>(part[q]);

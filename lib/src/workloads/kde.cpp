@@ -11,6 +11,7 @@
 #include <string>
 
 #include "parakit/backend/collective.hpp"
+#include "parakit/core/buffer.hpp"
 #include "parakit/core/error.hpp"
 #include "parakit/core/parse.hpp"
 #include "parakit/core/system.hpp"
@@ -370,21 +371,27 @@ CountIndex build_index(Team& team, Samples& local, KdeAlgo algo, std::uint64_t p
 }
 
 void local_counts(Team& team, const DensityProblem& problem, const CountIndex& index,
-                  std::vector<std::uint64_t>& counts);
+                  std::span<std::uint64_t> counts);
 
-/// Hypercube counts at every point and width, summed over ranks (integers: exact).
-std::vector<std::uint64_t> hypercube_counts(Team& team, const DensityProblem& problem,
+/// Hypercube counts at every point and width, summed over ranks onto rank 0 (integers:
+/// exact); the other ranks keep their own parts. The workers zero the array (first touch).
+LargeBuffer<std::uint64_t> hypercube_counts(Team& team, const DensityProblem& problem,
                                             const CountIndex& index) {
   const std::size_t m = problem.widths.size();
-  std::vector<std::uint64_t> counts(problem.point_count * m, 0);
-  collectively(team.comm(), [&] { local_counts(team, problem, index, counts); });
-  team.comm().all_reduce_in_place(std::span<std::uint64_t>(counts), ops::plus{});
+  LargeBuffer<std::uint64_t> counts(problem.point_count * m);
+  constexpr std::uint64_t kBlock = std::uint64_t{1} << 16;
+  for_each_item(team, (counts.size() + kBlock - 1) / kBlock, [&](std::uint64_t b, Worker) {
+    const std::uint64_t end = std::min<std::uint64_t>(counts.size(), (b + 1) * kBlock);
+    std::fill(counts.data() + b * kBlock, counts.data() + end, std::uint64_t{0});
+  });
+  collectively(team.comm(), [&] { local_counts(team, problem, index, counts.span()); });
+  team.comm().reduce_in_place(counts.span(), ops::plus{}, 0);
   return counts;
 }
 
 /// This rank's part of hypercube_counts.
 void local_counts(Team& team, const DensityProblem& problem, const CountIndex& index,
-                  std::vector<std::uint64_t>& counts) {
+                  std::span<std::uint64_t> counts) {
   const std::size_t m = problem.widths.size();
   const auto rows = static_cast<std::uint64_t>(problem.local.rows());
   const kde::HypercubeWidths widths(problem.widths);
@@ -397,7 +404,7 @@ void local_counts(Team& team, const DensityProblem& problem, const CountIndex& i
       for (std::uint64_t p = b * kPoints; p < end; ++p) {
         std::fill(histogram.begin(), histogram.end(), 0);
         histogram_of(problem.point(p), std::span<std::uint64_t>(histogram));
-        widths.to_counts(histogram, std::span(counts).subspan(p * m, m));
+        widths.to_counts(histogram, counts.subspan(p * m, m));
       }
     });
   };
@@ -511,9 +518,10 @@ std::vector<double> smooth_sums(Team& team, const DensityProblem& problem) {
   return sums;
 }
 
-/// Counts (hypercube) or smooth-kernel sums at every point and width, on every rank.
+/// Counts (hypercube) or smooth-kernel sums at every point and width: the totals on rank 0
+/// (counts) or every rank (sums).
 struct Raw {
-  std::vector<std::uint64_t> counts;
+  LargeBuffer<std::uint64_t> counts;
   std::vector<double> sums;
 };
 
@@ -783,7 +791,7 @@ KdeAlgo resolve_algo(const KdeOptions& options, std::uint64_t points, std::size_
 
 /// Whether the other algorithm's results agree: counts exactly, sums within 1e-12 relative.
 bool same_results(const Raw& a, const Raw& b) {
-  if (a.counts != b.counts) return false;
+  if (!std::ranges::equal(a.counts.span(), b.counts.span())) return false;
   for (std::size_t k = 0; k < a.sums.size(); ++k) {
     const double x = a.sums[k], y = b.sums[k];
     if (!(std::abs(x - y) <= 1e-12 * std::max(std::abs(x), std::abs(y)))) return false;
@@ -798,12 +806,15 @@ void block_densities(const KdeOptions& options, const KdeResult& result, Raw& ra
   const std::size_t cells =
       options.kernel == Kernel::hypercube ? raw.counts.size() : raw.sums.size();
   density.resize(cells);
+  if (options.kernel == Kernel::hypercube) {
+    std::vector<kde::HypercubeScale> scale;
+    for (const double h : result.widths) scale.emplace_back(result.n, h, result.dim);
+    for (std::size_t k = 0; k < cells; ++k) density[k] = scale[k % m](raw.counts.data()[k]);
+    return;
+  }
   for (std::size_t k = 0; k < cells; ++k) {
-    const double h = result.widths[k % m];
-    density[k] = options.kernel == Kernel::hypercube
-                     ? kde::hypercube_density(raw.counts[k], result.n, h, result.dim)
-                     : kde::smooth_density(options.kernel, h, result.dim, raw.sums[k],
-                                           static_cast<double>(result.n));
+    density[k] = kde::smooth_density(options.kernel, result.widths[k % m], result.dim, raw.sums[k],
+                                     static_cast<double>(result.n));
   }
 }
 
@@ -900,10 +911,11 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
       }
       if (options.on_block) {
         options.on_block(DensityBlock{range.begin, result.point_count, result.dim, result.widths,
-                                      points, raw.counts, density});
+                                      points, raw.counts.span(), density});
       } else {
         result.points.insert(result.points.end(), points.begin(), points.end());
-        result.counts.insert(result.counts.end(), raw.counts.begin(), raw.counts.end());
+        result.counts.insert(result.counts.end(), raw.counts.data(),
+                             raw.counts.data() + raw.counts.size());
         result.density.insert(result.density.end(), density.begin(), density.end());
       }
     });

@@ -37,4 +37,22 @@ std::vector<std::uint64_t> hypercube_counts_sweep(const Samples& samples,
 /// k / (n h^d).
 double hypercube_density(std::uint64_t count, std::uint64_t n, double h, int d) noexcept;
 
+/// hypercube_density at one n, h and d, with h^d computed once: the same bits, for many counts.
+class HypercubeScale {
+ public:
+  HypercubeScale(std::uint64_t n, double h, int d) noexcept;
+  double operator()(std::uint64_t count) const noexcept {
+    if (count == 0) return 0;
+    if (!plain_) return hypercube_density(count, n_, h_, d_);
+    return static_cast<double>(count) / static_cast<double>(n_) / volume_;
+  }
+
+ private:
+  std::uint64_t n_;
+  double h_;
+  int d_;
+  double volume_;
+  bool plain_;  // h^d is a finite positive double
+};
+
 }  // namespace parakit::kde

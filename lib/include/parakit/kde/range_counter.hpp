@@ -33,6 +33,7 @@ struct ColumnBuckets {
   std::vector<std::uint32_t> rows;
   std::vector<std::uint64_t> start;
   std::vector<double> top;
+  double lowest = 0, highest = 0;  // the column's range (+inf, -inf without rows)
 };
 }  // namespace detail
 
