@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include "parakit/backend/collective.hpp"
 #include "parakit/data/generate.hpp"
 #include "parakit/io/array_file.hpp"
+#include "parakit/patterns/rows.hpp"
 #include "parakit/workloads/kde.hpp"
 #include "parakit_test.hpp"
 
@@ -103,6 +105,68 @@ TEST(KdeWorkload, CrossValidationCurvesAndChoices) {
     options.cv = method;
     expect_same(options);
   }
+}
+
+// The spatial split behind range counting on several ranks: every row once, each rank's rows
+// in its own range, whatever the shards before (uneven, empty, fewer rows than ranks) and
+// however small the messages.
+TEST(SpatialSplit, EveryRowOnceInItsRanksRange) {
+  const Comm& comm = team().comm();
+  for (const std::uint64_t n : {0, 2, 1001, 20000}) {
+    for (const std::uint64_t message_bytes : {16, 4096, 16 << 20}) {
+      std::vector<double> all(n * 2);
+      data::generate(data::Dist::normal, 5, 0, all);
+      for (std::size_t i = 0; i < all.size(); i += 6) all[i] = 0.25;  // ties at one value
+      // Rank 0 holds nothing; the others split the rows unevenly.
+      std::vector<std::uint64_t> counts(static_cast<std::size_t>(comm.size()), 0);
+      for (std::uint64_t i = 0; i < n; ++i) {
+        ++counts[comm.size() == 1 ? 0 : 1 + (i * i) % static_cast<std::uint64_t>(comm.size() - 1)];
+      }
+      const RowLayout layout = RowLayout::from_counts(counts);
+      const IndexRange mine = layout.of(comm.rank());
+      RowMatrix rows(static_cast<Eigen::Index>(mine.size()), 2);
+      std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(mine.begin * 2), mine.size() * 2,
+                  rows.data());
+      const auto [lo, hi] = std::minmax_element(all.begin(), all.end());
+      const double low = n > 0 ? *lo : 0.0, high = n > 0 ? *hi : 0.0;
+      const std::vector<double> splitters = balanced_splitters(comm, rows, 0, low, high);
+      ASSERT_EQ(splitters.size() + 1, static_cast<std::size_t>(comm.size()));
+      split_rows_by_column(comm, rows, 0, splitters, message_bytes);
+      const int r = comm.rank();
+      for (Eigen::Index i = 0; i < rows.rows(); ++i) {
+        if (r > 0) {
+          EXPECT_GE(rows(i, 0), splitters[static_cast<std::size_t>(r - 1)]);
+        }
+        if (r + 1 < comm.size()) {
+          EXPECT_LT(rows(i, 0), splitters[static_cast<std::size_t>(r)]);
+        }
+      }
+      const std::vector<double> gathered = comm.gather_concat(
+          std::span<const double>(rows.data(), static_cast<std::size_t>(rows.size())), 0);
+      if (r != 0) continue;
+      auto sorted_rows = [](const std::vector<double>& v) {
+        std::vector<std::pair<double, double>> out;
+        for (std::size_t i = 0; i < v.size(); i += 2) out.emplace_back(v[i], v[i + 1]);
+        std::sort(out.begin(), out.end());
+        return out;
+      };
+      EXPECT_EQ(sorted_rows(gathered), sorted_rows(all)) << "n " << n;
+    }
+  }
+}
+
+// The grid's range counting splits the rows over ranks by slabs; a CV after it still gives the
+// bits of one process.
+TEST(KdeWorkload, GridThenCrossValidationOnSlabs) {
+  KdeOptions options;
+  options.samples = 1501;
+  options.rng = workloads::SampleRng::philox;
+  options.grid = workloads::parse_grid("15x13");
+  options.widths = workloads::parse_widths("0.3:1.5:6");
+  options.cv = kde::CvMethod::loglik;
+  expect_same(options);
+  options.cv = kde::CvMethod::lsq;
+  expect_same(options);
 }
 
 TEST(KdeWorkload, CrossValidationNeverChoosesMinusInfinity) {

@@ -402,15 +402,58 @@ void RangeCounter::add_counts(std::span<const double> points, std::span<const do
                               std::span<std::uint64_t> counts, const Parallel& parallel,
                               int workers) const {
   const auto d = static_cast<std::size_t>(dim_);
-  const std::size_t m = widths.size();
+  const std::uint64_t point_count = points.size() / d;
+  if (counts.size() != point_count * widths.size()) {
+    throw InternalError("RangeCounter::add_counts: counts size");
+  }
+  const HypercubeWidths sorted(widths);
+  // A point farther from every row than its widest window, along the first coordinate and by
+  // the seed's own test (rounding is monotone: fl(x - p) >= fl(lowest - p) for x >= lowest),
+  // counts nothing: only the others are counted. After a spatial split of the samples over
+  // ranks that leaves each rank about its share of the points.
+  const auto n = static_cast<std::uint64_t>(samples_.rows());
+  const double lowest = dim_ == 2 ? by_first_.lowest : n > 0 ? samples_(0, 0) : kInfinity;
+  const double highest = dim_ == 2 ? by_first_.highest
+                         : n > 0   ? samples_(static_cast<Eigen::Index>(n - 1), 0)
+                                   : -kInfinity;
+  const double reach = sorted.size() > 0 ? sorted.limits().back() : 0.0;
+  auto near = [&](std::uint64_t p) {
+    const double x = points[p * d];
+    return !(x < lowest && !(lowest - x <= reach)) && !(x > highest && !(x - highest <= reach));
+  };
+  std::uint64_t near_count = 0;
+  for (std::uint64_t p = 0; p < point_count; ++p) near_count += near(p) ? 1 : 0;
+  if (near_count == point_count) {
+    count_points(points, {}, sorted, counts, parallel, workers);
+    return;
+  }
+  std::vector<double> near_points;
+  std::vector<std::uint64_t> index;
+  near_points.reserve(near_count * d);
+  index.reserve(near_count);
+  for (std::uint64_t p = 0; p < point_count; ++p) {
+    if (!near(p)) continue;
+    near_points.insert(near_points.end(), points.begin() + static_cast<std::ptrdiff_t>(p * d),
+                       points.begin() + static_cast<std::ptrdiff_t>((p + 1) * d));
+    index.push_back(p);
+  }
+  count_points(near_points, index, sorted, counts, parallel, workers);
+}
+
+void RangeCounter::count_points(std::span<const double> points,
+                                std::span<const std::uint64_t> index, const HypercubeWidths& sorted,
+                                std::span<std::uint64_t> counts, const Parallel& parallel,
+                                int workers) const {
+  const auto d = static_cast<std::size_t>(dim_);
+  const std::size_t m = sorted.size();
   const std::uint64_t point_count = points.size() / d;
   const std::uint64_t queries = point_count * m;
-  if (counts.size() != queries) throw InternalError("RangeCounter::add_counts: counts size");
-  const HypercubeWidths sorted(widths);
   const auto n = static_cast<std::uint64_t>(samples_.rows());
   const Column last{samples_.data() + (d - 1), d};
   const Run run = runner(parallel);
-  auto query = [&](std::uint64_t p, std::size_t j) { return p * m + sorted.order()[j]; };
+  auto query = [&](std::uint64_t p, std::size_t j) {
+    return (index.empty() ? p : index[p]) * m + sorted.order()[j];
+  };
 
   // Every distinct coordinate value's exact interval at every width, once (a grid has few
   // distinct values per axis), and for the sorted axis the rows' positions it spans.
@@ -484,6 +527,9 @@ void RangeCounter::add_counts(std::span<const double> points, std::span<const do
   for (std::uint64_t k = 0; k < keys; ++k) {
     if (first_point[k / m + 1] == first_point[k / m]) continue;
     const auto [a0, b0] = axes[0].interval[k];
+    // A window wholly above the rows' first coordinates (both events then add the query's
+    // whole range, with opposite signs) or wholly below them (neither adds) counts nothing.
+    if (a0 > by_first_.highest || b0 < by_first_.lowest) continue;
     events.push_back({a0, k, true});
     events.push_back({b0, k, false});
   }
@@ -591,13 +637,14 @@ void RangeCounter::add_counts(std::span<const double> points, std::span<const do
   std::vector<std::vector<std::int64_t>> partial(blocks);
   run(blocks, [&](std::uint64_t b) {
     std::vector<std::int64_t>& out = partial[b];
-    out.assign(queries, 0);
+    out.assign(counts.size(), 0);
     sweep(
         block_range(buckets, blocks, b), b == 0, [](std::uint64_t) { return true; },
         [&](std::uint64_t q, std::int64_t c) { out[q] += c; });
   });
   for (const auto& part : partial) {
-    for (std::uint64_t q = 0; q < queries; ++q) counts[q] += static_cast<std::uint64_t>(part[q]);
+    for (std::size_t q = 0; q < counts.size(); ++q)
+      counts[q] += static_cast<std::uint64_t>(part[q]);
   }
 }
 

@@ -292,6 +292,106 @@ std::uint64_t RowLayout::max_rows() const noexcept {
   return most;
 }
 
+std::vector<double> balanced_splitters(const Comm& comm, const RowMatrix& rows, Eigen::Index column,
+                                       double lo, double hi) {
+  constexpr std::size_t kBins = std::size_t{1} << 16;
+  std::vector<std::uint64_t> histogram(kBins, 0);
+  const double scale = hi > lo ? static_cast<double>(kBins) / (hi - lo) : 0.0;
+  for (Eigen::Index i = 0; i < rows.rows(); ++i) {
+    const double at = std::max(0.0, (rows(i, column) - lo) * scale);
+    ++histogram[std::min(kBins - 1, static_cast<std::size_t>(at))];
+  }
+  comm.all_reduce_in_place(std::span<std::uint64_t>(histogram), ops::plus{});
+  std::uint64_t total = 0;
+  for (const auto c : histogram) total += c;
+  std::vector<double> splitters;
+  std::uint64_t below = 0;  // rows in bins [0, bin)
+  std::size_t bin = 0;
+  for (int r = 1; r < comm.size(); ++r) {
+    const auto want = static_cast<std::uint64_t>(static_cast<long double>(total) * r / comm.size());
+    while (bin < kBins && below < want) below += histogram[bin++];
+    splitters.push_back(scale > 0 ? lo + static_cast<double>(bin) / scale : hi);
+  }
+  return splitters;
+}
+
+void split_rows_by_column(const Comm& comm, RowMatrix& rows, Eigen::Index column,
+                          std::span<const double> splitters, std::uint64_t message_bytes) {
+  const int ranks = comm.size(), me = comm.rank();
+  if (splitters.size() + 1 != static_cast<std::size_t>(ranks)) {
+    throw InternalError("split_rows_by_column: ranks - 1 splitters expected");
+  }
+  if (ranks == 1) return;
+  const Eigen::Index d = rows.cols();
+  // Rows grouped in place by their owner's distance after this rank: its own rows first, the
+  // rows for rank me + k in segment k (American flag sort: swaps, no copy of the rows).
+  auto segment = [&](Eigen::Index i) {
+    const auto owner = static_cast<int>(
+        std::upper_bound(splitters.begin(), splitters.end(), rows(i, column)) - splitters.begin());
+    return static_cast<std::size_t>((owner - me + ranks) % ranks);
+  };
+  std::vector<std::uint64_t> start(static_cast<std::size_t>(ranks) + 1, 0);
+  for (Eigen::Index i = 0; i < rows.rows(); ++i) ++start[segment(i) + 1];
+  for (std::size_t k = 0; k < static_cast<std::size_t>(ranks); ++k) start[k + 1] += start[k];
+  std::vector<std::uint64_t> next(start.begin(), start.end() - 1);
+  for (std::size_t k = 0; k < static_cast<std::size_t>(ranks); ++k) {
+    while (next[k] < start[k + 1]) {
+      const auto i = static_cast<Eigen::Index>(next[k]);
+      const std::size_t home = segment(i);
+      if (home == k) {
+        ++next[k];
+      } else {
+        rows.row(i).swap(rows.row(static_cast<Eigen::Index>(next[home]++)));
+      }
+    }
+  }
+  // Row counts, by rank: sent to and received from.
+  std::vector<std::uint64_t> send(static_cast<std::size_t>(ranks)), receive(send.size());
+  for (int k = 0; k < ranks; ++k) {
+    send[static_cast<std::size_t>((me + k) % ranks)] =
+        start[static_cast<std::size_t>(k) + 1] - start[static_cast<std::size_t>(k)];
+  }
+  const std::vector<std::uint64_t> ones(send.size(), 1);
+  comm.all_to_all_v(std::span<const std::uint64_t>(send), ones, std::span<std::uint64_t>(receive),
+                    ones);
+  // Step k (from the last segment back): send segment k to rank me + k from the end of the
+  // rows, message by message, releasing each; receive from rank me - k into `incoming`.
+  constexpr int kSplitTag = 0x5b1;
+  const auto per_message = static_cast<Eigen::Index>(std::max<std::uint64_t>(
+      1,
+      message_bytes / (sizeof(double) * static_cast<std::uint64_t>(std::max<Eigen::Index>(d, 1)))));
+  RowMatrix incoming(0, d);
+  for (int k = ranks - 1; k >= 1; --k) {
+    const int dest = (me + k) % ranks, source = (me - k + ranks) % ranks;
+    auto to_send = static_cast<Eigen::Index>(send[static_cast<std::size_t>(dest)]);
+    auto to_receive = static_cast<Eigen::Index>(receive[static_cast<std::size_t>(source)]);
+    while (to_send > 0 || to_receive > 0) {
+      const Eigen::Index s = std::min(to_send, per_message), r = std::min(to_receive, per_message);
+      const Eigen::Index at = incoming.rows();
+      if (r > 0) incoming.conservativeResize(at + r, d);
+      const Eigen::Index from = rows.rows() - s;
+      Comm::Exchange exchange = comm.start_exchange(
+          std::span<const double>(rows.data() + from * d, static_cast<std::size_t>(s * d)),
+          s > 0 ? dest : Comm::kNobody,
+          std::span<double>(incoming.data() + at * d, static_cast<std::size_t>(r * d)),
+          r > 0 ? source : Comm::kNobody, kSplitTag);
+      exchange.wait();
+      if (s > 0) rows.conservativeResize(from, d);
+      to_send -= s;
+      to_receive -= r;
+    }
+  }
+  // This rank's own rows, then the received ones, moved over message by message.
+  const Eigen::Index kept = rows.rows();
+  rows.conservativeResize(kept + incoming.rows(), d);
+  for (Eigen::Index left = incoming.rows(); left > 0;) {
+    const Eigen::Index n = std::min(left, per_message);
+    rows.middleRows(kept + left - n, n) = incoming.middleRows(left - n, n);
+    left -= n;
+    incoming.conservativeResize(left, d);
+  }
+}
+
 void redistribute_rows(const Comm& comm, RowShard& shard, const RowLayout& target) {
   if (shard.layout == target) return;
   if (target.rows() != shard.layout.rows() || target.ranks() != comm.size()) {

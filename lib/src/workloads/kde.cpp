@@ -869,6 +869,15 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   double kernel_seconds = 0, other_seconds = 0;
   comm.barrier();
   Stopwatch index_clock;
+  if (options.kernel == Kernel::hypercube && result.algo == KdeAlgo::range && d == 2 &&
+      comm.size() > 1) {
+    // Range counting on several ranks: the ranks' rows become slabs of the first coordinate,
+    // so that each window is swept by the ranks its slab reaches and costs the others a
+    // subtraction: the queries' work is split, not repeated on every rank.
+    split_rows_by_column(comm, samples, 0, balanced_splitters(comm, samples, 0, lo[0], hi[0]));
+    shard.layout = RowLayout::gather(comm, static_cast<std::uint64_t>(samples.rows()));
+    result.first_row = shard.mine().begin;
+  }
   const CountIndex index = options.kernel == Kernel::hypercube
                                ? build_index(team, samples, result.algo, result.point_count)
                                : CountIndex{};

@@ -292,6 +292,8 @@ class Comm {
     int source = 0;
     int tag = 0;
   };
+  /// As start_exchange's dest or source: no send, or no receive (MPI_PROC_NULL).
+  static constexpr int kNobody = MPI_PROC_NULL;
   static constexpr int kAnySource = MPI_ANY_SOURCE;
   static constexpr int kAnyTag = MPI_ANY_TAG;
   /// If a matching message has arrived, receives it into `out` (resized to fit) and returns

@@ -60,6 +60,12 @@ class RangeCounter {
   static std::pair<double, double> exact_interval(double p, double limit) noexcept;
 
  private:
+  /// add_counts for `points`, which are the caller's points index[0], index[1], ... (empty
+  /// index: all of them, in order).
+  void count_points(std::span<const double> points, std::span<const std::uint64_t> index,
+                    const HypercubeWidths& sorted, std::span<std::uint64_t> counts,
+                    const Parallel& parallel, int workers) const;
+
   Samples& samples_;
   int dim_;
   detail::ColumnBuckets by_first_;  // 2-D: rows in buckets of their first coordinate

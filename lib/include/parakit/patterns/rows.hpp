@@ -66,6 +66,23 @@ struct RowShard {
 /// as `target` (one MPI_Alltoallv). The rows keep their global order.
 void redistribute_rows(const Comm& comm, RowShard& shard, const RowLayout& target);
 
+/// Collective: ranks - 1 increasing values of column `column` that split the rows of all
+/// ranks into ranges of about equal counts (from a global histogram of 2^16 bins over [lo, hi],
+/// the column's range over all ranks). Rank r's range is [splitters[r - 1], splitters[r]), the
+/// first open below and the last open above. Many equal values stay together, in one range.
+std::vector<double> balanced_splitters(const Comm& comm, const RowMatrix& rows, Eigen::Index column,
+                                       double lo, double hi);
+
+/// Collective: moves rows between ranks so that each rank holds the rows whose value in
+/// `column` lies in its range of `splitters` (balanced_splitters'), in no particular order: a
+/// spatial split, after which each rank's rows are a slab of that column. Memory stays bounded:
+/// rows travel in messages of at most `message_bytes`, the rows sent are released as they go
+/// and those received grow in place (realloc), so a rank holds about the larger of its rows
+/// before and after, plus one message.
+void split_rows_by_column(const Comm& comm, RowMatrix& rows, Eigen::Index column,
+                          std::span<const double> splitters,
+                          std::uint64_t message_bytes = std::uint64_t{16} << 20);
+
 /// What to read: a table file and how to interpret it.
 struct TableSource {
   std::string path;

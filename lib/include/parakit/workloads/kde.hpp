@@ -113,7 +113,10 @@ struct KdeOptions {
 };
 
 struct KdeResult {
-  kde::Samples samples;  ///< this rank's rows: [first_row, first_row + samples.rows())
+  /// This rank's rows: those of [first_row, first_row + samples.rows()) as loaded, reordered by
+  /// the counting index; with KdeAlgo::range in 2-D on several ranks, a slab of the first
+  /// coordinate instead (the rows moved between ranks: first_row then numbers the slabs' rows).
+  kde::Samples samples;
   std::uint64_t n = 0;   ///< samples on all ranks
   int dim = 0;           ///< their dimension
   std::uint64_t first_row = 0;
