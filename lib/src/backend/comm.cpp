@@ -103,14 +103,6 @@ void Comm::all_reduce_raw(const void* in, void* out, int count, MPI_Datatype typ
   check(MPI_Allreduce(in, out, count, type, op, native()), "MPI_Allreduce");
 }
 
-void Comm::reduce_raw(void* data, int count, MPI_Datatype type, MPI_Op op, int root) const {
-  if (rank_ == root) {
-    check(MPI_Reduce(MPI_IN_PLACE, data, count, type, op, root, native()), "MPI_Reduce");
-  } else {
-    check(MPI_Reduce(data, nullptr, count, type, op, root, native()), "MPI_Reduce");
-  }
-}
-
 void Comm::broadcast_raw(void* data, int count, MPI_Datatype type, int root) const {
   check(MPI_Bcast(data, count, type, root, native()), "MPI_Bcast");
 }

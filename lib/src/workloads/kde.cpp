@@ -372,6 +372,7 @@ CountIndex build_index(Team& team, Samples& local, KdeAlgo algo, std::uint64_t p
 
 void local_counts(Team& team, const DensityProblem& problem, const CountIndex& index,
                   std::span<std::uint64_t> counts);
+void add_onto_first_rank(const Comm& comm, std::span<std::uint64_t> counts);
 
 /// Hypercube counts at every point and width, summed over ranks onto rank 0 (integers:
 /// exact); the other ranks keep their own parts. The workers zero the array (first touch).
@@ -385,8 +386,39 @@ LargeBuffer<std::uint64_t> hypercube_counts(Team& team, const DensityProblem& pr
     std::fill(counts.data() + b * kBlock, counts.data() + end, std::uint64_t{0});
   });
   collectively(team.comm(), [&] { local_counts(team, problem, index, counts.span()); });
-  team.comm().reduce_in_place(counts.span(), ops::plus{}, 0);
+  add_onto_first_rank(team.comm(), counts.span());
   return counts;
+}
+
+/// Sums `counts` over ranks onto rank 0. A rank's counts are zero for the points beyond reach
+/// of its rows (after range counting's spatial split, most points but its slab's), so each
+/// rank sends rank 0 only the span from its first to its last nonzero count.
+void add_onto_first_rank(const Comm& comm, std::span<std::uint64_t> counts) {
+  if (comm.size() == 1) return;
+  constexpr int kCountsTag = 0x5c0;
+  std::uint64_t first = 0, last = counts.size();
+  while (first < last && counts[first] == 0) ++first;
+  while (last > first && counts[last - 1] == 0) --last;
+  const auto spans = comm.gather(std::array<std::uint64_t, 2>{first, last}, 0);
+  if (comm.rank() != 0) {
+    if (last > first) {
+      comm.start_exchange(std::span<const std::uint64_t>(counts.subspan(first, last - first)), 0,
+                          std::span<std::uint64_t>(), Comm::kNobody, kCountsTag)
+          .wait();
+    }
+    return;
+  }
+  std::uint64_t widest = 0;
+  for (const auto& [begin, end] : spans) widest = std::max(widest, end - begin);
+  LargeBuffer<std::uint64_t> part(widest);
+  for (int r = 1; r < comm.size(); ++r) {
+    const auto [begin, end] = spans[static_cast<std::size_t>(r)];
+    if (end <= begin) continue;
+    const std::span<std::uint64_t> into = part.span().first(end - begin);
+    comm.start_exchange(std::span<const std::uint64_t>(), Comm::kNobody, into, r, kCountsTag)
+        .wait();
+    for (std::uint64_t k = 0; k < into.size(); ++k) counts[begin + k] += into[k];
+  }
 }
 
 /// This rank's part of hypercube_counts.

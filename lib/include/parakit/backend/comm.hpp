@@ -134,17 +134,6 @@ class Comm {
                    boost::mpi::get_mpi_datatype<T>(T{}), mpi_op(op));
   }
 
-  /// Elementwise reduction of a contiguous buffer onto `root`'s buffer (MPI_Reduce in place);
-  /// the other ranks' buffers keep their own values.
-  template <detail::MpiScalar T, class Op>
-  requires detail::kIsBuiltinOp<Op>
-  void reduce_in_place(std::span<T> values, Op op, int root) const {
-    if (!is_mpi() || values.empty()) return;
-    if (values.size() > static_cast<std::size_t>(INT_MAX)) too_large("reduce_in_place");
-    reduce_raw(values.data(), static_cast<int>(values.size()), boost::mpi::get_mpi_datatype<T>(T{}),
-               mpi_op(op), root);
-  }
-
   /// Broadcasts `value` from `root` and returns it on every rank.
   template <class T>
   T broadcast(T value, int root) const {
@@ -333,7 +322,6 @@ class Comm {
   }
   void all_reduce_raw(const void* in, void* out, int count, MPI_Datatype type, MPI_Op op) const;
   void broadcast_raw(void* data, int count, MPI_Datatype type, int root) const;
-  void reduce_raw(void* data, int count, MPI_Datatype type, MPI_Op op, int root) const;
   void gatherv_raw(const void* in, int count, MPI_Datatype type, void* out, const int* counts,
                    const int* displs, int root) const;
   [[noreturn]] static void too_large(const char* what);
