@@ -140,23 +140,23 @@ std::vector<Workload> make_workloads(const BenchArgs& args) {
   const workloads::GridSpec grid = workloads::parse_grid(args.kde_grid);
   if (grid.cells.size() != 2) throw UsageError("--kde-grid must be 2-D (AxB)");
 
-  // Weak scaling grows each problem so the work per worker stays fixed: sizes x p, the
-  // grid's second axis x p, and (the CV being O(n^2)) the CV's samples x sqrt(p).
+  // Weak scaling grows each problem so the work per worker stays fixed: sizes x p, the grid's
+  // samples x p (each rank's shard stays the same), and (the CV being O(n^2)) the CV's samples
+  // x sqrt(p).
   const bool weak = args.weak;
   auto grown = [weak](std::uint64_t base, int p) { return weak ? base * p : base; };
   auto grown_sqrt = [weak](std::uint64_t base, int p) {
     return weak ? static_cast<std::uint64_t>(std::llround(base * std::sqrt(double(p)))) : base;
   };
-  auto grid_rows = [=](int p, bool naive) {
-    return grown(naive ? std::max<std::uint64_t>(1, grid.cells[1] / kNaiveShare) : grid.cells[1],
-                 p);
+  auto grid_rows = [=](bool naive) {
+    return naive ? std::max<std::uint64_t>(1, grid.cells[1] / kNaiveShare) : grid.cells[1];
   };
   // Captured by value: these travel in the workloads' lambdas, past this function.
   auto kde_grid = [=, samples = args.kde_samples](int p, bool naive) {
     workloads::KdeOptions o;
-    o.samples = samples;
+    o.samples = grown(samples, p);
     o.grid = grid;
-    o.grid->cells[1] = grid_rows(p, naive);  // over the same bounds (the samples' range)
+    o.grid->cells[1] = grid_rows(naive);  // over the same bounds (the samples' range)
     o.widths = workloads::parse_widths("0.2:1.0:20");
     o.algo = naive ? workloads::KdeAlgo::naive : workloads::KdeAlgo::automatic;
     return o;
@@ -216,11 +216,11 @@ std::vector<Workload> make_workloads(const BenchArgs& args) {
           {name,
            [=](Team& team, int p) { return workloads::run_kde(team, kde_grid(p, naive)).seconds; },
            [=, samples = args.kde_samples](int p) {
-             return std::to_string(columns) + "x" + std::to_string(grid_rows(p, naive)) +
-                    " grid, " + std::to_string(samples) + " samples, 20 widths" +
+             return std::to_string(columns) + "x" + std::to_string(grid_rows(naive)) +
+                    " grid, " + std::to_string(grown(samples, p)) + " samples, 20 widths" +
                     (naive ? ", naive loop" : "");
            },
-           0, [=](int p) { return static_cast<double>(columns * grid_rows(p, naive)); }});
+           0, [=](int) { return static_cast<double>(columns * grid_rows(naive)); }});
     } else {
       const std::uint64_t samples = args.kde_samples;
       out.push_back({name,
@@ -496,8 +496,8 @@ Subcommand add_bench_command(CLI::App& root) {
                     "also time each workload's reference: a read-bandwidth probe for sum, empty "
                     "tasks and the 8-byte round trip for farm, the naive loop for kde-grid");
   command->add_flag("--weak", args->weak,
-                    "weak scaling: the problem grows with p (sizes x p, the CV's samples x "
-                    "sqrt(p)); efficiency = T1/Tp");
+                    "weak scaling: the problem grows with p (sizes and the KDE grid's samples x "
+                    "p, the CV's samples x sqrt(p)); efficiency = T1/Tp");
   command->add_option("--plot", args->plot,
                       "write speedup.png, efficiency.png and time.png into this directory");
   command
