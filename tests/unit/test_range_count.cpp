@@ -73,11 +73,13 @@ TEST(RangeCount, CounterEqualsTheSeedsLoopIn1DAnd2D) {
 }
 
 // Past 2^16 rows the counter splits its work by blocks of rows (rows outweigh queries) or
-// by groups of queries (with a Fenwick tree over the positions): against the seed's loop, and
-// where that is too slow (the second case) against the k-d tree, checked against it above.
+// by groups of queries (with a Fenwick tree over the positions), and past 2^21 rows it buckets
+// the rows in parts: against the seed's loop, and where that is too slow (the second case)
+// against the k-d tree, checked against it above.
 TEST(RangeCount, CounterOnManyRowsTakesBothPlans) {
   std::mt19937_64 rng(29);
-  for (const auto& [n, points, m] : {std::array<int, 3>{140000, 20, 4}, {67000, 1900, 9}}) {
+  for (const auto& [n, points, m] :
+       {std::array<int, 3>{140000, 20, 4}, {67000, 1900, 9}, {2200000, 6, 3}}) {
     std::normal_distribution<double> normal;
     Case c;
     c.x.resize(n, 2);

@@ -171,6 +171,49 @@ void for_bucket_groups(std::uint64_t buckets, const Run& run,
   });
 }
 
+/// Sorts [first, last) by key: small or huge ranges by std::sort; others by a counting sort
+/// into about 8-element sub-buckets of equal width (through `temp`, in cache), each then
+/// finished by insertion sort.
+template <class E, class Key>
+void sort_bucket(E* first, E* last, Key key, std::vector<E>& temp) {
+  const auto n = static_cast<std::uint64_t>(last - first);
+  auto less = [&](const E& x, const E& y) { return key(x) < key(y); };
+  if (n < 64 || n > (std::uint64_t{1} << 20)) {
+    std::sort(first, last, less);
+    return;
+  }
+  double lo = key(*first), hi = lo;
+  for (const E* e = first; e != last; ++e) {
+    lo = std::min(lo, key(*e));
+    hi = std::max(hi, key(*e));
+  }
+  const std::uint64_t count = n / 8;
+  const double scale = hi > lo ? static_cast<double>(count) / (hi - lo) : 0.0;
+  if (!(scale > 0) || !std::isfinite(scale)) {
+    std::sort(first, last, less);
+    return;
+  }
+  auto sub = [&](double x) {
+    return std::min(count - 1, static_cast<std::uint64_t>((x - lo) * scale));
+  };
+  temp.assign(first, last);
+  std::vector<std::uint32_t> start(count + 1, 0);
+  for (const E& e : temp) ++start[sub(key(e)) + 1];
+  for (std::uint64_t b = 0; b < count; ++b) start[b + 1] += start[b];
+  for (const E& e : temp) first[start[sub(key(e))]++] = e;
+  // Each sub-bucket's keys now lie between its neighbours'; insertion sort finishes the runs.
+  for (E* i = first + 1; i < last; ++i) {
+    if (!less(*i, *(i - 1))) continue;
+    const E moving = *i;
+    E* j = i;
+    do {
+      *j = *(j - 1);
+      --j;
+    } while (j > first && less(moving, *(j - 1)));
+    *j = moving;
+  }
+}
+
 /// Sorts data[0, n) by key in place: elements are moved to their buckets by swaps (American
 /// flag sort, one pass), then each bucket is sorted.
 template <class E, class Key>
@@ -197,17 +240,19 @@ void sort_in_place(E* data, std::uint64_t n, Key key, const Run& run) {
     }
   }
   for_bucket_groups(bucket.count(), run, [&](std::uint64_t first, std::uint64_t end) {
+    std::vector<E> temp;
     for (std::uint64_t b = first; b < end; ++b) {
-      std::sort(data + start[b], data + start[b + 1],
-                [&](const E& x, const E& y) { return key(x) < key(y); });
+      sort_bucket(data + start[b], data + start[b + 1], key, temp);
     }
   });
 }
 
 using detail::ColumnBuckets;
 
-/// Rows of `samples` in buckets of column t.
-ColumnBuckets bucket_column(const Samples& samples, int t) {
+/// Rows of `samples` in buckets of column t: a counting sort whose parts of the rows are
+/// counted, and then placed, at once where `run` allows (bucket b holds part 0's rows, then part
+/// 1's, ...).
+ColumnBuckets bucket_column(const Samples& samples, int t, const Run& run) {
   const auto n = static_cast<std::uint64_t>(samples.rows());
   ColumnBuckets out;
   out.rows.resize(n);
@@ -227,20 +272,38 @@ ColumnBuckets bucket_column(const Samples& samples, int t) {
   auto bucket = [&](double x) {
     return std::min(count - 1, static_cast<std::uint64_t>((x - lo) * scale));
   };
+  auto x_of = [&](std::uint64_t i) { return samples(static_cast<Eigen::Index>(i), t); };
+  const std::uint64_t parts = std::clamp<std::uint64_t>(n >> 20, 1, 4);
+  std::vector<std::vector<std::uint32_t>> place(parts, std::vector<std::uint32_t>(count, 0));
+  std::vector<std::vector<double>> tops(parts, std::vector<double>(count, -kInfinity));
+  run(parts, [&](std::uint64_t k) {
+    const IndexRange rows = block_range(n, parts, k);
+    for (std::uint64_t i = rows.begin; i < rows.end; ++i) {
+      const double x = x_of(i);
+      const std::uint64_t b = bucket(x);
+      ++place[k][b];
+      tops[k][b] = std::max(tops[k][b], x);
+    }
+  });
   out.start.assign(count + 1, 0);
   out.top.assign(count, -kInfinity);
-  for (std::uint64_t i = 0; i < n; ++i) {
-    const double x = samples(static_cast<Eigen::Index>(i), t);
-    const std::uint64_t b = bucket(x);
-    ++out.start[b + 1];
-    out.top[b] = std::max(out.top[b], x);
+  for (std::uint64_t b = 0; b < count; ++b) {
+    std::uint64_t at = out.start[b];  // each part's counts become its first place in bucket b
+    for (std::uint64_t k = 0; k < parts; ++k) {
+      const std::uint64_t rows = place[k][b];
+      place[k][b] = static_cast<std::uint32_t>(at);
+      at += rows;
+      out.top[b] = std::max(out.top[b], tops[k][b]);
+    }
+    out.start[b + 1] = at;
   }
-  std::partial_sum(out.start.begin(), out.start.end(), out.start.begin());
-  std::vector<std::uint64_t> cursor(out.start.begin(), out.start.end() - 1);
-  for (std::uint64_t i = 0; i < n; ++i) {
-    out.rows[cursor[bucket(samples(static_cast<Eigen::Index>(i), t))]++] =
-        static_cast<std::uint32_t>(i);
-  }
+  tops.clear();
+  run(parts, [&](std::uint64_t k) {
+    const IndexRange rows = block_range(n, parts, k);
+    for (std::uint64_t i = rows.begin; i < rows.end; ++i) {
+      out.rows[place[k][bucket(x_of(i))]++] = static_cast<std::uint32_t>(i);
+    }
+  });
   return out;
 }
 
@@ -394,7 +457,7 @@ RangeCounter::RangeCounter(Samples& samples, const Parallel& parallel)
     Row* rows = reinterpret_cast<Row*>(samples.data());
     sort_in_place(
         rows, n, [](const Row& r) { return r[1]; }, run);
-    by_first_ = bucket_column(samples, 0);
+    by_first_ = bucket_column(samples, 0, run);
   }
 }
 
