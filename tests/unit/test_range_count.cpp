@@ -73,7 +73,7 @@ TEST(RangeCount, CounterEqualsTheSeedsLoopIn1DAnd2D) {
 }
 
 // Past 2^16 rows the counter splits its work by blocks of rows (rows outweigh queries) or
-// by groups of queries (with a Fenwick tree over the positions), and past 2^21 rows it buckets
+// by groups of queries (with a Fenwick tree over the positions), and past 2^17 rows it buckets
 // the rows in parts: against the seed's loop, and where that is too slow (the second case)
 // against the k-d tree, checked against it above.
 TEST(RangeCount, CounterOnManyRowsTakesBothPlans) {

@@ -273,7 +273,7 @@ ColumnBuckets bucket_column(const Samples& samples, int t, const Run& run) {
     return std::min(count - 1, static_cast<std::uint64_t>((x - lo) * scale));
   };
   auto x_of = [&](std::uint64_t i) { return samples(static_cast<Eigen::Index>(i), t); };
-  const std::uint64_t parts = std::clamp<std::uint64_t>(n >> 20, 1, 4);
+  const std::uint64_t parts = std::clamp<std::uint64_t>(n >> 16, 1, 4);
   std::vector<std::vector<std::uint32_t>> place(parts, std::vector<std::uint32_t>(count, 0));
   std::vector<std::vector<double>> tops(parts, std::vector<double>(count, -kInfinity));
   run(parts, [&](std::uint64_t k) {
