@@ -10,9 +10,11 @@
 // Two dimensions: the rows are sorted by their second coordinate in place, so a rectangle's
 // range of second coordinates is a range of row positions (two binary searches); the count of
 // rows with first coordinate <= v in that range comes from an offline sweep along the first
-// coordinate that inserts rows into a Fenwick tree over positions, and a rectangle's count is
-// the difference of two such prefix counts. One dimension: the rows are sorted and a count is
-// two binary searches. Memory: a uint32 permutation and a uint32 Fenwick tree per row.
+// coordinate that inserts rows into a set of positions with prefix counts, and a rectangle's
+// count is the difference of two such prefix counts. One dimension: the rows are sorted and a
+// count is two binary searches. Points farther from every row than their widest window are
+// not counted at all. Memory: a uint32 per row (the first coordinate's buckets), and per
+// sweeping worker a bit per row plus a count per 64 rows.
 #pragma once
 
 #include <cstdint>
