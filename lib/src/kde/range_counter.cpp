@@ -670,8 +670,10 @@ void RangeCounter::count_points(std::span<const double> points,
     // points, one above every row much less. A query's two events have the same key, so each
     // count is written by one worker (wrapping arithmetic: the strict event's subtraction and
     // the other's addition leave the count).
-    const std::uint64_t groups =
-        std::min<std::uint64_t>(team_size, std::max<std::uint64_t>(keys, 1));
+    // Four groups a worker (one alone): a worker slowed down by a neighbour leaves its
+    // remaining groups to the others.
+    const std::uint64_t groups = std::min<std::uint64_t>(team_size == 1 ? 1 : team_size * 4,
+                                                         std::max<std::uint64_t>(keys, 1));
     std::vector<std::uint64_t> cost(keys, 0);
     for (const Event& e : events) {
       const std::uint64_t points_of_key = first_point[e.key / m + 1] - first_point[e.key / m];
