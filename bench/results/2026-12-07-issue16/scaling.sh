@@ -2,11 +2,14 @@
 # Issue #16 benchmark: scaling of the sharded KDE at p = 2 against this machine's compute
 # ceiling, the naive loop's speedup timed in the same rounds (`parakit bench --limits`), on
 # threads and on MPI ranks; strong and weak (grid n x p, CV n x sqrt(p)).
-#   usage: scaling.sh [PARAKIT] [REPS]   (writes scaling.txt and the JSON runs beside it)
+#   usage: scaling.sh [PARAKIT] [REPS] [OUTDIR]   (writes scaling.txt and the JSON runs into
+#   OUTDIR, by default beside this script)
 set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-P="${1:-$HERE/../../../build/release/bin/parakit}"
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+P="${1:-$SCRIPT_DIR/../../../build/release/bin/parakit}"
 REPS="${2:-5}"
+HERE="${3:-$SCRIPT_DIR}"
+mkdir -p "$HERE"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 summary() {
   /usr/bin/python3 - "$1" <<'PY'

@@ -41,11 +41,7 @@ double hypercube_density(std::uint64_t count, std::uint64_t n, double h, int d) 
 class HypercubeScale {
  public:
   HypercubeScale(std::uint64_t n, double h, int d) noexcept;
-  double operator()(std::uint64_t count) const noexcept {
-    if (count == 0) return 0;
-    if (!plain_) return hypercube_density(count, n_, h_, d_);
-    return static_cast<double>(count) / static_cast<double>(n_) / volume_;
-  }
+  double operator()(std::uint64_t count) const noexcept;
 
  private:
   std::uint64_t n_;
