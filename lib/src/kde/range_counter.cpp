@@ -618,13 +618,29 @@ void RangeCounter::count_points(std::span<const double> points,
       n > 4 * queries ? std::clamp<std::uint64_t>(n >> 16, 1, team_size) : 1;
   // Sweeps buckets `mine` over the events whose key `takes`, adding each query's count through
   // add(q, signed count); `whole` adds the counts of events above every row (one block does).
-  auto sweep = [&](IndexRange mine, bool whole, auto&& takes, auto&& add) {
+  // With `from_first`, the buckets wholly below the first event taken are never inserted: their
+  // rows are below both events of every key taken, so they add to a query's count what its
+  // strict event subtracts (then no event may take the shortcut for events above every row,
+  // which counts them). A group of keys of a run of first coordinates then inserts about the
+  // rows within its windows' reach, not all of them.
+  auto sweep = [&](IndexRange mine, bool whole, bool from_first, auto&& takes, auto&& add) {
     PositionSet inserted(n);
     std::vector<std::uint32_t> straddling;  // rows of the straddling bucket in the set
     std::uint64_t next = mine.begin;        // the first bucket not inserted
+    bool skipped = false;                   // buckets below the first event never inserted
+    if (from_first) {
+      // The lowest event taken, even one below every row: a key whose strict event is below
+      // every row counts rows from the lowest up, so none may be skipped for it.
+      const auto first_taken =
+          std::find_if(events.begin(), events.end(), [&](const Event& e) { return takes(e.key); });
+      if (first_taken == events.end()) return;
+      while (next < mine.end && first.top[next] < first_taken->at) ++next;
+      skipped = next > mine.begin;
+    }
+    const std::uint64_t lowest_inserted = next;
     for (const Event& e : events) {
       if (!takes(e.key) || none_below(e)) continue;
-      const bool all = all_below(e);
+      const bool all = all_below(e) && !skipped;
       if (all && !whole) continue;
       if (!all) {
         auto below = [&](double x) { return e.strict ? x < e.at : x <= e.at; };
@@ -646,7 +662,7 @@ void RangeCounter::count_points(std::span<const double> points,
           }
         }
         inserted.settle();
-        if (next == mine.begin && straddling.empty()) continue;  // nothing of this block below
+        if (next == lowest_inserted && straddling.empty()) continue;  // nothing inserted below
       }
       const std::uint64_t v = e.key / m, j = e.key % m;
       for (std::uint64_t k = first_point[v]; k < first_point[v + 1]; ++k) {
@@ -689,7 +705,8 @@ void RangeCounter::count_points(std::span<const double> points,
     }
     run(groups, [&](std::uint64_t group) {
       sweep(
-          IndexRange{0, buckets}, true, [&](std::uint64_t key) { return group_of[key] == group; },
+          IndexRange{0, buckets}, true, true,
+          [&](std::uint64_t key) { return group_of[key] == group; },
           [&](std::uint64_t q, std::int64_t c) { counts[q] += static_cast<std::uint64_t>(c); });
     });
     return;
@@ -704,7 +721,7 @@ void RangeCounter::count_points(std::span<const double> points,
     std::vector<std::int64_t>& out = partial[b];
     out.assign(counts.size(), 0);
     sweep(
-        block_range(buckets, blocks, b), b == 0, [](std::uint64_t) { return true; },
+        block_range(buckets, blocks, b), b == 0, false, [](std::uint64_t) { return true; },
         [&](std::uint64_t q, std::int64_t c) { out[q] += c; });
   });
   for (const auto& part : partial) {
