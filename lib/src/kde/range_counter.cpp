@@ -148,7 +148,7 @@ class Buckets1D {
  public:
   Buckets1D(double lo, double hi, std::uint64_t n)
       : lo_(lo),
-        count_(std::clamp<std::uint64_t>(n / 65536, 1, 1024)),
+        count_(std::clamp<std::uint64_t>(n / 4096, 1, 1024)),
         scale_(hi > lo ? static_cast<double>(count_) / (hi - lo) : 0.0) {}
   std::uint64_t count() const noexcept { return count_; }
   std::uint64_t operator()(double x) const noexcept {
@@ -273,7 +273,7 @@ ColumnBuckets bucket_column(const Samples& samples, int t, const Run& run) {
     return std::min(count - 1, static_cast<std::uint64_t>((x - lo) * scale));
   };
   auto x_of = [&](std::uint64_t i) { return samples(static_cast<Eigen::Index>(i), t); };
-  const std::uint64_t parts = std::clamp<std::uint64_t>(n >> 16, 1, 4);
+  const std::uint64_t parts = std::clamp<std::uint64_t>(n >> 13, 1, 4);
   std::vector<std::vector<std::uint32_t>> place(parts, std::vector<std::uint32_t>(count, 0));
   std::vector<std::vector<double>> tops(parts, std::vector<double>(count, -kInfinity));
   run(parts, [&](std::uint64_t k) {
@@ -307,38 +307,62 @@ ColumnBuckets bucket_column(const Samples& samples, int t, const Run& run) {
   return out;
 }
 
+/// The first position in increasing `sorted` whose value is not below v, tried first where the
+/// previous lookup ended (`at`) and just after it: consecutive points of a grid repeat a
+/// coordinate or move to the next one, so most lookups need no binary search.
+std::size_t find_from(std::span<const double> sorted, double v, std::size_t& at) noexcept {
+  if (at < sorted.size() && sorted[at] == v && (at == 0 || sorted[at - 1] < v)) return at;
+  if (at + 1 < sorted.size() && sorted[at + 1] == v && sorted[at] < v) return ++at;
+  at = static_cast<std::size_t>(std::lower_bound(sorted.begin(), sorted.end(), v) - sorted.begin());
+  return at;
+}
+
 /// The distinct values of column t of row-major `points` (d columns), increasing. Grids
-/// repeat few values along an axis: chunks are deduplicated and merged while the distinct
-/// values stay few, else all values are sorted at once.
+/// repeat few values along an axis: values not yet known are deduplicated and merged a chunk
+/// at a time while the distinct values stay few, else all values are sorted at once.
 std::vector<double> distinct_values(std::span<const double> points, std::size_t d, std::size_t t) {
   constexpr std::size_t kChunk = 1024;
   const std::size_t count = points.size() / d;
   std::vector<double> set, chunk, merged;
-  for (std::size_t p0 = 0; p0 < count; p0 += kChunk) {
-    chunk.clear();
-    for (std::size_t p = p0; p < std::min(count, p0 + kChunk); ++p)
-      chunk.push_back(points[p * d + t]);
+  auto merge = [&] {
     std::sort(chunk.begin(), chunk.end());
     chunk.erase(std::unique(chunk.begin(), chunk.end()), chunk.end());
     merged.clear();
     std::set_union(set.begin(), set.end(), chunk.begin(), chunk.end(), std::back_inserter(merged));
     set.swap(merged);
+    chunk.clear();
+  };
+  std::size_t at = 0;
+  for (std::size_t p = 0; p < count; ++p) {
+    const double v = points[p * d + t];
+    const std::size_t k = find_from(set, v, at);
+    if (k < set.size() && set[k] == v) continue;
+    chunk.push_back(v);
+    if (chunk.size() < kChunk) continue;
+    merge();
     if (set.size() > 4 * kChunk) {
       set.resize(count);
-      for (std::size_t p = 0; p < count; ++p) set[p] = points[p * d + t];
+      for (std::size_t q = 0; q < count; ++q) set[q] = points[q * d + t];
       std::sort(set.begin(), set.end());
       set.erase(std::unique(set.begin(), set.end()), set.end());
-      break;
+      return set;
     }
   }
+  merge();
   return set;
 }
 
-/// Runs f(0) .. f(count - 1) in blocks of 4096, at once where `run` allows.
-void for_blocks(std::uint64_t count, const Run& run, const std::function<void(std::uint64_t)>& f) {
+/// Lookup hints for find_from, one per axis, carried along a block of points.
+using Hints = std::array<std::size_t, 2>;
+
+/// Runs f(k, hints) for k in [0, count) in blocks of 4096 (each with hints of its own), at
+/// once where `run` allows.
+void for_blocks(std::uint64_t count, const Run& run,
+                const std::function<void(std::uint64_t, Hints&)>& f) {
   constexpr std::uint64_t kBlock = 4096;
   run((count + kBlock - 1) / kBlock, [&](std::uint64_t b) {
-    for (std::uint64_t k = b * kBlock; k < std::min(count, (b + 1) * kBlock); ++k) f(k);
+    Hints hints{0, 0};
+    for (std::uint64_t k = b * kBlock; k < std::min(count, (b + 1) * kBlock); ++k) f(k, hints);
   });
 }
 
@@ -524,11 +548,9 @@ void RangeCounter::count_points(std::span<const double> points,
     std::vector<double> values;                       // distinct, increasing
     std::vector<std::pair<double, double>> interval;  // value x sorted width
     std::vector<std::uint64_t> rows;                  // sorted axis: [first, last) per entry
-    std::size_t entry(double v, std::size_t j, std::size_t m_) const {
-      return static_cast<std::size_t>(std::lower_bound(values.begin(), values.end(), v) -
-                                      values.begin()) *
-                 m_ +
-             j;
+    /// The entry of v at the first width, m_ entries a value; `at` is a lookup hint.
+    std::size_t entry(double v, std::size_t m_, std::size_t& at) const {
+      return find_from(values, v, at) * m_;
     }
   };
   std::vector<Axis> axes(d);
@@ -551,8 +573,8 @@ void RangeCounter::count_points(std::span<const double> points,
   const Axis& sorted_axis = axes[d - 1];
 
   if (d == 1) {
-    for_blocks(point_count, run, [&](std::uint64_t p) {
-      const std::size_t e0 = sorted_axis.entry(points[p], 0, m);
+    for_blocks(point_count, run, [&](std::uint64_t p, Hints& at) {
+      const std::size_t e0 = sorted_axis.entry(points[p], m, at[0]);
       for (std::size_t j = 0; j < m; ++j) {
         counts[query(p, j)] += sorted_axis.rows[2 * (e0 + j) + 1] - sorted_axis.rows[2 * (e0 + j)];
       }
@@ -569,9 +591,9 @@ void RangeCounter::count_points(std::span<const double> points,
   const std::uint64_t keys = values0 * m;
   std::vector<std::uint32_t> value_of(point_count);  // index among axes[0].values
   std::vector<std::uint64_t> entry_of(point_count);  // sorted_axis entry at width 0
-  for_blocks(point_count, run, [&](std::uint64_t p) {
-    value_of[p] = static_cast<std::uint32_t>(axes[0].entry(points[p * 2], 0, 1));
-    entry_of[p] = sorted_axis.entry(points[p * 2 + 1], 0, m);
+  for_blocks(point_count, run, [&](std::uint64_t p, Hints& at) {
+    value_of[p] = static_cast<std::uint32_t>(axes[0].entry(points[p * 2], 1, at[0]));
+    entry_of[p] = sorted_axis.entry(points[p * 2 + 1], m, at[1]);
   });
   std::vector<std::uint64_t> first_point(values0 + 1, 0), by_value(point_count);
   for (std::uint64_t p = 0; p < point_count; ++p) ++first_point[value_of[p] + 1];
