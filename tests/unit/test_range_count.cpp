@@ -73,9 +73,10 @@ TEST(RangeCount, CounterEqualsTheSeedsLoopIn1DAnd2D) {
 }
 
 // Past 2^16 rows the counter splits its work by blocks of rows (rows outweigh queries) or
-// by groups of queries (with a Fenwick tree over the positions), and past 2^17 rows it buckets
-// the rows in parts: against the seed's loop, and where that is too slow (the second case)
-// against the k-d tree, checked against it above.
+// by groups of queries (with a Fenwick tree over the positions), it buckets the rows in parts,
+// and past 16 MiB of rows (the third case) it sorts them in place instead of through a copy:
+// against the seed's loop, and where that is too slow (the second case) against the k-d tree,
+// checked against it above.
 TEST(RangeCount, CounterOnManyRowsTakesBothPlans) {
   std::mt19937_64 rng(29);
   for (const auto& [n, points, m] :

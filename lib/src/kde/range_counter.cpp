@@ -8,6 +8,7 @@
 #include <limits>
 #include <numeric>
 #include <string>
+#include <utility>
 
 #include "parakit/core/error.hpp"
 #include "parakit/core/partition.hpp"
@@ -214,8 +215,12 @@ void sort_bucket(E* first, E* last, Key key, std::vector<E>& temp) {
   }
 }
 
-/// Sorts data[0, n) by key in place: elements are moved to their buckets by swaps (American
-/// flag sort, one pass), then each bucket is sorted.
+/// Shards up to this size are bucketed through a copy, by workers at once; larger ones in place.
+constexpr std::uint64_t kCopiedSortBytes = std::uint64_t{16} << 20;
+
+/// Sorts data[0, n) by key in place: elements are moved to their buckets (through a copy when
+/// that is small, else by swaps: American flag sort, one serial pass), then each bucket is
+/// sorted.
 template <class E, class Key>
 void sort_in_place(E* data, std::uint64_t n, Key key, const Run& run) {
   if (n < 2) return;
@@ -225,17 +230,41 @@ void sort_in_place(E* data, std::uint64_t n, Key key, const Run& run) {
     hi = std::max(hi, key(data[i]));
   }
   const Buckets1D bucket(lo, hi, n);
-  std::vector<std::uint64_t> start(bucket.count() + 1, 0);
-  for (std::uint64_t i = 0; i < n; ++i) ++start[bucket(key(data[i])) + 1];
-  std::partial_sum(start.begin(), start.end(), start.begin());
-  std::vector<std::uint64_t> next(start.begin(), start.end() - 1);
-  for (std::uint64_t b = 0; b < bucket.count(); ++b) {
-    while (next[b] < start[b + 1]) {
-      const std::uint64_t home = bucket(key(data[next[b]]));
-      if (home == b) {
-        ++next[b];
-      } else {
-        std::swap(data[next[b]], data[next[home]++]);
+  const std::uint64_t count = bucket.count();
+  std::vector<std::uint64_t> start(count + 1, 0);
+  if (n * sizeof(E) <= kCopiedSortBytes) {
+    // A copy within the constant working memory: parts of it are counted per bucket, and then
+    // placed, at once (bucket b holds part 0's elements, then part 1's, ...).
+    const std::vector<E> copy(data, data + n);
+    const std::uint64_t parts = std::clamp<std::uint64_t>(n >> 14, 1, 8);
+    std::vector<std::vector<std::uint64_t>> place(parts, std::vector<std::uint64_t>(count, 0));
+    run(parts, [&](std::uint64_t k) {
+      const IndexRange mine = block_range(n, parts, k);
+      for (std::uint64_t i = mine.begin; i < mine.end; ++i) ++place[k][bucket(key(copy[i]))];
+    });
+    std::uint64_t at = 0;
+    for (std::uint64_t b = 0; b < count; ++b) {
+      start[b] = at;
+      for (std::uint64_t k = 0; k < parts; ++k) at += std::exchange(place[k][b], at);
+    }
+    start[count] = at;
+    run(parts, [&](std::uint64_t k) {
+      const IndexRange mine = block_range(n, parts, k);
+      for (std::uint64_t i = mine.begin; i < mine.end; ++i)
+        data[place[k][bucket(key(copy[i]))]++] = copy[i];
+    });
+  } else {
+    for (std::uint64_t i = 0; i < n; ++i) ++start[bucket(key(data[i])) + 1];
+    std::partial_sum(start.begin(), start.end(), start.begin());
+    std::vector<std::uint64_t> next(start.begin(), start.end() - 1);
+    for (std::uint64_t b = 0; b < count; ++b) {
+      while (next[b] < start[b + 1]) {
+        const std::uint64_t home = bucket(key(data[next[b]]));
+        if (home == b) {
+          ++next[b];
+        } else {
+          std::swap(data[next[b]], data[next[home]++]);
+        }
       }
     }
   }
