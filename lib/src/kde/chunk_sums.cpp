@@ -2,17 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "parakit/core/error.hpp"
+#include "parakit/numeric/exp_sum.hpp"
 
 namespace parakit::kde {
-namespace {
-
-/// Arguments below this go through std::exp: Eigen's vectorised exp stops at the smallest
-/// normal double instead of going to 0, and a sample far outside every window must add 0.
-constexpr double kFastExpFloor = -700.0;
-
-}  // namespace
 
 std::uint64_t chunk_rows(std::uint64_t n) noexcept {
   const std::uint64_t per_256 = (n + 255) / 256;
@@ -55,20 +50,16 @@ void ChunkSums::operator()(const double* rows, std::size_t count, int d, const d
     }
     r2_[static_cast<Eigen::Index>(i)] = r2;
   }
+  // The row left out is at infinite distance: its term is exactly 0 for either kernel.
+  if (skip < count) r2_[static_cast<Eigen::Index>(skip)] = std::numeric_limits<double>::infinity();
   for (std::size_t j = 0; j < scale_.size(); ++j) {
     const double s = scale_[j];
     if (kernel_ == Kernel::gaussian) {
-      term_ = r2_ * s;
-      if (count > 0 && term_.minCoeff() >= kFastExpFloor) {
-        term_ = term_.exp();
-      } else {
-        term_ = term_.unaryExpr([](double a) { return std::exp(a); });
-      }
+      out[j] = numeric::exp_sum(r2_.data(), count, s);  // the same lanes as ordered_sum
     } else {
       term_ = (1.0 - r2_ * s).max(0.0);
+      out[j] = ordered_sum(term_.data(), count);
     }
-    if (skip < count) term_[static_cast<Eigen::Index>(skip)] = 0.0;
-    out[j] = ordered_sum(term_.data(), count);
   }
 }
 

@@ -6,14 +6,9 @@
 #include <string>
 
 #include "parakit/core/error.hpp"
+#include "parakit/numeric/exp_sum.hpp"
 
 namespace parakit::kde {
-namespace {
-
-/// Arguments below this go through std::exp (see smooth_kernel_sums).
-constexpr double kFastExpFloor = -700.0;
-
-}  // namespace
 
 Kernel parse_kernel(std::string_view name) {
   if (name == "hypercube") return Kernel::hypercube;
@@ -94,13 +89,7 @@ std::vector<double> smooth_kernel_sums(Kernel kernel, const Samples& samples,
       throw UsageError("window widths must be positive and finite");
     const double scale = 1.0 / (h * h);
     if (kernel == Kernel::gaussian) {
-      // Eigen's vectorised exp stops at the smallest normal double instead of going to 0
-      // (exp(-800) = 2.2e-308, not 0). Where an argument is that far out, use std::exp:
-      // a sample far outside every window must add exactly nothing.
-      const Eigen::ArrayXd argument = r2.array() * (-0.5 * scale);
-      sums[j] = count == 0 || argument.minCoeff() >= kFastExpFloor
-                    ? argument.exp().sum()
-                    : argument.unaryExpr([](double a) { return std::exp(a); }).sum();
+      sums[j] = numeric::exp_sum(r2.data(), static_cast<std::size_t>(count), -0.5 * scale);
     } else {
       sums[j] = (1.0 - r2.array() * scale).max(0.0).sum();
     }
