@@ -16,6 +16,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli.hpp"
@@ -72,6 +73,10 @@ struct Workload {
 /// the same area): its cost is linear in the points, so seconds per point compare, and
 /// `bench all --limits` does not spend most of its time in the reference.
 constexpr std::uint64_t kNaiveShare = 8;
+/// The Gaussian grid's width, and the Gaussian CV's share of --kde-samples (its cost is
+/// quadratic in the samples and linear in its 20 widths).
+constexpr const char* kGaussWidth = "0.2";
+constexpr std::uint64_t kGaussCvShare = 5;
 
 /// The sum's bandwidth reference: each worker reads its block of an n-double array (filled
 /// by the same worker, untimed) with measure::read_probe; seconds, max over ranks.
@@ -103,20 +108,25 @@ double round_trip_seconds(Team& team) {
   return measure::thread_round_trip(2000);
 }
 
-/// Which workloads run, in order: "all" and "kde" expand; with --limits each workload's
-/// reference follows it (sum-probe, farm-empty + rtt, kde-naive).
+/// Which workloads run, in order: "all", "kde" and "kde-gauss" expand; with --limits each
+/// workload's reference follows it (sum-probe, farm-empty + rtt, kde-naive, kde-gauss-naive).
 std::vector<std::string> workload_names(const BenchArgs& args) {
   std::vector<std::string> names;
   for (const auto& w : args.workloads) {
     if (w == "all") {
-      names.insert(names.end(), {"sum", "farm", "kde-grid", "kde-cv"});
+      names.insert(names.end(),
+                   {"sum", "farm", "kde-grid", "kde-cv", "kde-gauss-grid", "kde-gauss-cv"});
     } else if (w == "kde") {
       names.insert(names.end(), {"kde-grid", "kde-cv"});
-    } else if (w == "sum" || w == "farm" || w == "kde-grid" || w == "kde-cv") {
+    } else if (w == "kde-gauss") {
+      names.insert(names.end(), {"kde-gauss-grid", "kde-gauss-cv"});
+    } else if (w == "sum" || w == "farm" || w == "kde-grid" || w == "kde-cv" ||
+               w == "kde-gauss-grid" || w == "kde-gauss-cv") {
       names.push_back(w);
     } else {
       throw UsageError("unknown workload '" + w +
-                       "' (expected sum, farm, kde, kde-grid, kde-cv or all)");
+                       "' (expected sum, farm, kde, kde-grid, kde-cv, kde-gauss, kde-gauss-grid, "
+                       "kde-gauss-cv or all)");
     }
   }
   if (!args.limits) return names;
@@ -126,6 +136,7 @@ std::vector<std::string> workload_names(const BenchArgs& args) {
     if (name == "sum") with.push_back("sum-probe");
     if (name == "farm") with.insert(with.end(), {"farm-empty", "rtt"});
     if (name == "kde-grid") with.push_back("kde-naive");
+    if (name == "kde-gauss-grid") with.push_back("kde-gauss-naive");
   }
   return with;
 }
@@ -158,6 +169,25 @@ std::vector<Workload> make_workloads(const BenchArgs& args) {
     o.grid = grid;
     o.grid->cells[1] = grid_rows(naive);  // over the same bounds (the samples' range)
     o.widths = workloads::parse_widths("0.2:1.0:20");
+    o.algo = naive ? workloads::KdeAlgo::naive : workloads::KdeAlgo::automatic;
+    return o;
+  };
+
+  // The Gaussian grid: half the hypercube grid's cells along each axis, one width (the usual
+  // way a smooth kernel is asked for); its naive reference, 1/kNaiveShare of the rows.
+  workloads::GridSpec gauss_grid = grid;
+  for (auto& cells : gauss_grid.cells) cells = std::max<std::uint64_t>(1, cells / 2);
+  auto gauss_grid_rows = [=](bool naive) {
+    return naive ? std::max<std::uint64_t>(1, gauss_grid.cells[1] / kNaiveShare)
+                 : gauss_grid.cells[1];
+  };
+  auto kde_gauss_grid = [=, samples = args.kde_samples](int p, bool naive) {
+    workloads::KdeOptions o;
+    o.kernel = kde::Kernel::gaussian;
+    o.samples = grown(samples, p);
+    o.grid = gauss_grid;
+    o.grid->cells[1] = gauss_grid_rows(naive);
+    o.widths = workloads::parse_widths(kGaussWidth);
     o.algo = naive ? workloads::KdeAlgo::naive : workloads::KdeAlgo::automatic;
     return o;
   };
@@ -216,11 +246,40 @@ std::vector<Workload> make_workloads(const BenchArgs& args) {
           {name,
            [=](Team& team, int p) { return workloads::run_kde(team, kde_grid(p, naive)).seconds; },
            [=, samples = args.kde_samples](int p) {
-             return std::to_string(columns) + "x" + std::to_string(grid_rows(naive)) +
-                    " grid, " + std::to_string(grown(samples, p)) + " samples, 20 widths" +
+             return std::to_string(columns) + "x" + std::to_string(grid_rows(naive)) + " grid, " +
+                    std::to_string(grown(samples, p)) + " samples, 20 widths" +
                     (naive ? ", naive loop" : "");
            },
            0, [=](int) { return static_cast<double>(columns * grid_rows(naive)); }});
+    } else if (name == "kde-gauss-grid" || name == "kde-gauss-naive") {
+      const bool naive = name == "kde-gauss-naive";
+      const std::uint64_t columns = gauss_grid.cells[0];
+      out.push_back(
+          {name,
+           [=](Team& team, int p) {
+             return workloads::run_kde(team, kde_gauss_grid(p, naive)).seconds;
+           },
+           [=, samples = args.kde_samples](int p) {
+             return std::to_string(columns) + "x" + std::to_string(gauss_grid_rows(naive)) +
+                    " grid, " + std::to_string(grown(samples, p)) +
+                    " samples, gaussian h = " + kGaussWidth + (naive ? ", naive loop" : "");
+           },
+           0, [=](int) { return static_cast<double>(columns * gauss_grid_rows(naive)); }});
+    } else if (name == "kde-gauss-cv") {
+      const std::uint64_t samples = std::max<std::uint64_t>(2, args.kde_samples / kGaussCvShare);
+      out.push_back({name,
+                     [=](Team& team, int p) {
+                       workloads::KdeOptions o;
+                       o.kernel = kde::Kernel::gaussian;
+                       o.samples = grown_sqrt(samples, p);
+                       o.widths = workloads::parse_widths("0.05:1.0:20");
+                       o.cv = kde::CvMethod::loglik;
+                       return workloads::run_kde(team, o).cv_seconds;
+                     },
+                     [=](int p) {
+                       return std::to_string(grown_sqrt(samples, p)) +
+                              " samples, gaussian leave-one-out log-likelihood, 20 widths";
+                     }});
     } else {
       const std::uint64_t samples = args.kde_samples;
       out.push_back({name,
@@ -386,7 +445,7 @@ int compare_runs(const std::string& old_path, const std::string& new_path, bool 
   if (!json) {
     std::printf("parakit bench --compare %s %s  (ratio = new/old median time)\n", old_path.c_str(),
                 new_path.c_str());
-    std::printf("%-10s %-12s %3s %11s %11s %8s  %s\n", "workload", "backend", "p", "old s", "new s",
+    std::printf("%-15s %-12s %3s %11s %11s %8s  %s\n", "workload", "backend", "p", "old s", "new s",
                 "ratio", "verdict");
   }
   for (const auto& n : new_rows) {
@@ -413,7 +472,7 @@ int compare_runs(const std::string& old_path, const std::string& new_path, bool 
                     {"verdict", verdict}});
     if (!json) {
       const std::string backend = n.backend + (n.scaling == "weak" ? " weak" : "");
-      std::printf("%-10s %-12s %3d %11.5f %11.5f %8.3f  %s\n", n.workload.c_str(), backend.c_str(),
+      std::printf("%-15s %-12s %3d %11.5f %11.5f %8.3f  %s\n", n.workload.c_str(), backend.c_str(),
                   n.p, o->time.median, n.time.median, ratio, verdict.c_str());
     }
   }
@@ -474,7 +533,10 @@ Subcommand add_bench_command(CLI::App& root) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* command = root.add_subcommand(
       "bench", "strong scaling of the workloads: speedup, efficiency, Karp-Flatt");
-  command->add_option("workloads", args->workloads, "sum, farm, kde (kde-grid and kde-cv), all")
+  command
+      ->add_option("workloads", args->workloads,
+                   "sum, farm, kde (kde-grid and kde-cv), kde-gauss (kde-gauss-grid and "
+                   "kde-gauss-cv), all")
       ->capture_default_str();
   command->add_option("--reps", args->reps, "interleaved repetitions per p")->capture_default_str();
   command->add_option("--max-p", args->max_p,
@@ -492,9 +554,10 @@ Subcommand add_bench_command(CLI::App& root) {
   command->add_option("--kde-grid", args->kde_grid, "kde-grid: the grid")->capture_default_str();
   command->add_option("--out", args->out,
                       "write every sample to FILE.json or FILE.csv (repeatable)");
-  command->add_flag("--limits", args->limits,
-                    "also time each workload's reference: a read-bandwidth probe for sum, empty "
-                    "tasks and the 8-byte round trip for farm, the naive loop for kde-grid");
+  command->add_flag(
+      "--limits", args->limits,
+      "also time each workload's reference: a read-bandwidth probe for sum, empty "
+      "tasks and the 8-byte round trip for farm, the naive loop for kde-grid and kde-gauss-grid");
   command->add_flag("--weak", args->weak,
                     "weak scaling: the problem grows with p (sizes and the KDE grid's samples x "
                     "p, the CV's samples x sqrt(p)); efficiency = T1/Tp");
@@ -594,15 +657,18 @@ Subcommand add_bench_command(CLI::App& root) {
                    {"reference", "sum-probe"},
                    {"fraction_of_bandwidth", median_of("sum-probe", r.p) / r.time.median}});
             }
-            if (r.workload == "kde-grid" && median_of("kde-naive", r.p) > 0) {
-              limits.push_back({{"workload", "kde-grid"},
-                                {"p", r.p},
-                                {"reference", "kde-naive"},
-                                {"reference_problem", problem_of("kde-naive", r.p)},
-                                // seconds per query point, the naive loop's over the sweep's
-                                {"speedup_over_naive",
-                                 (median_of("kde-naive", r.p) / units_of("kde-naive", r.p)) /
-                                     (r.time.median / units_of("kde-grid", r.p))}});
+            for (const auto& [grid_name, naive_name] :
+                 {std::pair<std::string, std::string>{"kde-grid", "kde-naive"},
+                  {"kde-gauss-grid", "kde-gauss-naive"}}) {
+              if (r.workload != grid_name || !(median_of(naive_name, r.p) > 0)) continue;
+              limits.push_back(
+                  {{"workload", grid_name},
+                   {"p", r.p},
+                   {"reference", naive_name},
+                   {"reference_problem", problem_of(naive_name, r.p)},
+                   // seconds per query point, the naive loop's over the grid's
+                   {"speedup_over_naive", (median_of(naive_name, r.p) / units_of(naive_name, r.p)) /
+                                              (r.time.median / units_of(grid_name, r.p))}});
             }
             if (r.workload == "farm-empty" && median_of("rtt", 2) > 0) {
               const double rate = units_of("farm-empty", r.p) / r.time.median;
@@ -632,18 +698,18 @@ Subcommand add_bench_command(CLI::App& root) {
           std::printf("parakit bench: %s scaling, %s, p = 1..%d, %d interleaved reps, %s (%s)\n",
                       scaling.c_str(), backend.c_str(), max_p, args->reps,
                       machine["cpu"].get<std::string>().c_str(), utc_now().c_str());
-          std::printf("%-10s %3s %11s %11s %11s %8s %8s %10s\n", "workload", "p", "median s",
+          std::printf("%-15s %3s %11s %11s %11s %8s %8s %10s\n", "workload", "p", "median s",
                       "min s", "max s", args->weak ? "scaled S" : "speedup", "effic.",
                       "karp-flatt");
           for (const auto& r : rows) {
             if (r.workload == "rtt") {
-              std::printf("%-10s %3d %11.3g %11.3g %11.3g %8s %8s %10s\n", "rtt", r.p,
+              std::printf("%-15s %3d %11.3g %11.3g %11.3g %8s %8s %10s\n", "rtt", r.p,
                           r.time.median, r.time.min, r.time.max, "-", "-", "-");
               continue;
             }
             char karp_flatt[32] = "-";
             if (!args->weak) std::snprintf(karp_flatt, sizeof karp_flatt, "%.3f", r.karp_flatt);
-            std::printf("%-10s %3d %11.5f %11.5f %11.5f %8.2f %8.2f %10s\n", r.workload.c_str(),
+            std::printf("%-15s %3d %11.5f %11.5f %11.5f %8.2f %8.2f %10s\n", r.workload.c_str(),
                         r.p, r.time.median, r.time.min, r.time.max, r.speedup, r.efficiency,
                         karp_flatt);
           }
@@ -652,8 +718,9 @@ Subcommand add_bench_command(CLI::App& root) {
               std::printf("sum at p = %d: %.2f of the measured read bandwidth (sum-probe)\n",
                           l["p"].get<int>(), l["fraction_of_bandwidth"].get<double>());
             } else if (l.contains("speedup_over_naive")) {
-              std::printf("kde-grid at p = %d: %.1fx faster than the naive loop\n",
-                          l["p"].get<int>(), l["speedup_over_naive"].get<double>());
+              std::printf("%s at p = %d: %.1fx faster than the naive loop\n",
+                          l["workload"].get<std::string>().c_str(), l["p"].get<int>(),
+                          l["speedup_over_naive"].get<double>());
             } else {
               std::printf(
                   "farm-empty at p = %d: %.4g tasks/s = %.2f per round trip "

@@ -50,7 +50,7 @@ class BenchHarness(unittest.TestCase):
         self.assertEqual(doc["steps"], steps)
         for key in ("cpu", "cpus", "hosts", "parakit", "git", "compiler", "mpi"):
             self.assertIn(key, doc["machine"])
-        workloads = ["sum", "farm", "kde-grid", "kde-cv"]
+        workloads = ["sum", "farm", "kde-grid", "kde-cv", "kde-gauss-grid", "kde-gauss-cv"]
         self.assertEqual(len(doc["samples"]), 2 * len(steps) * len(workloads))
         # Interleaved: rep-major, then p, then workload.
         order = [(s["rep"], s["p"], s["workload"]) for s in doc["samples"]]
@@ -169,6 +169,32 @@ class BenchHarness(unittest.TestCase):
         r = run(args, ranks=2, timeout=300)  # the MPI ping-pong between ranks 0 and 1
         self.assertEqual(r.code, 0, r.err)
         self.check_limits(r.json(), 500)
+
+    def test_gaussian_limits(self):
+        # The Gaussian grid is half the hypercube's cells per axis (10x10 -> 5x5) and its naive
+        # reference 1/8 of those rows (5x1); the CV runs on a fifth of the samples.
+        r = run(["bench", "kde-gauss", "--limits", "--backend", "threads", "--threads", "2",
+                 "--json"] + TINY, timeout=300)
+        self.assertEqual(r.code, 0, r.err)
+        doc = r.json()
+        self.assertEqual([row["workload"] for row in doc["rows"]],
+                         ["kde-gauss-grid", "kde-gauss-grid", "kde-gauss-naive",
+                          "kde-gauss-naive", "kde-gauss-cv", "kde-gauss-cv"])
+        self.check_rows(doc)
+        problems = {row["workload"]: row["problem"] for row in doc["rows"]}
+        self.assertEqual(problems["kde-gauss-grid"], "5x5 grid, 400 samples, gaussian h = 0.2")
+        self.assertEqual(problems["kde-gauss-cv"],
+                         "80 samples, gaussian leave-one-out log-likelihood, 20 widths")
+        median = {(row["workload"], row["p"]): row["median"] for row in doc["rows"]}
+        self.assertEqual([limit["p"] for limit in doc["limits"]], [1, 2])
+        for limit in doc["limits"]:
+            p = limit["p"]
+            self.assertEqual(limit["reference"], "kde-gauss-naive")
+            self.assertEqual(limit["reference_problem"],
+                             "5x1 grid, 400 samples, gaussian h = 0.2, naive loop")
+            self.assertAlmostEqual(limit["speedup_over_naive"],
+                                   (median[("kde-gauss-naive", p)] / 5) /
+                                   (median[("kde-gauss-grid", p)] / 25), places=9)
 
     def test_weak(self):
         r = run(["bench", "sum", "farm", "kde-cv", "--weak", "--backend", "threads", "--threads",

@@ -414,7 +414,8 @@ class Cluster(unittest.TestCase):
                          [f"node{i}" for i in range(1, HOSTS + 1)], report)
         names = {s["workload"] for s in doc["samples"]}
         self.assertEqual(names, {"sum", "sum-probe", "farm", "farm-empty", "rtt", "kde-grid",
-                                 "kde-naive", "kde-cv"})  # LIMITS defaults to 1
+                                 "kde-naive", "kde-cv", "kde-gauss-grid", "kde-gauss-naive",
+                                 "kde-gauss-cv"})  # LIMITS defaults to 1
         self.assertEqual(len([s for s in doc["samples"] if s["workload"] == "sum"]), 2 * 3)
 
     def test_15_resumable_farm_requeued(self):
