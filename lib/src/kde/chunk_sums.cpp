@@ -8,6 +8,26 @@
 #include "parakit/numeric/exp_sum.hpp"
 
 namespace parakit::kde {
+namespace {
+
+/// r2[i] = the squared distance of row i (d values, D if D > 0) to the point, summed over the
+/// coordinates in order from 0 whatever D is, so every dimension's loop gives the same bits.
+template <int D>
+void squared_distances(const double* rows, std::size_t count, int d, const double* point,
+                       double* r2) noexcept {
+  const int dims = D > 0 ? D : d;
+  for (std::size_t i = 0; i < count; ++i) {
+    const double* x = rows + i * static_cast<std::size_t>(dims);
+    double sum = 0;
+    for (int t = 0; t < dims; ++t) {
+      const double diff = x[t] - point[t];
+      sum += diff * diff;
+    }
+    r2[i] = sum;
+  }
+}
+
+}  // namespace
 
 std::uint64_t chunk_rows(std::uint64_t n) noexcept {
   const std::uint64_t per_256 = (n + 255) / 256;
@@ -41,14 +61,18 @@ void ChunkSums::operator()(const double* rows, std::size_t count, int d, const d
     r2_.resize(n);
     term_.resize(n);
   }
-  for (std::size_t i = 0; i < count; ++i) {
-    const double* x = rows + i * static_cast<std::size_t>(d);
-    double r2 = 0;
-    for (int t = 0; t < d; ++t) {
-      const double diff = x[t] - point[t];
-      r2 += diff * diff;
-    }
-    r2_[static_cast<Eigen::Index>(i)] = r2;
+  switch (d) {  // a fixed dimension lets the compiler vectorise across rows
+    case 1:
+      squared_distances<1>(rows, count, 1, point, r2_.data());
+      break;
+    case 2:
+      squared_distances<2>(rows, count, 2, point, r2_.data());
+      break;
+    case 3:
+      squared_distances<3>(rows, count, 3, point, r2_.data());
+      break;
+    default:
+      squared_distances<0>(rows, count, d, point, r2_.data());
   }
   // The row left out is at infinite distance: its term is exactly 0 for either kernel.
   if (skip < count) r2_[static_cast<Eigen::Index>(skip)] = std::numeric_limits<double>::infinity();

@@ -46,19 +46,15 @@ template <class V, class I>
   const V shifted = x * kLog2e + kShifter;  // k + 1.5 * 2^52: k = x / ln 2 rounded
   const V k = shifted - kShifter;
   const V r = (x - k * kLn2Hi) - k * kLn2Lo;
-  V p = r * (1.0 / 6227020800.0) + 1.0 / 479001600.0;  // 1/13!, 1/12!
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
+  // e^r to degree 13 by Estrin's scheme: a few levels of independent products instead of
+  // Horner's chain of thirteen.
+  const V r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+  const V q0 = (1.0 + r) + (0.5 + r * (1.0 / 6.0)) * r2;
+  const V q1 = ((1.0 / 24.0) + r * (1.0 / 120.0)) + ((1.0 / 720.0) + r * (1.0 / 5040.0)) * r2;
+  const V q2 =
+      ((1.0 / 40320.0) + r * (1.0 / 362880.0)) + ((1.0 / 3628800.0) + r * (1.0 / 39916800.0)) * r2;
+  const V q3 = (1.0 / 479001600.0) + r * (1.0 / 6227020800.0);
+  const V p = (q0 + q1 * r4) + (q2 + q3 * r4) * r8;
   // k in [-1076, 1024] is in the shifter's low bits; 2^k = 2^(k - half) 2^half, each normal.
   I ki, base;
   to_bits(shifted, ki);

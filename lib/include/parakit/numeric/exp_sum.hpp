@@ -4,7 +4,7 @@
 // exp is evaluated in eight lanes by one sequence of IEEE operations (no fused multiply-add,
 // no table): x is clamped to [-746, 710], k = round(x / ln 2) by the 1.5 * 2^52 shifter,
 // r = (x - k ln2_hi) - k ln2_lo (Cody and Waite; k ln2_hi is exact), e^r by its Taylor series to
-// degree 13 in Horner form (|r| <= 0.35: truncation below 1e-17 relative), and 2^k applied as
+// degree 13 in Estrin's form (|r| <= 0.35: truncation below 1e-17 relative), and 2^k applied as
 // two exact powers of two, 2^(k - k/2) and then 2^(k/2), so that a result in the subnormal range
 // is rounded once and one below half the smallest subnormal is 0. Every argument gets the
 // vector code: none falls back to a scalar exp, whatever its magnitude. Accuracy, checked
