@@ -14,6 +14,10 @@ Peers (their code is copied from the seed notebooks in ../shared/seeds, see belo
         processes take them and add them to a shared Value under a Lock), and mpi4py.futures
         (MPICommExecutor.map with a chunksize, under `mpirun -np p+1`)
   kde   the seed's Parzen `serial` and `multiprocess` (Pool.apply_async per width)
+  kde-gauss  a Gaussian density on a grid of points from a 2-D mixture (the same .npy file
+        and points for all): scikit-learn `KernelDensity` (kd-tree, rtol = 0), SciPy
+        `gaussian_kde` with the same isotropic kernel, and a NumPy log-sum-exp brute force,
+        at p = 1 (they are single-threaded); every result is checked against the brute force
 
 Every measurement is repeated (3 reps, interleaved across all the runs of a workload so that
 drift hits them alike) and the median is reported. parakit's time is the "seconds" of its JSON
@@ -456,6 +460,110 @@ def build_kde(args, binary, quiet):
     return runs, check, {"samples": 10000, "widths": m, "point": [0, 0]}
 
 
+def gauss_mixture(n, seed=7):
+    """A 2-D mixture of three Gaussians of different spreads (not the seeds' data)."""
+    rng = np.random.default_rng(seed)
+    centers = np.array([[-1.0, -0.5], [1.2, 0.8], [0.0, 1.5]])
+    spreads = np.array([0.5, 0.35, 0.25])
+    which = rng.integers(0, 3, n)
+    return centers[which] + rng.standard_normal((n, 2)) * spreads[which, None]
+
+
+def gauss_brute(samples, points, h, block=256):
+    """Gaussian densities at `points` by a log-sum-exp over every sample, in blocks."""
+    n, d = samples.shape
+    out = np.empty(len(points))
+    log_norm = -0.5 * d * math.log(2 * math.pi) - d * math.log(h) - math.log(n)
+    for b in range(0, len(points), block):
+        q = points[b:b + block]
+        r2 = ((q[:, None, :] - samples[None, :, :]) ** 2).sum(axis=2)
+        a = -r2 / (2 * h * h)
+        top = a.max(axis=1)
+        out[b:b + block] = np.exp(log_norm + top + np.log(np.exp(a - top[:, None]).sum(axis=1)))
+    return out
+
+
+def build_kde_gauss(args, binary, workdir, quiet):
+    n, cells, h = args.gauss_n, args.gauss_cells, 0.2
+    samples = gauss_mixture(n)
+    lo, hi = samples.min(axis=0), samples.max(axis=0)
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], cells), np.linspace(lo[1], hi[1], cells),
+                         indexing="ij")
+    points = np.column_stack([gx.ravel(), gy.ravel()])
+    samples_path = os.path.join(workdir, "mixture.npy")
+    points_path = os.path.join(workdir, "grid.npy")
+    np.save(samples_path, samples)
+    np.save(points_path, points)
+    log("  NumPy log-sum-exp reference for %d points x %d samples" % (len(points), n), quiet)
+    reference = gauss_brute(samples, points, h)
+
+    def parakit_densities(p, backend):
+        out_path = os.path.join(workdir, "density-%s-%d.npy" % (backend, p))
+        fn = parakit_fn(binary, ["kde", "--input", samples_path, "--points", points_path,
+                                 "--kernel", "gaussian", "--widths", str(h), "--out", out_path],
+                        p, backend)
+
+        def run():
+            seconds, _ = fn()
+            return seconds, np.load(out_path)[:, 0]
+        return run
+
+    runs = []
+    for p in args.workers:
+        runs.append(Run("kde-gauss", p, "parakit", parakit_densities(p, "threads"), "parakit",
+                        "exact, the same bits for every p"))
+        runs.append(Run("kde-gauss", p, "parakit mpi", parakit_densities(p, "mpi"),
+                        "parakit-mpi", "mpirun -np %d" % p))
+    try:
+        from sklearn.neighbors import KernelDensity
+
+        def sklearn_run():
+            kde = KernelDensity(kernel="gaussian", bandwidth=h, rtol=0.0).fit(samples)
+            return np.exp(kde.score_samples(points))
+        runs.append(Run("kde-gauss", 1, "scikit-learn KernelDensity", lambda: timed(sklearn_run),
+                        "peer", "kd-tree, rtol = 0, fit + score"))
+    except ImportError:
+        log("scikit-learn is not installed (apt-get install python3-sklearn): its KernelDensity "
+            "peer is skipped", quiet)
+    try:
+        from scipy import stats
+
+        class IsotropicKde(stats.gaussian_kde):
+            """gaussian_kde with the kernel covariance h^2 I (SciPy scales the data's)."""
+
+            def _compute_covariance(self):
+                super()._compute_covariance()
+                self.covariance = np.eye(self.d) * h * h
+                self.cho_cov = np.eye(self.d) * h
+                self.log_det = 2 * self.d * math.log(h * math.sqrt(2 * math.pi))
+
+        runs.append(Run("kde-gauss", 1, "SciPy gaussian_kde",
+                        lambda: timed(lambda: IsotropicKde(samples.T)(points.T)), "peer",
+                        "covariance h^2 I, construct + evaluate"))
+    except ImportError:
+        log("SciPy is not installed (apt-get install python3-scipy): its gaussian_kde peer is "
+            "skipped", quiet)
+    runs.append(Run("kde-gauss", 1, "NumPy log-sum-exp", lambda: timed(gauss_brute, samples,
+                                                                      points, h),
+                    "peer", "blocks of 256 points"))
+
+    # Where the density is a normal double and not negligible, the relative error against the
+    # brute force; parakit's exact mode must be within 1e-12, a peer within 1e-4 (scikit-learn's
+    # tree at rtol = 0 is off by up to about 1e-5 here).
+    mask = reference >= 1e-12 * reference.max()
+
+    def check(run):
+        got = np.asarray(run.result)
+        if got.shape != reference.shape:
+            return False, "shape %s vs %s" % (got.shape, reference.shape)
+        error = float(np.max(np.abs(got[mask] - reference[mask]) / reference[mask]))
+        bound = 1e-12 if run.kind.startswith("parakit") else 1e-4
+        return error <= bound, "max relative error %.1e vs the brute force (bound %.0e)" % (
+            error, bound)
+
+    return runs, check, {"samples": n, "points": len(points), "h": h}
+
+
 # --------------------------------------------------------------------------------------------
 def measure(runs, check, reps, quiet):
     for rep in range(reps):
@@ -579,10 +687,13 @@ def markdown_report(info, sizes, rows, quick, reps):
     out.append("")
     out.append("Sizes: sum n = %d doubles (uniform, seed 1); farm N = %d tasks (the Queue farm "
                "runs N = %d and its time is scaled by %g); kde %d samples, %d widths, point "
-               "(0, 0)." % (sizes["sum"]["n"], sizes["farm"]["tasks"],
-                            sizes["farm"]["queue_farm_tasks"],
-                            sizes["farm"]["tasks"] / sizes["farm"]["queue_farm_tasks"],
-                            sizes["kde"]["samples"], sizes["kde"]["widths"]))
+               "(0, 0); kde-gauss %d samples of a 2-D mixture, %d grid points, h = %g." % (
+                   sizes["sum"]["n"], sizes["farm"]["tasks"],
+                   sizes["farm"]["queue_farm_tasks"],
+                   sizes["farm"]["tasks"] / sizes["farm"]["queue_farm_tasks"],
+                   sizes["kde"]["samples"], sizes["kde"]["widths"],
+                   sizes["kde-gauss"]["samples"], sizes["kde-gauss"]["points"],
+                   sizes["kde-gauss"]["h"]))
     out.append("")
     out += table_lines(rows, markdown=True)
     out.append("")
@@ -612,7 +723,8 @@ def main():
                              "between their peers-table markers")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--workers", default="1,2", help="worker counts p (default 1,2)")
-    parser.add_argument("--only", default="sum,farm,kde", help="workloads (default all)")
+    parser.add_argument("--only", default="sum,farm,kde,kde-gauss",
+                        help="workloads (default all: sum,farm,kde,kde-gauss)")
     parser.add_argument("--parakit", default=os.environ.get(
         "PARAKIT", os.path.join(ROOT, "build", "release", "bin", "parakit")))
     parser.add_argument("--queue-cap", type=int, default=10000,
@@ -626,6 +738,8 @@ def main():
     args.sum_n = 2 ** 20 if args.quick else 2 ** 25
     args.farm_n = 10 ** 4 if args.quick else 10 ** 5
     args.kde_widths = 10 if args.quick else 100
+    args.gauss_n = 2000 if args.quick else 20000
+    args.gauss_cells = 30 if args.quick else 100
     only = set(args.only.split(","))
 
     binary = args.parakit
@@ -642,7 +756,7 @@ def main():
     info = machine_info(binary, mpi_python)
     all_rows, sizes = [], {}
     with tempfile.TemporaryDirectory(prefix="parakit-peers-") as workdir:
-        for workload in ("sum", "farm", "kde"):
+        for workload in ("sum", "farm", "kde", "kde-gauss"):
             if workload not in only:
                 continue
             log("== %s" % workload, args.quiet)
@@ -650,8 +764,10 @@ def main():
                 runs, check, size = build_sum(args, binary, workdir, args.quiet)
             elif workload == "farm":
                 runs, check, size = build_farm(args, binary, mpi_python, args.quiet)
-            else:
+            elif workload == "kde":
                 runs, check, size = build_kde(args, binary, args.quiet)
+            else:
+                runs, check, size = build_kde_gauss(args, binary, workdir, args.quiet)
             sizes[workload] = size
             measure(runs, check, args.reps, args.quiet)
             all_rows += rows_of(runs)
@@ -675,8 +791,8 @@ def main():
         print("\n".join(table_lines(all_rows, markdown=False)))
         print("\n".join(summary_lines(all_rows)))
     if args.update_readme:
-        if set(sizes) != {"sum", "farm", "kde"}:
-            sys.exit("peers.py: --update-readme needs all three workloads")
+        if set(sizes) != {"sum", "farm", "kde", "kde-gauss"}:
+            sys.exit("peers.py: --update-readme needs all four workloads")
         for path in (os.path.join(HERE, "README.md"), os.path.join(ROOT, "README.md")):
             update_readme(path, markdown_report(info, sizes, all_rows, args.quick, args.reps))
             log("updated %s" % path, args.quiet)
