@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "parakit/core/error.hpp"
 #include "parakit/numeric/exp_sum.hpp"
@@ -74,14 +73,13 @@ void ChunkSums::operator()(const double* rows, std::size_t count, int d, const d
     default:
       squared_distances<0>(rows, count, d, point, r2_.data());
   }
-  // The row left out is at infinite distance: its term is exactly 0 for either kernel.
-  if (skip < count) r2_[static_cast<Eigen::Index>(skip)] = std::numeric_limits<double>::infinity();
   for (std::size_t j = 0; j < scale_.size(); ++j) {
     const double s = scale_[j];
     if (kernel_ == Kernel::gaussian) {
-      out[j] = numeric::exp_sum(r2_.data(), count, s);  // the same lanes as ordered_sum
+      out[j] = numeric::exp_sum(r2_.data(), count, s, skip);  // the lanes of ordered_sum
     } else {
       term_ = (1.0 - r2_ * s).max(0.0);
+      if (skip < count) term_[static_cast<Eigen::Index>(skip)] = 0.0;
       out[j] = ordered_sum(term_.data(), count);
     }
   }

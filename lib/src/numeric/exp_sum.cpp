@@ -67,8 +67,8 @@ template <class V, class I>
   x = (p * low) * high;
 }
 
-[[gnu::always_inline]] inline double exp_sum_body(const double* x, std::size_t n,
-                                                  double scale) noexcept {
+[[gnu::always_inline]] inline double exp_sum_body(const double* x, std::size_t n, double scale,
+                                                  std::size_t skip) noexcept {
   D8 lanes = {};
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -76,6 +76,7 @@ template <class V, class I>
     std::memcpy(&v, x + i, sizeof v);
     v *= scale;
     exp_in_place<D8, I8>(v);
+    if (skip - i < 8) v[skip - i] = 0.0;  // (unsigned: false when skip < i)
     lanes += v;
   }
   double lane[8];
@@ -83,21 +84,21 @@ template <class V, class I>
   for (int k = 0; i < n; ++i, ++k) {
     double v = x[i] * scale;
     exp_in_place<double, std::int64_t>(v);
-    lane[k] += v;
+    lane[k] += i == skip ? 0.0 : v;
   }
   return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
 __attribute__((target("avx512f"))) double exp_sum_avx512(const double* x, std::size_t n,
-                                                         double scale) noexcept {
-  return exp_sum_body(x, n, scale);
+                                                         double scale, std::size_t skip) noexcept {
+  return exp_sum_body(x, n, scale, skip);
 }
-__attribute__((target("avx2"))) double exp_sum_avx2(const double* x, std::size_t n,
-                                                    double scale) noexcept {
-  return exp_sum_body(x, n, scale);
+__attribute__((target("avx2"))) double exp_sum_avx2(const double* x, std::size_t n, double scale,
+                                                    std::size_t skip) noexcept {
+  return exp_sum_body(x, n, scale, skip);
 }
-double exp_sum_baseline(const double* x, std::size_t n, double scale) noexcept {
-  return exp_sum_body(x, n, scale);
+double exp_sum_baseline(const double* x, std::size_t n, double scale, std::size_t skip) noexcept {
+  return exp_sum_body(x, n, scale, skip);
 }
 
 }  // namespace
@@ -107,14 +108,14 @@ double exp_lane(double x) noexcept {
   return x;
 }
 
-double exp_sum(const double* x, std::size_t n, double scale) noexcept {
+double exp_sum(const double* x, std::size_t n, double scale, std::size_t skip) noexcept {
   switch (detail::simd_level()) {
     case SimdLevel::kAvx512:
-      return exp_sum_avx512(x, n, scale);
+      return exp_sum_avx512(x, n, scale, skip);
     case SimdLevel::kAvx2:
-      return exp_sum_avx2(x, n, scale);
+      return exp_sum_avx2(x, n, scale, skip);
     default:
-      return exp_sum_baseline(x, n, scale);
+      return exp_sum_baseline(x, n, scale, skip);
   }
 }
 

@@ -18,13 +18,15 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace parakit::numeric {
 
 /// e^x as one lane of exp_sum computes it (the scalar reference of the vector code).
 double exp_lane(double x) noexcept;
 
-/// The sum over i < n of e^(scale * x[i]), in the order described above.
-double exp_sum(const double* x, std::size_t n, double scale) noexcept;
+/// The sum over i < n of e^(scale * x[i]), in the order described above; the term at `skip`
+/// (if < n) is taken as exactly 0 (a leave-one-out sum).
+double exp_sum(const double* x, std::size_t n, double scale, std::size_t skip = SIZE_MAX) noexcept;
 
 }  // namespace parakit::numeric
