@@ -551,7 +551,10 @@ Subcommand add_bench_command(CLI::App& root) {
                    "farm-empty (with --limits): empty tasks, chunk 1")
       ->capture_default_str();
   command->add_option("--kde-samples", args->kde_samples, "kde: samples")->capture_default_str();
-  command->add_option("--kde-grid", args->kde_grid, "kde-grid: the grid")->capture_default_str();
+  command
+      ->add_option("--kde-grid", args->kde_grid,
+                   "kde-grid: the grid (kde-gauss-grid: half its cells along each axis)")
+      ->capture_default_str();
   command->add_option("--out", args->out,
                       "write every sample to FILE.json or FILE.csv (repeatable)");
   command->add_flag(
