@@ -636,20 +636,24 @@ void RangeCounter::count_points(std::span<const double> points,
     std::uint64_t key;
     bool strict;  // counts rows with first coordinate < at (else <= at), subtracted
   };
-  std::vector<Event> events;
-  events.reserve(2 * keys);
-  for (std::uint64_t k = 0; k < keys; ++k) {
-    if (first_point[k / m + 1] == first_point[k / m]) continue;
-    const auto [a0, b0] = axes[0].interval[k];
-    // A window wholly above the rows' first coordinates (both events then add the query's
-    // whole range, with opposite signs) or wholly below them (neither adds) counts nothing.
-    if (a0 > by_first_.highest || b0 < by_first_.lowest) continue;
-    events.push_back({a0, k, true});
-    events.push_back({b0, k, false});
-  }
-  std::sort(events.begin(), events.end(), [](const Event& x, const Event& y) {
-    return x.at < y.at || (x.at == y.at && x.strict && !y.strict);
-  });
+  // The events of keys [begin, end), sorted (built by each group for its own keys, at once).
+  auto events_of = [&](std::uint64_t begin, std::uint64_t end) {
+    std::vector<Event> events;
+    events.reserve(2 * (end - begin));
+    for (std::uint64_t k = begin; k < end; ++k) {
+      if (first_point[k / m + 1] == first_point[k / m]) continue;
+      const auto [a0, b0] = axes[0].interval[k];
+      // A window wholly above the rows' first coordinates (both events then add the query's
+      // whole range, with opposite signs) or wholly below them (neither adds) counts nothing.
+      if (a0 > by_first_.highest || b0 < by_first_.lowest) continue;
+      events.push_back({a0, k, true});
+      events.push_back({b0, k, false});
+    }
+    std::sort(events.begin(), events.end(), [](const Event& x, const Event& y) {
+      return x.at < y.at || (x.at == y.at && x.strict && !y.strict);
+    });
+    return events;
+  };
   // An event below every row of the shard adds nothing, one above every row adds each query's
   // whole range of positions: only events inside the shard's range of first coordinates need
   // the sweep (after a spatial split of the samples over ranks, each rank's own few).
@@ -667,30 +671,29 @@ void RangeCounter::count_points(std::span<const double> points,
   // inserts, and it has two events: blocks only when the rows outweigh the queries.
   const std::uint64_t blocks =
       n > 4 * queries ? std::clamp<std::uint64_t>(n >> 16, 1, team_size) : 1;
-  // Sweeps buckets `mine` over the events whose key `takes`, adding each query's count through
+  // Sweeps buckets `mine` over `events` (sorted), adding each query's count through
   // add(q, signed count); `whole` adds the counts of events above every row (one block does).
-  // With `from_first`, the buckets wholly below the first event taken are never inserted: their
-  // rows are below both events of every key taken, so they add to a query's count what its
-  // strict event subtracts (then no event may take the shortcut for events above every row,
-  // which counts them). A group of keys of a run of first coordinates then inserts about the
-  // rows within its windows' reach, not all of them.
-  auto sweep = [&](IndexRange mine, bool whole, bool from_first, auto&& takes, auto&& add) {
+  // With `from_first`, the buckets wholly below the first event are never inserted: their rows
+  // are below both events of every key, so they add to a query's count what its strict event
+  // subtracts (then no event may take the shortcut for events above every row, which counts
+  // them). A group of keys of a run of first coordinates then inserts about the rows within
+  // its windows' reach, not all of them.
+  auto sweep = [&](IndexRange mine, bool whole, bool from_first, const std::vector<Event>& events,
+                   auto&& add) {
+    if (events.empty()) return;
     PositionSet inserted(n);
     std::vector<std::uint32_t> straddling;  // rows of the straddling bucket in the set
     std::uint64_t next = mine.begin;        // the first bucket not inserted
     bool skipped = false;                   // buckets below the first event never inserted
     if (from_first) {
-      // The lowest event taken, even one below every row: a key whose strict event is below
-      // every row counts rows from the lowest up, so none may be skipped for it.
-      const auto first_taken =
-          std::find_if(events.begin(), events.end(), [&](const Event& e) { return takes(e.key); });
-      if (first_taken == events.end()) return;
-      while (next < mine.end && first.top[next] < first_taken->at) ++next;
+      // The lowest event, even one below every row: a key whose strict event is below every
+      // row counts rows from the lowest up, so none may be skipped for it.
+      while (next < mine.end && first.top[next] < events.front().at) ++next;
       skipped = next > mine.begin;
     }
     const std::uint64_t lowest_inserted = next;
     for (const Event& e : events) {
-      if (!takes(e.key) || none_below(e)) continue;
+      if (none_below(e)) continue;
       const bool all = all_below(e) && !skipped;
       if (all && !whole) continue;
       if (!all) {
@@ -742,23 +745,28 @@ void RangeCounter::count_points(std::span<const double> points,
     const std::uint64_t groups = std::min<std::uint64_t>(team_size == 1 ? 1 : team_size * 4,
                                                          std::max<std::uint64_t>(keys, 1));
     std::vector<std::uint64_t> cost(keys, 0);
-    for (const Event& e : events) {
-      const std::uint64_t points_of_key = first_point[e.key / m + 1] - first_point[e.key / m];
-      cost[e.key] += none_below(e) ? 0 : all_below(e) ? points_of_key : 8 * points_of_key;
+    for (std::uint64_t k = 0; k < keys; ++k) {
+      const std::uint64_t points_of_key = first_point[k / m + 1] - first_point[k / m];
+      if (points_of_key == 0) continue;
+      const auto [a0, b0] = axes[0].interval[k];
+      if (a0 > by_first_.highest || b0 < by_first_.lowest) continue;  // no events (above)
+      for (const Event& e : {Event{a0, k, true}, Event{b0, k, false}}) {
+        cost[k] += none_below(e) ? 0 : all_below(e) ? points_of_key : 8 * points_of_key;
+      }
     }
     const std::uint64_t total = std::accumulate(cost.begin(), cost.end(), std::uint64_t{0});
-    std::vector<std::uint32_t> group_of(keys, 0);
+    // Group g takes keys [first_key[g], first_key[g + 1]).
+    std::vector<std::uint64_t> first_key(groups + 1, keys);
+    first_key[0] = 0;
     std::uint64_t before = 0;
-    for (std::uint64_t k = 0; k < keys; ++k) {
-      group_of[k] = static_cast<std::uint32_t>(
-          total == 0 ? 0 : std::min(groups - 1, before * groups / total));
+    for (std::uint64_t k = 0, g = 0; k < keys; ++k) {
+      const std::uint64_t group = total == 0 ? 0 : std::min(groups - 1, before * groups / total);
+      while (g < group) first_key[++g] = k;
       before += cost[k];
     }
     run(groups, [&](std::uint64_t group) {
-      sweep(
-          IndexRange{0, buckets}, true, true,
-          [&](std::uint64_t key) { return group_of[key] == group; },
-          [&](std::uint64_t q, std::int64_t c) { counts[q] += static_cast<std::uint64_t>(c); });
+      sweep(IndexRange{0, buckets}, true, true, events_of(first_key[group], first_key[group + 1]),
+            [&](std::uint64_t q, std::int64_t c) { counts[q] += static_cast<std::uint64_t>(c); });
     });
     return;
   }
@@ -767,13 +775,13 @@ void RangeCounter::count_points(std::span<const double> points,
   // bucket goes in once all its first coordinates are below the event; the one bucket that
   // straddles the event (buckets are ordered: every value of a later bucket exceeds this one's
   // largest) is checked row by row.
+  const std::vector<Event> events = events_of(0, keys);
   std::vector<std::vector<std::int64_t>> partial(blocks);
   run(blocks, [&](std::uint64_t b) {
     std::vector<std::int64_t>& out = partial[b];
     out.assign(counts.size(), 0);
-    sweep(
-        block_range(buckets, blocks, b), b == 0, false, [](std::uint64_t) { return true; },
-        [&](std::uint64_t q, std::int64_t c) { out[q] += c; });
+    sweep(block_range(buckets, blocks, b), b == 0, false, events,
+          [&](std::uint64_t q, std::int64_t c) { out[q] += c; });
   });
   for (const auto& part : partial) {
     for (std::size_t q = 0; q < counts.size(); ++q)
