@@ -159,38 +159,57 @@ std::vector<Workload> make_workloads(const BenchArgs& args) {
   auto grown_sqrt = [weak](std::uint64_t base, int p) {
     return weak ? static_cast<std::uint64_t>(std::llround(base * std::sqrt(double(p)))) : base;
   };
-  auto grid_rows = [=](bool naive) {
-    return naive ? std::max<std::uint64_t>(1, grid.cells[1] / kNaiveShare) : grid.cells[1];
+  // A KDE grid and its naive reference, which evaluates 1/kNaiveShare of the grid's rows over
+  // the same bounds (the samples' range); `label` ends the problem's description.
+  struct GridBench {
+    workloads::GridSpec grid;
+    kde::Kernel kernel;
+    std::string widths, label;
   };
   // Captured by value: these travel in the workloads' lambdas, past this function.
-  auto kde_grid = [=, samples = args.kde_samples](int p, bool naive) {
-    workloads::KdeOptions o;
-    o.samples = grown(samples, p);
-    o.grid = grid;
-    o.grid->cells[1] = grid_rows(naive);  // over the same bounds (the samples' range)
-    o.widths = workloads::parse_widths("0.2:1.0:20");
-    o.algo = naive ? workloads::KdeAlgo::naive : workloads::KdeAlgo::automatic;
-    return o;
+  auto grid_workload = [=, samples = args.kde_samples](const std::string& name, bool naive,
+                                                       const GridBench& bench) -> Workload {
+    const std::uint64_t columns = bench.grid.cells[0];
+    const std::uint64_t rows =
+        naive ? std::max<std::uint64_t>(1, bench.grid.cells[1] / kNaiveShare) : bench.grid.cells[1];
+    return {name,
+            [=](Team& team, int p) {
+              workloads::KdeOptions o;
+              o.kernel = bench.kernel;
+              o.samples = grown(samples, p);
+              o.grid = bench.grid;
+              o.grid->cells[1] = rows;
+              o.widths = workloads::parse_widths(bench.widths);
+              o.algo = naive ? workloads::KdeAlgo::naive : workloads::KdeAlgo::automatic;
+              return workloads::run_kde(team, o).seconds;
+            },
+            [=](int p) {
+              return std::to_string(columns) + "x" + std::to_string(rows) + " grid, " +
+                     std::to_string(grown(samples, p)) + " samples, " + bench.label +
+                     (naive ? ", naive loop" : "");
+            },
+            0, [=](int) { return static_cast<double>(columns * rows); }};
   };
-
+  // A leave-one-out log-likelihood CV over `samples` (x sqrt(p) when weak).
+  auto cv_workload = [=](const std::string& name, kde::Kernel kernel, std::uint64_t samples,
+                         const std::string& widths, const std::string& label) -> Workload {
+    return {name,
+            [=](Team& team, int p) {
+              workloads::KdeOptions o;
+              o.kernel = kernel;
+              o.samples = grown_sqrt(samples, p);
+              o.widths = workloads::parse_widths(widths);
+              o.cv = kde::CvMethod::loglik;
+              return workloads::run_kde(team, o).cv_seconds;
+            },
+            [=](int p) { return std::to_string(grown_sqrt(samples, p)) + " samples, " + label; }};
+  };
+  const GridBench hypercube_grid{grid, kde::Kernel::hypercube, "0.2:1.0:20", "20 widths"};
   // The Gaussian grid: half the hypercube grid's cells along each axis, one width (the usual
-  // way a smooth kernel is asked for); its naive reference, 1/kNaiveShare of the rows.
-  workloads::GridSpec gauss_grid = grid;
-  for (auto& cells : gauss_grid.cells) cells = std::max<std::uint64_t>(1, cells / 2);
-  auto gauss_grid_rows = [=](bool naive) {
-    return naive ? std::max<std::uint64_t>(1, gauss_grid.cells[1] / kNaiveShare)
-                 : gauss_grid.cells[1];
-  };
-  auto kde_gauss_grid = [=, samples = args.kde_samples](int p, bool naive) {
-    workloads::KdeOptions o;
-    o.kernel = kde::Kernel::gaussian;
-    o.samples = grown(samples, p);
-    o.grid = gauss_grid;
-    o.grid->cells[1] = gauss_grid_rows(naive);
-    o.widths = workloads::parse_widths(kGaussWidth);
-    o.algo = naive ? workloads::KdeAlgo::naive : workloads::KdeAlgo::automatic;
-    return o;
-  };
+  // way a smooth kernel is asked for).
+  GridBench gaussian_grid{grid, kde::Kernel::gaussian, kGaussWidth,
+                          std::string("gaussian h = ") + kGaussWidth};
+  for (auto& cells : gaussian_grid.grid.cells) cells = std::max<std::uint64_t>(1, cells / 2);
 
   std::vector<Workload> out;
   for (const auto& name : workload_names(args)) {
@@ -240,60 +259,16 @@ std::vector<Workload> make_workloads(const BenchArgs& args) {
       out.push_back({name, [](Team& team, int) { return round_trip_seconds(team); },
                      [](int) { return std::string("8-byte round trip, seconds each"); }, 2});
     } else if (name == "kde-grid" || name == "kde-naive") {
-      const bool naive = name == "kde-naive";
-      const std::uint64_t columns = grid.cells[0];
-      out.push_back(
-          {name,
-           [=](Team& team, int p) { return workloads::run_kde(team, kde_grid(p, naive)).seconds; },
-           [=, samples = args.kde_samples](int p) {
-             return std::to_string(columns) + "x" + std::to_string(grid_rows(naive)) + " grid, " +
-                    std::to_string(grown(samples, p)) + " samples, 20 widths" +
-                    (naive ? ", naive loop" : "");
-           },
-           0, [=](int) { return static_cast<double>(columns * grid_rows(naive)); }});
+      out.push_back(grid_workload(name, name == "kde-naive", hypercube_grid));
     } else if (name == "kde-gauss-grid" || name == "kde-gauss-naive") {
-      const bool naive = name == "kde-gauss-naive";
-      const std::uint64_t columns = gauss_grid.cells[0];
-      out.push_back(
-          {name,
-           [=](Team& team, int p) {
-             return workloads::run_kde(team, kde_gauss_grid(p, naive)).seconds;
-           },
-           [=, samples = args.kde_samples](int p) {
-             return std::to_string(columns) + "x" + std::to_string(gauss_grid_rows(naive)) +
-                    " grid, " + std::to_string(grown(samples, p)) +
-                    " samples, gaussian h = " + kGaussWidth + (naive ? ", naive loop" : "");
-           },
-           0, [=](int) { return static_cast<double>(columns * gauss_grid_rows(naive)); }});
+      out.push_back(grid_workload(name, name == "kde-gauss-naive", gaussian_grid));
     } else if (name == "kde-gauss-cv") {
-      const std::uint64_t samples = std::max<std::uint64_t>(2, args.kde_samples / kGaussCvShare);
-      out.push_back({name,
-                     [=](Team& team, int p) {
-                       workloads::KdeOptions o;
-                       o.kernel = kde::Kernel::gaussian;
-                       o.samples = grown_sqrt(samples, p);
-                       o.widths = workloads::parse_widths("0.05:1.0:20");
-                       o.cv = kde::CvMethod::loglik;
-                       return workloads::run_kde(team, o).cv_seconds;
-                     },
-                     [=](int p) {
-                       return std::to_string(grown_sqrt(samples, p)) +
-                              " samples, gaussian leave-one-out log-likelihood, 20 widths";
-                     }});
+      out.push_back(cv_workload(name, kde::Kernel::gaussian,
+                                std::max<std::uint64_t>(2, args.kde_samples / kGaussCvShare),
+                                "0.05:1.0:20", "gaussian leave-one-out log-likelihood, 20 widths"));
     } else {
-      const std::uint64_t samples = args.kde_samples;
-      out.push_back({name,
-                     [=](Team& team, int p) {
-                       workloads::KdeOptions o;
-                       o.samples = grown_sqrt(samples, p);
-                       o.widths = workloads::parse_widths("0.4:2.0:40");
-                       o.cv = kde::CvMethod::loglik;
-                       return workloads::run_kde(team, o).cv_seconds;
-                     },
-                     [=](int p) {
-                       return std::to_string(grown_sqrt(samples, p)) +
-                              " samples, leave-one-out log-likelihood, 40 widths";
-                     }});
+      out.push_back(cv_workload(name, kde::Kernel::hypercube, args.kde_samples, "0.4:2.0:40",
+                                "leave-one-out log-likelihood, 40 widths"));
     }
   }
   return out;

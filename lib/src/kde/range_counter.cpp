@@ -7,6 +7,7 @@
 #include <iterator>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -636,18 +637,21 @@ void RangeCounter::count_points(std::span<const double> points,
     std::uint64_t key;
     bool strict;  // counts rows with first coordinate < at (else <= at), subtracted
   };
+  // Key k's two events; none for a key without points, or whose window is wholly above the
+  // rows' first coordinates (both events would add the query's whole range, with opposite
+  // signs) or wholly below them (neither would add).
+  auto key_events = [&](std::uint64_t k) -> std::optional<std::array<Event, 2>> {
+    if (first_point[k / m + 1] == first_point[k / m]) return std::nullopt;
+    const auto [a0, b0] = axes[0].interval[k];
+    if (a0 > by_first_.highest || b0 < by_first_.lowest) return std::nullopt;
+    return std::array<Event, 2>{Event{a0, k, true}, Event{b0, k, false}};
+  };
   // The events of keys [begin, end), sorted (built by each group for its own keys, at once).
   auto events_of = [&](std::uint64_t begin, std::uint64_t end) {
     std::vector<Event> events;
     events.reserve(2 * (end - begin));
     for (std::uint64_t k = begin; k < end; ++k) {
-      if (first_point[k / m + 1] == first_point[k / m]) continue;
-      const auto [a0, b0] = axes[0].interval[k];
-      // A window wholly above the rows' first coordinates (both events then add the query's
-      // whole range, with opposite signs) or wholly below them (neither adds) counts nothing.
-      if (a0 > by_first_.highest || b0 < by_first_.lowest) continue;
-      events.push_back({a0, k, true});
-      events.push_back({b0, k, false});
+      if (const auto both = key_events(k)) events.insert(events.end(), both->begin(), both->end());
     }
     std::sort(events.begin(), events.end(), [](const Event& x, const Event& y) {
       return x.at < y.at || (x.at == y.at && x.strict && !y.strict);
@@ -746,11 +750,10 @@ void RangeCounter::count_points(std::span<const double> points,
                                                          std::max<std::uint64_t>(keys, 1));
     std::vector<std::uint64_t> cost(keys, 0);
     for (std::uint64_t k = 0; k < keys; ++k) {
+      const auto both = key_events(k);
+      if (!both) continue;
       const std::uint64_t points_of_key = first_point[k / m + 1] - first_point[k / m];
-      if (points_of_key == 0) continue;
-      const auto [a0, b0] = axes[0].interval[k];
-      if (a0 > by_first_.highest || b0 < by_first_.lowest) continue;  // no events (above)
-      for (const Event& e : {Event{a0, k, true}, Event{b0, k, false}}) {
+      for (const Event& e : *both) {
         cost[k] += none_below(e) ? 0 : all_below(e) ? points_of_key : 8 * points_of_key;
       }
     }

@@ -350,10 +350,6 @@ struct CountIndex {
 std::function<void(std::uint64_t, const std::function<void(std::uint64_t)>&)> parallel_on(
     Team& team) {
   return [&team](std::uint64_t count, const std::function<void(std::uint64_t)>& f) {
-    if (count == 1) {  // on this thread: waking the others for one item costs a round trip
-      f(0);
-      return;
-    }
     for_each_item(team, count, [&](std::uint64_t k, Worker) { f(k); });
   };
 }

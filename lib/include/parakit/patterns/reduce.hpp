@@ -26,6 +26,10 @@ void for_each_block(Team& team, std::uint64_t n, F&& f) {
 /// stops the others taking items and is rethrown here once every thread has returned.
 template <class F>
 void for_each_item(Team& team, std::uint64_t count, F&& f) {
+  if (count == 1) {  // on this thread (the pool's first): waking the others costs a round trip
+    f(std::uint64_t{0}, Worker{team.first_worker(), 0});
+    return;
+  }
   std::atomic<std::uint64_t> next{0};
   std::exception_ptr error;
   std::mutex error_mutex;
