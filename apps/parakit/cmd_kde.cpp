@@ -40,6 +40,8 @@ struct KdeArgs {
   std::uint64_t cols = 0;
   std::string dataset;
   std::uint64_t point_block = 0;
+  double rtol = 1e-12, atol = 0;
+  bool log_density = false;
   bool compare_naive = false;
 };
 
@@ -70,7 +72,7 @@ bool single_point(const KdeResult& r) {
 /// What rank 0 keeps of the densities while they stream past: every block when the summary or
 /// the plot needs them (one point; a plotted grid), else nothing.
 struct Kept {
-  std::vector<double> points, density;
+  std::vector<double> points, density, log_density;
   std::vector<std::uint64_t> counts;
 };
 
@@ -98,6 +100,12 @@ nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Kept
   } else {
     out["input"] = options.input;
   }
+  if (!hypercube) {
+    // What every density is within of the sum over all samples.
+    out["bound"] = {{"rtol", json_double(options.bound.rtol)},
+                    {"atol", json_double(options.bound.atol)},
+                    {"pruned", r.algo != workloads::KdeAlgo::naive}};
+  }
   if (r.rule_width) {
     out["bandwidth"] = {
         {"rule", kde::to_string(options.bandwidth.value_or(kde::BandwidthRule::scott))},
@@ -110,6 +118,7 @@ nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Kept
       nlohmann::json entry{{"h", json_double(r.widths[j])}};
       if (hypercube) entry["count"] = kept.counts[j];
       entry["density"] = json_double(kept.density[j]);
+      if (!kept.log_density.empty()) entry["log_density"] = json_double(kept.log_density[j]);
       results.push_back(std::move(entry));
     }
     out["results"] = std::move(results);
@@ -163,8 +172,8 @@ class Spool {
 /// Nothing holds every point's densities in memory.
 class DensityOutputs {
  public:
-  DensityOutputs(const std::string& out, bool json_stdout, bool keep, bool hypercube)
-      : json_stdout_(json_stdout), keep_(keep), hypercube_(hypercube) {
+  DensityOutputs(const std::string& out, bool json_stdout, bool keep, bool hypercube, bool log)
+      : json_stdout_(json_stdout), keep_(keep), hypercube_(hypercube), log_(log) {
     if (!out.empty()) {
       file_.emplace(out);
       format_ = out.ends_with(".json")  ? Format::json
@@ -183,12 +192,13 @@ class DensityOutputs {
       kept_.points.insert(kept_.points.end(), b.points.begin(), b.points.end());
       kept_.counts.insert(kept_.counts.end(), b.counts.begin(), b.counts.end());
       kept_.density.insert(kept_.density.end(), b.density.begin(), b.density.end());
+      kept_.log_density.insert(kept_.log_density.end(), b.log_density.begin(), b.log_density.end());
     }
     if (file_ && format_ == Format::csv) {
       std::string text;
       if (b.first_point == 0) {
         for (std::size_t t = 0; t < d; ++t) text += "x" + std::to_string(t) + ",";
-        text += hypercube_ ? "h,count,density\n" : "h,density\n";
+        text += hypercube_ ? "h,count,density\n" : log_ ? "h,density,log_density\n" : "h,density\n";
       }
       for (std::uint64_t p = 0; p < points; ++p) {
         std::string prefix;
@@ -196,14 +206,16 @@ class DensityOutputs {
         for (std::size_t j = 0; j < m; ++j) {
           text += prefix + format_double(b.widths[j]) + ",";
           if (hypercube_) text += std::to_string(b.counts[p * m + j]) + ",";
-          text += format_double(b.density[p * m + j]) + "\n";
+          text += format_double(b.density[p * m + j]);
+          if (log_) text += "," + format_double(b.log_density[p * m + j]);
+          text += "\n";
         }
       }
       file_->write(text);
     }
     if (file_ && format_ == Format::npy) {
       if (b.first_point == 0) file_->write(io::npy_header(io::DType::f64, {b.point_count, m}));
-      file_->write(std::as_bytes(b.density));
+      file_->write(std::as_bytes(log_ ? b.log_density : b.density));
     }
     if (b.point_count > 1 && (json_stdout_ || (file_ && format_ == Format::json))) {
       spool(b, points, d, m);
@@ -230,14 +242,18 @@ class DensityOutputs {
   enum class Format { csv, json, npy };
 
   void spool(const workloads::DensityBlock& b, std::uint64_t points, std::size_t d, std::size_t m) {
-    std::string xs, ds, cs;
+    std::string xs, ds, cs, ls;
     for (std::uint64_t p = 0; p < points; ++p) {
       const char* comma = b.first_point + p == 0 ? "" : ",";
       nlohmann::json point = nlohmann::json::array(), row = nlohmann::json::array();
+      nlohmann::json logs = nlohmann::json::array();
       for (std::size_t t = 0; t < d; ++t) point.push_back(b.points[p * d + t]);
       for (std::size_t j = 0; j < m; ++j) row.push_back(json_double(b.density[p * m + j]));
+      for (std::size_t j = 0; log_ && j < m; ++j)
+        logs.push_back(json_double(b.log_density[p * m + j]));
       (xs += comma) += point.dump();
       (ds += comma) += row.dump();
+      if (log_) (ls += comma) += logs.dump();
       if (hypercube_) {
         (cs += comma) +=
             nlohmann::json(std::vector<std::uint64_t>(
@@ -249,6 +265,7 @@ class DensityOutputs {
     spools_[0].append(xs);
     spools_[1].append(ds);
     spools_[2].append(cs);
+    spools_[3].append(ls);
     spooled_ = true;
   }
 
@@ -261,9 +278,9 @@ class DensityOutputs {
     }
     head.pop_back();  // the closing brace: the arrays follow
     sink(head);
-    const char* names[] = {"points", "density", "counts"};
-    for (std::size_t k = 0; k < 3; ++k) {
-      if (k == 2 && !hypercube_) break;
+    const char* names[] = {"points", "density", "counts", "log_density"};
+    for (std::size_t k = 0; k < 4; ++k) {
+      if ((k == 2 && !hypercube_) || (k == 3 && !log_)) continue;
       sink(std::string(",\"") + names[k] + "\":[");
       spools_[k].replay(sink);
       sink("]");
@@ -271,11 +288,11 @@ class DensityOutputs {
     sink("}\n");
   }
 
-  bool json_stdout_, keep_, hypercube_;
+  bool json_stdout_, keep_, hypercube_, log_;
   std::optional<io::AtomicFile> file_;
   Format format_ = Format::csv;
   Kept kept_;
-  std::array<Spool, 3> spools_;
+  std::array<Spool, 4> spools_;
   bool spooled_ = false;
 };
 
@@ -381,14 +398,22 @@ void print_summary(const KdeOptions& options, const KdeResult& r, const Kept& ke
               std::string(kde::to_string(options.kernel)).c_str(), static_cast<long long>(r.n),
               static_cast<long long>(r.dim), source.c_str());
   if (r.rule_width) std::printf("  rule of thumb h = %s\n", format_double(*r.rule_width).c_str());
+  if (!hypercube) {
+    std::printf("  bound     |density - exact| <= %s + %s x density\n",
+                format_short(options.bound.atol).c_str(), format_short(options.bound.rtol).c_str());
+  }
   if (single_point(r)) {
     std::string at;
     for (const double x : kept.points) at += (at.empty() ? "" : ", ") + format_double(x);
     std::printf("  point (%s), %zu widths\n", at.c_str(), m);
-    std::printf("  %12s %12s %24s\n", "h", hypercube ? "count" : "", "p(h)");
+    const bool logs = !kept.log_density.empty();
+    std::printf("  %12s %12s %24s%s\n", "h", hypercube ? "count" : "", "p(h)",
+                logs ? "                   log p(h)" : "");
     for (std::size_t j = 0; j < m; ++j) {
-      std::printf("  %12.6g %12s %24.17g\n", r.widths[j],
+      std::printf("  %12.6g %12s %24.17g", r.widths[j],
                   hypercube ? std::to_string(kept.counts[j]).c_str() : "", kept.density[j]);
+      if (logs) std::printf(" %26.17g", kept.log_density[j]);
+      std::printf("\n");
     }
   } else {
     std::printf("  %llu points x %zu widths", static_cast<unsigned long long>(r.point_count), m);
@@ -495,6 +520,17 @@ Subcommand add_kde_command(CLI::App& root) {
                       "float64), block by block");
   command->add_option("--plot", args->plot,
                       "PNG: heat map of a 2-D grid, else the CV curve, else p(h)");
+  command
+      ->add_option("--rtol", args->rtol,
+                   "smooth kernels: every density within atol + rtol x density of the sum over "
+                   "all samples; samples beyond that reach are skipped (0: none)")
+      ->capture_default_str();
+  command->add_option("--atol", args->atol, "smooth kernels: the absolute part of that bound")
+      ->capture_default_str();
+  command->add_flag("--log-density", args->log_density,
+                    "smooth kernels: also the natural log of each density (finite where the "
+                    "density underflows a double): a log_density column or JSON field; a .npy "
+                    "--out holds the logs instead");
   command->add_flag("--compare-naive", args->compare_naive,
                     "also run the naive loop: check the results agree, print the speedup");
   add_common_options(*command, args->common);
@@ -537,6 +573,12 @@ Subcommand add_kde_command(CLI::App& root) {
           options.points_source = "--point";
         }
         options.compare_naive = args->compare_naive;
+        options.bound = {args->rtol, args->atol};
+        options.log_density = args->log_density;
+        if (options.log_density && options.kernel == kde::Kernel::hypercube) {
+          throw UsageError(
+              "--log-density is for the smooth kernels (a hypercube density is a count)");
+        }
         if (!args->out.empty() && !args->out.ends_with(".csv") && !args->out.ends_with(".json") &&
             !args->out.ends_with(".npy")) {
           throw UsageError("--out must name a .csv, .json or .npy file, not '" + args->out + "'");
@@ -566,7 +608,7 @@ Subcommand add_kde_command(CLI::App& root) {
           collectively(team.comm(), [&] {
             if (!is_output_rank(team)) return;
             outputs.emplace(args->out, args->common.json, !args->plot.empty(),
-                            options.kernel == kde::Kernel::hypercube);
+                            options.kernel == kde::Kernel::hypercube, options.log_density);
             options.on_block = [&](const workloads::DensityBlock& block) { outputs->add(block); };
           });
           const KdeResult result = workloads::run_kde(team, options);

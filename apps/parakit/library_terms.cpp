@@ -40,6 +40,8 @@ constexpr Term kTerms[] = {
     {"KdeOptions::samples", "--samples"},
     {"KdeOptions::widths", "--widths"},
     {"kde::BandwidthRule", "--bandwidth"},
+    {"ErrorBound::rtol", "--rtol"},
+    {"ErrorBound::atol", "--atol"},
     {"kde::CvMethod", "--cv"},
     {"kde::Kernel", "--kernel"},
     {"render_png", "--plot"},

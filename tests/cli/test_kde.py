@@ -262,6 +262,114 @@ class KdeAgainstScikitLearn(unittest.TestCase):
             self.assertLessEqual(abs(entry["density"] - want) / want, 1e-12)
 
 
+def gaussian_log_density(samples, points, h):
+    """log p(x) of the Gaussian KDE by NumPy: a log-sum-exp over every sample (the reference)."""
+    n, d = samples.shape
+    log_norm = -0.5 * d * math.log(2 * math.pi) - d * math.log(h) - math.log(n)
+    out = np.empty(len(points))
+    for b in range(0, len(points), 128):
+        r2 = ((points[b:b + 128, None, :] - samples[None, :, :]) ** 2).sum(axis=2)
+        a = -r2 / (2 * h * h)
+        top = a.max(axis=1)
+        out[b:b + 128] = log_norm + top + np.log(np.exp(a - top[:, None]).sum(axis=1))
+    return out
+
+
+class KdeErrorBound(unittest.TestCase):
+    """The smooth kernels' exact mode: every density within atol + rtol x density of a NumPy
+    sum over all samples, whatever is skipped, in the far tails too (through log densities),
+    on random sizes, dimensions, widths and points (near, far, on duplicated samples)."""
+
+    def run_points(self, samples, points, widths, extra, ranks=None):
+        with tempfile.TemporaryDirectory() as tmp:
+            np.save(os.path.join(tmp, "s.npy"), samples)
+            np.save(os.path.join(tmp, "p.npy"), points)
+            args = ["--input", os.path.join(tmp, "s.npy"), "--points", os.path.join(tmp, "p.npy"),
+                    "--widths", ",".join(repr(h) for h in widths)] + extra
+            if ranks:
+                args += ["--backend", "mpi"]
+            return kde_json(self, args, ranks=ranks)
+
+    def problem(self, rng, d):
+        n = int(rng.integers(300, 5000))
+        centres = rng.normal(0, 3, size=(3, d))
+        samples = centres[rng.integers(0, 3, n)] + rng.normal(0, 0.6, size=(n, d))
+        samples[: n // 20] = samples[n // 20: 2 * (n // 20)]  # duplicated rows
+        near = samples[rng.integers(0, n, 12)]                # on samples
+        middle = rng.normal(0, 3, size=(12, d))
+        far = rng.normal(0, 1, size=(6, d)) * 40             # densities far below 1e-300
+        return samples, np.vstack([near, middle, far])
+
+    def test_random_problems_within_the_bound(self):
+        need_numpy(self)
+        rng = np.random.default_rng(2026)
+        for d in [1, 2, 3, 5]:
+            samples, points = self.problem(rng, d)
+            widths = [0.05, 0.4, 1.5]
+            ref = np.column_stack([gaussian_log_density(samples, points, h) for h in widths])
+            for rtol, atol in [(1e-12, 0.0), (1e-6, 0.0), (1e-3, 0.0), (1e-9, 1e-6)]:
+                doc = self.run_points(samples, points, widths,
+                                      ["--kernel", "gaussian", "--rtol", repr(rtol),
+                                       "--atol", repr(atol), "--log-density"])
+                self.assertEqual(doc["bound"], {"rtol": rtol, "atol": atol, "pruned": True})
+                got = np.array([[as_float(v) for v in row] for row in doc["density"]])
+                logs = np.array([[as_float(v) for v in row] for row in doc["log_density"]])
+                want = np.exp(ref)
+                # Rounding on both sides: parakit's stated 1e-13 and NumPy's own.
+                allowed = atol + (rtol + 2e-13) * want + 1e-300
+                worst = np.max(np.abs(got - want) - allowed)
+                self.assertLessEqual(worst, 0, f"d={d} rtol={rtol} atol={atol}")
+                if atol == 0:
+                    # Far tails: the logs hold the bound where the densities underflow (the
+                    # exponent itself carries a relative rounding of a few ulp).
+                    self.assertTrue(np.all(np.isfinite(logs)), f"d={d}")
+                    self.assertTrue(np.any(ref < -745), "some densities must underflow")
+                    err = np.abs(logs - ref) - (1.01 * rtol + 2e-13 + 4e-16 * np.abs(ref))
+                    self.assertLessEqual(np.max(err), 0, f"log density d={d} rtol={rtol}")
+
+    def test_pruning_is_at_work(self):
+        # A loose bound must not give the exact answer everywhere: if nothing were skipped the
+        # bound test above could not tell.
+        need_numpy(self)
+        rng = np.random.default_rng(5)
+        samples = rng.normal(0, 1, size=(4000, 2))
+        points = rng.normal(0, 1, size=(40, 2))
+        ref = np.exp(gaussian_log_density(samples, points, 0.5))
+        loose = self.run_points(samples, points, [0.5], ["--kernel", "gaussian", "--rtol", "1e-2"])
+        got = np.array([as_float(row[0]) for row in loose["density"]])
+        rel = np.abs(got - ref) / ref
+        self.assertLessEqual(rel.max(), 1e-2)
+        self.assertGreater(rel.max(), 1e-9, "rtol 1e-2 skipped nothing")
+
+    def test_epanechnikov_samples_on_the_window_boundary(self):
+        # Samples on an integer lattice, points on it and h = 1: neighbours lie exactly on the
+        # support's edge and add exactly 0; the skipped pieces must not change that.
+        need_numpy(self)
+        axis = np.arange(-6.0, 7.0)
+        samples = np.array([(x, y) for x in axis for y in axis] * 3)
+        points = np.array([(0.0, 0.0), (6.0, 6.0), (-6.0, 2.0), (7.0, 0.0), (3.5, 0.5)])
+        for h in [1.0, 2.0, 0.5]:
+            r2 = ((points[:, None, :] - samples[None, :, :]) ** 2).sum(axis=2)
+            norm = 4 / (2 * math.pi) / h ** 2  # (d + 2) / (2 V_2 h^2)
+            want = norm * np.maximum(0, 1 - r2 / h ** 2).sum(axis=1) / len(samples)
+            for algo in ["auto", "naive"]:
+                doc = self.run_points(samples, points, [h], ["--kernel", "epanechnikov",
+                                                             "--algo", algo])
+                got = np.array([as_float(row[0]) for row in doc["density"]])
+                np.testing.assert_allclose(got, want, rtol=1e-13, atol=0,
+                                           err_msg=f"h={h} algo={algo}")
+
+    def test_bad_tolerances(self):
+        for args, expect in [(["--rtol", "-1e-3"], "--rtol"), (["--atol", "-1"], "--atol"),
+                             (["--rtol", "inf"], "--rtol"), (["--atol", "nan"], "--atol"),
+                             (["--log-density"], "--log-density")]:
+            kernel = ["--kernel", "hypercube" if "--log-density" in args else "gaussian"]
+            r = run(["kde"] + kernel + args)
+            self.assertEqual(r.code, 2, args)
+            self.assertIn(expect, r.err)
+            self.assertEqual(len(r.err.strip().splitlines()), 1, r.err)
+
+
 class KdeBareCv(unittest.TestCase):
     def test_bare_cv_means_loglik_and_plots_the_curve(self):
         doc = kde_json(self, ["--samples", "500", "--cv", "--widths", "1.0:3.0:5"])
@@ -349,6 +457,16 @@ class KdeBackends(unittest.TestCase):
     def test_gaussian_grid(self):
         self.check_identical(["--samples", "3000", "--kernel", "gaussian", "--grid", "12x12",
                               "--widths", "0.2,0.5"])
+
+    def test_gaussian_pruned_and_log_density(self):
+        # A loose bound skips many pieces: what is skipped must not depend on the layout.
+        self.check_identical(["--samples", "6000", "--rng", "philox", "--kernel", "gaussian",
+                              "--grid", "10x10", "--widths", "0.1,0.4", "--rtol", "1e-4",
+                              "--log-density"])
+
+    def test_epanechnikov_grid(self):
+        self.check_identical(["--samples", "5000", "--kernel", "epanechnikov", "--grid", "9x9",
+                              "--widths", "0.3,1.0", "--dim", "2"])
 
     def test_gaussian_single_point_and_cv(self):
         # n > one row chunk (4096), so the sums are folded over several chunks.
@@ -502,7 +620,9 @@ class KdeCompareNaive(unittest.TestCase):
         for args in [[], ["--grid", "15x15", "--widths", "0.2,0.7,1.2"],
                      ["--grid", "8x8", "--widths", "0.3,0.9", "--kernel", "gaussian",
                       "--samples", "2000"],
-                     ["--samples", "9000", "--kernel", "epanechnikov", "--widths", "0.5,1.0"]]:
+                     ["--samples", "9000", "--kernel", "epanechnikov", "--widths", "0.5,1.0"],
+                     ["--grid", "8x8", "--widths", "0.3,0.9", "--kernel", "gaussian",
+                      "--samples", "5000", "--rtol", "1e-5"]]:
             doc = kde_json(self, args + ["--compare-naive"])
             self.assertIs(doc["naive_equal"], True, args)
             self.assertIn("naive_seconds", doc)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <string>
 
@@ -47,11 +48,21 @@ double log_kernel_norm(Kernel kernel, double h, int d) noexcept {
   return 0;
 }
 
-double smooth_density(Kernel kernel, double h, int d, double sum, double n) noexcept {
+double smooth_density(Kernel kernel, double h, int d, double sum, double n, double shift) noexcept {
   if (sum == 0) return 0;
   const double norm = kernel_norm(kernel, h, d);
-  if (std::isfinite(norm) && norm > 0) return norm * sum / n;
-  return std::exp(log_kernel_norm(kernel, h, d) + std::log(sum) - std::log(n));  // h^d overflows
+  const double factor = shift == 0 ? 1.0 : std::exp(-shift / (2 * h * h));
+  if (std::isfinite(norm) && norm >= std::numeric_limits<double>::min() &&
+      factor >= std::numeric_limits<double>::min()) {
+    return norm * sum / n * factor;
+  }
+  return std::exp(log_smooth_density(kernel, h, d, sum, n, shift));  // h^d or the factor
+}
+
+double log_smooth_density(Kernel kernel, double h, int d, double sum, double n,
+                          double shift) noexcept {
+  if (sum == 0) return -std::numeric_limits<double>::infinity();
+  return log_kernel_norm(kernel, h, d) - shift / (2 * h * h) + std::log(sum) - std::log(n);
 }
 
 double kernel_norm(Kernel kernel, double h, int d) noexcept {

@@ -392,6 +392,55 @@ void split_rows_by_column(const Comm& comm, RowMatrix& rows, Eigen::Index column
   }
 }
 
+std::uint64_t morton_key(const double* row, std::span<const double> lo,
+                         std::span<const double> hi) noexcept {
+  const auto d = static_cast<int>(lo.size());
+  const int bits = 52 / std::max(d, 1);
+  const double top = std::ldexp(1.0, bits);
+  std::uint64_t key = 0;
+  std::uint64_t q[64];  // d <= 52 contributes; wider rows use their first 52 coordinates
+  const int used = std::min(d, 52);
+  for (int t = 0; t < used; ++t) {
+    const double span = hi[static_cast<std::size_t>(t)] - lo[static_cast<std::size_t>(t)];
+    const double at = span > 0 ? (row[t] - lo[static_cast<std::size_t>(t)]) / span * top : 0.0;
+    q[t] = static_cast<std::uint64_t>(std::clamp(at, 0.0, top - 1));
+  }
+  for (int b = bits - 1; b >= 0; --b) {
+    for (int t = 0; t < used; ++t) key = (key << 1) | ((q[t] >> b) & 1U);
+  }
+  return key;
+}
+
+void sort_rows_spatially(const Comm& comm, RowShard& shard, std::span<const double> lo,
+                         std::span<const double> hi, std::uint64_t align) {
+  const auto d = static_cast<Eigen::Index>(shard.cols);
+  const std::uint64_t n = shard.layout.rows();
+  // Each row travels with its key and global index (both exact as doubles, below 2^53).
+  RowMatrix keyed(shard.values.rows(), d + 2);
+  keyed.leftCols(d) = shard.values;
+  shard.values = RowMatrix();
+  const std::uint64_t first = shard.mine().begin;
+  for (Eigen::Index i = 0; i < keyed.rows(); ++i) {
+    keyed(i, d) = static_cast<double>(morton_key(keyed.row(i).data(), lo, hi));
+    keyed(i, d + 1) = static_cast<double>(first + static_cast<std::uint64_t>(i));
+  }
+  if (comm.size() > 1) {
+    split_rows_by_column(comm, keyed, d,
+                         balanced_splitters(comm, keyed, d, 0.0, std::ldexp(1.0, 52)));
+  }
+  std::vector<Eigen::Index> order(static_cast<std::size_t>(keyed.rows()));
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<Eigen::Index>(i);
+  std::sort(order.begin(), order.end(), [&](Eigen::Index a, Eigen::Index b) {
+    return std::pair(keyed(a, d), keyed(a, d + 1)) < std::pair(keyed(b, d), keyed(b, d + 1));
+  });
+  shard.values.resize(keyed.rows(), d);
+  for (std::size_t i = 0; i < order.size(); ++i)
+    shard.values.row(static_cast<Eigen::Index>(i)) = keyed.row(order[i]).leftCols(d);
+  keyed = RowMatrix();
+  shard.layout = RowLayout::gather(comm, static_cast<std::uint64_t>(shard.values.rows()));
+  redistribute_rows(comm, shard, RowLayout::aligned_blocks(n, comm.size(), align));
+}
+
 void redistribute_rows(const Comm& comm, RowShard& shard, const RowLayout& target) {
   if (shard.layout == target) return;
   if (target.rows() != shard.layout.rows() || target.ranks() != comm.size()) {

@@ -327,6 +327,7 @@ struct DensityProblem {
   std::span<const double> widths;
   Kernel kernel;
   KdeAlgo algo;
+  kde::ErrorBound bound;
 
   std::size_t dim() const noexcept { return static_cast<std::size_t>(local.cols()); }
   std::span<const double> point(std::uint64_t p) const noexcept {
@@ -344,6 +345,7 @@ struct CountIndex {
   std::optional<kde::RangeCounter> range;
   std::optional<kde::RangeTree> tree;
   std::optional<kde::SortedSamples> sorted;
+  std::optional<kde::SampleBoxes> boxes;  // smooth kernels: the spatially sorted shard's boxes
 };
 
 /// Runs f(k) for k in [0, count) on the team's threads (what the indexes take).
@@ -476,11 +478,68 @@ void local_counts(Team& team, const DensityProblem& problem, const CountIndex& i
   }
 }
 
+/// Sums over ranks of BinnedSum accumulators, cell by cell: aligned to each cell's highest top
+/// over ranks and added as integers, so the result is the same bits for any layout.
+void reduce_binned(Team& team, std::vector<std::vector<numeric::BinnedSum>>& acc,
+                   std::span<double> out) {
+  const std::size_t cells = out.size();
+  std::vector<int> tops(cells);
+  for (std::size_t cell = 0; cell < cells; ++cell) {
+    for (std::size_t t = 1; t < acc.size(); ++t) acc[0][cell].merge(acc[t][cell]);
+    tops[cell] = acc[0][cell].top();
+  }
+  team.comm().all_reduce_in_place(std::span<int>(tops), ops::max{});
+  std::vector<std::int64_t> wires(cells * numeric::BinnedSum::kWireSize);
+  for (std::size_t cell = 0; cell < cells; ++cell) {
+    acc[0][cell].align_to(tops[cell]);
+    const auto wire = acc[0][cell].to_wire();
+    std::copy(wire.begin(), wire.end(),
+              wires.begin() + static_cast<std::ptrdiff_t>(cell * wire.size()));
+  }
+  team.comm().all_reduce_in_place(std::span<std::int64_t>(wires), ops::plus{});
+  numeric::BinnedSum::Wire wire;
+  for (std::size_t cell = 0; cell < cells; ++cell) {
+    std::copy_n(wires.begin() + static_cast<std::ptrdiff_t>(cell * wire.size()), wire.size(),
+                wire.begin());
+    out[cell] = numeric::BinnedSum::from_wire(wire, tops[cell]).value();
+  }
+}
+
+/// The pruned sums' per-point inputs for points [p0, p0 + points): each point's smallest
+/// squared distance to a sample over all ranks (MPI_MIN: exact) and, for the Gaussian, its
+/// reach at each width (kde/pruned_sums.hpp). Functions of the samples and the points only.
+void reach_of_points(Team& team, const DensityProblem& problem, const kde::SampleBoxes& boxes,
+                     std::uint64_t p0, std::uint64_t points, std::vector<double>& nearest,
+                     std::vector<double>& reach2) {
+  const std::size_t m = problem.widths.size();
+  nearest.assign(points, std::numeric_limits<double>::infinity());
+  constexpr std::uint64_t kPoints = 64;
+  collectively(team.comm(), [&] {
+    for_each_item(team, (points + kPoints - 1) / kPoints, [&](std::uint64_t b, Worker) {
+      for (std::uint64_t p = b * kPoints; p < std::min(points, (b + 1) * kPoints); ++p)
+        nearest[p] = boxes.nearest(problem.point(p0 + p).data());
+    });
+  });
+  team.comm().all_reduce_in_place(std::span<double>(nearest), ops::min{});
+  reach2.assign(points * m, std::numeric_limits<double>::infinity());
+  if (problem.kernel != Kernel::gaussian) return;
+  for (std::uint64_t p = 0; p < points; ++p) {
+    for (std::size_t j = 0; j < m; ++j) {
+      reach2[p * m + j] =
+          kde::gaussian_reach2(nearest[p], problem.widths[j], static_cast<int>(problem.dim()),
+                               static_cast<double>(problem.n), problem.bound);
+    }
+  }
+}
+
 /// Unnormalised smooth-kernel sums at every point and width, the same bits on every layout:
 /// each chunk of rows is summed in its fixed order, the chunk sums go into BinnedSum
 /// accumulators, which ranks align to their highest top and add exactly. Points are taken in
-/// blocks so that the accumulators stay small.
-std::vector<double> smooth_sums(Team& team, const DensityProblem& problem) {
+/// blocks so that the accumulators stay small. With the boxes of a spatially sorted shard, a
+/// chunk adds only its pieces within each point's reach, and Gaussian terms are taken relative
+/// to the point's nearest sample, whose squared distance goes into `shift`.
+std::vector<double> smooth_sums(Team& team, const DensityProblem& problem, const CountIndex& index,
+                                std::vector<double>& shift) {
   const std::size_t m = problem.widths.size();
   const auto rows = static_cast<std::uint64_t>(problem.local.rows());
   const int d = static_cast<int>(problem.dim());
@@ -489,9 +548,15 @@ std::vector<double> smooth_sums(Team& team, const DensityProblem& problem) {
   const std::uint64_t block_points = std::max<std::uint64_t>(1, (std::uint64_t{1} << 15) / m);
   constexpr std::uint64_t kPoints = 8;  // points per work item
   const auto threads = static_cast<std::uint64_t>(team.threads());
+  const kde::SampleBoxes* boxes = index.boxes ? &*index.boxes : nullptr;
   std::vector<double> sums(problem.point_count * m);
+  shift.assign(boxes && problem.kernel == Kernel::gaussian ? problem.point_count : 0, 0.0);
+  std::vector<double> nearest, reach2;
   for (std::uint64_t p0 = 0; p0 < problem.point_count; p0 += block_points) {
     const std::uint64_t points = std::min(block_points, problem.point_count - p0);
+    if (boxes) reach_of_points(team, problem, *boxes, p0, points, nearest, reach2);
+    const bool shifted = !shift.empty();
+    if (shifted) std::copy(nearest.begin(), nearest.end(), shift.begin() + p0);
     std::vector<std::vector<numeric::BinnedSum>> acc(threads,
                                                      std::vector<numeric::BinnedSum>(points * m));
     const std::uint64_t point_items = (points + kPoints - 1) / kPoints;
@@ -502,7 +567,12 @@ std::vector<double> smooth_sums(Team& team, const DensityProblem& problem) {
         thread_local std::vector<double> out;
         out.resize(m);
         std::optional<kde::ChunkSums> fast;
-        if (problem.algo != KdeAlgo::naive) fast.emplace(problem.kernel, problem.widths);
+        std::optional<kde::PrunedSums> pruned;
+        if (boxes) {
+          pruned.emplace(problem.kernel, problem.widths);
+        } else if (problem.algo != KdeAlgo::naive) {
+          fast.emplace(problem.kernel, problem.widths);
+        }
         auto& mine = acc[static_cast<std::size_t>(worker.tid)];
         const IndexRange group = block_range(chunks, groups, item % groups);
         const std::uint64_t first_point = item / groups * kPoints;
@@ -511,7 +581,10 @@ std::vector<double> smooth_sums(Team& team, const DensityProblem& problem) {
           const std::uint64_t begin = c * chunk, count = std::min(chunk, rows - begin);
           for (std::uint64_t p = first_point; p < last_point; ++p) {
             const auto point = problem.point(p0 + p);
-            if (fast) {
+            if (pruned) {
+              (*pruned)(*boxes, c, point.data(), shifted ? nearest[p] : 0.0, &reach2[p * m],
+                        out.data());
+            } else if (fast) {
               (*fast)(problem.local.data() + begin * problem.dim(), count, d, point.data(),
                       out.data());
             } else {
@@ -524,26 +597,7 @@ std::vector<double> smooth_sums(Team& team, const DensityProblem& problem) {
         }
       });
     });
-    std::vector<int> tops(points * m);
-    for (std::uint64_t cell = 0; cell < points * m; ++cell) {
-      for (std::uint64_t t = 1; t < threads; ++t) acc[0][cell].merge(acc[t][cell]);
-      tops[cell] = acc[0][cell].top();
-    }
-    team.comm().all_reduce_in_place(std::span<int>(tops), ops::max{});
-    std::vector<std::int64_t> wires(points * m * numeric::BinnedSum::kWireSize);
-    for (std::uint64_t cell = 0; cell < points * m; ++cell) {
-      acc[0][cell].align_to(tops[cell]);
-      const auto wire = acc[0][cell].to_wire();
-      std::copy(wire.begin(), wire.end(),
-                wires.begin() + static_cast<std::ptrdiff_t>(cell * wire.size()));
-    }
-    team.comm().all_reduce_in_place(std::span<std::int64_t>(wires), ops::plus{});
-    numeric::BinnedSum::Wire wire;
-    for (std::uint64_t cell = 0; cell < points * m; ++cell) {
-      std::copy_n(wires.begin() + static_cast<std::ptrdiff_t>(cell * wire.size()), wire.size(),
-                  wire.begin());
-      sums[p0 * m + cell] = numeric::BinnedSum::from_wire(wire, tops[cell]).value();
-    }
+    reduce_binned(team, acc, std::span<double>(sums).subspan(p0 * m, points * m));
   }
   return sums;
 }
@@ -553,6 +607,7 @@ std::vector<double> smooth_sums(Team& team, const DensityProblem& problem) {
 struct Raw {
   LargeBuffer<std::uint64_t> counts;
   std::vector<double> sums;
+  std::vector<double> shift;  // per point: the squared distance the terms are relative to
 };
 
 Raw compute(Team& team, const DensityProblem& problem, const CountIndex& index) {
@@ -560,7 +615,7 @@ Raw compute(Team& team, const DensityProblem& problem, const CountIndex& index) 
   if (problem.kernel == Kernel::hypercube) {
     raw.counts = hypercube_counts(team, problem, index);
   } else {
-    raw.sums = smooth_sums(team, problem);
+    raw.sums = smooth_sums(team, problem, index, raw.shift);
   }
   return raw;
 }
@@ -819,19 +874,40 @@ KdeAlgo resolve_algo(const KdeOptions& options, std::uint64_t points, std::size_
   return dim <= 2 ? KdeAlgo::range : KdeAlgo::tree;
 }
 
-/// Whether the other algorithm's results agree: counts exactly, sums within 1e-12 relative.
-bool same_results(const Raw& a, const Raw& b) {
+/// Cell k's smooth-kernel density (or its log) from the raw sums of a block.
+double cell_density(const KdeOptions& options, const KdeResult& result, const Raw& raw,
+                    std::size_t k, bool log) {
+  const std::size_t m = result.widths.size();
+  const double shift = raw.shift.empty() ? 0.0 : raw.shift[k / m];
+  const auto n = static_cast<double>(result.n);
+  const double h = result.widths[k % m];
+  return log ? kde::log_smooth_density(options.kernel, h, result.dim, raw.sums[k], n, shift)
+             : kde::smooth_density(options.kernel, h, result.dim, raw.sums[k], n, shift);
+}
+
+/// Whether the other algorithm's results agree: counts exactly; densities within the stated
+/// bound plus both sides' rounding (the naive loop's terms also lose up to 2^-1075 each where
+/// they underflow).
+bool same_results(const KdeOptions& options, const KdeResult& result, const Raw& a, const Raw& b) {
   if (!std::ranges::equal(a.counts.span(), b.counts.span())) return false;
+  const std::size_t m = result.widths.size();
   for (std::size_t k = 0; k < a.sums.size(); ++k) {
-    const double x = a.sums[k], y = b.sums[k];
-    if (!(std::abs(x - y) <= 1e-12 * std::max(std::abs(x), std::abs(y)))) return false;
+    const double x = cell_density(options, result, a, k, false);
+    const double y = cell_density(options, result, b, k, false);
+    const double underflow =
+        kde::kernel_norm(options.kernel, result.widths[k % m], result.dim) * 0x1p-1074;
+    const double allowed =
+        options.bound.atol + underflow +
+        (options.bound.rtol + 4 * kde::ErrorBound::kRounding) * std::max(std::abs(x), std::abs(y));
+    if (!(std::abs(x - y) <= allowed)) return false;
   }
   return true;
 }
 
-/// Densities (and, for the hypercube, counts) of one block, from its raw sums.
+/// Densities (and, for the hypercube, counts) of one block, from its raw sums; their logs too
+/// with KdeOptions::log_density.
 void block_densities(const KdeOptions& options, const KdeResult& result, Raw& raw,
-                     std::vector<double>& density) {
+                     std::vector<double>& density, std::vector<double>& log_density) {
   const std::size_t m = result.widths.size();
   const std::size_t cells =
       options.kernel == Kernel::hypercube ? raw.counts.size() : raw.sums.size();
@@ -842,10 +918,10 @@ void block_densities(const KdeOptions& options, const KdeResult& result, Raw& ra
     for (std::size_t k = 0; k < cells; ++k) density[k] = scale[k % m](raw.counts.data()[k]);
     return;
   }
-  for (std::size_t k = 0; k < cells; ++k) {
-    density[k] = kde::smooth_density(options.kernel, result.widths[k % m], result.dim, raw.sums[k],
-                                     static_cast<double>(result.n));
-  }
+  for (std::size_t k = 0; k < cells; ++k) density[k] = cell_density(options, result, raw, k, false);
+  log_density.resize(options.log_density ? cells : 0);
+  for (std::size_t k = 0; k < log_density.size(); ++k)
+    log_density[k] = cell_density(options, result, raw, k, true);
 }
 
 /// Query points per block: KdeOptions::point_block, else as many as keep a block within about
@@ -863,17 +939,28 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   const Comm& comm = team.comm();
   comm.barrier();
   Stopwatch load;
+  collectively(comm, [&] { options.bound.check(); });
   RowShard shard = load_shard(comm, options);
   result.load_seconds = max_over_ranks(comm, load.seconds());
   result.n = shard.layout.rows();
   result.dim = static_cast<int>(shard.cols);
+  std::vector<double> lo, hi, variances;
+  column_ranges(comm, shard.values, lo, hi);
+  // The smooth kernels' fast path: samples in an order of their own (Z-order), so that chunks
+  // and their pieces are compact boxes the sums can skip (kde/pruned_sums.hpp).
+  const bool pruned = options.kernel != Kernel::hypercube && options.algo != KdeAlgo::naive;
+  double kernel_seconds = 0;
+  if (pruned) {
+    comm.barrier();
+    Stopwatch clock;
+    sort_rows_spatially(comm, shard, lo, hi, kde::chunk_rows(result.n));
+    kernel_seconds += clock.seconds();
+  }
   result.first_row = shard.mine().begin;
   result.samples = std::move(shard.values);
   Samples& samples = result.samples;
   const auto d = static_cast<std::size_t>(result.dim);
 
-  std::vector<double> lo, hi, variances;
-  column_ranges(comm, samples, lo, hi);
   if (options.bandwidth || (options.cv && options.widths.empty())) {
     variances = column_variances(comm, samples, result.n);
   }
@@ -896,7 +983,7 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   // Block by block: every rank adds its shard's part of each block's cells, the parts are
   // summed over ranks, and rank 0 turns them into densities and hands them on (or keeps them).
   const KdeAlgo other = result.algo == KdeAlgo::naive ? KdeAlgo::sweep : KdeAlgo::naive;
-  double kernel_seconds = 0, other_seconds = 0;
+  double other_seconds = 0;
   comm.barrier();
   Stopwatch index_clock;
   if (options.kernel == Kernel::hypercube && result.algo == KdeAlgo::range && d == 2 &&
@@ -908,9 +995,10 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
     shard.layout = RowLayout::gather(comm, static_cast<std::uint64_t>(samples.rows()));
     result.first_row = shard.mine().begin;
   }
-  const CountIndex index = options.kernel == Kernel::hypercube
-                               ? build_index(team, samples, result.algo, result.point_count)
-                               : CountIndex{};
+  CountIndex index = options.kernel == Kernel::hypercube
+                         ? build_index(team, samples, result.algo, result.point_count)
+                         : CountIndex{};
+  if (pruned) index.boxes.emplace(samples, kde::chunk_rows(result.n));
   kernel_seconds += index_clock.seconds();
   std::optional<CountIndex> other_index;
   if (options.compare_naive && options.kernel == Kernel::hypercube) {
@@ -918,13 +1006,13 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
     other_index.emplace(build_index(team, samples, other, result.point_count));
     other_seconds += clock.seconds();
   }
-  std::vector<double> density;
+  std::vector<double> density, log_density;
   bool have_max = false;
   for (std::uint64_t b = 0; b < queries->blocks(); ++b) {
     const std::vector<double> points = queries->points(comm, b);
     const IndexRange range = queries->block(b);
-    const DensityProblem problem{samples,       result.n,       points,     range.size(),
-                                 result.widths, options.kernel, result.algo};
+    const DensityProblem problem{samples,       result.n,       points,      range.size(),
+                                 result.widths, options.kernel, result.algo, options.bound};
     Stopwatch clock;
     Raw raw = compute(team, problem, index);
     kernel_seconds += clock.seconds();
@@ -934,12 +1022,12 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
       Stopwatch other_clock;
       const Raw check = compute(team, reference, other_index ? *other_index : CountIndex{});
       other_seconds += other_clock.seconds();
-      result.naive_equal = result.naive_equal && same_results(raw, check);
+      result.naive_equal = result.naive_equal && same_results(options, result, raw, check);
     }
     // Rank 0 hands the block on; an error there (a full disk, say) ends every rank together.
     collectively(comm, [&] {
       if (team.rank() != 0) return;
-      block_densities(options, result, raw, density);
+      block_densities(options, result, raw, density, log_density);
       for (std::size_t k = 0; k < density.size(); ++k) {
         if (!have_max || density[k] > result.max_density) {
           have_max = true;
@@ -950,7 +1038,7 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
       }
       if (options.on_block) {
         options.on_block(DensityBlock{range.begin, result.point_count, result.dim, result.widths,
-                                      points, raw.counts.span(), density});
+                                      points, raw.counts.span(), density, log_density});
       } else {
         result.points.insert(result.points.end(), points.begin(), points.end());
         result.counts.insert(result.counts.end(), raw.counts.data(),

@@ -39,8 +39,14 @@ std::vector<double> smooth_kernel_sums_naive(Kernel kernel, const Samples& sampl
 double kernel_norm(Kernel kernel, double h, int d) noexcept;
 double log_kernel_norm(Kernel kernel, double h, int d) noexcept;
 
-/// norm(h) * sum / n, through logs where norm(h) overflows; 0 when sum is 0.
-double smooth_density(Kernel kernel, double h, int d, double sum, double n) noexcept;
+/// norm(h) * e^(-shift / (2 h^2)) * sum / n: the density from a sum of terms taken relative to
+/// a squared distance `shift` (gaussian; 0 for the others), through logs where a factor
+/// overflows or underflows; 0 when sum is 0.
+double smooth_density(Kernel kernel, double h, int d, double sum, double n,
+                      double shift = 0) noexcept;
+/// Its natural logarithm, which stays finite where the density underflows (-inf when sum is 0).
+double log_smooth_density(Kernel kernel, double h, int d, double sum, double n,
+                          double shift = 0) noexcept;
 
 /// Densities at `point` for every width, for any kernel (hypercube via the sweep).
 std::vector<double> density(Kernel kernel, const Samples& samples, std::span<const double> point,

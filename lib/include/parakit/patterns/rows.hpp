@@ -83,6 +83,21 @@ void split_rows_by_column(const Comm& comm, RowMatrix& rows, Eigen::Index column
                           std::span<const double> splitters,
                           std::uint64_t message_bytes = std::uint64_t{16} << 20);
 
+/// The key of a row on a Z-order (Morton) curve: each coordinate quantised to 52 / d bits over
+/// [lo, hi] (the columns' range over all rows), the bits interleaved from the most significant.
+/// Below 2^52, so it is exact as a double. Rows close in key are close in space.
+std::uint64_t morton_key(const double* row, std::span<const double> lo,
+                         std::span<const double> hi) noexcept;
+
+/// Collective: puts the rows of all ranks in one order that depends on the rows alone, not on
+/// how they were split: by morton_key, ties by their global row index. Afterwards the shard
+/// holds rows layout.of(rank) of that order, laid out as aligned_blocks(rows, ranks, align),
+/// so a chunk of `align` rows is the same rows, in the same order, at any rank count. Rows move
+/// twice: by key range (split_rows_by_column over a histogram of keys: each rank holds about
+/// its share, plus the rows of one key bin), then to the aligned layout.
+void sort_rows_spatially(const Comm& comm, RowShard& shard, std::span<const double> lo,
+                         std::span<const double> hi, std::uint64_t align);
+
 /// What to read: a table file and how to interpret it.
 struct TableSource {
   std::string path;

@@ -22,10 +22,11 @@
 #include <vector>
 
 #include "parakit/backend/team.hpp"
-#include "parakit/patterns/rows.hpp"
 #include "parakit/kde/bandwidth.hpp"
 #include "parakit/kde/cv.hpp"
 #include "parakit/kde/kernels.hpp"
+#include "parakit/kde/pruned_sums.hpp"
+#include "parakit/patterns/rows.hpp"
 
 namespace parakit::workloads {
 
@@ -78,6 +79,9 @@ struct DensityBlock {
   std::span<const double> points;         ///< the block's points, row-major
   std::span<const std::uint64_t> counts;  ///< hypercube: points x widths; else empty
   std::span<const double> density;        ///< points x widths
+  /// points x widths, the natural logs of the densities, finite where a density underflows
+  /// (smooth kernels with KdeOptions::log_density; else empty)
+  std::span<const double> log_density;
 };
 
 struct KdeOptions {
@@ -109,16 +113,23 @@ struct KdeOptions {
   std::vector<double> widths;
   std::optional<kde::BandwidthRule> bandwidth;
   std::optional<kde::CvMethod> cv;
+  /// Smooth kernels: every density within bound.atol + bound.rtol * density of the sum over
+  /// all samples (kde/pruned_sums.hpp); samples farther away are skipped. The fast path sorts
+  /// the samples spatially first (KdeResult::samples is then in that order).
+  kde::ErrorBound bound;
+  bool log_density = false;  ///< also hand on each density's logarithm (DensityBlock)
   bool compare_naive = false;
 };
 
 struct KdeResult {
   /// This rank's rows: those of [first_row, first_row + samples.rows()) as loaded, reordered by
   /// the counting index; with KdeAlgo::range in 2-D on several ranks, a slab of the first
-  /// coordinate instead (the rows moved between ranks: first_row then numbers the slabs' rows).
+  /// coordinate instead (the rows moved between ranks: first_row then numbers the slabs' rows);
+  /// for the smooth kernels' fast path, rows first_row... of the samples in Z-order
+  /// (sort_rows_spatially).
   kde::Samples samples;
-  std::uint64_t n = 0;   ///< samples on all ranks
-  int dim = 0;           ///< their dimension
+  std::uint64_t n = 0;  ///< samples on all ranks
+  int dim = 0;          ///< their dimension
   std::uint64_t first_row = 0;
   std::vector<double> plot_samples;  ///< rank 0: up to 5000 rows spread over all (row-major)
   std::vector<double> widths;        ///< as used, in order
@@ -137,7 +148,7 @@ struct KdeResult {
   double cv_seconds = 0;                ///< CV kernel, max over ranks
   double load_seconds = 0;              ///< generating or reading the samples
   std::optional<double> naive_seconds;  ///< with compare_naive
-  bool naive_equal = true;              ///< naive == fast (counts exactly, else 1e-12 rel.)
+  bool naive_equal = true;  ///< naive == fast (counts exactly, densities within the bound)
 };
 
 /// Collective over the team; bad input raises AgreedError on every rank.

@@ -1,0 +1,307 @@
+#include "parakit/kde/pruned_sums.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "parakit/core/error.hpp"
+#include "parakit/kde/chunk_sums.hpp"
+#include "parakit/numeric/exp_sum.hpp"
+#include "parakit/numeric/fast_sum.hpp"
+
+namespace parakit::kde {
+namespace {
+
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+
+/// out[i] = sum over t of (column t's value i - point[t])^2, minus shift, for a piece's
+/// kPieceRows rows stored by column, coordinates added in order from 0 (box_min and box_max
+/// use the same rounding), vectorised across rows; no fused multiply-add in this file, so
+/// every instruction set gives the same bits.
+template <int D>
+[[gnu::always_inline]] inline void piece_distances_body(const double* columns, int d,
+                                                        const double* point, double shift,
+                                                        double* out) noexcept {
+  constexpr std::uint64_t kRows = SampleBoxes::kPieceRows;
+  const int dims = D > 0 ? D : d;
+  for (std::uint64_t i = 0; i < kRows; ++i) {
+    double sum = 0;
+    for (int t = 0; t < dims; ++t) {
+      const double diff = columns[static_cast<std::uint64_t>(t) * kRows + i] - point[t];
+      sum += diff * diff;
+    }
+    out[i] = sum - shift;
+  }
+}
+
+[[gnu::always_inline]] inline void piece_distances_any(const double* columns, int d,
+                                                       const double* point, double shift,
+                                                       double* out) noexcept {
+  switch (d) {
+    case 1:
+      return piece_distances_body<1>(columns, 1, point, shift, out);
+    case 2:
+      return piece_distances_body<2>(columns, 2, point, shift, out);
+    case 3:
+      return piece_distances_body<3>(columns, 3, point, shift, out);
+    default:
+      return piece_distances_body<0>(columns, d, point, shift, out);
+  }
+}
+
+__attribute__((target("avx512f"))) void piece_distances_avx512(const double* columns, int d,
+                                                               const double* point, double shift,
+                                                               double* out) noexcept {
+  piece_distances_any(columns, d, point, shift, out);
+}
+__attribute__((target("avx2"))) void piece_distances_avx2(const double* columns, int d,
+                                                          const double* point, double shift,
+                                                          double* out) noexcept {
+  piece_distances_any(columns, d, point, shift, out);
+}
+void piece_distances_baseline(const double* columns, int d, const double* point, double shift,
+                              double* out) noexcept {
+  piece_distances_any(columns, d, point, shift, out);
+}
+
+void piece_distances(const double* columns, int d, const double* point, double shift,
+                     double* out) noexcept {
+  switch (numeric::detail::simd_level()) {
+    case numeric::detail::SimdLevel::kAvx512:
+      return piece_distances_avx512(columns, d, point, shift, out);
+    case numeric::detail::SimdLevel::kAvx2:
+      return piece_distances_avx2(columns, d, point, shift, out);
+    default:
+      return piece_distances_baseline(columns, d, point, shift, out);
+  }
+}
+
+/// Squared distance from `point` to the box [lo, hi]: per coordinate the difference to the
+/// nearer face (0 inside), with the rows' rounding: fl(lo - p) <= fl(x - p) for x >= lo, and
+/// fl(p - hi) = -fl(hi - p), so it never exceeds a row's distance.
+double box_min(const double* lo, const double* hi, const double* point, int d) noexcept {
+  double sum = 0;
+  for (int t = 0; t < d; ++t) {
+    double diff = 0;
+    if (point[t] < lo[t]) {
+      diff = lo[t] - point[t];
+    } else if (point[t] > hi[t]) {
+      diff = point[t] - hi[t];
+    }
+    sum += diff * diff;
+  }
+  return sum;
+}
+
+/// Squared distance from `point` to the box's farthest corner (never below a row's distance).
+double box_max(const double* lo, const double* hi, const double* point, int d) noexcept {
+  double sum = 0;
+  for (int t = 0; t < d; ++t) {
+    const double diff = std::max(std::abs(point[t] - lo[t]), std::abs(hi[t] - point[t]));
+    sum += diff * diff;
+  }
+  return sum;
+}
+
+/// The sum of max(0, 1 - x[i] s) in kde::ordered_sum's order.
+double epanechnikov_sum(const double* x, std::size_t n, double s) noexcept {
+  double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (std::size_t k = 0; k < 8; ++k) lane[k] += std::max(0.0, 1.0 - x[i + k] * s);
+  }
+  for (std::size_t k = 0; i < n; ++i, ++k) lane[k] += std::max(0.0, 1.0 - x[i] * s);
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+void bounds_of(const Samples& local, std::uint64_t begin, std::uint64_t end, double* lo,
+               double* hi) {
+  const auto d = local.cols();
+  for (Eigen::Index t = 0; t < d; ++t) {
+    lo[t] = kInfinity;
+    hi[t] = -kInfinity;
+  }
+  for (std::uint64_t i = begin; i < end; ++i) {
+    for (Eigen::Index t = 0; t < d; ++t) {
+      const double x = local(static_cast<Eigen::Index>(i), t);
+      lo[t] = std::min(lo[t], x);
+      hi[t] = std::max(hi[t], x);
+    }
+  }
+}
+
+}  // namespace
+
+void ErrorBound::check() const {
+  if (!(rtol >= 0) || !std::isfinite(rtol))
+    throw UsageError("ErrorBound::rtol must be finite and at least 0");
+  if (!(atol >= 0) || !std::isfinite(atol))
+    throw UsageError("ErrorBound::atol must be finite and at least 0");
+}
+
+SampleBoxes::SampleBoxes(const Samples& local, std::uint64_t chunk)
+    : local_(&local),
+      d_(static_cast<int>(local.cols())),
+      rows_(static_cast<std::uint64_t>(local.rows())),
+      chunk_(chunk) {
+  if (chunk == 0 || chunk % kPieceRows != 0)
+    throw InternalError("SampleBoxes: chunks must be whole pieces");
+  chunks_ = (rows_ + chunk - 1) / chunk;
+  const std::uint64_t pieces = (rows_ + kPieceRows - 1) / kPieceRows;
+  const auto d = static_cast<std::uint64_t>(d_);
+  piece_lo_.resize(pieces * d);
+  piece_hi_.resize(pieces * d);
+  chunk_lo_.resize(chunks_ * d);
+  chunk_hi_.resize(chunks_ * d);
+  for (std::uint64_t k = 0; k < pieces; ++k) {
+    bounds_of(local, k * kPieceRows, std::min(rows_, (k + 1) * kPieceRows), &piece_lo_[k * d],
+              &piece_hi_[k * d]);
+  }
+  for (std::uint64_t c = 0; c < chunks_; ++c) {
+    bounds_of(local, c * chunk, std::min(rows_, (c + 1) * chunk), &chunk_lo_[c * d],
+              &chunk_hi_[c * d]);
+  }
+  columns_.assign(pieces * kPieceRows * d, 0.0);
+  for (std::uint64_t i = 0; i < rows_; ++i) {
+    double* piece = &columns_[i / kPieceRows * kPieceRows * d];
+    for (std::uint64_t t = 0; t < d; ++t) {
+      piece[t * kPieceRows + i % kPieceRows] =
+          local(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(t));
+    }
+  }
+}
+
+std::uint64_t SampleBoxes::distances(std::uint64_t k, const double* point, double shift,
+                                     double* out) const noexcept {
+  piece_distances(&columns_[k * kPieceRows * static_cast<std::uint64_t>(d_)], d_, point, shift,
+                  out);
+  return std::min(rows_, (k + 1) * kPieceRows) - k * kPieceRows;
+}
+
+double SampleBoxes::piece_min(std::uint64_t k, const double* point) const noexcept {
+  const auto d = static_cast<std::uint64_t>(d_);
+  return box_min(&piece_lo_[k * d], &piece_hi_[k * d], point, d_);
+}
+double SampleBoxes::chunk_min(std::uint64_t c, const double* point) const noexcept {
+  const auto d = static_cast<std::uint64_t>(d_);
+  return box_min(&chunk_lo_[c * d], &chunk_hi_[c * d], point, d_);
+}
+double SampleBoxes::piece_max(std::uint64_t k, const double* point) const noexcept {
+  const auto d = static_cast<std::uint64_t>(d_);
+  return box_max(&piece_lo_[k * d], &piece_hi_[k * d], point, d_);
+}
+double SampleBoxes::chunk_max(std::uint64_t c, const double* point) const noexcept {
+  const auto d = static_cast<std::uint64_t>(d_);
+  return box_max(&chunk_lo_[c * d], &chunk_hi_[c * d], point, d_);
+}
+
+double SampleBoxes::nearest(const double* point) const noexcept {
+  // An upper bound first (the nearest farthest corner), then only the boxes that come within
+  // it: a row's distance lies between its box's minimum and maximum.
+  const std::uint64_t pieces_per_chunk = chunk_ / kPieceRows;
+  double bound = kInfinity;
+  for (std::uint64_t c = 0; c < chunks_; ++c) bound = std::min(bound, chunk_max(c, point));
+  for (std::uint64_t c = 0; c < chunks_; ++c) {
+    if (chunk_min(c, point) > bound) continue;
+    const std::uint64_t last =
+        std::min((rows_ + kPieceRows - 1) / kPieceRows, (c + 1) * pieces_per_chunk);
+    for (std::uint64_t k = c * pieces_per_chunk; k < last; ++k)
+      bound = std::min(bound, piece_max(k, point));
+  }
+  double best = kInfinity;
+  for (std::uint64_t c = 0; c < chunks_; ++c) {
+    if (chunk_min(c, point) > bound) continue;
+    const std::uint64_t last =
+        std::min((rows_ + kPieceRows - 1) / kPieceRows, (c + 1) * pieces_per_chunk);
+    for (std::uint64_t k = c * pieces_per_chunk; k < last; ++k) {
+      if (piece_min(k, point) > std::min(bound, best)) continue;
+      double r2[kPieceRows];
+      const std::uint64_t count = distances(k, point, 0.0, r2);
+      for (std::uint64_t i = 0; i < count; ++i) best = std::min(best, r2[i]);
+    }
+  }
+  return best;
+}
+
+double gaussian_reach2(double r2min, double h, int d, double n, const ErrorBound& bound) noexcept {
+  const double budget = bound.rtol >= 2 * ErrorBound::kRounding ? bound.rtol / 2 : 0.0;
+  // atol in units of S': atol / (norm(h) e^(-r2min / 2h^2) / n), through logs.
+  double allowed = budget;
+  if (bound.atol > 0) {
+    const double log_unit =
+        log_kernel_norm(Kernel::gaussian, h, d) - r2min / (2 * h * h) - std::log(n);
+    allowed += std::exp(std::min(700.0, std::log(bound.atol) - log_unit));
+  }
+  if (!(allowed > 0) || !std::isfinite(r2min)) return kInfinity;
+  return r2min + 2 * h * h * std::log(n / allowed);
+}
+
+PrunedSums::PrunedSums(Kernel kernel, std::span<const double> widths) : kernel_(kernel) {
+  if (kernel == Kernel::hypercube) throw UsageError("PrunedSums: the hypercube is not smooth");
+  for (const double h : widths) {
+    if (!(h > 0) || !std::isfinite(h))
+      throw UsageError("window widths must be positive and finite");
+    const double inverse = 1.0 / (h * h);
+    scale_.push_back(kernel == Kernel::gaussian ? -0.5 * inverse : inverse);
+  }
+}
+
+void PrunedSums::operator()(const SampleBoxes& boxes, std::uint64_t c, const double* point,
+                            double shift, const double* reach2, double* out) {
+  const std::size_t m = scale_.size();
+  const bool gaussian = kernel_ == Kernel::gaussian;
+  // How far a piece may be and still count at width j.
+  auto within = [&](double r2, std::size_t j) {
+    return gaussian ? r2 <= reach2[j] : r2 * scale_[j] < 1.0;
+  };
+  const double chunk_near = boxes.chunk_min(c, point);
+  bool any = false;
+  for (std::size_t j = 0; j < m && !any; ++j) any = within(chunk_near, j);
+  std::fill(out, out + m, 0.0);
+  if (!any) return;
+  const Samples& local = boxes.samples();
+  const auto rows = static_cast<std::uint64_t>(local.rows());
+  const std::uint64_t per_chunk = boxes.chunk_rows() / SampleBoxes::kPieceRows;
+  const std::uint64_t first = c * per_chunk;
+  const std::uint64_t last =
+      std::min((rows + SampleBoxes::kPieceRows - 1) / SampleBoxes::kPieceRows, first + per_chunk);
+  // The pieces any width takes, their r^2 - shift in order.
+  taken_.clear();
+  offset_.assign(1, 0);
+  piece_min_.clear();
+  x_.resize(boxes.chunk_rows() + SampleBoxes::kPieceRows);  // a piece writes kPieceRows
+  for (std::uint64_t k = first; k < last; ++k) {
+    const double near = boxes.piece_min(k, point);
+    bool take = false;
+    for (std::size_t j = 0; j < m && !take; ++j) take = within(near, j);
+    if (!take) continue;
+    const std::uint64_t count = boxes.distances(k, point, shift, x_.data() + offset_.back());
+    taken_.push_back(k);
+    piece_min_.push_back(near);
+    offset_.push_back(offset_.back() + count);
+  }
+  // Per width: the runs of consecutive pieces it takes, each summed in the fixed lane order,
+  // the runs added in order.
+  for (std::size_t j = 0; j < m; ++j) {
+    double total = 0;
+    for (std::size_t a = 0; a < taken_.size();) {
+      if (!within(piece_min_[a], j)) {
+        ++a;
+        continue;
+      }
+      std::size_t b = a + 1;
+      while (b < taken_.size() && within(piece_min_[b], j)) ++b;
+      const double* x = x_.data() + offset_[a];
+      const std::size_t count = offset_[b] - offset_[a];
+      if (gaussian) {
+        total += numeric::exp_sum(x, count, scale_[j]);
+      } else {
+        total += epanechnikov_sum(x, count, scale_[j]);
+      }
+      a = b;
+    }
+    out[j] = total;
+  }
+}
+
+}  // namespace parakit::kde
