@@ -359,6 +359,49 @@ class KdeErrorBound(unittest.TestCase):
                 np.testing.assert_allclose(got, want, rtol=1e-13, atol=0,
                                            err_msg=f"h={h} algo={algo}")
 
+    def test_leave_one_out_loglik_within_the_bound(self):
+        # Each leave-one-out density within the bound, so each log term within about rtol, and
+        # their mean too; tiny widths included (their densities underflow).
+        need_numpy(self)
+        rng = np.random.default_rng(17)
+        for d, kernel in [(1, "gaussian"), (2, "gaussian"), (3, "gaussian"), (5, "gaussian"),
+                          (2, "epanechnikov")]:
+            samples, _ = self.problem(rng, d)
+            samples = samples[:1500]
+            n = len(samples)
+            widths = [0.002, 0.05, 0.3, 1.2]
+            r2 = ((samples[:, None, :] - samples[None, :, :]) ** 2).sum(axis=2)
+            want = []
+            for h in widths:
+                if kernel == "gaussian":
+                    a = -r2 / (2 * h * h)
+                    np.fill_diagonal(a, -np.inf)
+                    top = a.max(axis=1)
+                    loo = top + np.log(np.exp(a - top[:, None]).sum(axis=1))
+                    log_norm = -0.5 * d * math.log(2 * math.pi) - d * math.log(h)
+                else:
+                    k = np.maximum(0, 1 - r2 / (h * h))
+                    np.fill_diagonal(k, 0)
+                    with np.errstate(divide="ignore"):
+                        loo = np.log(k.sum(axis=1))
+                    volume = math.pi ** (d / 2) / math.gamma(d / 2 + 1)
+                    log_norm = math.log((d + 2) / (2 * volume)) - d * math.log(h)
+                want.append(loo.mean() + log_norm - math.log(n - 1))
+            for rtol in [1e-12, 1e-4]:
+                with tempfile.TemporaryDirectory() as tmp:
+                    np.save(os.path.join(tmp, "s.npy"), samples)
+                    doc = kde_json(self, ["--input", os.path.join(tmp, "s.npy"), "--kernel",
+                                          kernel, "--cv", "loglik", "--rtol", repr(rtol),
+                                          "--widths", ",".join(repr(h) for h in widths)])
+                got = [as_float(e["score"]) for e in doc["cv"]["curve"]]
+                for j, h in enumerate(widths):
+                    if not math.isfinite(want[j]):
+                        self.assertEqual(got[j], want[j], f"{kernel} d={d} h={h}")
+                        continue
+                    allowed = 1.01 * rtol + 1e-13 + 1e-15 * abs(want[j])
+                    self.assertLessEqual(abs(got[j] - want[j]), allowed,
+                                         f"{kernel} d={d} h={h} rtol={rtol}")
+
     def test_bad_tolerances(self):
         for args, expect in [(["--rtol", "-1e-3"], "--rtol"), (["--atol", "-1"], "--atol"),
                              (["--rtol", "inf"], "--rtol"), (["--atol", "nan"], "--atol"),
@@ -463,6 +506,12 @@ class KdeBackends(unittest.TestCase):
         self.check_identical(["--samples", "6000", "--rng", "philox", "--kernel", "gaussian",
                               "--grid", "10x10", "--widths", "0.1,0.4", "--rtol", "1e-4",
                               "--log-density"])
+
+    def test_pruned_cross_validation(self):
+        self.check_identical(["--samples", "5000", "--rng", "philox", "--kernel", "gaussian",
+                              "--cv", "loglik", "--widths", "0.01,0.1,0.5", "--rtol", "1e-4"])
+        self.check_identical(["--samples", "3000", "--kernel", "epanechnikov", "--cv", "loglik",
+                              "--widths", "0.1,0.5"], mpi=False)
 
     def test_epanechnikov_grid(self):
         self.check_identical(["--samples", "5000", "--kernel", "epanechnikov", "--grid", "9x9",
@@ -589,12 +638,32 @@ class KdeCrossValidationEdges(unittest.TestCase):
         self.assertNotEqual(cv["h"], 1e-6)
 
     # Regression: Eigen 3.4's vectorised exp() stops at about exp(-708.4) = 2.2e-308 instead of
-    # underflowing to 0, which once gave a far too small width a finite loglik score (2-D,
-    # n = 200, h = 1e-6: -684 instead of -inf) and, in 51 dimensions, the best one.
-    def test_gaussian_tiny_width_scores_minus_inf(self):
-        doc = kde_json(self, ["--samples", "200", "--kernel", "gaussian",
-                              "--widths", "1e-6,0.5", "--cv", "loglik"])
-        self.assertEqual(doc["cv"]["curve"][0]["score"], "-inf")
+    # underflowing to 0, which once gave a far too small width a wrong finite loglik score
+    # (2-D, n = 200, h = 1e-6: -684) and, in 51 dimensions, the best one. The sums over all
+    # samples (--algo naive) underflow to 0 there: -inf. The default sums are relative to each
+    # sample's nearest neighbour (log-sum-exp), so the score is the true, finite one, which
+    # NumPy's log-sum-exp confirms.
+    def test_gaussian_tiny_width_scores(self):
+        need_numpy(self)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "s.npy")
+            samples = seed_samples(200, 2)
+            np.save(path, samples)
+            args = ["--input", path, "--kernel", "gaussian", "--widths", "1e-6,0.5",
+                    "--cv", "loglik"]
+            naive = kde_json(self, args + ["--algo", "naive"])
+            self.assertEqual(naive["cv"]["curve"][0]["score"], "-inf")
+            doc = kde_json(self, args)
+        h, n = 1e-6, len(samples)
+        r2 = ((samples[:, None, :] - samples[None, :, :]) ** 2).sum(axis=2)
+        a = -r2 / (2 * h * h)
+        np.fill_diagonal(a, -np.inf)
+        top = a.max(axis=1)
+        loo = top + np.log(np.exp(a - top[:, None]).sum(axis=1))
+        want = loo.mean() - math.log(2 * math.pi) - 2 * math.log(h) - math.log(n - 1)
+        got = as_float(doc["cv"]["curve"][0]["score"])
+        self.assertLess(abs(got - want), 1e-12 * abs(want), (got, want))
+        self.assertEqual(doc["cv"]["h"], 0.5)
 
     def test_gaussian_tiny_width_is_not_chosen_in_51_dimensions(self):
         doc = kde_json(self, ["--samples", "200", "--dim", "51", "--kernel", "gaussian",

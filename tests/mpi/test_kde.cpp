@@ -155,6 +155,56 @@ TEST(SpatialSplit, EveryRowOnceInItsRanksRange) {
   }
 }
 
+// The spatial sort puts the rows of all ranks in one order, the same at any rank count: by
+// Z-order key, ties by global row index, laid out in whole chunks.
+TEST(SpatialSort, OneOrderAtAnyRankCount) {
+  const Comm& comm = team().comm();
+  for (const std::uint64_t n : {0, 1, 130, 5000}) {
+    for (const int d : {1, 2, 3, 5}) {
+      std::vector<double> all(n * static_cast<std::uint64_t>(d));
+      data::generate(data::Dist::normal, 9, 0, all);
+      for (std::size_t i = 0; i + 2 * static_cast<std::size_t>(d) <= all.size(); i += 7 * d) {
+        std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(i), d,
+                    all.begin() + static_cast<std::ptrdiff_t>(i) + d);  // duplicated rows
+      }
+      std::vector<double> lo(static_cast<std::size_t>(d), 0.0), hi(lo.size(), 0.0);
+      for (std::size_t t = 0; n > 0 && t < lo.size(); ++t) {
+        lo[t] = hi[t] = all[t];
+        for (std::uint64_t i = 0; i < n; ++i) {
+          lo[t] = std::min(lo[t], all[i * static_cast<std::uint64_t>(d) + t]);
+          hi[t] = std::max(hi[t], all[i * static_cast<std::uint64_t>(d) + t]);
+        }
+      }
+      RowShard shard;
+      shard.rank = comm.rank();
+      shard.cols = static_cast<std::uint64_t>(d);
+      shard.layout = RowLayout::aligned_blocks(n, comm.size(), 64);
+      const IndexRange mine = shard.mine();
+      shard.values.resize(static_cast<Eigen::Index>(mine.size()), d);
+      std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(mine.begin * shard.cols),
+                  mine.size() * shard.cols, shard.values.data());
+      sort_rows_spatially(comm, shard, lo, hi, 64);
+      EXPECT_EQ(shard.layout, RowLayout::aligned_blocks(n, comm.size(), 64));
+      const std::vector<double> gathered =
+          comm.gather_concat(std::span<const double>(shard.values.data(),
+                                                     static_cast<std::size_t>(shard.values.size())),
+                             0);
+      if (comm.rank() != 0) continue;
+      std::vector<std::uint64_t> order(n);
+      for (std::uint64_t i = 0; i < n; ++i) order[i] = i;
+      std::stable_sort(order.begin(), order.end(), [&](std::uint64_t a, std::uint64_t b) {
+        return morton_key(&all[a * shard.cols], lo, hi) < morton_key(&all[b * shard.cols], lo, hi);
+      });
+      std::vector<double> want;
+      for (const auto i : order) {
+        want.insert(want.end(), all.begin() + static_cast<std::ptrdiff_t>(i * shard.cols),
+                    all.begin() + static_cast<std::ptrdiff_t>((i + 1) * shard.cols));
+      }
+      EXPECT_EQ(gathered, want) << "n " << n << " d " << d;
+    }
+  }
+}
+
 // The grid's range counting splits the rows over ranks by slabs; a CV after it still gives the
 // bits of one process.
 TEST(KdeWorkload, GridThenCrossValidationOnSlabs) {

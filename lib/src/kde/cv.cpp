@@ -119,11 +119,37 @@ CvProblem::CvProblem(Kernel kernel, CvMethod method, std::span<const double> wid
 
 std::uint64_t CvProblem::query_bytes(Kernel kernel, CvMethod method, std::size_t widths) noexcept {
   if (method == CvMethod::lsq) return 0;
-  return kernel == Kernel::hypercube ? 8 * (widths + 1) : sizeof(numeric::BinnedSum) * widths;
+  return kernel == Kernel::hypercube ? 8 * (widths + 1)
+                                     : (sizeof(numeric::BinnedSum) + 8) * widths + 8;
+}
+
+void CvProblem::prune(std::span<const double> nearest, const ErrorBound& bound) {
+  if (kernel_ == Kernel::hypercube || method_ != CvMethod::loglik)
+    throw InternalError("CvProblem::prune: smooth kernels' loglik only");
+  if (nearest.size() != queries()) throw InternalError("CvProblem::prune: one distance a query");
+  bound.check();
+  const std::size_t m = widths_.size();
+  const int d = static_cast<int>(queries_.cols());
+  pruned_ = true;
+  shift_.assign(nearest.size(), 0.0);
+  reach2_.assign(nearest.size() * m, std::numeric_limits<double>::infinity());
+  if (kernel_ != Kernel::gaussian) return;  // the support decides
+  for (std::size_t q = 0; q < nearest.size(); ++q) {
+    shift_[q] = nearest[q];
+    for (std::size_t j = 0; j < m; ++j) {
+      // n - 1 terms in a leave-one-out sum
+      reach2_[q * m + j] =
+          gaussian_reach2(nearest[q], widths_[j], d, static_cast<double>(n_ - 1), bound);
+    }
+  }
 }
 
 CvProblem::Visit CvProblem::visit(const SampleBlock& block) const {
-  Visit visit{block, std::nullopt};
+  Visit visit{block, std::nullopt, std::nullopt};
+  if (pruned_) {
+    visit.boxes.emplace(block.values, block.rows, static_cast<int>(queries_.cols()),
+                        chunk_rows(n_));
+  }
   if (kernel_ == Kernel::hypercube) {
     const Eigen::Map<const Samples> rows(block.values, static_cast<Eigen::Index>(block.rows),
                                          queries_.cols());
@@ -218,6 +244,20 @@ void CvProblem::add_smooth(const Visit& visit, IndexRange queries, CvTotals& tot
   const auto dd = static_cast<std::uint64_t>(d);
   const SampleBlock& block = visit.block;
   const std::uint64_t chunk = chunk_rows(n_);
+  if (pruned_) {
+    std::vector<double> out(m);
+    PrunedSums sums(kernel_, widths_);
+    for (std::uint64_t q = queries.begin; q < queries.end; ++q) {
+      const std::uint64_t row = first_query_ + q;
+      const std::uint64_t self = row - block.first < block.rows ? row - block.first : UINT64_MAX;
+      for (std::uint64_t c = 0; c < visit.boxes->chunks(); ++c) {
+        sums(*visit.boxes, c, queries_.data() + q * dd, shift_[q], &reach2_[q * m], out.data(),
+             self);
+        for (std::size_t j = 0; j < m; ++j) loo_[q * m + j].add(out[j]);
+      }
+    }
+    return;
+  }
   std::vector<double> wide(m), out(m), out_wide(m);
   for (std::size_t j = 0; j < m; ++j) wide[j] = std::numbers::sqrt2 * widths_[j];
   ChunkSums sums(kernel_, widths_);
@@ -264,7 +304,11 @@ void CvProblem::close(IndexRange queries, CvTotals& totals) const {
       for (std::size_t j = 0; j < m; ++j) {
         const double sum = loo_[q * m + j].value();
         if (sum > 0) {
-          totals.exact_[j].add(std::log(sum));
+          // pruned Gaussian sums are relative to e^(-shift / (2 h^2))
+          const double h = widths_[j];
+          totals.exact_[j].add(shift_.empty() || shift_[q] == 0
+                                   ? std::log(sum)
+                                   : std::log(sum) - shift_[q] / (2 * h * h));
         } else {
           ++totals.counts_[j];
         }

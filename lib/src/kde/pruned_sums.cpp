@@ -103,27 +103,27 @@ double box_max(const double* lo, const double* hi, const double* point, int d) n
   return sum;
 }
 
-/// The sum of max(0, 1 - x[i] s) in kde::ordered_sum's order.
-double epanechnikov_sum(const double* x, std::size_t n, double s) noexcept {
+/// The sum of max(0, 1 - x[i] s) in kde::ordered_sum's order, term `skip` taken as 0.
+double epanechnikov_sum(const double* x, std::size_t n, double s, std::size_t skip) noexcept {
   double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  auto term = [&](std::size_t i) { return i == skip ? 0.0 : std::max(0.0, 1.0 - x[i] * s); };
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    for (std::size_t k = 0; k < 8; ++k) lane[k] += std::max(0.0, 1.0 - x[i + k] * s);
+    for (std::size_t k = 0; k < 8; ++k) lane[k] += term(i + k);
   }
-  for (std::size_t k = 0; i < n; ++i, ++k) lane[k] += std::max(0.0, 1.0 - x[i] * s);
+  for (std::size_t k = 0; i < n; ++i, ++k) lane[k] += term(i);
   return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
-void bounds_of(const Samples& local, std::uint64_t begin, std::uint64_t end, double* lo,
+void bounds_of(const double* rows, int d, std::uint64_t begin, std::uint64_t end, double* lo,
                double* hi) {
-  const auto d = local.cols();
-  for (Eigen::Index t = 0; t < d; ++t) {
+  for (int t = 0; t < d; ++t) {
     lo[t] = kInfinity;
     hi[t] = -kInfinity;
   }
   for (std::uint64_t i = begin; i < end; ++i) {
-    for (Eigen::Index t = 0; t < d; ++t) {
-      const double x = local(static_cast<Eigen::Index>(i), t);
+    for (int t = 0; t < d; ++t) {
+      const double x = rows[i * static_cast<std::uint64_t>(d) + static_cast<std::uint64_t>(t)];
       lo[t] = std::min(lo[t], x);
       hi[t] = std::max(hi[t], x);
     }
@@ -139,35 +139,30 @@ void ErrorBound::check() const {
     throw UsageError("ErrorBound::atol must be finite and at least 0");
 }
 
-SampleBoxes::SampleBoxes(const Samples& local, std::uint64_t chunk)
-    : local_(&local),
-      d_(static_cast<int>(local.cols())),
-      rows_(static_cast<std::uint64_t>(local.rows())),
-      chunk_(chunk) {
+SampleBoxes::SampleBoxes(const double* rows, std::uint64_t count, int d, std::uint64_t chunk)
+    : d_(d), rows_(count), chunk_(chunk) {
   if (chunk == 0 || chunk % kPieceRows != 0)
     throw InternalError("SampleBoxes: chunks must be whole pieces");
   chunks_ = (rows_ + chunk - 1) / chunk;
   const std::uint64_t pieces = (rows_ + kPieceRows - 1) / kPieceRows;
-  const auto d = static_cast<std::uint64_t>(d_);
-  piece_lo_.resize(pieces * d);
-  piece_hi_.resize(pieces * d);
-  chunk_lo_.resize(chunks_ * d);
-  chunk_hi_.resize(chunks_ * d);
+  const auto dd = static_cast<std::uint64_t>(d);
+  piece_lo_.resize(pieces * dd);
+  piece_hi_.resize(pieces * dd);
+  chunk_lo_.resize(chunks_ * dd);
+  chunk_hi_.resize(chunks_ * dd);
   for (std::uint64_t k = 0; k < pieces; ++k) {
-    bounds_of(local, k * kPieceRows, std::min(rows_, (k + 1) * kPieceRows), &piece_lo_[k * d],
-              &piece_hi_[k * d]);
+    bounds_of(rows, d, k * kPieceRows, std::min(rows_, (k + 1) * kPieceRows), &piece_lo_[k * dd],
+              &piece_hi_[k * dd]);
   }
   for (std::uint64_t c = 0; c < chunks_; ++c) {
-    bounds_of(local, c * chunk, std::min(rows_, (c + 1) * chunk), &chunk_lo_[c * d],
-              &chunk_hi_[c * d]);
+    bounds_of(rows, d, c * chunk, std::min(rows_, (c + 1) * chunk), &chunk_lo_[c * dd],
+              &chunk_hi_[c * dd]);
   }
-  columns_.assign(pieces * kPieceRows * d, 0.0);
+  columns_.assign(pieces * kPieceRows * dd, 0.0);
   for (std::uint64_t i = 0; i < rows_; ++i) {
-    double* piece = &columns_[i / kPieceRows * kPieceRows * d];
-    for (std::uint64_t t = 0; t < d; ++t) {
-      piece[t * kPieceRows + i % kPieceRows] =
-          local(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(t));
-    }
+    double* piece = &columns_[i / kPieceRows * kPieceRows * dd];
+    for (std::uint64_t t = 0; t < dd; ++t)
+      piece[t * kPieceRows + i % kPieceRows] = rows[i * dd + t];
   }
 }
 
@@ -195,18 +190,24 @@ double SampleBoxes::chunk_max(std::uint64_t c, const double* point) const noexce
   return box_max(&chunk_lo_[c * d], &chunk_hi_[c * d], point, d_);
 }
 
-double SampleBoxes::nearest(const double* point) const noexcept {
+double SampleBoxes::nearest(const double* point, std::uint64_t skip) const noexcept {
   // An upper bound first (the nearest farthest corner), then only the boxes that come within
   // it: a row's distance lies between its box's minimum and maximum.
   const std::uint64_t pieces_per_chunk = chunk_ / kPieceRows;
   double bound = kInfinity;
-  for (std::uint64_t c = 0; c < chunks_; ++c) bound = std::min(bound, chunk_max(c, point));
+  for (std::uint64_t c = 0; c < chunks_; ++c) {
+    if (c * chunk_ != skip || std::min(rows_, (c + 1) * chunk_) - c * chunk_ > 1)
+      bound = std::min(bound, chunk_max(c, point));
+  }
   for (std::uint64_t c = 0; c < chunks_; ++c) {
     if (chunk_min(c, point) > bound) continue;
     const std::uint64_t last =
         std::min((rows_ + kPieceRows - 1) / kPieceRows, (c + 1) * pieces_per_chunk);
-    for (std::uint64_t k = c * pieces_per_chunk; k < last; ++k)
-      bound = std::min(bound, piece_max(k, point));
+    for (std::uint64_t k = c * pieces_per_chunk; k < last; ++k) {
+      // (a piece whose only row is `skip` bounds nothing)
+      if (k * kPieceRows != skip || std::min(rows_, (k + 1) * kPieceRows) - k * kPieceRows > 1)
+        bound = std::min(bound, piece_max(k, point));
+    }
   }
   double best = kInfinity;
   for (std::uint64_t c = 0; c < chunks_; ++c) {
@@ -217,7 +218,9 @@ double SampleBoxes::nearest(const double* point) const noexcept {
       if (piece_min(k, point) > std::min(bound, best)) continue;
       double r2[kPieceRows];
       const std::uint64_t count = distances(k, point, 0.0, r2);
-      for (std::uint64_t i = 0; i < count; ++i) best = std::min(best, r2[i]);
+      for (std::uint64_t i = 0; i < count; ++i) {
+        if (k * kPieceRows + i != skip) best = std::min(best, r2[i]);
+      }
     }
   }
   return best;
@@ -247,7 +250,7 @@ PrunedSums::PrunedSums(Kernel kernel, std::span<const double> widths) : kernel_(
 }
 
 void PrunedSums::operator()(const SampleBoxes& boxes, std::uint64_t c, const double* point,
-                            double shift, const double* reach2, double* out) {
+                            double shift, const double* reach2, double* out, std::uint64_t skip) {
   const std::size_t m = scale_.size();
   const bool gaussian = kernel_ == Kernel::gaussian;
   // How far a piece may be and still count at width j.
@@ -259,8 +262,7 @@ void PrunedSums::operator()(const SampleBoxes& boxes, std::uint64_t c, const dou
   for (std::size_t j = 0; j < m && !any; ++j) any = within(chunk_near, j);
   std::fill(out, out + m, 0.0);
   if (!any) return;
-  const Samples& local = boxes.samples();
-  const auto rows = static_cast<std::uint64_t>(local.rows());
+  const std::uint64_t rows = boxes.rows();
   const std::uint64_t per_chunk = boxes.chunk_rows() / SampleBoxes::kPieceRows;
   const std::uint64_t first = c * per_chunk;
   const std::uint64_t last =
@@ -268,6 +270,7 @@ void PrunedSums::operator()(const SampleBoxes& boxes, std::uint64_t c, const dou
   // The pieces any width takes, their r^2 - shift in order.
   taken_.clear();
   offset_.assign(1, 0);
+  std::uint64_t self_at = UINT64_MAX;  // where the left-out row's distance went
   piece_min_.clear();
   x_.resize(boxes.chunk_rows() + SampleBoxes::kPieceRows);  // a piece writes kPieceRows
   for (std::uint64_t k = first; k < last; ++k) {
@@ -276,6 +279,8 @@ void PrunedSums::operator()(const SampleBoxes& boxes, std::uint64_t c, const dou
     for (std::size_t j = 0; j < m && !take; ++j) take = within(near, j);
     if (!take) continue;
     const std::uint64_t count = boxes.distances(k, point, shift, x_.data() + offset_.back());
+    if (skip - k * SampleBoxes::kPieceRows < count)
+      self_at = offset_.back() + skip - k * SampleBoxes::kPieceRows;
     taken_.push_back(k);
     piece_min_.push_back(near);
     offset_.push_back(offset_.back() + count);
@@ -293,10 +298,12 @@ void PrunedSums::operator()(const SampleBoxes& boxes, std::uint64_t c, const dou
       while (b < taken_.size() && within(piece_min_[b], j)) ++b;
       const double* x = x_.data() + offset_[a];
       const std::size_t count = offset_[b] - offset_[a];
+      // The left-out row adds exactly 0 (its lane skips it).
+      const std::size_t self = self_at - offset_[a] < count ? self_at - offset_[a] : SIZE_MAX;
       if (gaussian) {
-        total += numeric::exp_sum(x, count, scale_[j]);
+        total += numeric::exp_sum(x, count, scale_[j], self);
       } else {
-        total += epanechnikov_sum(x, count, scale_[j]);
+        total += epanechnikov_sum(x, count, scale_[j], self);
       }
       a = b;
     }

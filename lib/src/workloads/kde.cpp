@@ -622,11 +622,66 @@ Raw compute(Team& team, const DensityProblem& problem, const CountIndex& index) 
 
 // ------------------------------------------------------------------ cross-validation
 
+/// Every rank's shard visits this rank once, around a ring of ranks: visit(block, progress)
+/// runs for this rank's own rows first, then for each other shard in turn (P - 1 shifts of a
+/// buffer of the largest shard), while the next one arrives. The visit calls progress() now
+/// and then from the main thread (worker 0, the one that may call MPI) to let it move.
+void around_ring(
+    const Comm& comm, const RowShard& shard, const Samples& local, std::array<Samples, 2>& ring,
+    const std::function<void(const kde::SampleBlock&, const std::function<void()>&)>& visit) {
+  auto whole = [](Samples& m) {
+    return std::span<double>(m.data(), static_cast<std::size_t>(m.size()));
+  };
+  ring[0].topRows(local.rows()) = local;
+  for (int step = 0; step < comm.size(); ++step) {
+    const int source = (comm.rank() - step + comm.size()) % comm.size();
+    const IndexRange held = shard.layout.of(source);
+    Samples& visiting = ring[static_cast<std::size_t>(step % 2)];
+    Comm::Exchange exchange;
+    if (step + 1 < comm.size()) {
+      exchange = comm.start_exchange(std::span<const double>(whole(visiting)),
+                                     (comm.rank() + 1) % comm.size(),
+                                     whole(ring[static_cast<std::size_t>((step + 1) % 2)]),
+                                     (comm.rank() - 1 + comm.size()) % comm.size(), kRingTag);
+    }
+    collectively(comm, [&] {
+      visit({visiting.data(), held.size(), held.begin}, [&] { exchange.test(); });
+      exchange.wait();
+    });
+  }
+}
+
+/// Each of this rank's samples' squared distance to its nearest other sample, over all ranks
+/// (a minimum: the same bits in any order of blocks).
+std::vector<double> nearest_others(Team& team, const RowShard& shard, const Samples& local,
+                                   std::array<Samples, 2>& ring) {
+  const auto rows = static_cast<std::uint64_t>(local.rows());
+  const auto d = static_cast<std::size_t>(local.cols());
+  const std::uint64_t chunk = kde::chunk_rows(shard.layout.rows());
+  std::vector<double> nearest(rows, std::numeric_limits<double>::infinity());
+  constexpr std::uint64_t kQueries = 64;
+  around_ring(team.comm(), shard, local, ring, [&](const kde::SampleBlock& block, auto& progress) {
+    const kde::SampleBoxes boxes(block.values, block.rows, static_cast<int>(d), chunk);
+    for_each_item(team, (rows + kQueries - 1) / kQueries, [&](std::uint64_t b, Worker worker) {
+      for (std::uint64_t q = b * kQueries; q < std::min(rows, (b + 1) * kQueries); ++q) {
+        const std::uint64_t row = shard.mine().begin + q;
+        const std::uint64_t self = row - block.first < block.rows ? row - block.first : UINT64_MAX;
+        nearest[q] = std::min(nearest[q], boxes.nearest(local.data() + q * d, self));
+      }
+      if (worker.tid == 0) progress();
+    });
+  });
+  return nearest;
+}
+
 /// The leave-one-out curve with the samples spread over ranks: this rank's samples are the
-/// queries, and every rank's shard visits every rank once around a ring (P - 1 shifts of a
-/// buffer of the largest shard). Widths go in batches whose per-query sums fit a budget.
+/// queries, and every rank's shard visits every rank once around a ring. Widths go in batches
+/// whose per-query sums fit a budget. Smooth kernels' loglik on spatially sorted samples sums
+/// only what lies within each query's reach (a first trip around the ring finds each
+/// sample's nearest neighbour).
 kde::CvCurve cross_validate(Team& team, const RowShard& shard, const Samples& local, Kernel kernel,
-                            kde::CvMethod method, const std::vector<double>& widths) {
+                            kde::CvMethod method, const std::vector<double>& widths,
+                            const std::optional<kde::ErrorBound>& prune) {
   const Comm& comm = team.comm();
   const std::uint64_t n = shard.layout.rows();
   const std::uint64_t d = shard.cols;
@@ -641,18 +696,19 @@ kde::CvCurve cross_validate(Team& team, const RowShard& shard, const Samples& lo
   for (auto& buffer : ring) {
     buffer.resize(static_cast<Eigen::Index>(shard.layout.max_rows()), static_cast<Eigen::Index>(d));
   }
-  auto whole = [](Samples& m) {
-    return std::span<double>(m.data(), static_cast<std::size_t>(m.size()));
-  };
+  const bool pruned = prune && kernel != Kernel::hypercube && method == kde::CvMethod::loglik;
+  const std::vector<double> nearest =
+      pruned && n > 1 ? nearest_others(team, shard, local, ring) : std::vector<double>();
   kde::CvCurve curve;
   curve.method = method;
   for (std::size_t w0 = 0; w0 < widths.size(); w0 += batch) {
     const std::span<const double> part =
         std::span(widths).subspan(w0, std::min(batch, widths.size() - w0));
     std::optional<kde::CvProblem> problem;
-    collectively(comm,
-                 [&] { problem.emplace(kernel, method, part, n, local, shard.mine().begin); });
-    ring[0].topRows(local.rows()) = local;
+    collectively(comm, [&] {
+      problem.emplace(kernel, method, part, n, local, shard.mine().begin);
+      if (pruned) problem->prune(nearest, *prune);
+    });
     std::vector<kde::CvTotals> totals(static_cast<std::size_t>(team.threads()),
                                       problem->new_totals());
     constexpr std::uint64_t kQueries = 32;
@@ -660,28 +716,13 @@ kde::CvCurve cross_validate(Team& team, const RowShard& shard, const Samples& lo
     auto query_block = [&](std::uint64_t b) {
       return IndexRange{b * kQueries, std::min(rows, (b + 1) * kQueries)};
     };
-    for (int step = 0; step < comm.size(); ++step) {
-      const int source = (comm.rank() - step + comm.size()) % comm.size();
-      const IndexRange held = shard.layout.of(source);
-      Samples& visiting = ring[static_cast<std::size_t>(step % 2)];
-      // The visiting shard moves on to the right while it is computed on; the main thread
-      // (worker 0, the one that may call MPI) lets the transfer progress between its items.
-      Comm::Exchange exchange;
-      if (step + 1 < comm.size()) {
-        exchange = comm.start_exchange(std::span<const double>(whole(visiting)),
-                                       (comm.rank() + 1) % comm.size(),
-                                       whole(ring[static_cast<std::size_t>((step + 1) % 2)]),
-                                       (comm.rank() - 1 + comm.size()) % comm.size(), kRingTag);
-      }
-      const auto visit = problem->visit({visiting.data(), held.size(), held.begin});
-      collectively(comm, [&] {
-        for_each_item(team, items, [&](std::uint64_t b, Worker worker) {
-          problem->add(visit, query_block(b), totals[static_cast<std::size_t>(worker.tid)]);
-          if (worker.tid == 0) exchange.test();
-        });
-        exchange.wait();
+    around_ring(comm, shard, local, ring, [&](const kde::SampleBlock& block, auto& progress) {
+      const auto visit = problem->visit(block);
+      for_each_item(team, items, [&](std::uint64_t b, Worker worker) {
+        problem->add(visit, query_block(b), totals[static_cast<std::size_t>(worker.tid)]);
+        if (worker.tid == 0) progress();
       });
-    }
+    });
     for_each_item(team, items, [&](std::uint64_t b, Worker worker) {
       problem->close(query_block(b), totals[static_cast<std::size_t>(worker.tid)]);
     });
@@ -1059,7 +1100,10 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
     comm.barrier();
     Stopwatch cv;
     // `shard` still has its layout (its values moved to result.samples).
-    result.cv = cross_validate(team, shard, samples, options.kernel, *options.cv, result.widths);
+    std::optional<kde::ErrorBound> prune;
+    if (pruned) prune = options.bound;
+    result.cv =
+        cross_validate(team, shard, samples, options.kernel, *options.cv, result.widths, prune);
     result.cv_seconds = max_over_ranks(comm, cv.seconds());
   }
   return result;

@@ -33,6 +33,7 @@
 #include "parakit/core/partition.hpp"
 #include "parakit/kde/kernels.hpp"
 #include "parakit/kde/neighbors.hpp"
+#include "parakit/kde/pruned_sums.hpp"
 #include "parakit/numeric/binned_sum.hpp"
 #include "parakit/numeric/exact_sum.hpp"
 
@@ -88,10 +89,20 @@ class CvProblem {
   /// Bytes of per-query state per query (what width batches must bound).
   static std::uint64_t query_bytes(Kernel kernel, CvMethod method, std::size_t widths) noexcept;
 
-  /// A block prepared once for every thread (the hypercube sorts a copy of it).
+  /// Smooth kernels, loglik: sums only the samples within each query's reach
+  /// (kde/pruned_sums.hpp). nearest[q] is query q's squared distance to its nearest other
+  /// sample over all ranks; Gaussian terms are taken relative to it, so that a query's
+  /// log-likelihood term stays finite where its density underflows. Every leave-one-out
+  /// density is then within bound.atol + bound.rtol * density of the full sum. Call before
+  /// visit(); the blocks must be in the spatial order (sort_rows_spatially) for it to pay.
+  void prune(std::span<const double> nearest, const ErrorBound& bound);
+
+  /// A block prepared once for every thread (the hypercube sorts a copy of it; pruned sums
+  /// take its boxes).
   struct Visit {
     SampleBlock block;
     std::optional<SortedSamples> sorted;
+    std::optional<SampleBoxes> boxes;
   };
   Visit visit(const SampleBlock& block) const;
 
@@ -122,6 +133,8 @@ class CvProblem {
   int top_ = numeric::BinnedSum::kEmpty;  // a bound's bin for the lsq totals
   std::vector<std::uint64_t> hist_;       // hypercube loglik: queries x (m + 1) buckets
   std::vector<numeric::BinnedSum> loo_;   // smooth loglik: queries x m kernel sums
+  bool pruned_ = false;                   // prune() was called
+  std::vector<double> shift_, reach2_;    // pruned: per query, and per query x width
 };
 
 /// The whole curve of `samples` on one thread, with the samples cut into `blocks` blocks of

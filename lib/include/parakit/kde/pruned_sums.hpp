@@ -42,21 +42,25 @@ struct ErrorBound {
   void check() const;
 };
 
-/// Bounding boxes of a shard's rows in pieces of kPieceRows and in chunks of `chunk` rows (a
-/// multiple of kPieceRows); the shard's first row starts a chunk.
+/// Bounding boxes of `rows` rows (row-major, d values each) in pieces of kPieceRows and in
+/// chunks of `chunk` rows (a multiple of kPieceRows); the first row starts a chunk. Keeps a
+/// copy of the rows by piece and coordinate, so that distances vectorise.
 class SampleBoxes {
  public:
   static constexpr std::uint64_t kPieceRows = 64;
-  SampleBoxes(const Samples& local, std::uint64_t chunk);
+  SampleBoxes(const double* rows, std::uint64_t count, int d, std::uint64_t chunk);
+  SampleBoxes(const Samples& local, std::uint64_t chunk)
+      : SampleBoxes(local.data(), static_cast<std::uint64_t>(local.rows()),
+                    static_cast<int>(local.cols()), chunk) {}
 
+  std::uint64_t rows() const noexcept { return rows_; }
   std::uint64_t chunks() const noexcept { return chunks_; }
   std::uint64_t chunk_rows() const noexcept { return chunk_; }
   int dim() const noexcept { return d_; }
-  const Samples& samples() const noexcept { return *local_; }
 
-  /// The smallest squared distance from `point` to a row of the shard (infinity when it has
-  /// none), computed as the sums compute it.
-  double nearest(const double* point) const noexcept;
+  /// The smallest squared distance from `point` to a row other than `skip` (infinity when
+  /// there is none), computed as the sums compute it.
+  double nearest(const double* point, std::uint64_t skip = UINT64_MAX) const noexcept;
 
   /// Rows in piece k; out[i] = the squared distance of its row i to `point`, minus `shift`.
   std::uint64_t distances(std::uint64_t k, const double* point, double shift,
@@ -70,7 +74,6 @@ class SampleBoxes {
   double chunk_max(std::uint64_t c, const double* point) const noexcept;
 
  private:
-  const Samples* local_;
   int d_;
   std::uint64_t rows_, chunk_, chunks_;
   std::vector<double> piece_lo_, piece_hi_, chunk_lo_, chunk_hi_;  // d values per box
@@ -91,9 +94,10 @@ class PrunedSums {
   /// out[j] = the sum over the rows of chunk c within reach2[j] (by their pieces' boxes) of
   /// e^(-(r^2 - shift) / (2 h_j^2)) (gaussian; shift = the point's r2min) or
   /// max(0, 1 - r^2 / h_j^2) (epanechnikov: reach2 is ignored, the support decides). Rows are
-  /// taken in order and summed in a fixed order; a piece left out adds exactly nothing.
+  /// taken in order and summed in a fixed order; a piece left out adds exactly nothing, and so
+  /// does row `skip` (a leave-one-out sum).
   void operator()(const SampleBoxes& boxes, std::uint64_t c, const double* point, double shift,
-                  const double* reach2, double* out);
+                  const double* reach2, double* out, std::uint64_t skip = UINT64_MAX);
 
  private:
   Kernel kernel_;
