@@ -22,7 +22,7 @@ PACKAGES=(
   g++ cmake ninja-build pkg-config ca-certificates
   libopenmpi-dev openmpi-bin openssh-client
   libboost-mpi-dev libboost-serialization-dev libeigen3-dev libcli11-dev nlohmann-json3-dev
-  libxxhash-dev libhdf5-openmpi-dev libgtest-dev libbenchmark-dev
+  libxxhash-dev libhdf5-openmpi-dev libfftw3-dev libgtest-dev libbenchmark-dev
   python3 python3-numpy python3-sklearn python3-xxhash python3-mpi4py python3-h5py gnuplot-nox procps
   iproute2 util-linux slurmctld slurmd slurm-client munge
 )

@@ -41,6 +41,7 @@ struct KdeArgs {
   std::string dataset;
   std::uint64_t point_block = 0;
   double rtol = 1e-12, atol = 0;
+  std::string approx;
   bool log_density = false;
   bool compare_naive = false;
 };
@@ -100,7 +101,12 @@ nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Kept
   } else {
     out["input"] = options.input;
   }
-  if (!hypercube) {
+  if (r.binned) {
+    out["approx"] = {{"method", "binned"},
+                     {"cells", r.binned->cells},
+                     {"error_estimate", json_double(r.binned->error_estimate)},
+                     {"checked", r.binned->checked}};
+  } else if (!hypercube) {
     // What every density is within of the sum over all samples.
     out["bound"] = {{"rtol", json_double(options.bound.rtol)},
                     {"atol", json_double(options.bound.atol)},
@@ -398,7 +404,15 @@ void print_summary(const KdeOptions& options, const KdeResult& r, const Kept& ke
               std::string(kde::to_string(options.kernel)).c_str(), static_cast<long long>(r.n),
               static_cast<long long>(r.dim), source.c_str());
   if (r.rule_width) std::printf("  rule of thumb h = %s\n", format_double(*r.rule_width).c_str());
-  if (!hypercube) {
+  if (r.binned) {
+    std::string cells;
+    for (const auto c : r.binned->cells.front())
+      cells += (cells.empty() ? "" : "x") + std::to_string(c);
+    std::printf("  binned    %s grid%s; largest relative error %s at %llu points checked\n",
+                cells.c_str(), r.binned->cells.size() > 1 ? " (first width)" : "",
+                format_short(r.binned->error_estimate).c_str(),
+                static_cast<unsigned long long>(r.binned->checked));
+  } else if (!hypercube) {
     std::printf("  bound     |density - exact| <= %s + %s x density\n",
                 format_short(options.bound.atol).c_str(), format_short(options.bound.rtol).c_str());
   }
@@ -527,6 +541,11 @@ Subcommand add_kde_command(CLI::App& root) {
       ->capture_default_str();
   command->add_option("--atol", args->atol, "smooth kernels: the absolute part of that bound")
       ->capture_default_str();
+  command->add_option("--approx", args->approx,
+                      "smooth kernels in 1-D to 3-D: binned[:CELLS], linear binning onto a grid "
+                      "of CELLS points per dimension (default: step <= width / 40) and "
+                      "an FFT convolution (FFTW), with an error estimate; densities and --cv "
+                      "loglik");
   command->add_flag("--log-density", args->log_density,
                     "smooth kernels: also the natural log of each density (finite where the "
                     "density underflows a double): a log_density column or JSON field; a .npy "
@@ -538,8 +557,9 @@ Subcommand add_kde_command(CLI::App& root) {
   const CLI::Validator non_empty(
       [](std::string& value) { return value.empty() ? std::string("must not be empty") : ""; }, "",
       "NONEMPTY");
-  for (const char* name : {"--point", "--points", "--grid", "--widths", "--bandwidth", "--input",
-                           "--dataset", "--out", "--plot", "--kernel", "--algo", "--rng"}) {
+  for (const char* name :
+       {"--point", "--points", "--grid", "--widths", "--bandwidth", "--input", "--approx",
+        "--dataset", "--out", "--plot", "--kernel", "--algo", "--rng"}) {
     command->get_option(name)->check(non_empty);
   }
 
@@ -574,6 +594,19 @@ Subcommand add_kde_command(CLI::App& root) {
         }
         options.compare_naive = args->compare_naive;
         options.bound = {args->rtol, args->atol};
+        if (!args->approx.empty()) {
+          const std::string_view text = args->approx;
+          const auto colon = text.find(':');
+          if (text.substr(0, colon) != "binned") {
+            throw UsageError("--approx must be binned or binned:CELLS, not '" + args->approx + "'");
+          }
+          options.binned = true;
+          if (colon != std::string_view::npos) {
+            options.bin_cells = parse_count(std::string(text.substr(colon + 1)), "--approx");
+            if (options.bin_cells < 2)
+              throw UsageError("--approx binned:CELLS needs at least 2 cells per dimension");
+          }
+        }
         options.log_density = args->log_density;
         if (options.log_density && options.kernel == kde::Kernel::hypercube) {
           throw UsageError(

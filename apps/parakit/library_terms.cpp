@@ -41,6 +41,8 @@ constexpr Term kTerms[] = {
     {"KdeOptions::widths", "--widths"},
     {"kde::BandwidthRule", "--bandwidth"},
     {"ErrorBound::rtol", "--rtol"},
+    {"KdeOptions::binned", "--approx binned"},
+    {"KdeOptions::bin_cells", "--approx binned:CELLS"},
     {"ErrorBound::atol", "--atol"},
     {"kde::CvMethod", "--cv"},
     {"kde::Kernel", "--kernel"},

@@ -413,6 +413,99 @@ class KdeErrorBound(unittest.TestCase):
             self.assertEqual(len(r.err.strip().splitlines()), 1, r.err)
 
 
+class KdeBinned(unittest.TestCase):
+    """--approx binned: linear binning and an FFT convolution, within its error of the sums
+    over all samples (NumPy), on smooth and multimodal data, in 1-D to 3-D."""
+
+    def run_binned(self, samples, points, h, kernel, extra=()):
+        with tempfile.TemporaryDirectory() as tmp:
+            np.save(os.path.join(tmp, "s.npy"), samples)
+            np.save(os.path.join(tmp, "p.npy"), points)
+            return kde_json(self, ["--input", os.path.join(tmp, "s.npy"), "--points",
+                                   os.path.join(tmp, "p.npy"), "--kernel", kernel,
+                                   "--widths", repr(h)] + (list(extra) or ["--approx", "binned"]))
+
+    def reference(self, samples, points, h, kernel):
+        n, d = samples.shape
+        r2 = ((points[:, None, :] - samples[None, :, :]) ** 2).sum(axis=2)
+        if kernel == "gaussian":
+            return np.exp(-r2 / (2 * h * h)).sum(axis=1) / n / (2 * math.pi) ** (d / 2) / h ** d
+        volume = math.pi ** (d / 2) / math.gamma(d / 2 + 1)
+        return np.maximum(0, 1 - r2 / (h * h)).sum(axis=1) / n * (d + 2) / (2 * volume) / h ** d
+
+    def test_within_its_error_of_the_exact_sums(self):
+        need_numpy(self)
+        rng = np.random.default_rng(3)
+        # (d, kernel, width, the error allowed where the density is >= 1e-3 of its largest):
+        # 1e-3 for the Gaussian at the default grid; Epanechnikov's edge costs O(step / h).
+        # 3-D at the default step would need a grid of 10^8 points: 96 cells, and the error
+        # allowed is what the estimate states, within a factor 3 (it checks 128 points).
+        for d, kernel, h, allowed, cells in [
+                (1, "gaussian", 0.4, 1e-3, []), (2, "gaussian", 0.4, 1e-3, []),
+                (3, "gaussian", 0.8, None, ["--approx", "binned:96"]),
+                (1, "epanechnikov", 0.4, 1e-2, []), (2, "epanechnikov", 0.5, 3e-2, [])]:
+            n = 3000
+            samples = np.concatenate([rng.normal(0, 1, (n // 2, d)),
+                                      rng.normal(3, 0.3, (n - n // 2, d))])
+            points = rng.uniform(-3, 5, (300, d))
+            doc = self.run_binned(samples, points, h, kernel, cells)
+            if allowed is None:
+                allowed = 3 * doc["approx"]["error_estimate"]
+            want = self.reference(samples, points, h, kernel)
+            got = np.array([as_float(row[0]) for row in doc["density"]])
+            mask = want >= 1e-3 * want.max()
+            worst = float(np.max(np.abs(got[mask] - want[mask]) / want[mask]))
+            self.assertLessEqual(worst, allowed, f"d={d} {kernel}")
+            self.assertGreater(worst, 0, "an approximation is never exact")
+            approx = doc["approx"]
+            self.assertEqual(approx["method"], "binned")
+            self.assertEqual(len(approx["cells"][0]), d)
+            self.assertGreater(approx["error_estimate"], 0)
+            self.assertLessEqual(approx["error_estimate"], allowed)
+            self.assertNotIn("bound", doc)
+
+    def test_more_cells_less_error(self):
+        need_numpy(self)
+        rng = np.random.default_rng(8)
+        samples = rng.normal(0, 1, (2000, 2))
+        points = rng.normal(0, 1, (200, 2))
+        want = self.reference(samples, points, 0.3, "gaussian")
+        errors = []
+        for cells in [64, 256, 1024]:
+            doc = self.run_binned(samples, points, 0.3, "gaussian", ["--approx",
+                                                                    f"binned:{cells}"])
+            self.assertEqual(doc["approx"]["cells"], [[cells, cells]])
+            got = np.array([as_float(row[0]) for row in doc["density"]])
+            errors.append(float(np.max(np.abs(got - want) / want)))
+        self.assertGreater(errors[0], 4 * errors[1])
+        self.assertGreater(errors[1], 4 * errors[2])
+
+    def test_cross_validation_agrees_with_the_exact_curve(self):
+        need_numpy(self)
+        args = ["--samples", "3000", "--kernel", "gaussian", "--cv", "loglik",
+                "--widths", "0.15,0.25,0.4,0.6"]
+        exact = kde_json(self, args)
+        binned = kde_json(self, args + ["--approx", "binned"])
+        self.assertEqual(binned["cv"]["h"], exact["cv"]["h"])
+        for a, b in zip(binned["cv"]["curve"], exact["cv"]["curve"]):
+            self.assertLess(abs(a["score"] - b["score"]), 1e-3, (a, b))
+
+    def test_bad_requests(self):
+        for args, expect in [
+                (["--kernel", "gaussian", "--dim", "4", "--approx", "binned"], "4-D"),
+                (["--kernel", "gaussian", "--approx", "binned:1"], "--approx"),
+                (["--kernel", "gaussian", "--approx", "binned:x"], "--approx"),
+                (["--kernel", "gaussian", "--approx", "fft"], "--approx"),
+                (["--kernel", "hypercube", "--approx", "binned"], "--approx"),
+                (["--kernel", "gaussian", "--approx", "binned", "--cv", "lsq"], "loglik"),
+                (["--kernel", "gaussian", "--approx", "binned", "--widths", "1e-6"], "memory"),
+                (["--kernel", "gaussian", "--approx", "binned:100000000"], "memory")]:
+            r = run(["kde", "--samples", "500"] + args)
+            self.assertEqual(r.code, 2, (args, r.err))
+            self.assertIn(expect, r.err)
+            self.assertEqual(len(r.err.strip().splitlines()), 1, r.err)
+
+
 class KdeBareCv(unittest.TestCase):
     def test_bare_cv_means_loglik_and_plots_the_curve(self):
         doc = kde_json(self, ["--samples", "500", "--cv", "--widths", "1.0:3.0:5"])
@@ -512,6 +605,14 @@ class KdeBackends(unittest.TestCase):
                               "--cv", "loglik", "--widths", "0.01,0.1,0.5", "--rtol", "1e-4"])
         self.check_identical(["--samples", "3000", "--kernel", "epanechnikov", "--cv", "loglik",
                               "--widths", "0.1,0.5"], mpi=False)
+
+    def test_binned_grid_and_cv(self):
+        self.check_identical(["--samples", "6000", "--rng", "philox", "--kernel", "gaussian",
+                              "--grid", "12x12", "--widths", "0.3,0.6", "--approx", "binned",
+                              "--cv", "loglik"])
+        self.check_identical(["--samples", "4000", "--dim", "1", "--kernel", "epanechnikov",
+                              "--grid", "50", "--widths", "0.2", "--approx", "binned:300"],
+                             mpi=False)
 
     def test_epanechnikov_grid(self):
         self.check_identical(["--samples", "5000", "--kernel", "epanechnikov", "--grid", "9x9",

@@ -23,6 +23,7 @@
 #include "parakit/kde/range_counter.hpp"
 #include "parakit/kde/range_tree.hpp"
 #include "parakit/numeric/binned_sum.hpp"
+#include "parakit/numeric/exact_sum.hpp"
 #include "parakit/patterns/reduce.hpp"
 #include "parakit/patterns/rows.hpp"
 
@@ -556,7 +557,8 @@ std::vector<double> smooth_sums(Team& team, const DensityProblem& problem, const
     const std::uint64_t points = std::min(block_points, problem.point_count - p0);
     if (boxes) reach_of_points(team, problem, *boxes, p0, points, nearest, reach2);
     const bool shifted = !shift.empty();
-    if (shifted) std::copy(nearest.begin(), nearest.end(), shift.begin() + p0);
+    if (shifted)
+      std::copy(nearest.begin(), nearest.end(), shift.begin() + static_cast<std::ptrdiff_t>(p0));
     std::vector<std::vector<numeric::BinnedSum>> acc(threads,
                                                      std::vector<numeric::BinnedSum>(points * m));
     const std::uint64_t point_items = (points + kPoints - 1) / kPoints;
@@ -618,6 +620,205 @@ Raw compute(Team& team, const DensityProblem& problem, const CountIndex& index) 
     raw.sums = smooth_sums(team, problem, index, raw.shift);
   }
   return raw;
+}
+
+// ------------------------------------------------------------------ the binned approximation
+
+/// The binned estimate's state, per width: its grid on every rank and, on rank 0, the kernel
+/// sums on it.
+struct BinnedModel {
+  std::vector<kde::BinGrid> grids;
+  std::vector<std::vector<double>> smoothed;
+};
+
+/// Width h's grid, and its kernel sums on rank 0 (every rank with `everywhere`): this rank's
+/// rows binned (per thread when the bins are small), the bins of all ranks added (integers:
+/// exact in any order), convolved on rank 0.
+void bin_and_smooth(Team& team, const Samples& local, const kde::BinGrid& grid, Kernel kernel,
+                    double h, std::vector<double>& out, bool everywhere) {
+  const Comm& comm = team.comm();
+  const auto rows = static_cast<std::uint64_t>(local.rows());
+  const auto threads = static_cast<std::uint64_t>(team.threads());
+  const bool split = threads > 1 && grid.size() * threads <= (std::uint64_t{8} << 20);
+  std::vector<std::int64_t> bins(grid.size(), 0);
+  collectively(comm, [&] {
+    if (!split) {
+      kde::bin_rows(grid, local.data(), rows, bins);
+      return;
+    }
+    std::vector<std::vector<std::int64_t>> parts(threads, bins);
+    for_each_item(team, threads, [&](std::uint64_t k, Worker worker) {
+      const IndexRange range = block_range(rows, threads, k);
+      kde::bin_rows(grid, local.data() + range.begin * static_cast<std::uint64_t>(local.cols()),
+                    range.size(), parts[static_cast<std::size_t>(worker.tid)]);
+    });
+    for (const auto& part : parts) {
+      for (std::size_t g = 0; g < part.size(); ++g) bins[g] += part[g];
+    }
+  });
+  comm.all_reduce_in_place(std::span<std::int64_t>(bins), ops::plus{});
+  out.resize(grid.size());
+  collectively(comm, [&] {
+    if (comm.rank() == 0) kde::BinConvolution(grid, kernel, h, bins).smooth(out);
+  });
+  if (everywhere) comm.broadcast_in_place(std::span<double>(out), 0);
+}
+
+/// Refuses a binning grid that does not fit: `grids` at once on rank 0, plus one transform.
+void require_binned_memory(const Comm& comm, const std::vector<kde::BinGrid>& grids, Kernel kernel,
+                           std::span<const double> widths, bool all_at_once) {
+  long double points = 0, total = 0, largest = 0;
+  for (std::size_t j = 0; j < grids.size(); ++j) {
+    const auto size = static_cast<long double>(grids[j].size());
+    points = std::max(points, size);
+    total += size;
+    largest = std::max(
+        largest, static_cast<long double>(kde::BinConvolution::bytes(grids[j], kernel, widths[j])));
+  }
+  // bins (int64) and the grid's kernel sums, the transform on rank 0
+  const long double bytes = (all_at_once ? total : points) * 16 + largest;
+  std::ostringstream what;
+  what.precision(3);
+  what << "KdeOptions::bin_cells (a binning grid of up to " << static_cast<double>(points)
+       << " points: give fewer cells per dimension, or wider widths)";
+  require_memory(bytes * comm.node_share().ranks_on_node, what.str());
+}
+
+/// The binned model for every width, for densities at query points.
+BinnedModel build_binned(Team& team, const Samples& local, std::span<const double> lo,
+                         std::span<const double> hi, const KdeOptions& options,
+                         std::span<const double> widths) {
+  BinnedModel model;
+  collectively(team.comm(), [&] {
+    for (const double h : widths)
+      model.grids.push_back(kde::BinGrid::around(lo, hi, options.kernel, h, options.bin_cells));
+    require_binned_memory(team.comm(), model.grids, options.kernel, widths, true);
+  });
+  model.smoothed.resize(widths.size());
+  for (std::size_t j = 0; j < widths.size(); ++j) {
+    bin_and_smooth(team, local, model.grids[j], options.kernel, widths[j], model.smoothed[j],
+                   false);
+  }
+  return model;
+}
+
+/// A block's kernel sums from the binned model, on rank 0 (interpolated on the grid).
+std::vector<double> binned_sums(const Comm& comm, const BinnedModel& model,
+                                const DensityProblem& problem) {
+  const std::size_t m = problem.widths.size();
+  std::vector<double> sums(problem.point_count * m, 0.0);
+  if (comm.rank() != 0) return sums;
+  for (std::uint64_t p = 0; p < problem.point_count; ++p) {
+    for (std::size_t j = 0; j < m; ++j) {
+      sums[p * m + j] =
+          kde::interpolate(model.grids[j], model.smoothed[j], problem.point(p).data());
+    }
+  }
+  return sums;
+}
+
+/// The binned model against the sums over all samples at up to 64 samples' positions spread
+/// over the data (global rows k n / 64) and as many points two widths off them: the largest
+/// relative difference where the density is at least 1e-3 of the largest checked, on rank 0.
+void estimate_binned_error(Team& team, const Samples& local, std::uint64_t first_row,
+                           const KdeOptions& options, const BinnedModel& model, KdeResult& result) {
+  const Comm& comm = team.comm();
+  const std::uint64_t n = result.n;
+  const std::uint64_t count = std::min<std::uint64_t>(64, n);
+  std::vector<double> mine;
+  for (std::uint64_t k = 0; k < count; ++k) {
+    const std::uint64_t row = k * n / count;
+    if (row < first_row || row >= first_row + static_cast<std::uint64_t>(local.rows())) continue;
+    const auto r = local.row(static_cast<Eigen::Index>(row - first_row));
+    mine.insert(mine.end(), r.begin(), r.end());
+    // and a point 2 widths away along the first axis, where the density is lower
+    mine.insert(mine.end(), r.begin(), r.end());
+    mine[mine.size() - static_cast<std::size_t>(result.dim)] += 2 * result.widths.front();
+  }
+  std::vector<double> points = comm.gather_concat(std::span<const double>(mine), 0);
+  std::uint64_t size = points.size();
+  comm.broadcast_in_place(std::span<std::uint64_t>(&size, 1), 0);
+  points.resize(size);
+  comm.broadcast_in_place(std::span<double>(points), 0);
+  const std::uint64_t checked = points.size() / static_cast<std::size_t>(result.dim);
+  // The samples here are unsorted: the sums run over every row.
+  const DensityProblem problem{const_cast<Samples&>(local),
+                               n,
+                               points,
+                               checked,
+                               result.widths,
+                               options.kernel,
+                               KdeAlgo::sweep,
+                               options.bound};
+  std::vector<double> shift;
+  const std::vector<double> exact = smooth_sums(team, problem, CountIndex{}, shift);
+  const std::vector<double> approx = binned_sums(comm, model, problem);
+  result.binned->checked = checked;
+  if (comm.rank() != 0 || exact.empty()) return;
+  const double largest = *std::max_element(exact.begin(), exact.end());
+  double worst = 0;
+  for (std::size_t k = 0; k < exact.size(); ++k) {
+    if (exact[k] >= 1e-3 * largest && exact[k] > 0)
+      worst = std::max(worst, std::abs(approx[k] - exact[k]) / exact[k]);
+  }
+  result.binned->error_estimate = worst;
+}
+
+/// The leave-one-out log-likelihood curve from binned sums, one width at a time: every rank
+/// gets the width's kernel sums on its grid and scores its own samples: the interpolated sum
+/// at the sample less its own binned contribution. Logs go into exact accumulators: the same
+/// bits at any P.
+kde::CvCurve binned_cross_validation(Team& team, const Samples& local, std::uint64_t n,
+                                     std::span<const double> lo, std::span<const double> hi,
+                                     const KdeOptions& options, std::span<const double> widths) {
+  const Comm& comm = team.comm();
+  const auto rows = static_cast<std::uint64_t>(local.rows());
+  const int d = static_cast<int>(local.cols());
+  std::vector<kde::BinGrid> grids;
+  collectively(comm, [&] {
+    for (const double h : widths)
+      grids.push_back(kde::BinGrid::around(lo, hi, options.kernel, h, options.bin_cells));
+    require_binned_memory(comm, grids, options.kernel, widths, false);
+  });
+  kde::CvCurve curve;
+  curve.method = kde::CvMethod::loglik;
+  curve.widths.assign(widths.begin(), widths.end());
+  std::vector<double> sums;
+  for (std::size_t j = 0; j < widths.size(); ++j) {
+    const double h = widths[j];
+    bin_and_smooth(team, local, grids[j], options.kernel, h, sums, true);
+    std::vector<numeric::ExactAccumulator> logs(static_cast<std::size_t>(team.threads()));
+    std::vector<std::int64_t> lonely(static_cast<std::size_t>(team.threads()), 0);
+    constexpr std::uint64_t kRows = 1024;
+    for_each_item(team, (rows + kRows - 1) / kRows, [&](std::uint64_t b, Worker worker) {
+      for (std::uint64_t i = b * kRows; i < std::min(rows, (b + 1) * kRows); ++i) {
+        const double* x = local.data() + i * static_cast<std::uint64_t>(d);
+        const double loo = kde::interpolate(grids[j], sums, x) -
+                           kde::self_contribution(grids[j], options.kernel, h, x);
+        if (loo > 0) {
+          logs[static_cast<std::size_t>(worker.tid)].add(std::log(loo));
+        } else {
+          ++lonely[static_cast<std::size_t>(worker.tid)];
+        }
+      }
+    });
+    for (std::size_t t = 1; t < logs.size(); ++t) {
+      logs[0].merge(logs[t]);
+      lonely[0] += lonely[t];
+    }
+    auto wire = logs[0].to_wire();
+    std::vector<std::int64_t> all(wire.begin(), wire.end());
+    all.push_back(lonely[0]);
+    comm.all_reduce_in_place(std::span<std::int64_t>(all), ops::plus{});
+    std::copy_n(all.begin(), wire.size(), wire.begin());
+    const auto nd = static_cast<double>(n);
+    curve.score.push_back(all.back() > 0
+                              ? -std::numeric_limits<double>::infinity()
+                              : numeric::ExactAccumulator::from_wire(wire).round() / nd +
+                                    kde::log_kernel_norm(options.kernel, h, d) - std::log(nd - 1));
+  }
+  curve.best = kde::choose_width(curve);
+  return curve;
 }
 
 // ------------------------------------------------------------------ cross-validation
@@ -899,6 +1100,26 @@ GridSpec parse_grid(std::string_view text) {
 
 namespace {
 
+/// What the binned approximation supports.
+void check_binned(const KdeOptions& options, int dim) {
+  if (!options.binned) return;
+  if (options.kernel == Kernel::hypercube) {
+    throw UsageError(
+        "KdeOptions::binned is for the gaussian and epanechnikov kernels (the hypercube's counts "
+        "are exact and fast)");
+  }
+  if (dim > 3) {
+    throw UsageError("KdeOptions::binned is for 1-D, 2-D and 3-D samples, not " +
+                     std::to_string(dim) + "-D");
+  }
+  if (options.bin_cells == 1)
+    throw UsageError("KdeOptions::bin_cells must be at least 2 (or 0: chosen from the widths)");
+  if (options.cv && *options.cv != kde::CvMethod::loglik)
+    throw UsageError("KdeOptions::binned cross-validates by loglik only");
+  if (options.compare_naive)
+    throw UsageError("KdeOptions::binned states its own error estimate: drop compare_naive");
+}
+
 /// The algorithm that runs: the tree for hypercube counts at many points, else the sweep.
 KdeAlgo resolve_algo(const KdeOptions& options, std::uint64_t points, std::size_t dim) {
   const bool index = options.algo == KdeAlgo::tree || options.algo == KdeAlgo::range;
@@ -989,7 +1210,9 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   column_ranges(comm, shard.values, lo, hi);
   // The smooth kernels' fast path: samples in an order of their own (Z-order), so that chunks
   // and their pieces are compact boxes the sums can skip (kde/pruned_sums.hpp).
-  const bool pruned = options.kernel != Kernel::hypercube && options.algo != KdeAlgo::naive;
+  collectively(comm, [&] { check_binned(options, result.dim); });
+  const bool pruned =
+      options.kernel != Kernel::hypercube && options.algo != KdeAlgo::naive && !options.binned;
   double kernel_seconds = 0;
   if (pruned) {
     comm.barrier();
@@ -1040,6 +1263,12 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
                          ? build_index(team, samples, result.algo, result.point_count)
                          : CountIndex{};
   if (pruned) index.boxes.emplace(samples, kde::chunk_rows(result.n));
+  std::optional<BinnedModel> binned;
+  if (options.binned) {
+    binned.emplace(build_binned(team, samples, lo, hi, options, result.widths));
+    result.binned = KdeResult::Binned{{}, 0.0, 0};
+    for (const auto& grid : binned->grids) result.binned->cells.push_back(grid.cells);
+  }
   kernel_seconds += index_clock.seconds();
   std::optional<CountIndex> other_index;
   if (options.compare_naive && options.kernel == Kernel::hypercube) {
@@ -1055,7 +1284,12 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
     const DensityProblem problem{samples,       result.n,       points,      range.size(),
                                  result.widths, options.kernel, result.algo, options.bound};
     Stopwatch clock;
-    Raw raw = compute(team, problem, index);
+    Raw raw;
+    if (binned) {
+      raw.sums = binned_sums(comm, *binned, problem);
+    } else {
+      raw = compute(team, problem, index);
+    }
     kernel_seconds += clock.seconds();
     if (options.compare_naive) {
       DensityProblem reference = problem;
@@ -1096,14 +1330,19 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
     result.naive_equal = comm.all_reduce(result.naive_equal ? 1 : 0, ops::min{}) == 1;
   }
 
+  if (binned && result.n > 0) {
+    estimate_binned_error(team, samples, result.first_row, options, *binned, result);
+  }
   if (options.cv) {
     comm.barrier();
     Stopwatch cv;
     // `shard` still has its layout (its values moved to result.samples).
     std::optional<kde::ErrorBound> prune;
     if (pruned) prune = options.bound;
-    result.cv =
-        cross_validate(team, shard, samples, options.kernel, *options.cv, result.widths, prune);
+    result.cv = options.binned ? binned_cross_validation(team, samples, result.n, lo, hi, options,
+                                                         result.widths)
+                               : cross_validate(team, shard, samples, options.kernel, *options.cv,
+                                                result.widths, prune);
     result.cv_seconds = max_over_ranks(comm, cv.seconds());
   }
   return result;

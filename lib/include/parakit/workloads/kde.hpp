@@ -23,6 +23,7 @@
 
 #include "parakit/backend/team.hpp"
 #include "parakit/kde/bandwidth.hpp"
+#include "parakit/kde/binned.hpp"
 #include "parakit/kde/cv.hpp"
 #include "parakit/kde/kernels.hpp"
 #include "parakit/kde/pruned_sums.hpp"
@@ -118,6 +119,11 @@ struct KdeOptions {
   /// the samples spatially first (KdeResult::samples is then in that order).
   kde::ErrorBound bound;
   bool log_density = false;  ///< also hand on each density's logarithm (DensityBlock)
+  /// Smooth kernels in 1-D to 3-D: the binned approximation instead (kde/binned.hpp), with
+  /// `bin_cells` grid points per dimension (0: chosen from the widths); densities at points
+  /// and the loglik CV. The result states an error estimate (KdeResult::binned).
+  bool binned = false;
+  std::uint64_t bin_cells = 0;
   bool compare_naive = false;
 };
 
@@ -136,13 +142,23 @@ struct KdeResult {
   std::vector<double> points;        ///< rank 0: row-major, dim columns (empty with on_block)
   std::uint64_t point_count = 0;
   std::vector<std::uint64_t> grid_cells;  ///< set for a grid
-  std::vector<std::uint64_t> counts;    ///< rank 0: point_count x widths, hypercube (not on_block)
-  std::vector<double> density;          ///< rank 0: point_count x widths (not with on_block)
-  double max_density = 0;               ///< rank 0: the largest density (first in point order)
-  std::uint64_t max_point = 0;          ///< rank 0: at this point
-  std::size_t max_width = 0;            ///< rank 0: and this width
-  std::optional<double> rule_width;     ///< the width KdeOptions::bandwidth's rule gave
-  std::optional<kde::CvCurve> cv;       ///< every rank
+  std::vector<std::uint64_t> counts;  ///< rank 0: point_count x widths, hypercube (not on_block)
+  std::vector<double> density;        ///< rank 0: point_count x widths (not with on_block)
+  double max_density = 0;             ///< rank 0: the largest density (first in point order)
+  std::uint64_t max_point = 0;        ///< rank 0: at this point
+  std::size_t max_width = 0;          ///< rank 0: and this width
+  std::optional<double> rule_width;   ///< the width KdeOptions::bandwidth's rule gave
+  std::optional<kde::CvCurve> cv;     ///< every rank
+  struct Binned {
+    /// per width, the binning grid's points per dimension
+    std::vector<std::vector<std::uint64_t>> cells;
+    /// rank 0: the largest relative difference to the sum over all samples, over up to 64
+    /// samples' positions spread over the data, as many points two widths off them, and every
+    /// width, where that density is at least 1e-3 of the largest checked
+    double error_estimate = 0;
+    std::uint64_t checked = 0;  ///< the positions checked
+  };
+  std::optional<Binned> binned;
   KdeAlgo algo = KdeAlgo::sweep;        ///< what ran
   double seconds = 0;                   ///< density kernel, max over ranks
   double cv_seconds = 0;                ///< CV kernel, max over ranks
