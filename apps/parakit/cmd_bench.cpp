@@ -119,14 +119,16 @@ std::vector<std::string> workload_names(const BenchArgs& args) {
     } else if (w == "kde") {
       names.insert(names.end(), {"kde-grid", "kde-cv"});
     } else if (w == "kde-gauss") {
-      names.insert(names.end(), {"kde-gauss-grid", "kde-gauss-cv"});
+      names.insert(names.end(),
+                   {"kde-gauss-grid", "kde-gauss-cv", "kde-binned-grid", "kde-binned-cv"});
     } else if (w == "sum" || w == "farm" || w == "kde-grid" || w == "kde-cv" ||
-               w == "kde-gauss-grid" || w == "kde-gauss-cv") {
+               w == "kde-gauss-grid" || w == "kde-gauss-cv" || w == "kde-binned-grid" ||
+               w == "kde-binned-cv") {
       names.push_back(w);
     } else {
       throw UsageError("unknown workload '" + w +
                        "' (expected sum, farm, kde, kde-grid, kde-cv, kde-gauss, kde-gauss-grid, "
-                       "kde-gauss-cv or all)");
+                       "kde-gauss-cv, kde-binned-grid, kde-binned-cv or all)");
     }
   }
   if (!args.limits) return names;
@@ -165,6 +167,7 @@ std::vector<Workload> make_workloads(const BenchArgs& args) {
     workloads::GridSpec grid;
     kde::Kernel kernel;
     std::string widths, label;
+    bool binned = false;
   };
   // Captured by value: these travel in the workloads' lambdas, past this function.
   auto grid_workload = [=, samples = args.kde_samples](const std::string& name, bool naive,
@@ -181,6 +184,7 @@ std::vector<Workload> make_workloads(const BenchArgs& args) {
               o.grid->cells[1] = rows;
               o.widths = workloads::parse_widths(bench.widths);
               o.algo = naive ? workloads::KdeAlgo::naive : workloads::KdeAlgo::automatic;
+              o.binned = bench.binned;
               return workloads::run_kde(team, o).seconds;
             },
             [=](int p) {
@@ -192,11 +196,14 @@ std::vector<Workload> make_workloads(const BenchArgs& args) {
   };
   // A leave-one-out log-likelihood CV over `samples` (x sqrt(p) when weak).
   auto cv_workload = [=](const std::string& name, kde::Kernel kernel, std::uint64_t samples,
-                         const std::string& widths, const std::string& label) -> Workload {
+                         const std::string& widths, const std::string& label,
+                         bool binned = false) -> Workload {
     return {name,
             [=](Team& team, int p) {
               workloads::KdeOptions o;
               o.kernel = kernel;
+              o.binned = binned;
+              if (binned) o.bin_cells = 1024;  // the narrowest width's default grid is 10^7 points
               o.samples = grown_sqrt(samples, p);
               o.widths = workloads::parse_widths(widths);
               o.cv = kde::CvMethod::loglik;
@@ -210,6 +217,9 @@ std::vector<Workload> make_workloads(const BenchArgs& args) {
   GridBench gaussian_grid{grid, kde::Kernel::gaussian, kGaussWidth,
                           std::string("gaussian h = ") + kGaussWidth};
   for (auto& cells : gaussian_grid.grid.cells) cells = std::max<std::uint64_t>(1, cells / 2);
+  GridBench binned_grid = gaussian_grid;
+  binned_grid.binned = true;
+  binned_grid.label += ", binned";
 
   std::vector<Workload> out;
   for (const auto& name : workload_names(args)) {
@@ -262,10 +272,16 @@ std::vector<Workload> make_workloads(const BenchArgs& args) {
       out.push_back(grid_workload(name, name == "kde-naive", hypercube_grid));
     } else if (name == "kde-gauss-grid" || name == "kde-gauss-naive") {
       out.push_back(grid_workload(name, name == "kde-gauss-naive", gaussian_grid));
-    } else if (name == "kde-gauss-cv") {
+    } else if (name == "kde-binned-grid") {
+      out.push_back(grid_workload(name, false, binned_grid));
+    } else if (name == "kde-gauss-cv" || name == "kde-binned-cv") {
+      const bool binned = name == "kde-binned-cv";
       out.push_back(cv_workload(name, kde::Kernel::gaussian,
                                 std::max<std::uint64_t>(2, args.kde_samples / kGaussCvShare),
-                                "0.05:1.0:20", "gaussian leave-one-out log-likelihood, 20 widths"));
+                                "0.05:1.0:20",
+                                std::string("gaussian leave-one-out log-likelihood, 20 widths") +
+                                    (binned ? ", binned on 1024 x 1024" : ""),
+                                binned));
     } else {
       out.push_back(cv_workload(name, kde::Kernel::hypercube, args.kde_samples, "0.4:2.0:40",
                                 "leave-one-out log-likelihood, 40 widths"));
@@ -510,8 +526,9 @@ Subcommand add_bench_command(CLI::App& root) {
       "bench", "strong scaling of the workloads: speedup, efficiency, Karp-Flatt");
   command
       ->add_option("workloads", args->workloads,
-                   "sum, farm, kde (kde-grid and kde-cv), kde-gauss (kde-gauss-grid and "
-                   "kde-gauss-cv), all")
+                   "sum, farm, kde (kde-grid and kde-cv), kde-gauss (kde-gauss-grid, "
+                   "kde-gauss-cv and their binned approximations kde-binned-grid, "
+                   "kde-binned-cv), all (not the binned ones)")
       ->capture_default_str();
   command->add_option("--reps", args->reps, "interleaved repetitions per p")->capture_default_str();
   command->add_option("--max-p", args->max_p,

@@ -179,12 +179,17 @@ class BenchHarness(unittest.TestCase):
         doc = r.json()
         self.assertEqual([row["workload"] for row in doc["rows"]],
                          ["kde-gauss-grid", "kde-gauss-grid", "kde-gauss-naive",
-                          "kde-gauss-naive", "kde-gauss-cv", "kde-gauss-cv"])
+                          "kde-gauss-naive", "kde-gauss-cv", "kde-gauss-cv", "kde-binned-grid",
+                          "kde-binned-grid", "kde-binned-cv", "kde-binned-cv"])
         self.check_rows(doc)
         problems = {row["workload"]: row["problem"] for row in doc["rows"]}
         self.assertEqual(problems["kde-gauss-grid"], "5x5 grid, 400 samples, gaussian h = 0.2")
         self.assertEqual(problems["kde-gauss-cv"],
                          "80 samples, gaussian leave-one-out log-likelihood, 20 widths")
+        self.assertEqual(problems["kde-binned-grid"],
+                         "5x5 grid, 400 samples, gaussian h = 0.2, binned")
+        self.assertEqual(problems["kde-binned-cv"], "80 samples, gaussian leave-one-out "
+                         "log-likelihood, 20 widths, binned on 1024 x 1024")
         median = {(row["workload"], row["p"]): row["median"] for row in doc["rows"]}
         self.assertEqual([limit["p"] for limit in doc["limits"]], [1, 2])
         for limit in doc["limits"]:

@@ -190,6 +190,24 @@ double SampleBoxes::chunk_max(std::uint64_t c, const double* point) const noexce
   return box_max(&chunk_lo_[c * d], &chunk_hi_[c * d], point, d_);
 }
 
+std::uint64_t SampleBoxes::count_within(const double* point, double r2) const noexcept {
+  const std::uint64_t per_chunk = chunk_ / kPieceRows;
+  const std::uint64_t pieces = (rows_ + kPieceRows - 1) / kPieceRows;
+  std::uint64_t count = 0;
+  for (std::uint64_t c = 0; c < chunks_; ++c) {
+    if (chunk_min(c, point) > r2) continue;
+    if (chunk_max(c, point) <= r2) {
+      count += std::min(rows_, (c + 1) * chunk_) - c * chunk_;
+      continue;
+    }
+    for (std::uint64_t k = c * per_chunk; k < std::min(pieces, (c + 1) * per_chunk); ++k) {
+      if (piece_max(k, point) <= r2)
+        count += std::min(rows_, (k + 1) * kPieceRows) - k * kPieceRows;
+    }
+  }
+  return count;
+}
+
 double SampleBoxes::nearest(const double* point, std::uint64_t skip) const noexcept {
   // An upper bound first (the nearest farthest corner), then only the boxes that come within
   // it: a row's distance lies between its box's minimum and maximum.
@@ -226,8 +244,10 @@ double SampleBoxes::nearest(const double* point, std::uint64_t skip) const noexc
   return best;
 }
 
-double gaussian_reach2(double r2min, double h, int d, double n, const ErrorBound& bound) noexcept {
-  const double budget = bound.rtol >= 2 * ErrorBound::kRounding ? bound.rtol / 2 : 0.0;
+double gaussian_reach2(double r2min, double h, int d, double n, const ErrorBound& bound,
+                       double lower) noexcept {
+  const double budget =
+      (bound.rtol >= 2 * ErrorBound::kRounding ? bound.rtol / 2 : 0.0) * std::max(1.0, lower);
   // atol in units of S': atol / (norm(h) e^(-r2min / 2h^2) / n), through logs.
   double allowed = budget;
   if (bound.atol > 0) {

@@ -508,27 +508,41 @@ void reduce_binned(Team& team, std::vector<std::vector<numeric::BinnedSum>>& acc
 
 /// The pruned sums' per-point inputs for points [p0, p0 + points): each point's smallest
 /// squared distance to a sample over all ranks (MPI_MIN: exact) and, for the Gaussian, its
-/// reach at each width (kde/pruned_sums.hpp). Functions of the samples and the points only.
+/// reach at each width (kde/pruned_sums.hpp), tightened by the samples known to lie within
+/// r2min + 2 h^2 (whole pieces, counted over all ranks: integers). Functions of the samples
+/// and the points only.
 void reach_of_points(Team& team, const DensityProblem& problem, const kde::SampleBoxes& boxes,
                      std::uint64_t p0, std::uint64_t points, std::vector<double>& nearest,
                      std::vector<double>& reach2) {
   const std::size_t m = problem.widths.size();
   nearest.assign(points, std::numeric_limits<double>::infinity());
   constexpr std::uint64_t kPoints = 64;
-  collectively(team.comm(), [&] {
-    for_each_item(team, (points + kPoints - 1) / kPoints, [&](std::uint64_t b, Worker) {
-      for (std::uint64_t p = b * kPoints; p < std::min(points, (b + 1) * kPoints); ++p)
-        nearest[p] = boxes.nearest(problem.point(p0 + p).data());
+  auto each_point = [&](auto&& f) {
+    collectively(team.comm(), [&] {
+      for_each_item(team, (points + kPoints - 1) / kPoints, [&](std::uint64_t b, Worker) {
+        for (std::uint64_t p = b * kPoints; p < std::min(points, (b + 1) * kPoints); ++p) f(p);
+      });
     });
-  });
+  };
+  each_point([&](std::uint64_t p) { nearest[p] = boxes.nearest(problem.point(p0 + p).data()); });
   team.comm().all_reduce_in_place(std::span<double>(nearest), ops::min{});
   reach2.assign(points * m, std::numeric_limits<double>::infinity());
   if (problem.kernel != Kernel::gaussian) return;
+  std::vector<std::uint64_t> close(points * m, 0);
+  each_point([&](std::uint64_t p) {
+    for (std::size_t j = 0; j < m; ++j) {
+      const double h = problem.widths[j];
+      close[p * m + j] = boxes.count_within(problem.point(p0 + p).data(), nearest[p] + 2 * h * h);
+    }
+  });
+  team.comm().all_reduce_in_place(std::span<std::uint64_t>(close), ops::plus{});
   for (std::uint64_t p = 0; p < points; ++p) {
     for (std::size_t j = 0; j < m; ++j) {
+      // each of those terms is at least e^-1 (relative to the nearest)
+      const double lower = static_cast<double>(close[p * m + j]) / std::numbers::e;
       reach2[p * m + j] =
           kde::gaussian_reach2(nearest[p], problem.widths[j], static_cast<int>(problem.dim()),
-                               static_cast<double>(problem.n), problem.bound);
+                               static_cast<double>(problem.n), problem.bound, lower);
     }
   }
 }

@@ -73,6 +73,10 @@ class SampleBoxes {
   double piece_max(std::uint64_t k, const double* point) const noexcept;
   double chunk_max(std::uint64_t c, const double* point) const noexcept;
 
+  /// How many rows lie in pieces wholly within squared distance r2 of `point` (a lower bound
+  /// on the rows within r2, from the boxes alone: the same at any rank count).
+  std::uint64_t count_within(const double* point, double r2) const noexcept;
+
  private:
   int d_;
   std::uint64_t rows_, chunk_, chunks_;
@@ -82,8 +86,11 @@ class SampleBoxes {
 
 /// The squared reach of a Gaussian at width h around a point whose nearest sample is at r2min,
 /// for n samples in d dimensions, so that what lies beyond it is within `bound` (see above);
-/// infinity when nothing may be skipped.
-double gaussian_reach2(double r2min, double h, int d, double n, const ErrorBound& bound) noexcept;
+/// infinity when nothing may be skipped. `lower` is a lower bound on the relative sum S' (at
+/// least 1, the nearest sample's term): with `close` samples known within r2min + 2 h^2 of the
+/// point, S' >= close / e.
+double gaussian_reach2(double r2min, double h, int d, double n, const ErrorBound& bound,
+                       double lower = 1) noexcept;
 
 /// One chunk's kernel sums at one point for every width, over the pieces within reach. Holds
 /// scratch space: use one per thread.
