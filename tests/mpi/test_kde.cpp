@@ -156,7 +156,19 @@ TEST(SpatialSplit, EveryRowOnceInItsRanksRange) {
 }
 
 // The spatial sort puts the rows of all ranks in one order, the same at any rank count: by
-// Z-order key, ties by global row index, laid out in whole chunks.
+// Z-order key, ties by global row index, whole chunks interleaved, laid out in whole chunks.
+TEST(SpatialSort, InterleavedChunksAreABijection) {
+  for (const std::uint64_t count : {1, 2, 3, 4, 10, 64, 1000, 4096, 99991}) {
+    std::vector<bool> seen(count, false);
+    for (std::uint64_t c = 0; c < count; ++c) {
+      const std::uint64_t to = interleaved_chunk(c, count);
+      ASSERT_LT(to, count);
+      EXPECT_FALSE(seen[to]) << count;
+      seen[to] = true;
+    }
+  }
+}
+
 TEST(SpatialSort, OneOrderAtAnyRankCount) {
   const Comm& comm = team().comm();
   for (const std::uint64_t n : {0, 1, 130, 5000}) {
@@ -195,10 +207,14 @@ TEST(SpatialSort, OneOrderAtAnyRankCount) {
       std::stable_sort(order.begin(), order.end(), [&](std::uint64_t a, std::uint64_t b) {
         return morton_key(&all[a * shard.cols], lo, hi) < morton_key(&all[b * shard.cols], lo, hi);
       });
-      std::vector<double> want;
-      for (const auto i : order) {
-        want.insert(want.end(), all.begin() + static_cast<std::ptrdiff_t>(i * shard.cols),
-                    all.begin() + static_cast<std::ptrdiff_t>((i + 1) * shard.cols));
+      // Whole chunks of 64 interleaved, a partial last chunk last.
+      std::vector<double> want(all.size());
+      const std::uint64_t full = n / 64;
+      for (std::uint64_t at = 0; at < n; ++at) {
+        const std::uint64_t c = at / 64;
+        const std::uint64_t to = c < full ? interleaved_chunk(c, full) * 64 + at % 64 : at;
+        std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(order[at] * shard.cols), shard.cols,
+                    want.begin() + static_cast<std::ptrdiff_t>(to * shard.cols));
       }
       EXPECT_EQ(gathered, want) << "n " << n << " d " << d;
     }

@@ -135,7 +135,7 @@ void CvProblem::prune(std::span<const double> nearest, const ErrorBound& bound) 
   reach2_.assign(nearest.size() * m, std::numeric_limits<double>::infinity());
   if (kernel_ != Kernel::gaussian) return;  // the support decides
   for (std::size_t q = 0; q < nearest.size(); ++q) {
-    shift_[q] = nearest[q];
+    shift_[q] = std::isfinite(nearest[q]) ? nearest[q] : 0.0;
     for (std::size_t j = 0; j < m; ++j) {
       // n - 1 terms in a leave-one-out sum
       reach2_[q * m + j] =

@@ -62,7 +62,8 @@ double smooth_density(Kernel kernel, double h, int d, double sum, double n, doub
 double log_smooth_density(Kernel kernel, double h, int d, double sum, double n,
                           double shift) noexcept {
   if (sum == 0) return -std::numeric_limits<double>::infinity();
-  return log_kernel_norm(kernel, h, d) - shift / (2 * h * h) + std::log(sum) - std::log(n);
+  const double exponent = shift == 0 ? 0.0 : shift / (2 * h * h);
+  return log_kernel_norm(kernel, h, d) - exponent + std::log(sum) - std::log(n);
 }
 
 double kernel_norm(Kernel kernel, double h, int d) noexcept {

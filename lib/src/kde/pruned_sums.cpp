@@ -320,7 +320,10 @@ void PrunedSums::operator()(const SampleBoxes& boxes, std::uint64_t c, const dou
       const std::size_t count = offset_[b] - offset_[a];
       // The left-out row adds exactly 0 (its lane skips it).
       const std::size_t self = self_at - offset_[a] < count ? self_at - offset_[a] : SIZE_MAX;
-      if (gaussian) {
+      if (gaussian && !std::isfinite(scale_[j])) {
+        // h^2 underflows: e^(-x / 2h^2) is 1 at x = 0 (the nearest samples) and 0 beyond
+        for (std::size_t i = 0; i < count; ++i) total += i != self && x[i] == 0 ? 1.0 : 0.0;
+      } else if (gaussian) {
         total += numeric::exp_sum(x, count, scale_[j], self);
       } else {
         total += epanechnikov_sum(x, count, scale_[j], self);

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cmath>
 #include <exception>
+#include <numeric>
 #include <optional>
 #include <tuple>
 #include <type_traits>
@@ -433,12 +434,66 @@ void sort_rows_spatially(const Comm& comm, RowShard& shard, std::span<const doub
   std::sort(order.begin(), order.end(), [&](Eigen::Index a, Eigen::Index b) {
     return std::pair(keyed(a, d), keyed(a, d + 1)) < std::pair(keyed(b, d), keyed(b, d + 1));
   });
-  shard.values.resize(keyed.rows(), d);
-  for (std::size_t i = 0; i < order.size(); ++i)
-    shard.values.row(static_cast<Eigen::Index>(i)) = keyed.row(order[i]).leftCols(d);
+  // This rank holds sorted positions [first_sorted, + rows). Each goes to its place in the
+  // final order, where the whole chunks of the Z-order are interleaved (interleaved_chunk), so
+  // that any run of chunks, such as one rank's share, samples the whole space: work that
+  // depends on where the rows are (pruned sums) is then balanced over ranks.
+  const RowLayout sorted = RowLayout::gather(comm, static_cast<std::uint64_t>(keyed.rows()));
+  const RowLayout target = RowLayout::aligned_blocks(n, comm.size(), align);
+  const std::uint64_t first_sorted = sorted.of(comm.rank()).begin;
+  const std::uint64_t full = n / align;  // whole chunks (a partial last chunk stays last)
+  auto place = [&](std::uint64_t at) {
+    const std::uint64_t c = at / align;
+    return c < full ? interleaved_chunk(c, full) * align + at % align : at;
+  };
+  const auto ranks = static_cast<std::size_t>(comm.size());
+  std::vector<int> owner(order.size());
+  std::vector<std::uint64_t> send(ranks, 0), receive(ranks, 0);
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const std::uint64_t to = place(first_sorted + i);
+    int r = 0;
+    while (target.of(r).end <= to) ++r;
+    owner[i] = r;
+    send[static_cast<std::size_t>(r)] += static_cast<std::uint64_t>(d) + 1;
+  }
+  std::vector<std::uint64_t> start(ranks + 1, 0);
+  for (std::size_t r = 0; r < ranks; ++r) start[r + 1] = start[r] + send[r];
+  std::vector<double> out(start.back());
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    double* row = &out[start[static_cast<std::size_t>(owner[i])]];
+    start[static_cast<std::size_t>(owner[i])] += static_cast<std::uint64_t>(d) + 1;
+    for (Eigen::Index t = 0; t < d; ++t) row[t] = keyed(order[i], t);
+    row[d] = static_cast<double>(place(first_sorted + i));  // exact: below 2^53
+  }
   keyed = RowMatrix();
-  shard.layout = RowLayout::gather(comm, static_cast<std::uint64_t>(shard.values.rows()));
-  redistribute_rows(comm, shard, RowLayout::aligned_blocks(n, comm.size(), align));
+  const std::vector<std::uint64_t> ones(ranks, 1);
+  comm.all_to_all_v(std::span<const std::uint64_t>(send), ones, std::span<std::uint64_t>(receive),
+                    ones);
+  std::uint64_t total = 0;
+  for (const auto c : receive) total += c;
+  std::vector<double> in(total);
+  comm.all_to_all_v(std::span<const double>(out), send, std::span<double>(in), receive);
+  out = std::vector<double>();
+  const IndexRange mine = target.of(comm.rank());
+  shard.values.resize(static_cast<Eigen::Index>(mine.size()), d);
+  for (std::uint64_t at = 0; at < in.size(); at += static_cast<std::uint64_t>(d) + 1) {
+    const auto row = static_cast<Eigen::Index>(
+        static_cast<std::uint64_t>(in[at + static_cast<std::uint64_t>(d)]) - mine.begin);
+    for (Eigen::Index t = 0; t < d; ++t)
+      shard.values(row, t) = in[at + static_cast<std::uint64_t>(t)];
+  }
+  shard.layout = target;
+}
+
+std::uint64_t interleaved_chunk(std::uint64_t c, std::uint64_t count) noexcept {
+  // c * s mod count for a stride s near count / golden ratio and coprime with it: a bijection
+  // whose consecutive values are spread evenly over [0, count).
+  if (count < 3) return c;
+  std::uint64_t s = std::max<std::uint64_t>(
+      1, static_cast<std::uint64_t>(static_cast<double>(count) * 0.6180339887498949));
+  while (std::gcd(s, count) != 1) ++s;
+  __extension__ using Wide = unsigned __int128;  // the product of two 64-bit values
+  return static_cast<std::uint64_t>(static_cast<Wide>(c) * s % count);
 }
 
 void redistribute_rows(const Comm& comm, RowShard& shard, const RowLayout& target) {

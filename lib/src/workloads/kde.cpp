@@ -571,8 +571,9 @@ std::vector<double> smooth_sums(Team& team, const DensityProblem& problem, const
     const std::uint64_t points = std::min(block_points, problem.point_count - p0);
     if (boxes) reach_of_points(team, problem, *boxes, p0, points, nearest, reach2);
     const bool shifted = !shift.empty();
-    if (shifted)
-      std::copy(nearest.begin(), nearest.end(), shift.begin() + static_cast<std::ptrdiff_t>(p0));
+    // (a distance that overflows to infinity shifts nothing: its terms are 0 either way)
+    for (std::uint64_t p = 0; shifted && p < points; ++p)
+      shift[p0 + p] = std::isfinite(nearest[p]) ? nearest[p] : 0.0;
     std::vector<std::vector<numeric::BinnedSum>> acc(threads,
                                                      std::vector<numeric::BinnedSum>(points * m));
     const std::uint64_t point_items = (points + kPoints - 1) / kPoints;
@@ -598,7 +599,7 @@ std::vector<double> smooth_sums(Team& team, const DensityProblem& problem, const
           for (std::uint64_t p = first_point; p < last_point; ++p) {
             const auto point = problem.point(p0 + p);
             if (pruned) {
-              (*pruned)(*boxes, c, point.data(), shifted ? nearest[p] : 0.0, &reach2[p * m],
+              (*pruned)(*boxes, c, point.data(), shifted ? shift[p0 + p] : 0.0, &reach2[p * m],
                         out.data());
             } else if (fast) {
               (*fast)(problem.local.data() + begin * problem.dim(), count, d, point.data(),
@@ -732,13 +733,16 @@ std::vector<double> binned_sums(const Comm& comm, const BinnedModel& model,
 }
 
 /// The binned model against the sums over all samples at up to 64 samples' positions spread
-/// over the data (global rows k n / 64) and as many points two widths off them: the largest
+/// over the data (global rows k n / count) and as many points two widths off them: the largest
 /// relative difference where the density is at least 1e-3 of the largest checked, on rank 0.
 void estimate_binned_error(Team& team, const Samples& local, std::uint64_t first_row,
                            const KdeOptions& options, const BinnedModel& model, KdeResult& result) {
   const Comm& comm = team.comm();
   const std::uint64_t n = result.n;
-  const std::uint64_t count = std::min<std::uint64_t>(64, n);
+  // Up to 64 samples, fewer for large n: the check costs 2 x count x n kernel terms, kept near
+  // 2^28 (a fraction of a second) so that it never dwarfs the estimate it checks.
+  const std::uint64_t count =
+      std::min<std::uint64_t>(n, std::clamp<std::uint64_t>((std::uint64_t{1} << 27) / n, 4, 64));
   std::vector<double> mine;
   for (std::uint64_t k = 0; k < count; ++k) {
     const std::uint64_t row = k * n / count;

@@ -90,13 +90,21 @@ std::uint64_t morton_key(const double* row, std::span<const double> lo,
                          std::span<const double> hi) noexcept;
 
 /// Collective: puts the rows of all ranks in one order that depends on the rows alone, not on
-/// how they were split: by morton_key, ties by their global row index. Afterwards the shard
-/// holds rows layout.of(rank) of that order, laid out as aligned_blocks(rows, ranks, align),
-/// so a chunk of `align` rows is the same rows, in the same order, at any rank count. Rows move
-/// twice: by key range (split_rows_by_column over a histogram of keys: each rank holds about
-/// its share, plus the rows of one key bin), then to the aligned layout.
+/// how they were split: sorted by morton_key, ties by their global row index, cut into chunks
+/// of `align` rows, and the whole chunks interleaved (chunk c of the sorted rows goes to
+/// position interleaved_chunk(c, whole chunks); a partial last chunk stays last). Afterwards
+/// the shard holds rows layout.of(rank) of that order, laid out as aligned_blocks(rows, ranks,
+/// align): each chunk is compact in space, the same rows in the same order at any rank count,
+/// and each rank's chunks are spread over the whole space. Rows move twice: by key range
+/// (split_rows_by_column over a histogram of keys: each rank holds about its share, plus the
+/// rows of one key bin), then to their places (one all-to-all).
 void sort_rows_spatially(const Comm& comm, RowShard& shard, std::span<const double> lo,
                          std::span<const double> hi, std::uint64_t align);
+
+/// A bijection of [0, count): c times a stride near count / golden ratio, coprime with count,
+/// modulo count, so that consecutive chunks land far apart and any run of positions holds
+/// chunks from all over the sorted order.
+std::uint64_t interleaved_chunk(std::uint64_t c, std::uint64_t count) noexcept;
 
 /// What to read: a table file and how to interpret it.
 struct TableSource {
