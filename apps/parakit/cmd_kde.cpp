@@ -41,7 +41,7 @@ struct KdeArgs {
   std::string dataset;
   std::uint64_t point_block = 0;
   double rtol = 1e-12, atol = 0;
-  std::string approx;
+  std::string approx, dim_scale, kernel_cov;
   bool log_density = false;
   bool compare_naive = false;
 };
@@ -112,6 +112,12 @@ nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Kept
                     {"atol", json_double(options.bound.atol)},
                     {"pruned", r.algo != workloads::KdeAlgo::naive}};
   }
+  if (!options.dim_scale.empty()) {
+    nlohmann::json scale = nlohmann::json::array();
+    for (const double x : options.dim_scale) scale.push_back(json_double(x));
+    out["dim_scale"] = std::move(scale);
+  }
+  if (options.data_covariance) out["kernel_cov"] = "data";
   if (r.rule_width) {
     out["bandwidth"] = {
         {"rule", kde::to_string(options.bandwidth.value_or(kde::BandwidthRule::scott))},
@@ -541,6 +547,13 @@ Subcommand add_kde_command(CLI::App& root) {
       ->capture_default_str();
   command->add_option("--atol", args->atol, "smooth kernels: the absolute part of that bound")
       ->capture_default_str();
+  command->add_option("--dim-scale", args->dim_scale,
+                      "s1,s2,...: every width times s_t along dimension t (a diagonal bandwidth "
+                      "matrix)");
+  command->add_option("--kernel-cov", args->kernel_cov,
+                      "gaussian: data makes the kernel covariance h^2 x the samples' covariance "
+                      "(SciPy gaussian_kde's convention: h is a factor, --bandwidth scott gives "
+                      "n^(-1/(d+4)))");
   command->add_option("--approx", args->approx,
                       "smooth kernels in 1-D to 3-D: binned[:CELLS], linear binning onto a grid "
                       "of CELLS points per dimension (default: step <= width / 40) and "
@@ -557,9 +570,9 @@ Subcommand add_kde_command(CLI::App& root) {
   const CLI::Validator non_empty(
       [](std::string& value) { return value.empty() ? std::string("must not be empty") : ""; }, "",
       "NONEMPTY");
-  for (const char* name :
-       {"--point", "--points", "--grid", "--widths", "--bandwidth", "--input", "--approx",
-        "--dataset", "--out", "--plot", "--kernel", "--algo", "--rng"}) {
+  for (const char* name : {"--point", "--points", "--grid", "--widths", "--bandwidth", "--input",
+                           "--approx", "--dim-scale", "--kernel-cov", "--dataset", "--out",
+                           "--plot", "--kernel", "--algo", "--rng"}) {
     command->get_option(name)->check(non_empty);
   }
 
@@ -594,6 +607,15 @@ Subcommand add_kde_command(CLI::App& root) {
         }
         options.compare_naive = args->compare_naive;
         options.bound = {args->rtol, args->atol};
+        if (!args->dim_scale.empty())
+          options.dim_scale = workloads::parse_point(args->dim_scale, "--dim-scale");
+        if (!args->kernel_cov.empty()) {
+          if (args->kernel_cov != "data") {
+            throw UsageError("--kernel-cov must be data (the samples' covariance), not '" +
+                             args->kernel_cov + "'");
+          }
+          options.data_covariance = true;
+        }
         if (!args->approx.empty()) {
           const std::string_view text = args->approx;
           const auto colon = text.find(':');

@@ -42,6 +42,8 @@ constexpr Term kTerms[] = {
     {"kde::BandwidthRule", "--bandwidth"},
     {"ErrorBound::rtol", "--rtol"},
     {"KdeOptions::binned", "--approx binned"},
+    {"KdeOptions::dim_scale", "--dim-scale"},
+    {"KdeOptions::data_covariance", "--kernel-cov data"},
     {"KdeOptions::bin_cells", "--approx binned:CELLS"},
     {"ErrorBound::atol", "--atol"},
     {"kde::CvMethod", "--cv"},

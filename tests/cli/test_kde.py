@@ -506,6 +506,108 @@ class KdeBinned(unittest.TestCase):
             self.assertEqual(len(r.err.strip().splitlines()), 1, r.err)
 
 
+class KdeBandwidthMatrix(unittest.TestCase):
+    """--kernel-cov data (SciPy gaussian_kde's convention) and --dim-scale, against SciPy and
+    NumPy."""
+
+    def densities(self, samples, points, extra):
+        with tempfile.TemporaryDirectory() as tmp:
+            np.save(os.path.join(tmp, "s.npy"), samples)
+            np.save(os.path.join(tmp, "p.npy"), points)
+            doc = kde_json(self, ["--input", os.path.join(tmp, "s.npy"), "--points",
+                                  os.path.join(tmp, "p.npy")] + extra)
+        return doc, np.array([[as_float(v) for v in row] for row in doc["density"]])
+
+    def correlated(self, n, d, seed):
+        rng = np.random.default_rng(seed)
+        mix = rng.normal(0, 1, (d, d)) + np.eye(d) * 1.5
+        return rng.normal(0, 1, (n, d)) @ mix.T + rng.normal(0, 3, d)
+
+    def test_data_covariance_reproduces_scipy(self):
+        need_numpy(self)
+        try:
+            from scipy import stats
+        except ImportError:
+            self.skipTest("SciPy is not installed (apt-get install python3-scipy)")
+        for d in [1, 2, 3]:
+            samples = self.correlated(1200, d, d)
+            points = samples[:40] + 0.3
+            for extra, bw in [(["--widths", "0.35"], 0.35), (["--bandwidth", "scott"], "scott"),
+                              (["--bandwidth", "silverman"], "silverman")]:
+                doc, got = self.densities(samples, points, ["--kernel", "gaussian",
+                                                            "--kernel-cov", "data"] + extra)
+                self.assertEqual(doc["kernel_cov"], "data")
+                want = stats.gaussian_kde(samples.T, bw_method=bw)(points.T)
+                np.testing.assert_allclose(got[:, 0], want, rtol=1e-12, atol=0,
+                                           err_msg=f"d={d} bw={bw}")
+
+    def test_data_covariance_loglik_against_numpy(self):
+        need_numpy(self)
+        samples = self.correlated(600, 2, 9)
+        n, d = samples.shape
+        widths = [0.2, 0.5]
+        with tempfile.TemporaryDirectory() as tmp:
+            np.save(os.path.join(tmp, "s.npy"), samples)
+            doc = kde_json(self, ["--input", os.path.join(tmp, "s.npy"), "--kernel", "gaussian",
+                                  "--kernel-cov", "data", "--cv", "loglik", "--widths",
+                                  ",".join(map(repr, widths))])
+        cov = np.cov(samples.T)
+        for entry, h in zip(doc["cv"]["curve"], widths):
+            inv = np.linalg.inv(cov * h * h)
+            diff = samples[:, None, :] - samples[None, :, :]
+            a = -0.5 * np.einsum("ijk,kl,ijl->ij", diff, inv, diff)
+            np.fill_diagonal(a, -np.inf)
+            top = a.max(axis=1)
+            loo = top + np.log(np.exp(a - top[:, None]).sum(axis=1))
+            log_norm = -0.5 * d * math.log(2 * math.pi) - 0.5 * math.log(np.linalg.det(cov * h * h))
+            want = loo.mean() + log_norm - math.log(n - 1)
+            self.assertLess(abs(as_float(entry["score"]) - want), 1e-11, (entry, want))
+
+    def test_dim_scale_against_numpy(self):
+        need_numpy(self)
+        rng = np.random.default_rng(4)
+        samples = rng.normal(0, 1, (1500, 2)) * [1.0, 4.0]
+        points = rng.normal(0, 1, (30, 2)) * [1.0, 4.0]
+        scale = [0.5, 2.0]
+        h = 0.4
+        widths = h * np.array(scale)
+        diff = points[:, None, :] - samples[None, :, :]
+        gauss = np.exp(-0.5 * ((diff / widths) ** 2).sum(axis=2)).sum(axis=1) / len(samples) / (
+            2 * math.pi * widths.prod())
+        doc, got = self.densities(samples, points, ["--kernel", "gaussian", "--widths", repr(h),
+                                                    "--dim-scale", "0.5,2"])
+        self.assertEqual(doc["dim_scale"], scale)
+        np.testing.assert_allclose(got[:, 0], gauss, rtol=1e-12, atol=0)
+        # The hypercube: a window of side h s_t along each axis.
+        inside = (np.abs(diff) <= widths / 2).all(axis=2).sum(axis=1)
+        doc, got = self.densities(samples, points, ["--kernel", "hypercube", "--widths", repr(h),
+                                                    "--dim-scale", "0.5,2"])
+        counts = np.array([row[0] for row in doc["counts"]])
+        # (the seed's test |x/h - p/h| <= 1/2 may differ from NumPy's at the edge by rounding)
+        self.assertLessEqual(int(np.abs(counts - inside).max()), 1)
+        np.testing.assert_allclose(got[:, 0], counts / len(samples) / widths.prod(), rtol=1e-14)
+
+    def test_bad_matrices(self):
+        for args, expect in [
+                (["--kernel", "gaussian", "--kernel-cov", "data", "--input", "{singular}"],
+                 "singular"),
+                (["--kernel", "epanechnikov", "--kernel-cov", "data"], "--kernel-cov"),
+                (["--kernel", "gaussian", "--kernel-cov", "identity"], "--kernel-cov"),
+                (["--kernel", "gaussian", "--dim-scale", "1,2,3"], "--dim-scale"),
+                (["--kernel", "gaussian", "--dim-scale", "1,-2"], "--dim-scale")]:
+            with tempfile.TemporaryDirectory() as tmp:
+                singular = os.path.join(tmp, "singular.csv")
+                with open(singular, "w") as f:
+                    for i in range(50):
+                        f.write("%d,%d\n" % (i, 2 * i))  # the second column twice the first
+                argv = [a.replace("{singular}", singular) for a in args]
+                r = run(["kde", "--samples", "300"] + argv if "--input" not in argv
+                        else ["kde"] + argv)
+            self.assertEqual(r.code, 2, (args, r.err))
+            self.assertIn(expect, r.err)
+            self.assertEqual(len(r.err.strip().splitlines()), 1, r.err)
+
+
 class KdeBareCv(unittest.TestCase):
     def test_bare_cv_means_loglik_and_plots_the_curve(self):
         doc = kde_json(self, ["--samples", "500", "--cv", "--widths", "1.0:3.0:5"])
@@ -613,6 +715,11 @@ class KdeBackends(unittest.TestCase):
         self.check_identical(["--samples", "4000", "--dim", "1", "--kernel", "epanechnikov",
                               "--grid", "50", "--widths", "0.2", "--approx", "binned:300"],
                              mpi=False)
+
+    def test_bandwidth_matrices(self):
+        self.check_identical(["--samples", "4000", "--rng", "philox", "--kernel", "gaussian",
+                              "--kernel-cov", "data", "--grid", "8x8", "--bandwidth", "scott",
+                              "--dim-scale", "1,3", "--cv", "loglik", "--widths", "0.3,0.6"])
 
     def test_epanechnikov_grid(self):
         self.check_identical(["--samples", "5000", "--kernel", "epanechnikov", "--grid", "9x9",

@@ -1,5 +1,6 @@
 #include "parakit/workloads/kde.hpp"
 
+#include <Eigen/Cholesky>
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -159,6 +160,103 @@ std::vector<double> subsample(const Comm& comm, const Samples& local, std::uint6
     picked.insert(picked.end(), row.begin(), row.end());
   }
   return comm.gather_concat(std::span<const double>(picked), 0);
+}
+
+// ------------------------------------------------------------------ bandwidth matrices
+
+/// x' = A x for a bandwidth matrix: A = D^-1 L^-1 (see KdeOptions::dim_scale). Empty when the
+/// kernel is isotropic in the samples' own coordinates.
+struct SampleTransform {
+  Eigen::MatrixXd a;   // d x d
+  double log_det = 0;  // log |det A|: densities are multiplied by |det A|
+
+  bool active() const noexcept { return a.size() > 0; }
+  /// Rows (row-major, d values each) mapped in place.
+  void apply(double* rows, std::uint64_t count, Eigen::Index d) const {
+    if (!active()) return;
+    Eigen::Map<Samples> m(rows, static_cast<Eigen::Index>(count), d);
+    m = (m * a.transpose()).eval();
+  }
+};
+
+/// The samples' covariance matrix (ddof 1) from exact sums over every rank: the same bits for
+/// any layout.
+Eigen::MatrixXd sample_covariance(const Comm& comm, const Samples& local, std::uint64_t n) {
+  const Eigen::Index d = local.cols();
+  auto wires = kde::column_sum_wires(local, {});
+  comm.all_reduce_in_place(std::span<std::int64_t>(wires), ops::plus{});
+  auto mean = kde::column_sums(wires);
+  for (double& m : mean) m /= static_cast<double>(n);
+  Samples products(local.rows(), d * (d + 1) / 2);
+  for (Eigen::Index i = 0; i < local.rows(); ++i) {
+    Eigen::Index k = 0;
+    for (Eigen::Index s = 0; s < d; ++s) {
+      for (Eigen::Index t = s; t < d; ++t, ++k) {
+        products(i, k) = (local(i, s) - mean[static_cast<std::size_t>(s)]) *
+                         (local(i, t) - mean[static_cast<std::size_t>(t)]);
+      }
+    }
+  }
+  wires = kde::column_sum_wires(products, {});
+  comm.all_reduce_in_place(std::span<std::int64_t>(wires), ops::plus{});
+  const auto sums = kde::column_sums(wires);
+  Eigen::MatrixXd cov(d, d);
+  Eigen::Index k = 0;
+  for (Eigen::Index s = 0; s < d; ++s) {
+    for (Eigen::Index t = s; t < d; ++t, ++k) {
+      cov(s, t) = cov(t, s) = sums[static_cast<std::size_t>(k)] / (static_cast<double>(n) - 1);
+    }
+  }
+  return cov;
+}
+
+/// The transform KdeOptions asks for (collective: the covariance's sums).
+SampleTransform plan_transform(const Comm& comm, const KdeOptions& options, const Samples& local,
+                               std::uint64_t n) {
+  const auto d = static_cast<std::size_t>(local.cols());
+  SampleTransform transform;
+  std::optional<Eigen::MatrixXd> cov;
+  if (options.data_covariance) cov = sample_covariance(comm, local, n);
+  collectively(comm, [&] {
+    if (!options.dim_scale.empty() && options.dim_scale.size() != d) {
+      throw UsageError("KdeOptions::dim_scale has " + std::to_string(options.dim_scale.size()) +
+                       " values but the samples have " + std::to_string(d) + " dimensions");
+    }
+    for (const double s : options.dim_scale) {
+      if (!(s > 0) || !std::isfinite(s))
+        throw UsageError("KdeOptions::dim_scale values must be positive and finite");
+    }
+    if (options.data_covariance && options.kernel != Kernel::gaussian)
+      throw UsageError("KdeOptions::data_covariance is for the gaussian kernel");
+    if (options.data_covariance && n < 2)
+      throw InputError("KdeOptions::data_covariance needs at least 2 samples");
+    if (!cov && options.dim_scale.empty()) return;
+    const auto dd = static_cast<Eigen::Index>(d);
+    transform.a = Eigen::MatrixXd::Identity(dd, dd);
+    if (cov) {
+      const Eigen::LLT<Eigen::MatrixXd> llt(*cov);
+      const Eigen::MatrixXd l = llt.matrixL();
+      bool definite = llt.info() == Eigen::Success;
+      for (Eigen::Index t = 0; definite && t < dd; ++t)
+        definite = l(t, t) > 0 && std::isfinite(l(t, t));
+      // relative to the largest variance: a rank-deficient covariance is numerically singular
+      const double largest = cov->diagonal().maxCoeff();
+      for (Eigen::Index t = 0; definite && t < dd; ++t)
+        definite = l(t, t) * l(t, t) > 1e-12 * largest;
+      if (!definite) {
+        throw InputError(
+            "KdeOptions::data_covariance: the samples' covariance is singular (a column is "
+            "constant or a combination of the others)");
+      }
+      transform.a = l.triangularView<Eigen::Lower>().solve(transform.a);
+      for (Eigen::Index t = 0; t < dd; ++t) transform.log_det -= std::log(l(t, t));
+    }
+    for (Eigen::Index t = 0; t < static_cast<Eigen::Index>(options.dim_scale.size()); ++t) {
+      transform.a.row(t) /= options.dim_scale[static_cast<std::size_t>(t)];
+      transform.log_det -= std::log(options.dim_scale[static_cast<std::size_t>(t)]);
+    }
+  });
+  return transform;
 }
 
 // ------------------------------------------------------------------ widths and points
@@ -1161,8 +1259,14 @@ double cell_density(const KdeOptions& options, const KdeResult& result, const Ra
   const double shift = raw.shift.empty() ? 0.0 : raw.shift[k / m];
   const auto n = static_cast<double>(result.n);
   const double h = result.widths[k % m];
-  return log ? kde::log_smooth_density(options.kernel, h, result.dim, raw.sums[k], n, shift)
-             : kde::smooth_density(options.kernel, h, result.dim, raw.sums[k], n, shift);
+  // A bandwidth matrix: |det A| as a shift of log |det A| / (-1 / 2h^2) would lose bits;
+  // apply it to the result.
+  if (log) {
+    return kde::log_smooth_density(options.kernel, h, result.dim, raw.sums[k], n, shift) +
+           result.log_det;
+  }
+  const double density = kde::smooth_density(options.kernel, h, result.dim, raw.sums[k], n, shift);
+  return result.log_det == 0 ? density : density * std::exp(result.log_det);
 }
 
 /// Whether the other algorithm's results agree: counts exactly; densities within the stated
@@ -1195,7 +1299,11 @@ void block_densities(const KdeOptions& options, const KdeResult& result, Raw& ra
   if (options.kernel == Kernel::hypercube) {
     std::vector<kde::HypercubeScale> scale;
     for (const double h : result.widths) scale.emplace_back(result.n, h, result.dim);
-    for (std::size_t k = 0; k < cells; ++k) density[k] = scale[k % m](raw.counts.data()[k]);
+    const double det = std::exp(result.log_det);
+    for (std::size_t k = 0; k < cells; ++k) {
+      density[k] = scale[k % m](raw.counts.data()[k]);
+      if (result.log_det != 0) density[k] *= det;
+    }
     return;
   }
   for (std::size_t k = 0; k < cells; ++k) density[k] = cell_density(options, result, raw, k, false);
@@ -1226,6 +1334,16 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   result.dim = static_cast<int>(shard.cols);
   std::vector<double> lo, hi, variances;
   column_ranges(comm, shard.values, lo, hi);
+  // The query grid's default bounds and the plotted samples are in the samples' coordinates;
+  // the rest runs where the kernel is isotropic (a bandwidth matrix moves the samples).
+  const std::vector<double> grid_lo = lo, grid_hi = hi;
+  result.plot_samples = subsample(comm, shard.values, shard.mine().begin, result.n, 5000);
+  const SampleTransform transform = plan_transform(comm, options, shard.values, result.n);
+  if (transform.active()) {
+    transform.apply(shard.values.data(), shard.rows(), shard.values.cols());
+    column_ranges(comm, shard.values, lo, hi);
+  }
+  result.log_det = transform.log_det;
   // The smooth kernels' fast path: samples in an order of their own (Z-order), so that chunks
   // and their pieces are compact boxes the sums can skip (kde/pruned_sums.hpp).
   collectively(comm, [&] { check_binned(options, result.dim); });
@@ -1255,12 +1373,12 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   });
   const std::size_t m = result.widths.size();
   std::optional<QueryPoints> queries;
-  collectively(comm,
-               [&] { queries.emplace(comm, options, d, lo, hi, point_block(options, m, d)); });
+  collectively(comm, [&] {
+    queries.emplace(comm, options, d, grid_lo, grid_hi, point_block(options, m, d));
+  });
   result.point_count = queries->count();
   result.grid_cells = queries->grid_cells();
   collectively(comm, [&] { result.algo = resolve_algo(options, result.point_count, d); });
-  result.plot_samples = subsample(comm, samples, result.first_row, result.n, 5000);
 
   // Block by block: every rank adds its shard's part of each block's cells, the parts are
   // summed over ranks, and rank 0 turns them into densities and hands them on (or keeps them).
@@ -1299,8 +1417,14 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   for (std::uint64_t b = 0; b < queries->blocks(); ++b) {
     const std::vector<double> points = queries->points(comm, b);
     const IndexRange range = queries->block(b);
-    const DensityProblem problem{samples,       result.n,       points,      range.size(),
-                                 result.widths, options.kernel, result.algo, options.bound};
+    std::vector<double> moved;  // the points where the samples are
+    if (transform.active()) {
+      moved = points;
+      transform.apply(moved.data(), range.size(), static_cast<Eigen::Index>(d));
+    }
+    const DensityProblem problem{samples,      result.n,      transform.active() ? moved : points,
+                                 range.size(), result.widths, options.kernel,
+                                 result.algo,  options.bound};
     Stopwatch clock;
     Raw raw;
     if (binned) {
@@ -1362,6 +1486,11 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
                                : cross_validate(team, shard, samples, options.kernel, *options.cv,
                                                 result.widths, prune);
     result.cv_seconds = max_over_ranks(comm, cv.seconds());
+    // Densities in the samples' coordinates are |det A| times those computed.
+    for (double& score : result.cv->score) {
+      score = options.cv == kde::CvMethod::loglik ? score + transform.log_det
+                                                  : score * std::exp(transform.log_det);
+    }
   }
   return result;
 }

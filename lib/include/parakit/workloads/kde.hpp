@@ -124,6 +124,15 @@ struct KdeOptions {
   /// and the loglik CV. The result states an error estimate (KdeResult::binned).
   bool binned = false;
   std::uint64_t bin_cells = 0;
+  /// A bandwidth matrix instead of one width: `dim_scale` multiplies every width along each
+  /// dimension (diagonal); `data_covariance` (Gaussian) makes the kernel covariance h^2 times
+  /// the samples' covariance (ddof 1), SciPy gaussian_kde's convention, so that h is a factor
+  /// (Scott's rule then gives n^(-1/(d+4))). Both are computed in transformed coordinates
+  /// x' = D^-1 L^-1 x (L the covariance's Cholesky factor, D = diag(dim_scale)), where the
+  /// kernel is isotropic; densities are divided by det(D L), and every rule, reach and grid
+  /// works there. Points and grids stay in the samples' coordinates.
+  std::vector<double> dim_scale;
+  bool data_covariance = false;
   bool compare_naive = false;
 };
 
@@ -148,7 +157,10 @@ struct KdeResult {
   std::uint64_t max_point = 0;        ///< rank 0: at this point
   std::size_t max_width = 0;          ///< rank 0: and this width
   std::optional<double> rule_width;   ///< the width KdeOptions::bandwidth's rule gave
-  std::optional<kde::CvCurve> cv;     ///< every rank
+  /// log |det A| of the bandwidth matrix's transform (KdeOptions::dim_scale, data_covariance;
+  /// 0 without one): samples is then in the transformed coordinates
+  double log_det = 0;
+  std::optional<kde::CvCurve> cv;  ///< every rank
   struct Binned {
     /// per width, the binning grid's points per dimension
     std::vector<std::vector<std::uint64_t>> cells;
