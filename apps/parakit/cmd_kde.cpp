@@ -43,6 +43,7 @@ struct KdeArgs {
   double rtol = 1e-12, atol = 0;
   std::string approx, dim_scale, kernel_cov;
   bool log_density = false;
+  bool optimize = false;
   bool compare_naive = false;
 };
 
@@ -55,7 +56,14 @@ nlohmann::json cv_json(const kde::CvCurve& curve) {
     points.push_back(std::move(entry));
   }
   nlohmann::json out{{"method", kde::to_string(curve.method)}, {"curve", std::move(points)}};
-  if (curve.best) {
+  if (curve.refined_h) {
+    out["h"] = json_double(*curve.refined_h);
+    out["index"] = nullptr;  // between the sweep's widths
+    out["score"] = json_double(curve.refined_score);
+    out["refined"] = {{"method", "brent"},
+                      {"evaluations", curve.evaluations},
+                      {"sweep_h", json_double(curve.widths[*curve.best])}};
+  } else if (curve.best) {
     out["h"] = json_double(curve.widths[*curve.best]);
     out["index"] = *curve.best;
     out["score"] = json_double(curve.score[*curve.best]);
@@ -451,7 +459,12 @@ void print_summary(const KdeOptions& options, const KdeResult& r, const Kept& ke
       std::printf("  %12.6g %24.17g%s\n", r.widths[j], r.cv->score[j],
                   r.cv->best && *r.cv->best == j ? "  <- chosen" : "");
     }
-    if (r.cv->best) {
+    if (r.cv->refined_h) {
+      std::printf("  chosen h = %s (Brent's method from the sweep's %s, %d scores), score %s\n",
+                  format_double(*r.cv->refined_h).c_str(),
+                  format_double(r.widths[*r.cv->best]).c_str(), r.cv->evaluations,
+                  format_double(r.cv->refined_score).c_str());
+    } else if (r.cv->best) {
       std::printf("  chosen h = %s\n", format_double(r.widths[*r.cv->best]).c_str());
     } else {
       std::printf("  no width has a finite score: every width leaves some sample alone\n");
@@ -559,6 +572,10 @@ Subcommand add_kde_command(CLI::App& root) {
                       "of CELLS points per dimension (default: step <= width / 40) and "
                       "an FFT convolution (FFTW), with an error estimate; densities and --cv "
                       "loglik");
+  command->add_flag("--optimize", args->optimize,
+                    "with --cv, smooth kernels: refine the best width of the sweep by Brent's "
+                    "method on log h between its neighbours (JSON cv.index is then null, cv.h "
+                    "the optimum)");
   command->add_flag("--log-density", args->log_density,
                     "smooth kernels: also the natural log of each density (finite where the "
                     "density underflows a double): a log_density column or JSON field; a .npy "
@@ -630,6 +647,7 @@ Subcommand add_kde_command(CLI::App& root) {
           }
         }
         options.log_density = args->log_density;
+        options.cv_optimize = args->optimize;
         if (options.log_density && options.kernel == kde::Kernel::hypercube) {
           throw UsageError(
               "--log-density is for the smooth kernels (a hypercube density is a count)");

@@ -43,6 +43,7 @@ constexpr Term kTerms[] = {
     {"ErrorBound::rtol", "--rtol"},
     {"KdeOptions::binned", "--approx binned"},
     {"KdeOptions::dim_scale", "--dim-scale"},
+    {"KdeOptions::cv_optimize", "--optimize"},
     {"KdeOptions::data_covariance", "--kernel-cov data"},
     {"KdeOptions::bin_cells", "--approx binned:CELLS"},
     {"ErrorBound::atol", "--atol"},

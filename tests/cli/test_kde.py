@@ -608,6 +608,52 @@ class KdeBandwidthMatrix(unittest.TestCase):
             self.assertEqual(len(r.err.strip().splitlines()), 1, r.err)
 
 
+class KdeOptimize(unittest.TestCase):
+    """--cv --optimize: Brent's method between the sweep's neighbours finds the maximum of the
+    leave-one-out log-likelihood that NumPy computes, to 1e-6 in h."""
+
+    def test_finds_numpys_optimum(self):
+        need_numpy(self)
+        try:
+            from scipy.optimize import minimize_scalar
+        except ImportError:
+            self.skipTest("SciPy is not installed (apt-get install python3-scipy)")
+        rng = np.random.default_rng(12)
+        samples = np.concatenate([rng.normal(0, 1, (400, 2)), rng.normal(3, 0.4, (200, 2))])
+        n, d = samples.shape
+        r2 = ((samples[:, None, :] - samples[None, :, :]) ** 2).sum(axis=2)
+
+        def loglik(h):
+            a = -r2 / (2 * h * h)
+            np.fill_diagonal(a, -np.inf)
+            top = a.max(axis=1)
+            loo = top + np.log(np.exp(a - top[:, None]).sum(axis=1))
+            return loo.mean() - 0.5 * d * math.log(2 * math.pi) - d * math.log(h) - math.log(n - 1)
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "s.npy")
+            np.save(path, samples)
+            doc = kde_json(self, ["--input", path, "--kernel", "gaussian", "--cv", "loglik",
+                                  "--widths", "0.05:0.8:6", "--optimize"])
+        cv = doc["cv"]
+        self.assertIsNone(cv["index"])
+        sweep = [e["h"] for e in cv["curve"]]
+        j = sweep.index(cv["refined"]["sweep_h"])
+        lo, hi = sweep[max(j - 1, 0)], sweep[min(j + 1, len(sweep) - 1)]
+        want = minimize_scalar(lambda x: -loglik(math.exp(x)), bounds=(math.log(lo), math.log(hi)),
+                               method="bounded", options={"xatol": 1e-10}).x
+        self.assertLess(abs(cv["h"] - math.exp(want)), 1e-6, (cv["h"], math.exp(want)))
+        self.assertLess(abs(cv["score"] - loglik(cv["h"])), 1e-12)
+        self.assertGreaterEqual(cv["score"], max(e["score"] for e in cv["curve"]))
+
+    def test_needs_a_smooth_cv(self):
+        for args, expect in [(["--kernel", "gaussian", "--optimize"], "--cv"),
+                             (["--cv", "--optimize"], "--optimize")]:
+            r = run(["kde", "--samples", "300"] + args)
+            self.assertEqual(r.code, 2, (args, r.err))
+            self.assertIn(expect, r.err)
+
+
 class KdeBareCv(unittest.TestCase):
     def test_bare_cv_means_loglik_and_plots_the_curve(self):
         doc = kde_json(self, ["--samples", "500", "--cv", "--widths", "1.0:3.0:5"])
@@ -715,6 +761,10 @@ class KdeBackends(unittest.TestCase):
         self.check_identical(["--samples", "4000", "--dim", "1", "--kernel", "epanechnikov",
                               "--grid", "50", "--widths", "0.2", "--approx", "binned:300"],
                              mpi=False)
+
+    def test_optimize(self):
+        self.check_identical(["--samples", "3000", "--rng", "philox", "--kernel", "gaussian",
+                              "--cv", "loglik", "--widths", "0.1:0.7:4", "--optimize"])
 
     def test_bandwidth_matrices(self):
         self.check_identical(["--samples", "4000", "--rng", "philox", "--kernel", "gaussian",

@@ -196,3 +196,23 @@ TEST(KdeCrossValidation, NoFiniteScoreMeansNoChoice) {
 
 }  // namespace
 }  // namespace parakit::kde
+
+namespace parakit::kde {
+namespace {
+
+TEST(BrentMinimum, FindsTheMinimumOfSmoothFunctions) {
+  int calls = 0;
+  EXPECT_NEAR(brent_minimum([](double x) { return (x - 1.234) * (x - 1.234); }, 0, 3, 1e-10, calls),
+              1.234, 1e-9);
+  EXPECT_LT(calls, 20);  // a parabola: Brent's parabolic steps find it at once
+  calls = 0;
+  EXPECT_NEAR(brent_minimum([](double x) { return std::cosh(x - 0.5) + 0.1 * x * x * x * x; }, -2,
+                            4, 1e-10, calls),
+              0.4608574534, 1e-7);  // SciPy minimize_scalar (flat: sqrt(u) is the limit)
+  // At an end: the minimum of a monotone function on [a, b] is found at the end.
+  calls = 0;
+  EXPECT_NEAR(brent_minimum([](double x) { return x; }, 1, 2, 1e-9, calls), 1.0, 1e-8);
+}
+
+}  // namespace
+}  // namespace parakit::kde

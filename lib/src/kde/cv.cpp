@@ -56,6 +56,57 @@ double gaussian_lsq_score(double n, int d, double h, double wide_sum, double sum
 
 }  // namespace
 
+double brent_minimum(const std::function<double(double)>& f, double a, double b, double tol,
+                     int& calls) {
+  // The classic algorithm (Brent 1973, "Algorithms for Minimization without Derivatives",
+  // ch. 5): x the best point so far, w the second best, v the previous w.
+  constexpr double kGolden = 0.3819660112501051;  // (3 - sqrt 5) / 2
+  if (a > b) std::swap(a, b);
+  double x = a + kGolden * (b - a), w = x, v = x;
+  double fx = f(x), fw = fx, fv = fx;
+  ++calls;
+  double step = 0, last = 0;
+  for (int iteration = 0; iteration < 200; ++iteration) {
+    const double middle = 0.5 * (a + b);
+    const double tol1 = tol + 1e-12 * std::abs(x), tol2 = 2 * tol1;
+    if (std::abs(x - middle) <= tol2 - 0.5 * (b - a)) break;
+    bool golden = true;
+    if (std::abs(last) > tol1) {
+      // a parabola through x, w, v
+      double r = (x - w) * (fx - fv), q = (x - v) * (fx - fw), p = (x - v) * q - (x - w) * r;
+      q = 2 * (q - r);
+      if (q > 0) p = -p;
+      q = std::abs(q);
+      if (std::abs(p) < std::abs(0.5 * q * last) && p > q * (a - x) && p < q * (b - x)) {
+        last = step;
+        step = p / q;
+        const double u = x + step;
+        if (u - a < tol2 || b - u < tol2) step = x < middle ? tol1 : -tol1;
+        golden = false;
+      }
+    }
+    if (golden) {
+      last = x < middle ? b - x : a - x;
+      step = kGolden * last;
+    }
+    const double u = std::abs(step) >= tol1 ? x + step : x + (step > 0 ? tol1 : -tol1);
+    const double fu = f(u);
+    ++calls;
+    if (fu <= fx) {
+      (u < x ? b : a) = x;
+      v = w, fv = fw, w = x, fw = fx, x = u, fx = fu;
+    } else {
+      (u < x ? a : b) = u;
+      if (fu <= fw || w == x) {
+        v = w, fv = fw, w = u, fw = fu;
+      } else if (fu <= fv || v == x || v == w) {
+        v = u, fv = fu;
+      }
+    }
+  }
+  return x;
+}
+
 CvMethod parse_cv_method(std::string_view name) {
   if (name == "loglik") return CvMethod::loglik;
   if (name == "lsq") return CvMethod::lsq;

@@ -1216,6 +1216,40 @@ GridSpec parse_grid(std::string_view text) {
 
 namespace {
 
+/// KdeOptions::cv_optimize: Brent's method on log h between the best width's neighbours in the
+/// sorted sweep (the sweep's ends when it is at one), to 1e-9 in log h. Every rank computes
+/// the same scores (bitwise), so every rank takes the same steps.
+void refine_width(const std::function<double(double)>& score_at, kde::CvCurve& curve) {
+  if (!curve.best) return;  // no finite score to start from
+  std::vector<double> sorted = curve.widths;
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  const double best = curve.widths[*curve.best];
+  const auto at = std::lower_bound(sorted.begin(), sorted.end(), best);
+  const double lo = at == sorted.begin() ? best : *(at - 1);
+  const double hi = at + 1 == sorted.end() ? best : *(at + 1);
+  curve.refined_h = best;
+  curve.refined_score = curve.score[*curve.best];
+  if (!(lo < hi)) return;
+  const bool loglik = curve.method == kde::CvMethod::loglik;
+  double best_score = curve.refined_score;
+  auto cost = [&](double log_h) {
+    const double h = std::exp(log_h);
+    const double score = score_at(h);
+    const bool better = loglik ? score > best_score : score < best_score;
+    if (std::isfinite(score) && better) {
+      best_score = score;
+      curve.refined_h = h;
+    }
+    const double value = loglik ? -score : score;
+    return std::isfinite(value) ? value : std::numeric_limits<double>::max();
+  };
+  int calls = 0;
+  kde::brent_minimum(cost, std::log(lo), std::log(hi), 1e-9, calls);
+  curve.refined_score = best_score;
+  curve.evaluations = calls;
+}
+
 /// What the binned approximation supports.
 void check_binned(const KdeOptions& options, int dim) {
   if (!options.binned) return;
@@ -1234,6 +1268,17 @@ void check_binned(const KdeOptions& options, int dim) {
     throw UsageError("KdeOptions::binned cross-validates by loglik only");
   if (options.compare_naive)
     throw UsageError("KdeOptions::binned states its own error estimate: drop compare_naive");
+}
+
+/// What the continuous refinement of the CV needs.
+void check_optimize(const KdeOptions& options) {
+  if (!options.cv_optimize) return;
+  if (!options.cv) throw UsageError("KdeOptions::cv_optimize refines a CV: add KdeOptions::cv");
+  if (options.kernel == Kernel::hypercube) {
+    throw UsageError(
+        "KdeOptions::cv_optimize is for the smooth kernels (the hypercube's score is a step "
+        "function of h)");
+  }
 }
 
 /// The algorithm that runs: the tree for hypercube counts at many points, else the sweep.
@@ -1346,7 +1391,10 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   result.log_det = transform.log_det;
   // The smooth kernels' fast path: samples in an order of their own (Z-order), so that chunks
   // and their pieces are compact boxes the sums can skip (kde/pruned_sums.hpp).
-  collectively(comm, [&] { check_binned(options, result.dim); });
+  collectively(comm, [&] {
+    check_binned(options, result.dim);
+    check_optimize(options);
+  });
   const bool pruned =
       options.kernel != Kernel::hypercube && options.algo != KdeAlgo::naive && !options.binned;
   double kernel_seconds = 0;
@@ -1485,12 +1533,26 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
                                                          result.widths)
                                : cross_validate(team, shard, samples, options.kernel, *options.cv,
                                                 result.widths, prune);
+    if (options.cv_optimize) {
+      refine_width(
+          [&](double h) {
+            const std::vector<double> one{h};
+            return (options.binned
+                        ? binned_cross_validation(team, samples, result.n, lo, hi, options, one)
+                        : cross_validate(team, shard, samples, options.kernel, *options.cv, one,
+                                         prune))
+                .score.front();
+          },
+          *result.cv);
+    }
     result.cv_seconds = max_over_ranks(comm, cv.seconds());
     // Densities in the samples' coordinates are |det A| times those computed.
-    for (double& score : result.cv->score) {
-      score = options.cv == kde::CvMethod::loglik ? score + transform.log_det
-                                                  : score * std::exp(transform.log_det);
-    }
+    auto mapped = [&](double score) {
+      return options.cv == kde::CvMethod::loglik ? score + transform.log_det
+                                                 : score * std::exp(transform.log_det);
+    };
+    for (double& score : result.cv->score) score = mapped(score);
+    if (result.cv->refined_h) result.cv->refined_score = mapped(result.cv->refined_score);
   }
   return result;
 }

@@ -25,6 +25,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -52,7 +53,17 @@ struct CvCurve {
   std::optional<std::size_t> best;
   /// Per width, how many samples have no neighbour (hypercube and loglik only; else empty).
   std::vector<std::uint64_t> lonely;
+  /// With a continuous refinement (smooth kernels): the width that optimises the score between
+  /// the best width's neighbours in the sweep, and its score.
+  std::optional<double> refined_h;
+  double refined_score = 0;
+  int evaluations = 0;  ///< scores the refinement computed
 };
+
+/// Brent's minimisation of f on [a, b] (parabolic steps, golden sections where they do not
+/// help), to |x - x*| <= tol (absolute); returns x* and counts the calls in `calls`.
+double brent_minimum(const std::function<double(double)>& f, double a, double b, double tol,
+                     int& calls);
 
 /// Rows [first, first + rows) of the n samples, row-major (the problem's dimension per row).
 /// For smooth kernels `first` must be a multiple of chunk_rows(n) (shards hold whole chunks).

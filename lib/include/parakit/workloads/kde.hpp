@@ -114,6 +114,9 @@ struct KdeOptions {
   std::vector<double> widths;
   std::optional<kde::BandwidthRule> bandwidth;
   std::optional<kde::CvMethod> cv;
+  /// Smooth kernels: refine the CV's best width by Brent's method on log h between its
+  /// neighbours in the sweep (to 1e-9 in log h; kde::CvCurve::refined_h).
+  bool cv_optimize = false;
   /// Smooth kernels: every density within bound.atol + bound.rtol * density of the sum over
   /// all samples (kde/pruned_sums.hpp); samples farther away are skipped. The fast path sorts
   /// the samples spatially first (KdeResult::samples is then in that order).
