@@ -340,6 +340,9 @@ TEST(KdeWorkload, ShardedFilesGiveTheBitsOfGeneratedSamples) {
       }
     }
   }
+  // Every rank's last serial_run reads the files on its own: none may be removed before all
+  // are done (rank 0 finishing first once removed the .h5 under rank 1's feet).
+  team().comm().barrier();
   if (team().rank() == 0) {
     for (const std::uint64_t n : {3ULL, 1000ULL, 9001ULL}) {
       const std::string stem = "kde-" + std::to_string(n) + "x2";
