@@ -24,12 +24,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
-def mixture(n, seed=7):
-    rng = np.random.default_rng(seed)
-    centers = np.array([[-1.0, -0.5], [1.2, 0.8], [0.0, 1.5]])
-    spreads = np.array([0.5, 0.35, 0.25])
-    which = rng.integers(0, 3, n)
-    return centers[which] + rng.standard_normal((n, 2)) * spreads[which, None]
+sys.path.insert(0, os.path.join(HERE, "peers"))
+from peers import gauss_mixture as mixture  # noqa: E402  (the peers' data, the same samples)
 
 
 def run(binary, args, threads):

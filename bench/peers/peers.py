@@ -483,19 +483,26 @@ def gauss_brute(samples, points, h, block=256):
     return out
 
 
-def build_kde_gauss(args, binary, workdir, quiet):
-    n, cells, h = args.gauss_n, args.gauss_cells, 0.2
+def mixture_on_grid(n, cells, h, workdir, tag, quiet):
+    """n mixture samples and a cells x cells grid over their range, saved as .npy files (the
+    same inputs for every system), and the NumPy log-sum-exp densities at the grid points."""
     samples = gauss_mixture(n)
     lo, hi = samples.min(axis=0), samples.max(axis=0)
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], cells), np.linspace(lo[1], hi[1], cells),
                          indexing="ij")
     points = np.column_stack([gx.ravel(), gy.ravel()])
-    samples_path = os.path.join(workdir, "mixture.npy")
-    points_path = os.path.join(workdir, "grid.npy")
+    samples_path = os.path.join(workdir, "mixture%s.npy" % tag)
+    points_path = os.path.join(workdir, "grid%s.npy" % tag)
     np.save(samples_path, samples)
     np.save(points_path, points)
     log("  NumPy log-sum-exp reference for %d points x %d samples" % (len(points), n), quiet)
-    reference = gauss_brute(samples, points, h)
+    return samples, points, samples_path, points_path, gauss_brute(samples, points, h)
+
+
+def build_kde_gauss(args, binary, workdir, quiet):
+    n, cells, h = args.gauss_n, args.gauss_cells, 0.2
+    samples, points, samples_path, points_path, reference = mixture_on_grid(
+        n, cells, h, workdir, "", quiet)
 
     def parakit_densities(p, backend):
         out_path = os.path.join(workdir, "density-%s-%d.npy" % (backend, p))
@@ -569,17 +576,8 @@ def build_kde_gauss_large(args, binary, workdir, quiet):
     parakit's default bound (rtol 1e-12) against scikit-learn at rtol = 1e-12 and rtol = 0, and
     parakit's binned approximation for context."""
     n, cells, h = args.large_n, 100, 0.15
-    samples = gauss_mixture(n)
-    lo, hi = samples.min(axis=0), samples.max(axis=0)
-    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], cells), np.linspace(lo[1], hi[1], cells),
-                         indexing="ij")
-    points = np.column_stack([gx.ravel(), gy.ravel()])
-    samples_path = os.path.join(workdir, "mixture-large.npy")
-    points_path = os.path.join(workdir, "grid-large.npy")
-    np.save(samples_path, samples)
-    np.save(points_path, points)
-    log("  NumPy log-sum-exp reference for %d points x %d samples" % (len(points), n), quiet)
-    reference = gauss_brute(samples, points, h)
+    samples, points, samples_path, points_path, reference = mixture_on_grid(
+        n, cells, h, workdir, "-large", quiet)
 
     def parakit_densities(p, extra, tag):
         out_path = os.path.join(workdir, "density-large-%s-%d.npy" % (tag, p))

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "parakit/core/error.hpp"
 #include "parakit/numeric/exp_sum.hpp"
@@ -43,15 +44,22 @@ double ordered_sum(const double* x, std::size_t n) noexcept {
   return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
-ChunkSums::ChunkSums(Kernel kernel, std::span<const double> widths) : kernel_(kernel) {
-  if (kernel == Kernel::hypercube) throw UsageError("ChunkSums: the hypercube is not smooth");
+std::vector<double> term_scales(Kernel kernel, std::span<const double> widths,
+                                std::string_view who) {
+  if (kernel == Kernel::hypercube)
+    throw UsageError(std::string(who) + ": the hypercube is not smooth");
+  std::vector<double> scales;
   for (const double h : widths) {
     if (!(h > 0) || !std::isfinite(h))
       throw UsageError("window widths must be positive and finite");
     const double inverse = 1.0 / (h * h);
-    scale_.push_back(kernel == Kernel::gaussian ? -0.5 * inverse : inverse);
+    scales.push_back(kernel == Kernel::gaussian ? -0.5 * inverse : inverse);
   }
+  return scales;
 }
+
+ChunkSums::ChunkSums(Kernel kernel, std::span<const double> widths)
+    : kernel_(kernel), scale_(term_scales(kernel, widths, "ChunkSums")) {}
 
 void ChunkSums::operator()(const double* rows, std::size_t count, int d, const double* point,
                            double* out, std::size_t skip) {

@@ -170,7 +170,7 @@ std::uint64_t SampleBoxes::distances(std::uint64_t k, const double* point, doubl
                                      double* out) const noexcept {
   piece_distances(&columns_[k * kPieceRows * static_cast<std::uint64_t>(d_)], d_, point, shift,
                   out);
-  return std::min(rows_, (k + 1) * kPieceRows) - k * kPieceRows;
+  return piece_rows(k);
 }
 
 double SampleBoxes::piece_min(std::uint64_t k, const double* point) const noexcept {
@@ -191,18 +191,16 @@ double SampleBoxes::chunk_max(std::uint64_t c, const double* point) const noexce
 }
 
 std::uint64_t SampleBoxes::count_within(const double* point, double r2) const noexcept {
-  const std::uint64_t per_chunk = chunk_ / kPieceRows;
-  const std::uint64_t pieces = (rows_ + kPieceRows - 1) / kPieceRows;
   std::uint64_t count = 0;
   for (std::uint64_t c = 0; c < chunks_; ++c) {
     if (chunk_min(c, point) > r2) continue;
     if (chunk_max(c, point) <= r2) {
-      count += std::min(rows_, (c + 1) * chunk_) - c * chunk_;
+      count += chunk_size(c);
       continue;
     }
-    for (std::uint64_t k = c * per_chunk; k < std::min(pieces, (c + 1) * per_chunk); ++k) {
-      if (piece_max(k, point) <= r2)
-        count += std::min(rows_, (k + 1) * kPieceRows) - k * kPieceRows;
+    const IndexRange pieces = pieces_of(c);
+    for (std::uint64_t k = pieces.begin; k < pieces.end; ++k) {
+      if (piece_max(k, point) <= r2) count += piece_rows(k);
     }
   }
   return count;
@@ -211,28 +209,23 @@ std::uint64_t SampleBoxes::count_within(const double* point, double r2) const no
 double SampleBoxes::nearest(const double* point, std::uint64_t skip) const noexcept {
   // An upper bound first (the nearest farthest corner), then only the boxes that come within
   // it: a row's distance lies between its box's minimum and maximum.
-  const std::uint64_t pieces_per_chunk = chunk_ / kPieceRows;
+  // (a box whose only row is `skip` bounds nothing)
   double bound = kInfinity;
   for (std::uint64_t c = 0; c < chunks_; ++c) {
-    if (c * chunk_ != skip || std::min(rows_, (c + 1) * chunk_) - c * chunk_ > 1)
-      bound = std::min(bound, chunk_max(c, point));
+    if (c * chunk_ != skip || chunk_size(c) > 1) bound = std::min(bound, chunk_max(c, point));
   }
   for (std::uint64_t c = 0; c < chunks_; ++c) {
     if (chunk_min(c, point) > bound) continue;
-    const std::uint64_t last =
-        std::min((rows_ + kPieceRows - 1) / kPieceRows, (c + 1) * pieces_per_chunk);
-    for (std::uint64_t k = c * pieces_per_chunk; k < last; ++k) {
-      // (a piece whose only row is `skip` bounds nothing)
-      if (k * kPieceRows != skip || std::min(rows_, (k + 1) * kPieceRows) - k * kPieceRows > 1)
-        bound = std::min(bound, piece_max(k, point));
+    const IndexRange pieces = pieces_of(c);
+    for (std::uint64_t k = pieces.begin; k < pieces.end; ++k) {
+      if (k * kPieceRows != skip || piece_rows(k) > 1) bound = std::min(bound, piece_max(k, point));
     }
   }
   double best = kInfinity;
   for (std::uint64_t c = 0; c < chunks_; ++c) {
     if (chunk_min(c, point) > bound) continue;
-    const std::uint64_t last =
-        std::min((rows_ + kPieceRows - 1) / kPieceRows, (c + 1) * pieces_per_chunk);
-    for (std::uint64_t k = c * pieces_per_chunk; k < last; ++k) {
+    const IndexRange pieces = pieces_of(c);
+    for (std::uint64_t k = pieces.begin; k < pieces.end; ++k) {
       if (piece_min(k, point) > std::min(bound, best)) continue;
       double r2[kPieceRows];
       const std::uint64_t count = distances(k, point, 0.0, r2);
@@ -259,15 +252,8 @@ double gaussian_reach2(double r2min, double h, int d, double n, const ErrorBound
   return r2min + 2 * h * h * std::log(n / allowed);
 }
 
-PrunedSums::PrunedSums(Kernel kernel, std::span<const double> widths) : kernel_(kernel) {
-  if (kernel == Kernel::hypercube) throw UsageError("PrunedSums: the hypercube is not smooth");
-  for (const double h : widths) {
-    if (!(h > 0) || !std::isfinite(h))
-      throw UsageError("window widths must be positive and finite");
-    const double inverse = 1.0 / (h * h);
-    scale_.push_back(kernel == Kernel::gaussian ? -0.5 * inverse : inverse);
-  }
-}
+PrunedSums::PrunedSums(Kernel kernel, std::span<const double> widths)
+    : kernel_(kernel), scale_(term_scales(kernel, widths, "PrunedSums")) {}
 
 void PrunedSums::operator()(const SampleBoxes& boxes, std::uint64_t c, const double* point,
                             double shift, const double* reach2, double* out, std::uint64_t skip) {
@@ -282,18 +268,13 @@ void PrunedSums::operator()(const SampleBoxes& boxes, std::uint64_t c, const dou
   for (std::size_t j = 0; j < m && !any; ++j) any = within(chunk_near, j);
   std::fill(out, out + m, 0.0);
   if (!any) return;
-  const std::uint64_t rows = boxes.rows();
-  const std::uint64_t per_chunk = boxes.chunk_rows() / SampleBoxes::kPieceRows;
-  const std::uint64_t first = c * per_chunk;
-  const std::uint64_t last =
-      std::min((rows + SampleBoxes::kPieceRows - 1) / SampleBoxes::kPieceRows, first + per_chunk);
+  const IndexRange pieces = boxes.pieces_of(c);
   // The pieces any width takes, their r^2 - shift in order.
-  taken_.clear();
   offset_.assign(1, 0);
   std::uint64_t self_at = UINT64_MAX;  // where the left-out row's distance went
   piece_min_.clear();
   x_.resize(boxes.chunk_rows() + SampleBoxes::kPieceRows);  // a piece writes kPieceRows
-  for (std::uint64_t k = first; k < last; ++k) {
+  for (std::uint64_t k = pieces.begin; k < pieces.end; ++k) {
     const double near = boxes.piece_min(k, point);
     bool take = false;
     for (std::size_t j = 0; j < m && !take; ++j) take = within(near, j);
@@ -301,7 +282,6 @@ void PrunedSums::operator()(const SampleBoxes& boxes, std::uint64_t c, const dou
     const std::uint64_t count = boxes.distances(k, point, shift, x_.data() + offset_.back());
     if (skip - k * SampleBoxes::kPieceRows < count)
       self_at = offset_.back() + skip - k * SampleBoxes::kPieceRows;
-    taken_.push_back(k);
     piece_min_.push_back(near);
     offset_.push_back(offset_.back() + count);
   }
@@ -309,13 +289,13 @@ void PrunedSums::operator()(const SampleBoxes& boxes, std::uint64_t c, const dou
   // the runs added in order.
   for (std::size_t j = 0; j < m; ++j) {
     double total = 0;
-    for (std::size_t a = 0; a < taken_.size();) {
+    for (std::size_t a = 0; a < piece_min_.size();) {
       if (!within(piece_min_[a], j)) {
         ++a;
         continue;
       }
       std::size_t b = a + 1;
-      while (b < taken_.size() && within(piece_min_[b], j)) ++b;
+      while (b < piece_min_.size() && within(piece_min_[b], j)) ++b;
       const double* x = x_.data() + offset_[a];
       const std::size_t count = offset_[b] - offset_[a];
       // The left-out row adds exactly 0 (its lane skips it).

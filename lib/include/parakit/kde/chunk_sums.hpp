@@ -16,6 +16,7 @@
 #include <Eigen/Core>
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "parakit/kde/kernels.hpp"
@@ -29,6 +30,12 @@ std::uint64_t chunk_rows(std::uint64_t n) noexcept;
 /// Sums s = x_0 + ... + x_{n-1} in a fixed order: eight interleaved partial sums (lane k takes
 /// x_k, x_{k+8}, ...), combined ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)).
 double ordered_sum(const double* x, std::size_t n) noexcept;
+
+/// Per width, the factor a squared distance is multiplied by in a term: -1 / (2 h^2) for the
+/// gaussian (the exponent), 1 / h^2 for epanechnikov. Throws UsageError (naming `who`) for the
+/// hypercube or a width that is not positive and finite.
+std::vector<double> term_scales(Kernel kernel, std::span<const double> widths,
+                                std::string_view who);
 
 /// One chunk's unnormalised kernel sums at one point for every width. Holds scratch space:
 /// use one per thread.

@@ -23,10 +23,12 @@
 // in them, so a box's minimum distance never exceeds a row's.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
 
+#include "parakit/core/partition.hpp"
 #include "parakit/kde/kernels.hpp"
 
 namespace parakit::kde {
@@ -54,6 +56,17 @@ class SampleBoxes {
                     static_cast<int>(local.cols()), chunk) {}
 
   std::uint64_t rows() const noexcept { return rows_; }
+  /// The pieces of chunk c, and the rows of piece k and of chunk c.
+  IndexRange pieces_of(std::uint64_t c) const noexcept {
+    const std::uint64_t per_chunk = chunk_ / kPieceRows;
+    return {c * per_chunk, std::min((rows_ + kPieceRows - 1) / kPieceRows, (c + 1) * per_chunk)};
+  }
+  std::uint64_t piece_rows(std::uint64_t k) const noexcept {
+    return std::min(rows_, (k + 1) * kPieceRows) - k * kPieceRows;
+  }
+  std::uint64_t chunk_size(std::uint64_t c) const noexcept {
+    return std::min(rows_, (c + 1) * chunk_) - c * chunk_;
+  }
   std::uint64_t chunks() const noexcept { return chunks_; }
   std::uint64_t chunk_rows() const noexcept { return chunk_; }
   int dim() const noexcept { return d_; }
@@ -108,9 +121,9 @@ class PrunedSums {
 
  private:
   Kernel kernel_;
-  std::vector<double> scale_;  // -1 / (2 h^2) (gaussian) or 1 / h^2 (epanechnikov)
-  std::vector<double> x_;      // r^2 - shift of the pieces taken, in order
-  std::vector<std::uint64_t> taken_, offset_;
+  std::vector<double> scale_;          // -1 / (2 h^2) (gaussian) or 1 / h^2 (epanechnikov)
+  std::vector<double> x_;              // r^2 - shift of the pieces taken, in order
+  std::vector<std::uint64_t> offset_;  // where each piece taken starts in x_ (and its end)
   std::vector<double> piece_min_;
 };
 
