@@ -417,7 +417,11 @@ void print_summary(const KdeOptions& options, const KdeResult& r, const Kept& ke
   std::printf("parakit kde: %s kernel, %lld samples x %lld dims (%s)\n",
               std::string(kde::to_string(options.kernel)).c_str(), static_cast<long long>(r.n),
               static_cast<long long>(r.dim), source.c_str());
-  if (r.rule_width) std::printf("  rule of thumb h = %s\n", format_double(*r.rule_width).c_str());
+  if (r.rule_width) {
+    const auto rule = options.bandwidth.value_or(kde::BandwidthRule::scott);
+    std::printf("  %s h = %s\n", rule == kde::BandwidthRule::isj ? "ISJ plug-in" : "rule of thumb",
+                format_double(*r.rule_width).c_str());
+  }
   if (r.binned) {
     std::string cells;
     for (const auto c : r.binned->cells.front())
@@ -516,7 +520,10 @@ Subcommand add_kde_command(CLI::App& root) {
           ->add_option("--cv", args->cv,
                        "leave-one-out cross-validation: loglik (also a bare --cv) or lsq")
           ->expected(0, 1);
-  command->add_option("--bandwidth", args->bandwidth, "rule-of-thumb width: scott|silverman");
+  command->add_option(
+      "--bandwidth", args->bandwidth,
+      "width rule: scott|silverman (any d), isj (1-D: improved Sheather-Jones, Botev et al. "
+      "2010; exit 2 when its fixed-point equation has no root)");
   auto* input = command->add_option(
       "--input", args->input,
       "samples from a CSV, .npy, HDF5 (.h5) or raw float64 .bin file; each rank reads only "

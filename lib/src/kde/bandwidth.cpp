@@ -5,6 +5,7 @@
 #include <string>
 
 #include "parakit/core/error.hpp"
+#include "parakit/kde/isj.hpp"
 #include "parakit/numeric/exact_sum.hpp"
 
 namespace parakit::kde {
@@ -12,12 +13,21 @@ namespace parakit::kde {
 BandwidthRule parse_bandwidth_rule(std::string_view name) {
   if (name == "scott") return BandwidthRule::scott;
   if (name == "silverman") return BandwidthRule::silverman;
-  throw UsageError("kde::BandwidthRule must be scott or silverman, not '" + std::string(name) +
+  if (name == "isj") return BandwidthRule::isj;
+  throw UsageError("kde::BandwidthRule must be scott, silverman or isj, not '" + std::string(name) +
                    "'");
 }
 
 std::string_view to_string(BandwidthRule rule) noexcept {
-  return rule == BandwidthRule::scott ? "scott" : "silverman";
+  switch (rule) {
+    case BandwidthRule::scott:
+      return "scott";
+    case BandwidthRule::silverman:
+      return "silverman";
+    case BandwidthRule::isj:
+      return "isj";
+  }
+  return "?";
 }
 
 namespace {
@@ -85,12 +95,22 @@ double geometric_mean_std(const Samples& samples) {
 }
 
 double rule_of_thumb_bandwidth(BandwidthRule rule, const Samples& samples) {
+  if (rule == BandwidthRule::isj) {
+    if (samples.cols() != 1) throw UsageError("the ISJ bandwidth is for 1-D samples");
+    if (samples.rows() < 2) throw InputError("a bandwidth rule needs at least 2 samples");
+    const auto grid = isj_grid(samples.col(0).minCoeff(), samples.col(0).maxCoeff());
+    std::vector<std::int64_t> bins(grid.size(), 0);
+    bin_rows(grid, samples.data(), static_cast<std::uint64_t>(samples.rows()), bins);
+    return isj_bandwidth(grid, bins, static_cast<double>(samples.rows()));
+  }
   return rule_width(rule, static_cast<double>(samples.rows()), static_cast<double>(samples.cols()),
                     geometric_mean_std(samples));
 }
 
 double rule_of_thumb_bandwidth(BandwidthRule rule, std::uint64_t samples,
                                std::span<const double> variances) {
+  if (rule == BandwidthRule::isj)
+    throw UsageError("the ISJ bandwidth needs the samples, not only their variances");
   if (samples < 2) throw InputError("a bandwidth rule needs at least 2 samples");
   return rule_width(rule, static_cast<double>(samples), static_cast<double>(variances.size()),
                     geometric_mean_of_std(variances));

@@ -20,6 +20,7 @@
 #include "parakit/data/generate.hpp"
 #include "parakit/data/numpy_random.hpp"
 #include "parakit/kde/chunk_sums.hpp"
+#include "parakit/kde/isj.hpp"
 #include "parakit/kde/neighbors.hpp"
 #include "parakit/kde/range_counter.hpp"
 #include "parakit/kde/range_tree.hpp"
@@ -261,21 +262,66 @@ SampleTransform plan_transform(const Comm& comm, const KdeOptions& options, cons
 
 // ------------------------------------------------------------------ widths and points
 
+/// Whether the widths come from a rule (KdeOptions::bandwidth, or a CV sweep centred on Scott's).
+bool uses_rule(const KdeOptions& options) {
+  return options.bandwidth || (options.cv && options.widths.empty());
+}
+
+/// A rule's InputError, said in terms of the option that asked for the rule and the samples.
+InputError rule_error(const KdeOptions& options, const InputError& error) {
+  const std::string option =
+      options.bandwidth
+          ? "KdeOptions::bandwidth " + std::string(kde::to_string(*options.bandwidth))
+          : std::string("KdeOptions::cv without KdeOptions::widths (centred on Scott's rule)");
+  const std::string source =
+      options.input.empty() ? std::string("the generated samples") : options.input;
+  return InputError(option + ": " + source + ": " + error.what());
+}
+
+/// The ISJ width of 1-D samples spread over ranks (kde/isj.hpp): each rank bins its rows, the
+/// fixed-point bins add exactly, rank 0 solves and broadcasts.
+double isj_width(const Comm& comm, const KdeOptions& options, const Samples& local, std::uint64_t n,
+                 double lo, double hi) {
+  kde::BinGrid grid;
+  std::vector<std::int64_t> bins;
+  collectively(comm, [&] {
+    if (local.cols() != 1) {
+      throw UsageError("KdeOptions::bandwidth isj is for 1-D samples, not " +
+                       std::to_string(local.cols()) + "-D (use scott or silverman)");
+    }
+    if (n < 2) throw rule_error(options, InputError("a bandwidth rule needs at least 2 samples"));
+    try {
+      grid = kde::isj_grid(lo, hi);
+    } catch (const InputError& error) {
+      throw rule_error(options, error);
+    }
+    bins.assign(grid.size(), 0);
+    kde::bin_rows(grid, local.data(), static_cast<std::uint64_t>(local.rows()), bins);
+  });
+  comm.all_reduce_in_place(std::span<std::int64_t>(bins), ops::plus{});
+  double h = 0;
+  collectively(comm, [&] {
+    if (comm.rank() != 0) return;
+    try {
+      h = kde::isj_bandwidth(grid, bins, static_cast<double>(n));
+    } catch (const InputError& error) {
+      throw rule_error(options, error);
+    }
+  });
+  return comm.broadcast(h, 0);
+}
+
+/// The widths to evaluate. `rule_width`: the rule's width when one is used (given, as ISJ's,
+/// or computed here from n and the column variances).
 std::vector<double> plan_widths(const KdeOptions& options, std::uint64_t n,
                                 const std::vector<double>& variances,
                                 std::optional<double>& rule_width) {
-  if (options.bandwidth || (options.cv && options.widths.empty())) {
+  if (uses_rule(options) && !rule_width) {
     const auto rule = options.bandwidth.value_or(kde::BandwidthRule::scott);
     try {
       rule_width = kde::rule_of_thumb_bandwidth(rule, n, variances);
     } catch (const InputError& error) {
-      const std::string option =
-          options.bandwidth
-              ? "KdeOptions::bandwidth " + std::string(kde::to_string(rule))
-              : std::string("KdeOptions::cv without KdeOptions::widths (centred on Scott's rule)");
-      const std::string source =
-          options.input.empty() ? std::string("the generated samples") : options.input;
-      throw InputError(option + ": " + source + ": " + error.what());
+      throw rule_error(options, error);
     }
   }
   if (!options.widths.empty()) {
@@ -1409,7 +1455,9 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   Samples& samples = result.samples;
   const auto d = static_cast<std::size_t>(result.dim);
 
-  if (options.bandwidth || (options.cv && options.widths.empty())) {
+  if (options.bandwidth == kde::BandwidthRule::isj) {
+    result.rule_width = isj_width(comm, options, samples, result.n, lo[0], hi[0]);
+  } else if (uses_rule(options)) {
     variances = column_variances(comm, samples, result.n);
   }
   collectively(comm, [&] {

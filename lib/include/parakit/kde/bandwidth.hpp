@@ -1,7 +1,9 @@
 // Rule-of-thumb bandwidths on a standardised scale, for any dimension d >= 1:
 //   Scott:      h = s * n^(-1/(d+4))
 //   Silverman:  h = s * (4 / ((d+2) n))^(1/(d+4))
-// where s is the geometric mean of the per-dimension sample standard deviations (ddof 1).
+// where s is the geometric mean of the per-dimension sample standard deviations (ddof 1);
+// and, for 1-D samples, the improved Sheather-Jones plug-in (kde/isj.hpp), which needs the
+// samples themselves rather than their variances.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +15,7 @@
 
 namespace parakit::kde {
 
-enum class BandwidthRule { scott, silverman };
+enum class BandwidthRule { scott, silverman, isj };
 BandwidthRule parse_bandwidth_rule(std::string_view name);
 std::string_view to_string(BandwidthRule rule) noexcept;
 
@@ -21,9 +23,12 @@ std::string_view to_string(BandwidthRule rule) noexcept;
 /// InputError if a column has zero variance (no scale to take) or there are < 2 samples.
 double geometric_mean_std(const Samples& samples);
 
+/// The rule's width for these samples (all of them: for samples spread over ranks, the rules
+/// of thumb take the overload below and ISJ its bins, kde/isj.hpp).
 double rule_of_thumb_bandwidth(BandwidthRule rule, const Samples& samples);
 
-/// The same from n and the column variances (ddof 1), for samples spread over ranks.
+/// Scott's or Silverman's width from n and the column variances (ddof 1), for samples spread
+/// over ranks (UsageError for ISJ, which needs the samples).
 double rule_of_thumb_bandwidth(BandwidthRule rule, std::uint64_t n,
                                std::span<const double> variances);
 
