@@ -36,7 +36,7 @@ struct KdeArgs {
   int dim = 2;
   std::uint64_t seed = 123;
   std::string rng = "numpy";
-  std::string input, out, plot;
+  std::string input, out, plot, weights, weights_dataset;
   std::uint64_t cols = 0;
   std::string dataset;
   std::uint64_t point_block = 0;
@@ -73,6 +73,12 @@ nlohmann::json cv_json(const kde::CvCurve& curve) {
   return out;
 }
 
+/// Whether the results have counts: the hypercube's, without weights (whose windows hold sums
+/// of weights).
+bool has_counts(const KdeOptions& options) {
+  return options.kernel == kde::Kernel::hypercube && options.weights.path.empty();
+}
+
 /// One query point and no grid: results are reported per width ("point", "results").
 bool single_point(const KdeResult& r) {
   return r.point_count == 1 && r.grid_cells.empty();
@@ -91,7 +97,7 @@ nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Kept
                        const Team& team, const std::vector<std::uint64_t>& peak_rss) {
   const std::size_t m = r.widths.size();
   const auto d = static_cast<std::size_t>(r.dim);
-  const bool hypercube = options.kernel == kde::Kernel::hypercube;
+  const bool hypercube = has_counts(options);
   nlohmann::json out{{"command", "kde"},
                      {"kernel", kde::to_string(options.kernel)},
                      {"algo", workloads::to_string(r.algo)},
@@ -126,6 +132,11 @@ nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Kept
     out["dim_scale"] = std::move(scale);
   }
   if (options.data_covariance) out["kernel_cov"] = "data";
+  if (r.weights) {
+    out["weights"] = {{"file", options.weights.path},
+                      {"total", json_double(r.weights->total)},
+                      {"effective_n", json_double(r.weights->effective)}};
+  }
   if (r.rule_width) {
     out["bandwidth"] = {
         {"rule", kde::to_string(options.bandwidth.value_or(kde::BandwidthRule::scott))},
@@ -409,7 +420,7 @@ void write_plot(const std::string& path, const KdeOptions& options, const KdeRes
 void print_summary(const KdeOptions& options, const KdeResult& r, const Kept& kept,
                    const Team& team) {
   const std::size_t m = r.widths.size();
-  const bool hypercube = options.kernel == kde::Kernel::hypercube;
+  const bool hypercube = has_counts(options);
   const std::string source = options.input.empty()
                                  ? std::string(workloads::to_string(options.rng)) + " rng, seed " +
                                        std::to_string(options.seed)
@@ -534,6 +545,14 @@ Subcommand add_kde_command(CLI::App& root) {
       ->add_option("--dataset", args->dataset,
                    "the dataset of an HDF5 --input, e.g. /samples (default: the file's only one)")
       ->needs(input);
+  auto* weights = command->add_option(
+      "--weights", args->weights,
+      "sample weights: one per sample, >= 0, in a one-column CSV, .npy, HDF5 or .bin file of as "
+      "many rows (read by row ranges, as --input); every kernel and mode then sums w_i K / sum w");
+  command
+      ->add_option("--weights-dataset", args->weights_dataset,
+                   "the dataset of an HDF5 --weights file (default: the file's only one)")
+      ->needs(weights);
   command->add_option("--samples", args->samples, "generated samples")
       ->capture_default_str()
       ->excludes(input);
@@ -596,7 +615,7 @@ Subcommand add_kde_command(CLI::App& root) {
       "NONEMPTY");
   for (const char* name : {"--point", "--points", "--grid", "--widths", "--bandwidth", "--input",
                            "--approx", "--dim-scale", "--kernel-cov", "--dataset", "--out",
-                           "--plot", "--kernel", "--algo", "--rng"}) {
+                           "--weights", "--plot", "--kernel", "--algo", "--rng"}) {
     command->get_option(name)->check(non_empty);
   }
 
@@ -614,6 +633,8 @@ Subcommand add_kde_command(CLI::App& root) {
         options.input = args->input;
         options.cols = args->cols;
         options.dataset = args->dataset;
+        options.weights = {args->weights, args->weights.ends_with(".bin") ? 1U : 0U,
+                           args->weights_dataset, "--weights"};
         options.point_block = args->point_block;
         if (options.input.empty()) {
           options.samples = parse_count(args->samples, "--samples");
@@ -687,8 +708,8 @@ Subcommand add_kde_command(CLI::App& root) {
           std::optional<DensityOutputs> outputs;
           collectively(team.comm(), [&] {
             if (!is_output_rank(team)) return;
-            outputs.emplace(args->out, args->common.json, !args->plot.empty(),
-                            options.kernel == kde::Kernel::hypercube, options.log_density);
+            outputs.emplace(args->out, args->common.json, !args->plot.empty(), has_counts(options),
+                            options.log_density);
             options.on_block = [&](const workloads::DensityBlock& block) { outputs->add(block); };
           });
           const KdeResult result = workloads::run_kde(team, options);

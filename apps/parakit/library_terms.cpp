@@ -32,6 +32,7 @@ constexpr Term kTerms[] = {
     {"KdeOptions::dim", "--dim"},
     {"KdeOptions::grid", "--grid"},
     {"KdeOptions::input", "--input"},
+    {"KdeOptions::weights", "--weights"},
     {"TableSource::cols", "--cols"},
     {"TableSource::dataset", "--dataset"},
     {"KdeOptions::points", "--point"},

@@ -93,17 +93,16 @@ BinGrid BinGrid::around(std::span<const double> lo, std::span<const double> hi, 
 }
 
 void bin_rows(const BinGrid& grid, const double* rows, std::uint64_t count,
-              std::span<std::int64_t> bins) {
+              std::span<std::int64_t> bins, const double* weights) {
   const int d = grid.dim();
   std::uint64_t cell[3];
   double frac[3];
   for (std::uint64_t i = 0; i < count; ++i) {
     const double* x = rows + i * static_cast<std::uint64_t>(d);
     if (!locate(grid, x, cell, frac)) throw InternalError("bin_rows: a row outside the grid");
-    for (unsigned corner = 0; corner < (1U << d); ++corner) {
-      bins[corner_index(grid, cell, corner)] +=
-          std::llround(corner_weight(d, frac, corner) * kBinUnit);
-    }
+    const double unit = weights != nullptr ? weights[i] * kBinUnit : kBinUnit;
+    for (unsigned corner = 0; corner < (1U << d); ++corner)
+      bins[corner_index(grid, cell, corner)] += std::llround(corner_weight(d, frac, corner) * unit);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "parakit/core/error.hpp"
+#include "parakit/kde/neighbors.hpp"
 #include "parakit/numeric/exp_sum.hpp"
 
 namespace parakit::kde {
@@ -25,6 +26,25 @@ void squared_distances(const double* rows, std::size_t count, int d, const doubl
     }
     r2[i] = sum;
   }
+}
+
+/// r[i] = the Chebyshev distance max_t fl(|x_t - p_t|) of row i to the point.
+void chebyshev_distances(const double* rows, std::size_t count, int d, const double* point,
+                         double* r) noexcept {
+  for (std::size_t i = 0; i < count; ++i) {
+    const double* x = rows + i * static_cast<std::size_t>(d);
+    double far = 0;
+    for (int t = 0; t < d; ++t) far = std::max(far, std::abs(x[t] - point[t]));
+    r[i] = far;
+  }
+}
+
+/// Per width in the caller's order, the largest Chebyshev distance inside its window.
+std::vector<double> window_limits(std::span<const double> widths) {
+  const HypercubeWidths sorted(widths);
+  std::vector<double> limits(widths.size());
+  for (std::size_t j = 0; j < limits.size(); ++j) limits[sorted.order()[j]] = sorted.limits()[j];
+  return limits;
 }
 
 }  // namespace
@@ -59,14 +79,29 @@ std::vector<double> term_scales(Kernel kernel, std::span<const double> widths,
 }
 
 ChunkSums::ChunkSums(Kernel kernel, std::span<const double> widths)
-    : kernel_(kernel), scale_(term_scales(kernel, widths, "ChunkSums")) {}
+    : kernel_(kernel),
+      scale_(kernel == Kernel::hypercube ? window_limits(widths)
+                                         : term_scales(kernel, widths, "ChunkSums")) {}
 
 void ChunkSums::operator()(const double* rows, std::size_t count, int d, const double* point,
-                           double* out, std::size_t skip) {
+                           double* out, std::size_t skip, const double* weights) {
   const auto n = static_cast<Eigen::Index>(count);
   if (r2_.size() != n) {
     r2_.resize(n);
     term_.resize(n);
+  }
+  if (kernel_ == Kernel::hypercube) {
+    chebyshev_distances(rows, count, d, point, r2_.data());
+    for (std::size_t j = 0; j < scale_.size(); ++j) {
+      const double limit = scale_[j];
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const double w = weights != nullptr ? weights[i] : 1.0;
+        term_[i] = r2_[i] <= limit ? w : 0.0;
+      }
+      if (skip < count) term_[static_cast<Eigen::Index>(skip)] = 0.0;
+      out[j] = ordered_sum(term_.data(), count);
+    }
+    return;
   }
   switch (d) {  // a fixed dimension lets the compiler vectorise across rows
     case 1:
@@ -84,9 +119,10 @@ void ChunkSums::operator()(const double* rows, std::size_t count, int d, const d
   for (std::size_t j = 0; j < scale_.size(); ++j) {
     const double s = scale_[j];
     if (kernel_ == Kernel::gaussian) {
-      out[j] = numeric::exp_sum(r2_.data(), count, s, skip);  // the lanes of ordered_sum
+      out[j] = numeric::exp_sum(r2_.data(), count, s, skip, weights);  // ordered_sum's lanes
     } else {
       term_ = (1.0 - r2_ * s).max(0.0);
+      if (weights != nullptr) term_ *= Eigen::Map<const Eigen::ArrayXd>(weights, n);
       if (skip < count) term_[static_cast<Eigen::Index>(skip)] = 0.0;
       out[j] = ordered_sum(term_.data(), count);
     }

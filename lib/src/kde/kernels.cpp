@@ -112,20 +112,27 @@ std::vector<double> smooth_kernel_sums(Kernel kernel, const Samples& samples,
 std::vector<double> smooth_kernel_sums_naive(Kernel kernel, const Samples& samples,
                                              std::span<const double> point,
                                              std::span<const double> widths, Eigen::Index first,
-                                             Eigen::Index last) {
-  if (kernel == Kernel::hypercube) throw InternalError("smooth_kernel_sums: not a smooth kernel");
+                                             Eigen::Index last, const double* weights) {
   if (last < 0) last = samples.rows();
   std::vector<double> sums(widths.size(), 0.0);
   for (std::size_t j = 0; j < widths.size(); ++j) {
     const double h = widths[j];
     for (Eigen::Index i = first; i < last; ++i) {
+      const double w = weights != nullptr ? weights[i] : 1.0;
+      if (kernel == Kernel::hypercube) {  // the seed's test, coordinate by coordinate
+        bool inside = true;
+        for (Eigen::Index t = 0; t < samples.cols() && inside; ++t)
+          inside = std::abs(point[static_cast<std::size_t>(t)] - samples(i, t)) / h <= 0.5;
+        sums[j] += inside ? w : 0.0;
+        continue;
+      }
       double r2 = 0;
       for (Eigen::Index t = 0; t < samples.cols(); ++t) {
         const double diff = samples(i, t) - point[static_cast<std::size_t>(t)];
         r2 += diff * diff;
       }
-      sums[j] += kernel == Kernel::gaussian ? std::exp(-r2 / (2 * h * h))
-                                            : std::max(0.0, 1 - r2 / (h * h));
+      sums[j] += w * (kernel == Kernel::gaussian ? std::exp(-r2 / (2 * h * h))
+                                                 : std::max(0.0, 1 - r2 / (h * h)));
     }
   }
   return sums;

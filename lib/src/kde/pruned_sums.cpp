@@ -104,9 +104,13 @@ double box_max(const double* lo, const double* hi, const double* point, int d) n
 }
 
 /// The sum of max(0, 1 - x[i] s) in kde::ordered_sum's order, term `skip` taken as 0.
-double epanechnikov_sum(const double* x, std::size_t n, double s, std::size_t skip) noexcept {
+double epanechnikov_sum(const double* x, std::size_t n, double s, std::size_t skip,
+                        const double* weights) noexcept {
   double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  auto term = [&](std::size_t i) { return i == skip ? 0.0 : std::max(0.0, 1.0 - x[i] * s); };
+  auto term = [&](std::size_t i) {
+    const double k = std::max(0.0, 1.0 - x[i] * s);
+    return i == skip ? 0.0 : weights != nullptr ? k * weights[i] : k;
+  };
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     for (std::size_t k = 0; k < 8; ++k) lane[k] += term(i + k);
@@ -239,8 +243,7 @@ double SampleBoxes::nearest(const double* point, std::uint64_t skip) const noexc
 
 double gaussian_reach2(double r2min, double h, int d, double n, const ErrorBound& bound,
                        double lower) noexcept {
-  const double budget =
-      (bound.rtol >= 2 * ErrorBound::kRounding ? bound.rtol / 2 : 0.0) * std::max(1.0, lower);
+  const double budget = (bound.rtol >= 2 * ErrorBound::kRounding ? bound.rtol / 2 : 0.0) * lower;
   // atol in units of S': atol / (norm(h) e^(-r2min / 2h^2) / n), through logs.
   double allowed = budget;
   if (bound.atol > 0) {
@@ -256,7 +259,8 @@ PrunedSums::PrunedSums(Kernel kernel, std::span<const double> widths)
     : kernel_(kernel), scale_(term_scales(kernel, widths, "PrunedSums")) {}
 
 void PrunedSums::operator()(const SampleBoxes& boxes, std::uint64_t c, const double* point,
-                            double shift, const double* reach2, double* out, std::uint64_t skip) {
+                            double shift, const double* reach2, double* out, std::uint64_t skip,
+                            const double* weights) {
   const std::size_t m = scale_.size();
   const bool gaussian = kernel_ == Kernel::gaussian;
   // How far a piece may be and still count at width j.
@@ -280,6 +284,10 @@ void PrunedSums::operator()(const SampleBoxes& boxes, std::uint64_t c, const dou
     for (std::size_t j = 0; j < m && !take; ++j) take = within(near, j);
     if (!take) continue;
     const std::uint64_t count = boxes.distances(k, point, shift, x_.data() + offset_.back());
+    if (weights != nullptr) {
+      w_.resize(x_.size());
+      std::copy_n(weights + k * SampleBoxes::kPieceRows, count, w_.data() + offset_.back());
+    }
     if (skip - k * SampleBoxes::kPieceRows < count)
       self_at = offset_.back() + skip - k * SampleBoxes::kPieceRows;
     piece_min_.push_back(near);
@@ -297,16 +305,18 @@ void PrunedSums::operator()(const SampleBoxes& boxes, std::uint64_t c, const dou
       std::size_t b = a + 1;
       while (b < piece_min_.size() && within(piece_min_[b], j)) ++b;
       const double* x = x_.data() + offset_[a];
+      const double* w = weights != nullptr ? w_.data() + offset_[a] : nullptr;
       const std::size_t count = offset_[b] - offset_[a];
       // The left-out row adds exactly 0 (its lane skips it).
       const std::size_t self = self_at - offset_[a] < count ? self_at - offset_[a] : SIZE_MAX;
       if (gaussian && !std::isfinite(scale_[j])) {
         // h^2 underflows: e^(-x / 2h^2) is 1 at x = 0 (the nearest samples) and 0 beyond
-        for (std::size_t i = 0; i < count; ++i) total += i != self && x[i] == 0 ? 1.0 : 0.0;
+        for (std::size_t i = 0; i < count; ++i)
+          total += i != self && x[i] == 0 ? (w != nullptr ? w[i] : 1.0) : 0.0;
       } else if (gaussian) {
-        total += numeric::exp_sum(x, count, scale_[j], self);
+        total += numeric::exp_sum(x, count, scale_[j], self, w);
       } else {
-        total += epanechnikov_sum(x, count, scale_[j], self);
+        total += epanechnikov_sum(x, count, scale_[j], self, w);
       }
       a = b;
     }

@@ -68,7 +68,8 @@ template <class V, class I>
 }
 
 [[gnu::always_inline]] inline double exp_sum_body(const double* x, std::size_t n, double scale,
-                                                  std::size_t skip) noexcept {
+                                                  std::size_t skip,
+                                                  const double* weights) noexcept {
   D8 lanes = {};
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -76,6 +77,11 @@ template <class V, class I>
     std::memcpy(&v, x + i, sizeof v);
     v *= scale;
     exp_in_place<D8, I8>(v);
+    if (weights != nullptr) {
+      D8 w;
+      std::memcpy(&w, weights + i, sizeof w);
+      v *= w;
+    }
     if (skip - i < 8) v[skip - i] = 0.0;  // (unsigned: false when skip < i)
     lanes += v;
   }
@@ -84,21 +90,25 @@ template <class V, class I>
   for (int k = 0; i < n; ++i, ++k) {
     double v = x[i] * scale;
     exp_in_place<double, std::int64_t>(v);
+    if (weights != nullptr) v *= weights[i];
     lane[k] += i == skip ? 0.0 : v;
   }
   return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
 __attribute__((target("avx512f"))) double exp_sum_avx512(const double* x, std::size_t n,
-                                                         double scale, std::size_t skip) noexcept {
-  return exp_sum_body(x, n, scale, skip);
+                                                         double scale, std::size_t skip,
+                                                         const double* weights) noexcept {
+  return exp_sum_body(x, n, scale, skip, weights);
 }
 __attribute__((target("avx2"))) double exp_sum_avx2(const double* x, std::size_t n, double scale,
-                                                    std::size_t skip) noexcept {
-  return exp_sum_body(x, n, scale, skip);
+                                                    std::size_t skip,
+                                                    const double* weights) noexcept {
+  return exp_sum_body(x, n, scale, skip, weights);
 }
-double exp_sum_baseline(const double* x, std::size_t n, double scale, std::size_t skip) noexcept {
-  return exp_sum_body(x, n, scale, skip);
+double exp_sum_baseline(const double* x, std::size_t n, double scale, std::size_t skip,
+                        const double* weights) noexcept {
+  return exp_sum_body(x, n, scale, skip, weights);
 }
 
 }  // namespace
@@ -108,14 +118,15 @@ double exp_lane(double x) noexcept {
   return x;
 }
 
-double exp_sum(const double* x, std::size_t n, double scale, std::size_t skip) noexcept {
+double exp_sum(const double* x, std::size_t n, double scale, std::size_t skip,
+               const double* weights) noexcept {
   switch (detail::simd_level()) {
     case SimdLevel::kAvx512:
-      return exp_sum_avx512(x, n, scale, skip);
+      return exp_sum_avx512(x, n, scale, skip, weights);
     case SimdLevel::kAvx2:
-      return exp_sum_avx2(x, n, scale, skip);
+      return exp_sum_avx2(x, n, scale, skip, weights);
     default:
-      return exp_sum_baseline(x, n, scale, skip);
+      return exp_sum_baseline(x, n, scale, skip, weights);
   }
 }
 

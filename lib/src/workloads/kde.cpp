@@ -460,6 +460,99 @@ class QueryPoints {
   std::optional<RowShard> file_;
 };
 
+// ------------------------------------------------------------------ sample weights
+
+/// KdeOptions::weights, divided by the largest so that every weight is in [0, 1] and a
+/// weighted term is never larger than an unweighted one (the sums' error bounds hold as
+/// they are); densities divide by their total instead of n.
+struct SampleWeights {
+  bool weighted = false;
+  std::vector<double> local;  // this rank's rows' weights, in the rows' order
+  double mass = 0;            // their sum over all ranks (exact, correctly rounded)
+  double smallest = 1;        // the smallest
+  double largest = 1;         // the largest weight as given (the scale)
+  double effective = 0;       // Kish's effective sample size (sum w)^2 / sum w^2
+};
+
+/// The sum over all ranks of f(w) over this rank's weights, exactly (correctly rounded).
+double exact_total(const Comm& comm, const std::vector<double>& local, bool squares) {
+  Samples column =
+      Eigen::Map<const Eigen::VectorXd>(local.data(), static_cast<Eigen::Index>(local.size()));
+  const std::vector<double> zero = {0.0};
+  auto wires = kde::column_sum_wires(
+      column, squares ? std::span<const double>(zero) : std::span<const double>());
+  comm.all_reduce_in_place(std::span<std::int64_t>(wires), ops::plus{});
+  return kde::column_sums(wires).front();
+}
+
+/// Reads the weights: one per sample, laid out as the samples are (whole chunks), each finite
+/// and >= 0, not all 0.
+SampleWeights load_weights(const Comm& comm, const KdeOptions& options, std::uint64_t n,
+                           std::uint64_t local_rows) {
+  SampleWeights weights;
+  weights.mass = weights.effective = static_cast<double>(n);
+  if (options.weights.path.empty()) return weights;
+  TableSource source = options.weights;
+  if (source.role.empty()) source.role = "KdeOptions::weights";
+  const RowShard read = read_rows(comm, source, [n](std::uint64_t) { return kde::chunk_rows(n); });
+  collectively(comm, [&] {
+    if (read.layout.rows() != n || read.cols != 1) {
+      throw InputError(source.path + ": " + std::to_string(read.layout.rows()) + " rows of " +
+                       std::to_string(read.cols) + " columns for " + std::to_string(n) +
+                       " samples: KdeOptions::weights needs one weight per sample");
+    }
+    if (read.rows() != local_rows) throw InternalError("load_weights: the samples' layout differs");
+    for (std::uint64_t i = 0; i < read.rows(); ++i) {
+      const double w = read.values(static_cast<Eigen::Index>(i), 0);
+      if (!(w >= 0)) {
+        std::ostringstream what;
+        what << source.path << ": row " << read.mine().begin + i + 1 << ": weight " << w
+             << " is negative";
+        throw InputError(what.str());
+      }
+    }
+  });
+  weights.weighted = true;
+  weights.local.assign(read.values.data(), read.values.data() + read.rows());
+  double largest = 0;
+  for (const double w : weights.local) largest = std::max(largest, w);
+  weights.largest = comm.all_reduce(largest, ops::max{});
+  collectively(comm, [&] {
+    if (!(weights.largest > 0)) throw InputError(source.path + ": every weight is 0");
+  });
+  double smallest = 1;
+  for (double& w : weights.local) {
+    w /= weights.largest;
+    smallest = std::min(smallest, w);
+  }
+  weights.smallest = comm.all_reduce(smallest, ops::min{});
+  weights.mass = exact_total(comm, weights.local, false);
+  weights.effective = weights.mass * weights.mass / exact_total(comm, weights.local, true);
+  return weights;
+}
+
+/// sort_rows_spatially with each row's weight travelling with it (as one more column).
+void sort_weighted_rows_spatially(const Comm& comm, RowShard& shard, SampleWeights& weights,
+                                  std::span<const double> lo, std::span<const double> hi,
+                                  std::uint64_t align) {
+  if (!weights.weighted) {
+    sort_rows_spatially(comm, shard, lo, hi, align);
+    return;
+  }
+  const auto d = static_cast<Eigen::Index>(shard.cols);
+  Samples wide(shard.values.rows(), d + 1);
+  wide.leftCols(d) = shard.values;
+  wide.col(d) = Eigen::Map<const Eigen::VectorXd>(weights.local.data(), shard.values.rows());
+  shard.values = std::move(wide);
+  ++shard.cols;
+  sort_rows_spatially(comm, shard, lo, hi, align);  // the keys use the first d columns
+  --shard.cols;
+  const Eigen::VectorXd w = shard.values.col(d);
+  weights.local.assign(w.data(), w.data() + w.size());
+  Samples narrow = shard.values.leftCols(d);
+  shard.values = std::move(narrow);
+}
+
 // ------------------------------------------------------------------ densities
 
 /// What the density kernels work on: this rank's rows of the samples and a block of query
@@ -473,8 +566,16 @@ struct DensityProblem {
   Kernel kernel;
   KdeAlgo algo;
   kde::ErrorBound bound;
+  const SampleWeights* weights = nullptr;  // with KdeOptions::weights
 
   std::size_t dim() const noexcept { return static_cast<std::size_t>(local.cols()); }
+  bool weighted() const noexcept { return weights != nullptr && weights->weighted; }
+  /// The local rows' weights (or nullptr: every weight 1), from row `first` on.
+  const double* row_weights(std::uint64_t first = 0) const noexcept {
+    return weighted() ? weights->local.data() + first : nullptr;
+  }
+  /// What the sums are divided by: the total weight (scaled), else n.
+  double mass() const noexcept { return weighted() ? weights->mass : static_cast<double>(n); }
   std::span<const double> point(std::uint64_t p) const noexcept {
     return points.subspan(p * dim(), dim());
   }
@@ -680,13 +781,15 @@ void reach_of_points(Team& team, const DensityProblem& problem, const kde::Sampl
     }
   });
   team.comm().all_reduce_in_place(std::span<std::uint64_t>(close), ops::plus{});
+  // Each of those terms is at least e^-1 (relative to the nearest) times the smallest weight,
+  // and the nearest sample's own term is that weight.
+  const double smallest = problem.weighted() ? problem.weights->smallest : 1.0;
   for (std::uint64_t p = 0; p < points; ++p) {
     for (std::size_t j = 0; j < m; ++j) {
-      // each of those terms is at least e^-1 (relative to the nearest)
-      const double lower = static_cast<double>(close[p * m + j]) / std::numbers::e;
-      reach2[p * m + j] =
-          kde::gaussian_reach2(nearest[p], problem.widths[j], static_cast<int>(problem.dim()),
-                               static_cast<double>(problem.n), problem.bound, lower);
+      const double close_terms = static_cast<double>(close[p * m + j]) / std::numbers::e;
+      reach2[p * m + j] = kde::gaussian_reach2(
+          nearest[p], problem.widths[j], static_cast<int>(problem.dim()), problem.mass(),
+          problem.bound, smallest * std::max(1.0, close_terms));
     }
   }
 }
@@ -744,14 +847,15 @@ std::vector<double> smooth_sums(Team& team, const DensityProblem& problem, const
             const auto point = problem.point(p0 + p);
             if (pruned) {
               (*pruned)(*boxes, c, point.data(), shifted ? shift[p0 + p] : 0.0, &reach2[p * m],
-                        out.data());
+                        out.data(), UINT64_MAX, problem.row_weights());
             } else if (fast) {
               (*fast)(problem.local.data() + begin * problem.dim(), count, d, point.data(),
-                      out.data());
+                      out.data(), SIZE_MAX, problem.row_weights(begin));
             } else {
               out = kde::smooth_kernel_sums_naive(problem.kernel, problem.local, point,
                                                   problem.widths, static_cast<Eigen::Index>(begin),
-                                                  static_cast<Eigen::Index>(begin + count));
+                                                  static_cast<Eigen::Index>(begin + count),
+                                                  problem.row_weights());
             }
             for (std::size_t j = 0; j < m; ++j) mine[p * m + j].add(out[j]);
           }
@@ -769,15 +873,19 @@ struct Raw {
   LargeBuffer<std::uint64_t> counts;
   std::vector<double> sums;
   std::vector<double> shift;  // per point: the squared distance the terms are relative to
+  double mass = 0;            // what the sums are divided by: n, or the total (scaled) weight
 };
 
 Raw compute(Team& team, const DensityProblem& problem, const CountIndex& index) {
   Raw raw;
-  if (problem.kernel == Kernel::hypercube) {
+  // Weighted windows hold sums of weights, not counts: the chunk sums take them (kernel terms
+  // of 0 or the weight).
+  if (problem.kernel == Kernel::hypercube && !problem.weighted()) {
     raw.counts = hypercube_counts(team, problem, index);
   } else {
     raw.sums = smooth_sums(team, problem, index, raw.shift);
   }
+  raw.mass = problem.mass();
   return raw;
 }
 
@@ -793,8 +901,9 @@ struct BinnedModel {
 /// Width h's grid, and its kernel sums on rank 0 (every rank with `everywhere`): this rank's
 /// rows binned (per thread when the bins are small), the bins of all ranks added (integers:
 /// exact in any order), convolved on rank 0.
-void bin_and_smooth(Team& team, const Samples& local, const kde::BinGrid& grid, Kernel kernel,
-                    double h, std::vector<double>& out, bool everywhere) {
+void bin_and_smooth(Team& team, const Samples& local, const double* weights,
+                    const kde::BinGrid& grid, Kernel kernel, double h, std::vector<double>& out,
+                    bool everywhere) {
   const Comm& comm = team.comm();
   const auto rows = static_cast<std::uint64_t>(local.rows());
   const auto threads = static_cast<std::uint64_t>(team.threads());
@@ -802,14 +911,15 @@ void bin_and_smooth(Team& team, const Samples& local, const kde::BinGrid& grid, 
   std::vector<std::int64_t> bins(grid.size(), 0);
   collectively(comm, [&] {
     if (!split) {
-      kde::bin_rows(grid, local.data(), rows, bins);
+      kde::bin_rows(grid, local.data(), rows, bins, weights);
       return;
     }
     std::vector<std::vector<std::int64_t>> parts(threads, bins);
     for_each_item(team, threads, [&](std::uint64_t k, Worker worker) {
       const IndexRange range = block_range(rows, threads, k);
       kde::bin_rows(grid, local.data() + range.begin * static_cast<std::uint64_t>(local.cols()),
-                    range.size(), parts[static_cast<std::size_t>(worker.tid)]);
+                    range.size(), parts[static_cast<std::size_t>(worker.tid)],
+                    weights != nullptr ? weights + range.begin : nullptr);
     });
     for (const auto& part : parts) {
       for (std::size_t g = 0; g < part.size(); ++g) bins[g] += part[g];
@@ -844,9 +954,9 @@ void require_binned_memory(const Comm& comm, const std::vector<kde::BinGrid>& gr
 }
 
 /// The binned model for every width, for densities at query points.
-BinnedModel build_binned(Team& team, const Samples& local, std::span<const double> lo,
-                         std::span<const double> hi, const KdeOptions& options,
-                         std::span<const double> widths) {
+BinnedModel build_binned(Team& team, const Samples& local, const double* weights,
+                         std::span<const double> lo, std::span<const double> hi,
+                         const KdeOptions& options, std::span<const double> widths) {
   BinnedModel model;
   collectively(team.comm(), [&] {
     for (const double h : widths)
@@ -855,8 +965,8 @@ BinnedModel build_binned(Team& team, const Samples& local, std::span<const doubl
   });
   model.smoothed.resize(widths.size());
   for (std::size_t j = 0; j < widths.size(); ++j) {
-    bin_and_smooth(team, local, model.grids[j], options.kernel, widths[j], model.smoothed[j],
-                   false);
+    bin_and_smooth(team, local, weights, model.grids[j], options.kernel, widths[j],
+                   model.smoothed[j], false);
   }
   return model;
 }
@@ -879,8 +989,9 @@ std::vector<double> binned_sums(const Comm& comm, const BinnedModel& model,
 /// The binned model against the sums over all samples at up to 64 samples' positions spread
 /// over the data (global rows k n / count) and as many points two widths off them: the largest
 /// relative difference where the density is at least 1e-3 of the largest checked, on rank 0.
-void estimate_binned_error(Team& team, const Samples& local, std::uint64_t first_row,
-                           const KdeOptions& options, const BinnedModel& model, KdeResult& result) {
+void estimate_binned_error(Team& team, const Samples& local, const SampleWeights& weights,
+                           std::uint64_t first_row, const KdeOptions& options,
+                           const BinnedModel& model, KdeResult& result) {
   const Comm& comm = team.comm();
   const std::uint64_t n = result.n;
   // Up to 64 samples, fewer for large n: the check costs 2 x count x n kernel terms, kept near
@@ -911,7 +1022,8 @@ void estimate_binned_error(Team& team, const Samples& local, std::uint64_t first
                                result.widths,
                                options.kernel,
                                KdeAlgo::sweep,
-                               options.bound};
+                               options.bound,
+                               &weights};
   std::vector<double> shift;
   const std::vector<double> exact = smooth_sums(team, problem, CountIndex{}, shift);
   const std::vector<double> approx = binned_sums(comm, model, problem);
@@ -930,9 +1042,11 @@ void estimate_binned_error(Team& team, const Samples& local, std::uint64_t first
 /// gets the width's kernel sums on its grid and scores its own samples: the interpolated sum
 /// at the sample less its own binned contribution. Logs go into exact accumulators: the same
 /// bits at any P.
-kde::CvCurve binned_cross_validation(Team& team, const Samples& local, std::uint64_t n,
-                                     std::span<const double> lo, std::span<const double> hi,
-                                     const KdeOptions& options, std::span<const double> widths) {
+kde::CvCurve binned_cross_validation(Team& team, const Samples& local, const SampleWeights& weights,
+                                     std::uint64_t n, std::span<const double> lo,
+                                     std::span<const double> hi, const KdeOptions& options,
+                                     std::span<const double> widths) {
+  const double* w = weights.weighted ? weights.local.data() : nullptr;
   const Comm& comm = team.comm();
   const auto rows = static_cast<std::uint64_t>(local.rows());
   const int d = static_cast<int>(local.cols());
@@ -948,18 +1062,21 @@ kde::CvCurve binned_cross_validation(Team& team, const Samples& local, std::uint
   std::vector<double> sums;
   for (std::size_t j = 0; j < widths.size(); ++j) {
     const double h = widths[j];
-    bin_and_smooth(team, local, grids[j], options.kernel, h, sums, true);
+    bin_and_smooth(team, local, w, grids[j], options.kernel, h, sums, true);
     std::vector<numeric::ExactAccumulator> logs(static_cast<std::size_t>(team.threads()));
     std::vector<std::int64_t> lonely(static_cast<std::size_t>(team.threads()), 0);
     constexpr std::uint64_t kRows = 1024;
     for_each_item(team, (rows + kRows - 1) / kRows, [&](std::uint64_t b, Worker worker) {
       for (std::uint64_t i = b * kRows; i < std::min(rows, (b + 1) * kRows); ++i) {
         const double* x = local.data() + i * static_cast<std::uint64_t>(d);
+        const double own = w != nullptr ? w[i] : 1.0;
         const double loo = kde::interpolate(grids[j], sums, x) -
-                           kde::self_contribution(grids[j], options.kernel, h, x);
-        if (loo > 0) {
-          logs[static_cast<std::size_t>(worker.tid)].add(std::log(loo));
-        } else {
+                           own * kde::self_contribution(grids[j], options.kernel, h, x);
+        if (loo > 0 && (w == nullptr || weights.mass > own)) {
+          // weighted: w_i (log S_-i - log(mass - w_i)), the terms of sum_i w_i log f_-i
+          logs[static_cast<std::size_t>(worker.tid)].add(
+              w != nullptr ? own * (std::log(loo) - std::log(weights.mass - own)) : std::log(loo));
+        } else if (own > 0 || w == nullptr) {
           ++lonely[static_cast<std::size_t>(worker.tid)];
         }
       }
@@ -974,10 +1091,12 @@ kde::CvCurve binned_cross_validation(Team& team, const Samples& local, std::uint
     comm.all_reduce_in_place(std::span<std::int64_t>(all), ops::plus{});
     std::copy_n(all.begin(), wire.size(), wire.begin());
     const auto nd = static_cast<double>(n);
-    curve.score.push_back(all.back() > 0
-                              ? -std::numeric_limits<double>::infinity()
-                              : numeric::ExactAccumulator::from_wire(wire).round() / nd +
-                                    kde::log_kernel_norm(options.kernel, h, d) - std::log(nd - 1));
+    const double total = numeric::ExactAccumulator::from_wire(wire).round();
+    curve.score.push_back(all.back() > 0 ? -std::numeric_limits<double>::infinity()
+                          : w != nullptr
+                              ? total / weights.mass + kde::log_kernel_norm(options.kernel, h, d)
+                              : total / nd + kde::log_kernel_norm(options.kernel, h, d) -
+                                    std::log(nd - 1));
   }
   curve.best = kde::choose_width(curve);
   return curve;
@@ -1338,8 +1457,14 @@ KdeAlgo resolve_algo(const KdeOptions& options, std::uint64_t points, std::size_
     throw UsageError("KdeOptions::algo range counts 1-D and 2-D samples, not " +
                      std::to_string(dim) + "-D: use tree");
   }
+  if (index && !options.weights.path.empty()) {
+    throw UsageError("KdeOptions::algo " + std::string(to_string(options.algo)) +
+                     " counts windows: with KdeOptions::weights the hypercube sums the weights "
+                     "by sweep (or naive)");
+  }
   if (options.algo != KdeAlgo::automatic) return options.algo;
-  if (options.kernel != Kernel::hypercube || points < 64) return KdeAlgo::sweep;
+  if (options.kernel != Kernel::hypercube || points < 64 || !options.weights.path.empty())
+    return KdeAlgo::sweep;
   return dim <= 2 ? KdeAlgo::range : KdeAlgo::tree;
 }
 
@@ -1348,8 +1473,14 @@ double cell_density(const KdeOptions& options, const KdeResult& result, const Ra
                     std::size_t k, bool log) {
   const std::size_t m = result.widths.size();
   const double shift = raw.shift.empty() ? 0.0 : raw.shift[k / m];
-  const auto n = static_cast<double>(result.n);
+  const double n = raw.mass;
   const double h = result.widths[k % m];
+  if (options.kernel == Kernel::hypercube) {  // weighted: sum of weights / (mass h^d)
+    double density = raw.sums[k] / n;
+    for (int t = 0; t < result.dim; ++t) density /= h;
+    if (result.log_det != 0) density *= std::exp(result.log_det);
+    return log ? std::log(density) : density;
+  }
   // A bandwidth matrix: |det A| as a shift of log |det A| / (-1 / 2h^2) would lose bits;
   // apply it to the result.
   if (log) {
@@ -1370,7 +1501,9 @@ bool same_results(const KdeOptions& options, const KdeResult& result, const Raw&
     const double x = cell_density(options, result, a, k, false);
     const double y = cell_density(options, result, b, k, false);
     const double underflow =
-        kde::kernel_norm(options.kernel, result.widths[k % m], result.dim) * 0x1p-1074;
+        options.kernel == Kernel::hypercube
+            ? 0.0
+            : kde::kernel_norm(options.kernel, result.widths[k % m], result.dim) * 0x1p-1074;
     const double allowed =
         options.bound.atol + underflow +
         (options.bound.rtol + 4 * kde::ErrorBound::kRounding) * std::max(std::abs(x), std::abs(y));
@@ -1384,10 +1517,10 @@ bool same_results(const KdeOptions& options, const KdeResult& result, const Raw&
 void block_densities(const KdeOptions& options, const KdeResult& result, Raw& raw,
                      std::vector<double>& density, std::vector<double>& log_density) {
   const std::size_t m = result.widths.size();
-  const std::size_t cells =
-      options.kernel == Kernel::hypercube ? raw.counts.size() : raw.sums.size();
+  const bool counts = options.kernel == Kernel::hypercube && !result.weights;
+  const std::size_t cells = counts ? raw.counts.size() : raw.sums.size();
   density.resize(cells);
-  if (options.kernel == Kernel::hypercube) {
+  if (counts) {
     std::vector<kde::HypercubeScale> scale;
     for (const double h : result.widths) scale.emplace_back(result.n, h, result.dim);
     const double det = std::exp(result.log_det);
@@ -1423,6 +1556,9 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   result.load_seconds = max_over_ranks(comm, load.seconds());
   result.n = shard.layout.rows();
   result.dim = static_cast<int>(shard.cols);
+  SampleWeights weights = load_weights(comm, options, result.n, shard.rows());
+  if (weights.weighted)
+    result.weights = KdeResult::Weights{weights.mass * weights.largest, weights.effective};
   std::vector<double> lo, hi, variances;
   column_ranges(comm, shard.values, lo, hi);
   // The query grid's default bounds and the plotted samples are in the samples' coordinates;
@@ -1447,7 +1583,7 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   if (pruned) {
     comm.barrier();
     Stopwatch clock;
-    sort_rows_spatially(comm, shard, lo, hi, kde::chunk_rows(result.n));
+    sort_weighted_rows_spatially(comm, shard, weights, lo, hi, kde::chunk_rows(result.n));
     kernel_seconds += clock.seconds();
   }
   result.first_row = shard.mine().begin;
@@ -1491,19 +1627,20 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
     shard.layout = RowLayout::gather(comm, static_cast<std::uint64_t>(samples.rows()));
     result.first_row = shard.mine().begin;
   }
-  CountIndex index = options.kernel == Kernel::hypercube
-                         ? build_index(team, samples, result.algo, result.point_count)
-                         : CountIndex{};
+  const bool counting = options.kernel == Kernel::hypercube && !weights.weighted;
+  CountIndex index =
+      counting ? build_index(team, samples, result.algo, result.point_count) : CountIndex{};
   if (pruned) index.boxes.emplace(samples, kde::chunk_rows(result.n));
   std::optional<BinnedModel> binned;
   if (options.binned) {
-    binned.emplace(build_binned(team, samples, lo, hi, options, result.widths));
+    binned.emplace(build_binned(team, samples, weights.weighted ? weights.local.data() : nullptr,
+                                lo, hi, options, result.widths));
     result.binned = KdeResult::Binned{{}, 0.0, 0};
     for (const auto& grid : binned->grids) result.binned->cells.push_back(grid.cells);
   }
   kernel_seconds += index_clock.seconds();
   std::optional<CountIndex> other_index;
-  if (options.compare_naive && options.kernel == Kernel::hypercube) {
+  if (options.compare_naive && counting) {
     Stopwatch clock;
     other_index.emplace(build_index(team, samples, other, result.point_count));
     other_seconds += clock.seconds();
@@ -1520,11 +1657,12 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
     }
     const DensityProblem problem{samples,      result.n,      transform.active() ? moved : points,
                                  range.size(), result.widths, options.kernel,
-                                 result.algo,  options.bound};
+                                 result.algo,  options.bound, &weights};
     Stopwatch clock;
     Raw raw;
     if (binned) {
       raw.sums = binned_sums(comm, *binned, problem);
+      raw.mass = problem.mass();
     } else {
       raw = compute(team, problem, index);
     }
@@ -1569,7 +1707,7 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   }
 
   if (binned && result.n > 0) {
-    estimate_binned_error(team, samples, result.first_row, options, *binned, result);
+    estimate_binned_error(team, samples, weights, result.first_row, options, *binned, result);
   }
   if (options.cv) {
     comm.barrier();
@@ -1577,18 +1715,18 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
     // `shard` still has its layout (its values moved to result.samples).
     std::optional<kde::ErrorBound> prune;
     if (pruned) prune = options.bound;
-    result.cv = options.binned ? binned_cross_validation(team, samples, result.n, lo, hi, options,
-                                                         result.widths)
+    result.cv = options.binned ? binned_cross_validation(team, samples, weights, result.n, lo, hi,
+                                                         options, result.widths)
                                : cross_validate(team, shard, samples, options.kernel, *options.cv,
                                                 result.widths, prune);
     if (options.cv_optimize) {
       refine_width(
           [&](double h) {
             const std::vector<double> one{h};
-            return (options.binned
-                        ? binned_cross_validation(team, samples, result.n, lo, hi, options, one)
-                        : cross_validate(team, shard, samples, options.kernel, *options.cv, one,
-                                         prune))
+            return (options.binned ? binned_cross_validation(team, samples, weights, result.n, lo,
+                                                             hi, options, one)
+                                   : cross_validate(team, shard, samples, options.kernel,
+                                                    *options.cv, one, prune))
                 .score.front();
           },
           *result.cv);

@@ -39,10 +39,11 @@ struct BinGrid {
 inline constexpr double kBinUnit = 4294967296.0;
 
 /// Adds the linear-binning weights of `count` rows (row-major, grid.dim() values each) into
-/// `bins` (grid.size() int64, C order: last coordinate fastest). Rows outside the grid are an
-/// InternalError (the grid is built around every sample).
+/// `bins` (grid.size() int64, C order: last coordinate fastest), each row's times its sample
+/// weight where `weights` is given (in [0, 1]: a row then adds about weight x 2^32). Rows
+/// outside the grid are an InternalError (the grid is built around every sample).
 void bin_rows(const BinGrid& grid, const double* rows, std::uint64_t count,
-              std::span<std::int64_t> bins);
+              std::span<std::int64_t> bins, const double* weights = nullptr);
 
 /// FFT convolution of bins with the kernel at width h: one serial FFTW_ESTIMATE plan pair, of
 /// a size fixed by the grid and h (the FFTW planner is not thread-safe: construct on one

@@ -41,21 +41,25 @@ std::vector<double> term_scales(Kernel kernel, std::span<const double> widths,
 /// use one per thread.
 class ChunkSums {
  public:
-  /// Throws UsageError for the hypercube (not a smooth kernel) or a width that is not
-  /// positive and finite.
+  /// Throws UsageError for a width that is not positive and finite.
   ChunkSums(Kernel kernel, std::span<const double> widths);
 
   std::size_t widths() const noexcept { return scale_.size(); }
 
   /// out[j] = sum over the `count` rows at `rows` (row-major, d values each) of
   /// exp(-r^2 / (2 h_j^2)) (gaussian) or max(0, 1 - r^2 / h_j^2) (epanechnikov), r the
-  /// Euclidean distance to `point`; row `skip` (if < count) adds nothing (leave-one-out).
+  /// Euclidean distance to `point`, or (hypercube) 1 for a row inside the point's window of
+  /// width h_j (the seed's test, as HypercubeWidths decides it) and 0 outside; each term times
+  /// weights[i] where `weights` is given (the chunk's rows' weights); row `skip` (if < count)
+  /// adds nothing (leave-one-out).
   void operator()(const double* rows, std::size_t count, int d, const double* point, double* out,
-                  std::size_t skip = SIZE_MAX);
+                  std::size_t skip = SIZE_MAX, const double* weights = nullptr);
 
  private:
   Kernel kernel_;
-  std::vector<double> scale_;  // -1 / (2 h^2) (gaussian) or 1 / h^2 (epanechnikov)
+  /// -1 / (2 h^2) (gaussian), 1 / h^2 (epanechnikov), or the largest Chebyshev distance inside
+  /// the window (hypercube)
+  std::vector<double> scale_;
   Eigen::ArrayXd r2_, term_;
 };
 

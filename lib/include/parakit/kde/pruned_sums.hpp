@@ -99,9 +99,11 @@ class SampleBoxes {
 
 /// The squared reach of a Gaussian at width h around a point whose nearest sample is at r2min,
 /// for n samples in d dimensions, so that what lies beyond it is within `bound` (see above);
-/// infinity when nothing may be skipped. `lower` is a lower bound on the relative sum S' (at
-/// least 1, the nearest sample's term): with `close` samples known within r2min + 2 h^2 of the
-/// point, S' >= close / e.
+/// infinity when nothing may be skipped. `lower` is a lower bound on the relative sum S' (1
+/// without weights, the nearest sample's term; with `close` samples known within
+/// r2min + 2 h^2 of the point, S' >= close / e). Weighted samples (weights scaled into [0, 1]):
+/// n is their total weight and `lower` must account for the weights (at least the smallest
+/// weight, times close / e where that is larger).
 double gaussian_reach2(double r2min, double h, int d, double n, const ErrorBound& bound,
                        double lower = 1) noexcept;
 
@@ -115,14 +117,17 @@ class PrunedSums {
   /// e^(-(r^2 - shift) / (2 h_j^2)) (gaussian; shift = the point's r2min) or
   /// max(0, 1 - r^2 / h_j^2) (epanechnikov: reach2 is ignored, the support decides). Rows are
   /// taken in order and summed in a fixed order; a piece left out adds exactly nothing, and so
-  /// does row `skip` (a leave-one-out sum).
+  /// does row `skip` (a leave-one-out sum). With `weights` (one per row of the boxes, by row)
+  /// each term is times its row's weight.
   void operator()(const SampleBoxes& boxes, std::uint64_t c, const double* point, double shift,
-                  const double* reach2, double* out, std::uint64_t skip = UINT64_MAX);
+                  const double* reach2, double* out, std::uint64_t skip = UINT64_MAX,
+                  const double* weights = nullptr);
 
  private:
   Kernel kernel_;
   std::vector<double> scale_;          // -1 / (2 h^2) (gaussian) or 1 / h^2 (epanechnikov)
   std::vector<double> x_;              // r^2 - shift of the pieces taken, in order
+  std::vector<double> w_;              // with weights: those rows' weights, in the same order
   std::vector<std::uint64_t> offset_;  // where each piece taken starts in x_ (and its end)
   std::vector<double> piece_min_;
 };

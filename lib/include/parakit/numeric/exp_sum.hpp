@@ -25,8 +25,10 @@ namespace parakit::numeric {
 /// e^x as one lane of exp_sum computes it (the scalar reference of the vector code).
 double exp_lane(double x) noexcept;
 
-/// The sum over i < n of e^(scale * x[i]), in the order described above; the term at `skip`
-/// (if < n) is taken as exactly 0 (a leave-one-out sum).
-double exp_sum(const double* x, std::size_t n, double scale, std::size_t skip = SIZE_MAX) noexcept;
+/// The sum over i < n of e^(scale * x[i]) (times weights[i], where `weights` is given), in the
+/// order described above; the term at `skip` (if < n) is taken as exactly 0 (a leave-one-out
+/// sum).
+double exp_sum(const double* x, std::size_t n, double scale, std::size_t skip = SIZE_MAX,
+               const double* weights = nullptr) noexcept;
 
 }  // namespace parakit::numeric

@@ -93,6 +93,10 @@ struct KdeOptions {
   std::string input;
   std::uint64_t cols = 0;  ///< columns of a raw float64 `input`
   std::string dataset;     ///< the dataset of an HDF5 `input`; empty: its only dataset
+  /// Sample weights: one per sample (a one-column table of as many rows, in any format
+  /// `input` takes), each finite and >= 0, not all 0. Every density is then
+  /// sum_i w_i K(x - x_i) / sum_i w_i, for every kernel and mode; path empty: every weight 1.
+  TableSource weights;
   std::uint64_t samples = 10000;
   int dim = 2;
   std::uint64_t seed = 123;
@@ -160,6 +164,13 @@ struct KdeResult {
   std::uint64_t max_point = 0;        ///< rank 0: at this point
   std::size_t max_width = 0;          ///< rank 0: and this width
   std::optional<double> rule_width;   ///< the width KdeOptions::bandwidth's rule gave
+  /// With KdeOptions::weights: their total and Kish's effective sample size
+  /// (sum w)^2 / sum w^2, which the bandwidth rules take for n.
+  struct Weights {
+    double total = 0;
+    double effective = 0;
+  };
+  std::optional<Weights> weights;
   /// log |det A| of the bandwidth matrix's transform (KdeOptions::dim_scale, data_covariance;
   /// 0 without one): samples is then in the transformed coordinates
   double log_det = 0;
