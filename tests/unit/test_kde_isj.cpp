@@ -52,7 +52,7 @@ TEST(Isj, EvenlySpacedSamplesHaveNoRoot) {
   EXPECT_THROW(isj_grid(1.0, 1.0), InputError);
   EXPECT_THROW(rule_of_thumb_bandwidth(BandwidthRule::isj, Samples::Zero(10, 2)), UsageError);
   const std::vector<double> variances = {1.0};
-  EXPECT_THROW(rule_of_thumb_bandwidth(BandwidthRule::isj, 10, variances), UsageError);
+  EXPECT_THROW(rule_of_thumb_bandwidth(BandwidthRule::isj, 10.0, variances), UsageError);
 }
 
 }  // namespace

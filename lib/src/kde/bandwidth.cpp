@@ -107,12 +107,12 @@ double rule_of_thumb_bandwidth(BandwidthRule rule, const Samples& samples) {
                     geometric_mean_std(samples));
 }
 
-double rule_of_thumb_bandwidth(BandwidthRule rule, std::uint64_t samples,
+double rule_of_thumb_bandwidth(BandwidthRule rule, double samples,
                                std::span<const double> variances) {
   if (rule == BandwidthRule::isj)
     throw UsageError("the ISJ bandwidth needs the samples, not only their variances");
-  if (samples < 2) throw InputError("a bandwidth rule needs at least 2 samples");
-  return rule_width(rule, static_cast<double>(samples), static_cast<double>(variances.size()),
+  if (!(samples >= 2)) throw InputError("a bandwidth rule needs at least 2 samples");
+  return rule_width(rule, samples, static_cast<double>(variances.size()),
                     geometric_mean_of_std(variances));
 }
 

@@ -168,10 +168,36 @@ CvProblem::CvProblem(Kernel kernel, CvMethod method, std::span<const double> wid
   }
 }
 
-std::uint64_t CvProblem::query_bytes(Kernel kernel, CvMethod method, std::size_t widths) noexcept {
+std::uint64_t CvProblem::query_bytes(Kernel kernel, CvMethod method, std::size_t widths,
+                                     bool weighted) noexcept {
   if (method == CvMethod::lsq) return 0;
-  return kernel == Kernel::hypercube ? 8 * (widths + 1)
-                                     : (sizeof(numeric::BinnedSum) + 8) * widths + 8;
+  return kernel == Kernel::hypercube && !weighted ? 8 * (widths + 1)
+                                                  : (sizeof(numeric::BinnedSum) + 8) * widths + 8;
+}
+
+void CvProblem::weigh(const CvWeights& weights) {
+  if (weights.queries.size() != queries())
+    throw InternalError("CvProblem::weigh: one weight a query");
+  if (kernel_ == Kernel::hypercube && method_ == CvMethod::lsq) {
+    throw UsageError(
+        "kde::CvMethod lsq of the hypercube takes no weights: use loglik, or the gaussian kernel");
+  }
+  if (!(weights.mass > 1)) {
+    throw InputError(
+        "weighted cross-validation needs positive weights on at least two samples (a sample's "
+        "leave-one-out density needs the others)");
+  }
+  weights_ = weights;
+  const std::size_t m = widths_.size();
+  if (kernel_ == Kernel::hypercube) {  // sums of weights through the chunk sums, as smooth ones
+    hist_.clear();
+    loo_.resize(queries() * m);
+  }
+  if (method_ == CvMethod::lsq) {
+    // a term is at most 1 (wide sums) or w_i / (mass - w_i) <= 1 / (mass - 1)
+    const auto nd = static_cast<double>(n_);
+    top_ = numeric::BinnedSum::top_of(nd * nd * std::max(1.0, 1.0 / (weights.mass - 1)));
+  }
 }
 
 void CvProblem::prune(std::span<const double> nearest, const ErrorBound& bound) {
@@ -188,9 +214,12 @@ void CvProblem::prune(std::span<const double> nearest, const ErrorBound& bound) 
   for (std::size_t q = 0; q < nearest.size(); ++q) {
     shift_[q] = std::isfinite(nearest[q]) ? nearest[q] : 0.0;
     for (std::size_t j = 0; j < m; ++j) {
-      // n - 1 terms in a leave-one-out sum
+      // n - 1 terms in a leave-one-out sum (weighted: at most the total weight, and the
+      // nearest other sample's term at least the smallest weight)
       reach2_[q * m + j] =
-          gaussian_reach2(nearest[q], widths_[j], d, static_cast<double>(n_ - 1), bound);
+          weights_ ? gaussian_reach2(nearest[q], widths_[j], d, weights_->mass, bound,
+                                     weights_->smallest)
+                   : gaussian_reach2(nearest[q], widths_[j], d, static_cast<double>(n_ - 1), bound);
     }
   }
 }
@@ -201,7 +230,7 @@ CvProblem::Visit CvProblem::visit(const SampleBlock& block) const {
     visit.boxes.emplace(block.values, block.rows, static_cast<int>(queries_.cols()),
                         chunk_rows(n_));
   }
-  if (kernel_ == Kernel::hypercube) {
+  if (kernel_ == Kernel::hypercube && !weights_) {
     const Eigen::Map<const Samples> rows(block.values, static_cast<Eigen::Index>(block.rows),
                                          queries_.cols());
     visit.sorted.emplace(rows);
@@ -215,7 +244,7 @@ CvTotals CvProblem::new_totals() const {
   CvTotals totals;
   totals.top_ = top_;
   if (method_ == CvMethod::loglik) {
-    totals.counts_.assign(m, 0);  // lonely samples
+    totals.counts_.assign(m, 0);  // lonely samples (weighted: of positive weight)
     totals.exact_.resize(m);      // sum of logs
   } else if (kernel_ == Kernel::hypercube) {
     totals.counts_.assign(m + 1, 0);  // pairs per bucket
@@ -227,7 +256,7 @@ CvTotals CvProblem::new_totals() const {
 }
 
 void CvProblem::add(const Visit& visit, IndexRange queries, CvTotals& totals) {
-  if (kernel_ != Kernel::hypercube) return add_smooth(visit, queries, totals);
+  if (kernel_ != Kernel::hypercube || weights_) return add_smooth(visit, queries, totals);
   if (method_ == CvMethod::loglik) return add_hypercube_loglik(visit, queries);
   add_hypercube_lsq(visit, queries, totals);
 }
@@ -303,7 +332,7 @@ void CvProblem::add_smooth(const Visit& visit, IndexRange queries, CvTotals& tot
       const std::uint64_t self = row - block.first < block.rows ? row - block.first : UINT64_MAX;
       for (std::uint64_t c = 0; c < visit.boxes->chunks(); ++c) {
         sums(*visit.boxes, c, queries_.data() + q * dd, shift_[q], &reach2_[q * m], out.data(),
-             self);
+             self, block.weights);
         for (std::size_t j = 0; j < m; ++j) loo_[q * m + j].add(out[j]);
       }
     }
@@ -323,14 +352,18 @@ void CvProblem::add_smooth(const Visit& visit, IndexRange queries, CvTotals& tot
                                      ? row - block.first - c
                                      : SIZE_MAX;
       const double* rows = block.values + c * dd;
-      sums(rows, count, d, x, out.data(), self);
+      const double* w = weights_ ? block.weights + c : nullptr;
+      sums(rows, count, d, x, out.data(), self, w);
       if (method_ == CvMethod::loglik) {
         for (std::size_t j = 0; j < m; ++j) loo_[q * m + j].add(out[j]);
       } else {
-        (*wide_sums)(rows, count, d, x, out_wide.data(), self);
+        (*wide_sums)(rows, count, d, x, out_wide.data(), self, w);
+        // weighted: w_q times the wide sums, w_q / (mass - w_q) times the leave-one-out sums
+        const double own = weights_ ? weights_->queries[q] : 1.0;
+        const double loo = weights_ ? own / (weights_->mass - own) : 1.0;
         for (std::size_t j = 0; j < m; ++j) {
-          totals.binned_[j].add(out_wide[j]);
-          totals.binned_[m + j].add(out[j]);
+          totals.binned_[j].add(weights_ ? own * out_wide[j] : out_wide[j]);
+          totals.binned_[m + j].add(weights_ ? loo * out[j] : out[j]);
         }
       }
     }
@@ -341,7 +374,7 @@ void CvProblem::close(IndexRange queries, CvTotals& totals) const {
   if (method_ != CvMethod::loglik) return;
   const std::size_t m = widths_.size();
   for (std::uint64_t q = queries.begin; q < queries.end; ++q) {
-    if (kernel_ == Kernel::hypercube) {
+    if (kernel_ == Kernel::hypercube && !weights_) {
       std::uint64_t count = 0;  // in sorted width order
       for (std::size_t j = 0; j < m; ++j) {
         count += hist_[q * (m + 1) + j];
@@ -352,14 +385,19 @@ void CvProblem::close(IndexRange queries, CvTotals& totals) const {
         }
       }
     } else {
+      // weighted: w_q (log S - log(mass - w_q)); a sample of weight 0 adds nothing
+      const double own = weights_ ? weights_->queries[q] : 1.0;
+      if (own == 0) continue;
+      const double others = weights_ ? std::log(weights_->mass - own) : 0.0;
       for (std::size_t j = 0; j < m; ++j) {
         const double sum = loo_[q * m + j].value();
         if (sum > 0) {
           // pruned Gaussian sums are relative to e^(-shift / (2 h^2))
           const double h = widths_[j];
-          totals.exact_[j].add(shift_.empty() || shift_[q] == 0
-                                   ? std::log(sum)
-                                   : std::log(sum) - shift_[q] / (2 * h * h));
+          const double log_sum = shift_.empty() || shift_[q] == 0
+                                     ? std::log(sum)
+                                     : std::log(sum) - shift_[q] / (2 * h * h);
+          totals.exact_[j].add(weights_ ? own * (log_sum - others) : log_sum);
         } else {
           ++totals.counts_[j];
         }
@@ -394,7 +432,21 @@ CvCurve CvProblem::finish(std::span<const std::int64_t> wire) const {
   const auto order = sorted_widths_.order();
   const auto sorted = sorted_widths_.sorted();
 
-  if (kernel_ == Kernel::hypercube && method_ == CvMethod::loglik) {
+  if (weights_) {
+    const double mass = weights_->mass;
+    for (std::size_t j = 0; j < m; ++j) {
+      const double h = widths_[j];
+      if (method_ == CvMethod::loglik) {
+        curve.score[j] =
+            wire[j] > 0 ? kMinusInfinity : exact(j) / mass + log_kernel_norm(kernel_, h, d);
+      } else {
+        const double integral = kernel_norm(Kernel::gaussian, std::numbers::sqrt2 * h, d) *
+                                (weights_->squares + fixed(j)) / (mass * mass);
+        curve.score[j] = integral - 2.0 * kernel_norm(Kernel::gaussian, h, d) * fixed(m + j) / mass;
+      }
+    }
+    if (kernel_ == Kernel::hypercube) curve.lonely.assign(wire.begin(), wire.begin() + m);
+  } else if (kernel_ == Kernel::hypercube && method_ == CvMethod::loglik) {
     curve.lonely.assign(m, 0);
     for (std::size_t j = 0; j < m; ++j) {
       const auto lonely = static_cast<std::uint64_t>(wire[j]);

@@ -137,17 +137,76 @@ void column_ranges(const Comm& comm, const Samples& local, std::vector<double>& 
   comm.all_reduce_in_place(std::span<double>(hi), ops::max{});
 }
 
-/// Column variances (ddof 1) from exact sums over every rank: the same bits for any layout.
-std::vector<double> column_variances(const Comm& comm, const Samples& local, std::uint64_t n) {
-  auto wires = kde::column_sum_wires(local, {});
+/// KdeOptions::weights, divided by the largest so that every weight is in [0, 1] and a
+/// weighted term is never larger than an unweighted one (the sums' error bounds hold as
+/// they are); densities divide by their total instead of n.
+struct SampleWeights {
+  bool weighted = false;
+  std::vector<double> local;  // this rank's rows' weights, in the rows' order
+  double mass = 0;            // their sum over all ranks (exact, correctly rounded)
+  double smallest = 1;        // the smallest
+  double largest = 1;         // the largest weight as given (the scale)
+  double squares = 0;         // the sum of their squares (exact, correctly rounded)
+  double effective = 0;       // Kish's effective sample size (sum w)^2 / sum w^2
+};
+
+/// For k < count, the sum over every rank's rows i of term(i, k), exactly (correctly rounded,
+/// ExactAccumulator wires added as integers): the same bits for any layout. Needs no copy of
+/// the rows.
+template <class Term>
+std::vector<double> exact_row_sums(const Comm& comm, std::uint64_t rows, std::size_t count,
+                                   Term term) {
+  std::vector<std::int64_t> wires;
+  std::vector<double> buffer;
+  for (std::size_t k = 0; k < count; ++k) {
+    numeric::ExactAccumulator sum;
+    for (std::uint64_t i0 = 0; i0 < rows; i0 += 4096) {
+      buffer.clear();
+      for (std::uint64_t i = i0; i < std::min(rows, i0 + 4096); ++i) buffer.push_back(term(i, k));
+      sum.add(std::span<const double>(buffer));
+    }
+    const auto wire = sum.to_wire();
+    wires.insert(wires.end(), wire.begin(), wire.end());
+  }
   comm.all_reduce_in_place(std::span<std::int64_t>(wires), ops::plus{});
-  auto mean = kde::column_sums(wires);
-  for (double& m : mean) m /= static_cast<double>(n);
-  wires = kde::column_sum_wires(local, mean);
-  comm.all_reduce_in_place(std::span<std::int64_t>(wires), ops::plus{});
-  auto variance = kde::column_sums(wires);
-  for (double& v : variance) v /= static_cast<double>(n) - 1;
-  return variance;
+  return kde::column_sums(wires);
+}
+
+/// The samples' covariance matrix, weighted as NumPy's cov(aweights=w, ddof=1) and SciPy's
+/// gaussian_kde weigh it: sum_i w_i (x_i - m)(x_i - m)^T / (sum w - sum w^2 / sum w), m the
+/// weighted mean sum_i w_i x_i / sum w; without weights (w_i = 1 exactly) the plain ddof-1
+/// covariance. From exact sums: the same bits for any layout. `diagonal_only`: the variances.
+Eigen::MatrixXd sample_covariance(const Comm& comm, const Samples& local,
+                                  const SampleWeights& weights, bool diagonal_only = false) {
+  const Eigen::Index d = local.cols();
+  const auto rows = static_cast<std::uint64_t>(local.rows());
+  auto w = [&](std::uint64_t i) { return weights.weighted ? weights.local[i] : 1.0; };
+  auto x = [&](std::uint64_t i, Eigen::Index t) { return local(static_cast<Eigen::Index>(i), t); };
+  auto mean = exact_row_sums(
+      comm, rows, static_cast<std::size_t>(d),
+      [&](std::uint64_t i, std::size_t t) { return w(i) * x(i, static_cast<Eigen::Index>(t)); });
+  for (double& m : mean) m /= weights.mass;
+  std::vector<std::pair<Eigen::Index, Eigen::Index>> pairs;
+  for (Eigen::Index s = 0; s < d; ++s) {
+    for (Eigen::Index t = s; t < (diagonal_only ? s + 1 : d); ++t) pairs.emplace_back(s, t);
+  }
+  const auto sums = exact_row_sums(comm, rows, pairs.size(), [&](std::uint64_t i, std::size_t k) {
+    const auto [s, t] = pairs[k];
+    return w(i) * ((x(i, s) - mean[static_cast<std::size_t>(s)]) *
+                   (x(i, t) - mean[static_cast<std::size_t>(t)]));
+  });
+  const double divisor = weights.mass - weights.squares / weights.mass;
+  Eigen::MatrixXd cov = Eigen::MatrixXd::Zero(d, d);
+  for (std::size_t k = 0; k < pairs.size(); ++k)
+    cov(pairs[k].first, pairs[k].second) = cov(pairs[k].second, pairs[k].first) = sums[k] / divisor;
+  return cov;
+}
+
+/// Column variances (as sample_covariance's diagonal).
+std::vector<double> column_variances(const Comm& comm, const Samples& local,
+                                     const SampleWeights& weights) {
+  const Eigen::VectorXd diagonal = sample_covariance(comm, local, weights, true).diagonal();
+  return {diagonal.data(), diagonal.data() + diagonal.size()};
 }
 
 /// Up to `most` rows spread evenly over all samples, on rank 0 (for plots).
@@ -180,44 +239,13 @@ struct SampleTransform {
   }
 };
 
-/// The samples' covariance matrix (ddof 1) from exact sums over every rank: the same bits for
-/// any layout.
-Eigen::MatrixXd sample_covariance(const Comm& comm, const Samples& local, std::uint64_t n) {
-  const Eigen::Index d = local.cols();
-  auto wires = kde::column_sum_wires(local, {});
-  comm.all_reduce_in_place(std::span<std::int64_t>(wires), ops::plus{});
-  auto mean = kde::column_sums(wires);
-  for (double& m : mean) m /= static_cast<double>(n);
-  Samples products(local.rows(), d * (d + 1) / 2);
-  for (Eigen::Index i = 0; i < local.rows(); ++i) {
-    Eigen::Index k = 0;
-    for (Eigen::Index s = 0; s < d; ++s) {
-      for (Eigen::Index t = s; t < d; ++t, ++k) {
-        products(i, k) = (local(i, s) - mean[static_cast<std::size_t>(s)]) *
-                         (local(i, t) - mean[static_cast<std::size_t>(t)]);
-      }
-    }
-  }
-  wires = kde::column_sum_wires(products, {});
-  comm.all_reduce_in_place(std::span<std::int64_t>(wires), ops::plus{});
-  const auto sums = kde::column_sums(wires);
-  Eigen::MatrixXd cov(d, d);
-  Eigen::Index k = 0;
-  for (Eigen::Index s = 0; s < d; ++s) {
-    for (Eigen::Index t = s; t < d; ++t, ++k) {
-      cov(s, t) = cov(t, s) = sums[static_cast<std::size_t>(k)] / (static_cast<double>(n) - 1);
-    }
-  }
-  return cov;
-}
-
 /// The transform KdeOptions asks for (collective: the covariance's sums).
 SampleTransform plan_transform(const Comm& comm, const KdeOptions& options, const Samples& local,
-                               std::uint64_t n) {
+                               std::uint64_t n, const SampleWeights& weights) {
   const auto d = static_cast<std::size_t>(local.cols());
   SampleTransform transform;
   std::optional<Eigen::MatrixXd> cov;
-  if (options.data_covariance) cov = sample_covariance(comm, local, n);
+  if (options.data_covariance && n >= 2) cov = sample_covariance(comm, local, weights);
   collectively(comm, [&] {
     if (!options.dim_scale.empty() && options.dim_scale.size() != d) {
       throw UsageError("KdeOptions::dim_scale has " + std::to_string(options.dim_scale.size()) +
@@ -280,8 +308,8 @@ InputError rule_error(const KdeOptions& options, const InputError& error) {
 
 /// The ISJ width of 1-D samples spread over ranks (kde/isj.hpp): each rank bins its rows, the
 /// fixed-point bins add exactly, rank 0 solves and broadcasts.
-double isj_width(const Comm& comm, const KdeOptions& options, const Samples& local, std::uint64_t n,
-                 double lo, double hi) {
+double isj_width(const Comm& comm, const KdeOptions& options, const Samples& local,
+                 const SampleWeights& weights, std::uint64_t n, double lo, double hi) {
   kde::BinGrid grid;
   std::vector<std::int64_t> bins;
   collectively(comm, [&] {
@@ -296,14 +324,15 @@ double isj_width(const Comm& comm, const KdeOptions& options, const Samples& loc
       throw rule_error(options, error);
     }
     bins.assign(grid.size(), 0);
-    kde::bin_rows(grid, local.data(), static_cast<std::uint64_t>(local.rows()), bins);
+    kde::bin_rows(grid, local.data(), static_cast<std::uint64_t>(local.rows()), bins,
+                  weights.weighted ? weights.local.data() : nullptr);
   });
   comm.all_reduce_in_place(std::span<std::int64_t>(bins), ops::plus{});
   double h = 0;
   collectively(comm, [&] {
     if (comm.rank() != 0) return;
     try {
-      h = kde::isj_bandwidth(grid, bins, static_cast<double>(n));
+      h = kde::isj_bandwidth(grid, bins, weights.effective);
     } catch (const InputError& error) {
       throw rule_error(options, error);
     }
@@ -313,13 +342,13 @@ double isj_width(const Comm& comm, const KdeOptions& options, const Samples& loc
 
 /// The widths to evaluate. `rule_width`: the rule's width when one is used (given, as ISJ's,
 /// or computed here from n and the column variances).
-std::vector<double> plan_widths(const KdeOptions& options, std::uint64_t n,
+std::vector<double> plan_widths(const KdeOptions& options, double n,
                                 const std::vector<double>& variances,
                                 std::optional<double>& rule_width) {
   if (uses_rule(options) && !rule_width) {
     const auto rule = options.bandwidth.value_or(kde::BandwidthRule::scott);
     try {
-      rule_width = kde::rule_of_thumb_bandwidth(rule, n, variances);
+      rule_width = kde::rule_of_thumb_bandwidth(rule, n, variances);  // n: effective with weights
     } catch (const InputError& error) {
       throw rule_error(options, error);
     }
@@ -462,18 +491,6 @@ class QueryPoints {
 
 // ------------------------------------------------------------------ sample weights
 
-/// KdeOptions::weights, divided by the largest so that every weight is in [0, 1] and a
-/// weighted term is never larger than an unweighted one (the sums' error bounds hold as
-/// they are); densities divide by their total instead of n.
-struct SampleWeights {
-  bool weighted = false;
-  std::vector<double> local;  // this rank's rows' weights, in the rows' order
-  double mass = 0;            // their sum over all ranks (exact, correctly rounded)
-  double smallest = 1;        // the smallest
-  double largest = 1;         // the largest weight as given (the scale)
-  double effective = 0;       // Kish's effective sample size (sum w)^2 / sum w^2
-};
-
 /// The sum over all ranks of f(w) over this rank's weights, exactly (correctly rounded).
 double exact_total(const Comm& comm, const std::vector<double>& local, bool squares) {
   Samples column =
@@ -490,7 +507,7 @@ double exact_total(const Comm& comm, const std::vector<double>& local, bool squa
 SampleWeights load_weights(const Comm& comm, const KdeOptions& options, std::uint64_t n,
                            std::uint64_t local_rows) {
   SampleWeights weights;
-  weights.mass = weights.effective = static_cast<double>(n);
+  weights.mass = weights.squares = weights.effective = static_cast<double>(n);
   if (options.weights.path.empty()) return weights;
   TableSource source = options.weights;
   if (source.role.empty()) source.role = "KdeOptions::weights";
@@ -527,7 +544,8 @@ SampleWeights load_weights(const Comm& comm, const KdeOptions& options, std::uin
   }
   weights.smallest = comm.all_reduce(smallest, ops::min{});
   weights.mass = exact_total(comm, weights.local, false);
-  weights.effective = weights.mass * weights.mass / exact_total(comm, weights.local, true);
+  weights.squares = exact_total(comm, weights.local, true);
+  weights.effective = weights.mass * weights.mass / weights.squares;
   return weights;
 }
 
@@ -1110,25 +1128,45 @@ kde::CvCurve binned_cross_validation(Team& team, const Samples& local, const Sam
 /// and then from the main thread (worker 0, the one that may call MPI) to let it move.
 void around_ring(
     const Comm& comm, const RowShard& shard, const Samples& local, std::array<Samples, 2>& ring,
-    const std::function<void(const kde::SampleBlock&, const std::function<void()>&)>& visit) {
+    const std::function<void(const kde::SampleBlock&, const std::function<void()>&)>& visit,
+    const SampleWeights* weights = nullptr) {
   auto whole = [](Samples& m) {
     return std::span<double>(m.data(), static_cast<std::size_t>(m.size()));
   };
   ring[0].topRows(local.rows()) = local;
+  // With weights, the rows' weights travel around the ring beside them.
+  const bool weighted = weights != nullptr && weights->weighted;
+  std::array<std::vector<double>, 2> weight_ring;
+  if (weighted) {
+    for (auto& buffer : weight_ring) buffer.resize(shard.layout.max_rows());
+    std::copy(weights->local.begin(), weights->local.end(), weight_ring[0].begin());
+  }
   for (int step = 0; step < comm.size(); ++step) {
     const int source = (comm.rank() - step + comm.size()) % comm.size();
     const IndexRange held = shard.layout.of(source);
-    Samples& visiting = ring[static_cast<std::size_t>(step % 2)];
-    Comm::Exchange exchange;
+    const auto now = static_cast<std::size_t>(step % 2), next = 1 - now;
+    Samples& visiting = ring[now];
+    const int to = (comm.rank() + 1) % comm.size();
+    const int from = (comm.rank() - 1 + comm.size()) % comm.size();
+    Comm::Exchange exchange, weight_exchange;
     if (step + 1 < comm.size()) {
-      exchange = comm.start_exchange(std::span<const double>(whole(visiting)),
-                                     (comm.rank() + 1) % comm.size(),
-                                     whole(ring[static_cast<std::size_t>((step + 1) % 2)]),
-                                     (comm.rank() - 1 + comm.size()) % comm.size(), kRingTag);
+      exchange = comm.start_exchange(std::span<const double>(whole(visiting)), to,
+                                     whole(ring[next]), from, kRingTag);
+      if (weighted) {
+        weight_exchange =
+            comm.start_exchange(std::span<const double>(weight_ring[now]), to,
+                                std::span<double>(weight_ring[next]), from, kRingTag + 1);
+      }
     }
     collectively(comm, [&] {
-      visit({visiting.data(), held.size(), held.begin}, [&] { exchange.test(); });
+      visit(
+          {visiting.data(), held.size(), held.begin, weighted ? weight_ring[now].data() : nullptr},
+          [&] {
+            exchange.test();
+            weight_exchange.test();
+          });
       exchange.wait();
+      weight_exchange.wait();
     });
   }
 }
@@ -1161,8 +1199,9 @@ std::vector<double> nearest_others(Team& team, const RowShard& shard, const Samp
 /// whose per-query sums fit a budget. Smooth kernels' loglik on spatially sorted samples sums
 /// only what lies within each query's reach (a first trip around the ring finds each
 /// sample's nearest neighbour).
-kde::CvCurve cross_validate(Team& team, const RowShard& shard, const Samples& local, Kernel kernel,
-                            kde::CvMethod method, const std::vector<double>& widths,
+kde::CvCurve cross_validate(Team& team, const RowShard& shard, const Samples& local,
+                            const SampleWeights& weights, Kernel kernel, kde::CvMethod method,
+                            const std::vector<double>& widths,
                             const std::optional<kde::ErrorBound>& prune) {
   const Comm& comm = team.comm();
   const std::uint64_t n = shard.layout.rows();
@@ -1170,8 +1209,8 @@ kde::CvCurve cross_validate(Team& team, const RowShard& shard, const Samples& lo
   const std::uint64_t rows = shard.rows();
   // Per-query state at most half the shard's bytes, or 64 MiB, and at least one width.
   const std::uint64_t budget = std::max<std::uint64_t>(rows * d * 4, std::uint64_t{64} << 20);
-  const std::uint64_t per_width =
-      std::max<std::uint64_t>(1, rows * kde::CvProblem::query_bytes(kernel, method, 1));
+  const std::uint64_t per_width = std::max<std::uint64_t>(
+      1, rows * kde::CvProblem::query_bytes(kernel, method, 1, weights.weighted));
   const std::size_t batch = std::max<std::size_t>(1, budget / per_width);
   // Two ring buffers: the shard being visited, and the next one arriving meanwhile.
   std::array<Samples, 2> ring;
@@ -1189,6 +1228,9 @@ kde::CvCurve cross_validate(Team& team, const RowShard& shard, const Samples& lo
     std::optional<kde::CvProblem> problem;
     collectively(comm, [&] {
       problem.emplace(kernel, method, part, n, local, shard.mine().begin);
+      if (weights.weighted) {
+        problem->weigh({weights.local, weights.mass, weights.squares, weights.smallest});
+      }
       if (pruned) problem->prune(nearest, *prune);
     });
     std::vector<kde::CvTotals> totals(static_cast<std::size_t>(team.threads()),
@@ -1198,13 +1240,16 @@ kde::CvCurve cross_validate(Team& team, const RowShard& shard, const Samples& lo
     auto query_block = [&](std::uint64_t b) {
       return IndexRange{b * kQueries, std::min(rows, (b + 1) * kQueries)};
     };
-    around_ring(comm, shard, local, ring, [&](const kde::SampleBlock& block, auto& progress) {
-      const auto visit = problem->visit(block);
-      for_each_item(team, items, [&](std::uint64_t b, Worker worker) {
-        problem->add(visit, query_block(b), totals[static_cast<std::size_t>(worker.tid)]);
-        if (worker.tid == 0) progress();
-      });
-    });
+    around_ring(
+        comm, shard, local, ring,
+        [&](const kde::SampleBlock& block, auto& progress) {
+          const auto visit = problem->visit(block);
+          for_each_item(team, items, [&](std::uint64_t b, Worker worker) {
+            problem->add(visit, query_block(b), totals[static_cast<std::size_t>(worker.tid)]);
+            if (worker.tid == 0) progress();
+          });
+        },
+        &weights);
     for_each_item(team, items, [&](std::uint64_t b, Worker worker) {
       problem->close(query_block(b), totals[static_cast<std::size_t>(worker.tid)]);
     });
@@ -1565,7 +1610,7 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   // the rest runs where the kernel is isotropic (a bandwidth matrix moves the samples).
   const std::vector<double> grid_lo = lo, grid_hi = hi;
   result.plot_samples = subsample(comm, shard.values, shard.mine().begin, result.n, 5000);
-  const SampleTransform transform = plan_transform(comm, options, shard.values, result.n);
+  const SampleTransform transform = plan_transform(comm, options, shard.values, result.n, weights);
   if (transform.active()) {
     transform.apply(shard.values.data(), shard.rows(), shard.values.cols());
     column_ranges(comm, shard.values, lo, hi);
@@ -1592,12 +1637,12 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   const auto d = static_cast<std::size_t>(result.dim);
 
   if (options.bandwidth == kde::BandwidthRule::isj) {
-    result.rule_width = isj_width(comm, options, samples, result.n, lo[0], hi[0]);
+    result.rule_width = isj_width(comm, options, samples, weights, result.n, lo[0], hi[0]);
   } else if (uses_rule(options)) {
-    variances = column_variances(comm, samples, result.n);
+    variances = column_variances(comm, samples, weights);
   }
   collectively(comm, [&] {
-    result.widths = plan_widths(options, result.n, variances, result.rule_width);
+    result.widths = plan_widths(options, weights.effective, variances, result.rule_width);
     for (const double h : result.widths) {
       if (!(h > 0) || !std::isfinite(h))
         throw UsageError("KdeOptions::widths must be positive and finite");
@@ -1717,15 +1762,15 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
     if (pruned) prune = options.bound;
     result.cv = options.binned ? binned_cross_validation(team, samples, weights, result.n, lo, hi,
                                                          options, result.widths)
-                               : cross_validate(team, shard, samples, options.kernel, *options.cv,
-                                                result.widths, prune);
+                               : cross_validate(team, shard, samples, weights, options.kernel,
+                                                *options.cv, result.widths, prune);
     if (options.cv_optimize) {
       refine_width(
           [&](double h) {
             const std::vector<double> one{h};
             return (options.binned ? binned_cross_validation(team, samples, weights, result.n, lo,
                                                              hi, options, one)
-                                   : cross_validate(team, shard, samples, options.kernel,
+                                   : cross_validate(team, shard, samples, weights, options.kernel,
                                                     *options.cv, one, prune))
                 .score.front();
           },

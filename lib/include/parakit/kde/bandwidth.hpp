@@ -29,8 +29,8 @@ double rule_of_thumb_bandwidth(BandwidthRule rule, const Samples& samples);
 
 /// Scott's or Silverman's width from n and the column variances (ddof 1), for samples spread
 /// over ranks (UsageError for ISJ, which needs the samples).
-double rule_of_thumb_bandwidth(BandwidthRule rule, std::uint64_t n,
-                               std::span<const double> variances);
+/// n may be fractional: weighted samples take their effective size (sum w)^2 / sum w^2.
+double rule_of_thumb_bandwidth(BandwidthRule rule, double n, std::span<const double> variances);
 
 /// Column sums of a block of rows, exactly, as ExactAccumulator wires laid end to end (one per
 /// column): of x when `centre` is empty, else of fl((x - centre_t)^2). Wires of blocks add

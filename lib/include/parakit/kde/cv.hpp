@@ -71,6 +71,17 @@ struct SampleBlock {
   const double* values = nullptr;
   std::uint64_t rows = 0;
   std::uint64_t first = 0;
+  const double* weights = nullptr;  ///< the rows' weights, with CvProblem::weigh
+};
+
+/// Sample weights for a weighted CV (CvProblem::weigh), scaled into [0, 1] (the largest 1).
+/// The scores are then the weighted ones: loglik sum_i w_i log f_-i(x_i) / sum w, with
+/// f_-i = sum_{j != i} w_j K_ij / (sum w - w_i); lsq integral(f^2) - 2 sum_i w_i f_-i(x_i) / sum w.
+struct CvWeights {
+  std::span<const double> queries;  ///< the queries' weights
+  double mass = 0;                  ///< the sum of all samples' weights (> 1)
+  double squares = 0;               ///< the sum of their squares
+  double smallest = 1;              ///< the smallest weight
 };
 
 /// One thread's share of the sums a curve needs; wire() gives int64s that add elementwise
@@ -98,7 +109,13 @@ class CvProblem {
   std::uint64_t queries() const noexcept { return static_cast<std::uint64_t>(queries_.rows()); }
   std::span<const double> widths() const noexcept { return widths_; }
   /// Bytes of per-query state per query (what width batches must bound).
-  static std::uint64_t query_bytes(Kernel kernel, CvMethod method, std::size_t widths) noexcept;
+  static std::uint64_t query_bytes(Kernel kernel, CvMethod method, std::size_t widths,
+                                   bool weighted = false) noexcept;
+  /// Weighted samples: every block visited must then carry its rows' weights
+  /// (SampleBlock::weights). Call before prune() and visit(). Throws UsageError for the
+  /// hypercube's lsq, InputError when fewer than two samples have a positive weight
+  /// (mass <= 1).
+  void weigh(const CvWeights& weights);
 
   /// Smooth kernels, loglik: sums only the samples within each query's reach
   /// (kde/pruned_sums.hpp). nearest[q] is query q's squared distance to its nearest other
@@ -145,6 +162,7 @@ class CvProblem {
   std::vector<std::uint64_t> hist_;       // hypercube loglik: queries x (m + 1) buckets
   std::vector<numeric::BinnedSum> loo_;   // smooth loglik: queries x m kernel sums
   bool pruned_ = false;                   // prune() was called
+  std::optional<CvWeights> weights_;      // weigh() was called
   std::vector<double> shift_, reach2_;    // pruned: per query, and per query x width
 };
 
