@@ -53,6 +53,7 @@ nlohmann::json cv_json(const kde::CvCurve& curve) {
     nlohmann::json entry{{"h", json_double(curve.widths[j])},
                          {"score", json_double(curve.score[j])}};
     if (!curve.lonely.empty()) entry["lonely"] = curve.lonely[j];
+    if (!curve.score_bound.empty()) entry["score_bound"] = json_double(curve.score_bound[j]);
     points.push_back(std::move(entry));
   }
   nlohmann::json out{{"method", kde::to_string(curve.method)}, {"curve", std::move(points)}};
@@ -120,7 +121,7 @@ nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Kept
                      {"cells", r.binned->cells},
                      {"error_estimate", json_double(r.binned->error_estimate)},
                      {"checked", r.binned->checked}};
-  } else if (!hypercube) {
+  } else if (options.kernel != kde::Kernel::hypercube) {
     // What every density is within of the sum over all samples.
     out["bound"] = {{"rtol", json_double(options.bound.rtol)},
                     {"atol", json_double(options.bound.atol)},
@@ -470,9 +471,11 @@ void print_summary(const KdeOptions& options, const KdeResult& r, const Kept& ke
   }
   if (r.cv) {
     std::printf("  cross-validation (%s):\n", std::string(kde::to_string(r.cv->method)).c_str());
+    const bool bounded = !r.cv->score_bound.empty();
     for (std::size_t j = 0; j < m; ++j) {
-      std::printf("  %12.6g %24.17g%s\n", r.widths[j], r.cv->score[j],
-                  r.cv->best && *r.cv->best == j ? "  <- chosen" : "");
+      std::printf("  %12.6g %24.17g", r.widths[j], r.cv->score[j]);
+      if (bounded) std::printf(" +- %.2g", r.cv->score_bound[j]);
+      std::printf("%s\n", r.cv->best && *r.cv->best == j ? "  <- chosen" : "");
     }
     if (r.cv->refined_h) {
       std::printf("  chosen h = %s (Brent's method from the sweep's %s, %d scores), score %s\n",

@@ -1146,6 +1146,193 @@ class KdeBandwidthRules(unittest.TestCase):
         self.assertEqual(doc["bandwidth"]["rule"], "silverman")
 
 
+class KdeWeights(unittest.TestCase):
+    """--weights against NumPy (densities, leave-one-out scores), SciPy's
+    gaussian_kde(weights=...), integer weights against repeated samples, the weighted rules and
+    ISJ, bitwise the same on every backend; and its errors."""
+
+    def setUp(self):
+        need_numpy(self)
+        self.tmp = tempfile.TemporaryDirectory()
+        rng = np.random.default_rng(21)
+        self.x = np.concatenate([rng.normal(0, 1, (700, 2)), rng.normal(2.5, 0.4, (500, 2))])
+        self.w = rng.exponential(1.0, len(self.x))
+        self.w[::11] = 0.0  # zero weights are allowed
+        self.points = np.concatenate([self.x[:30] + 0.05, rng.normal(0, 3, (20, 2))])
+        self.files = {name: os.path.join(self.tmp.name, name + ".npy")
+                      for name in ["x", "w", "p"]}
+        np.save(self.files["x"], self.x)
+        np.save(self.files["w"], self.w)
+        np.save(self.files["p"], self.points)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def kde(self, extra, ranks=None, points=True):
+        args = ["--input", self.files["x"], "--weights", self.files["w"]]
+        if points:
+            args += ["--points", self.files["p"]]
+        return kde_json(self, args + list(extra), ranks=ranks)
+
+    def kernel_matrix(self, kernel, a, b, h):
+        diff = a[:, None, :] - b[None, :, :]
+        d = a.shape[1]
+        r2 = (diff ** 2).sum(-1)
+        if kernel == "gaussian":
+            return np.exp(-r2 / (2 * h * h)) / (2 * np.pi * h * h) ** (d / 2)
+        if kernel == "epanechnikov":
+            volume = np.pi ** (d / 2) / math.gamma(d / 2 + 1)
+            return np.maximum(0, 1 - r2 / (h * h)) * (d + 2) / (2 * volume * h ** d)
+        return (np.abs(diff) / h <= 0.5).all(-1) / h ** d
+
+    def test_densities_match_numpy_for_every_kernel_and_mode(self):
+        widths = [0.3, 0.9]
+        for kernel in ["gaussian", "epanechnikov", "hypercube"]:
+            want = np.stack([self.kernel_matrix(kernel, self.points, self.x, h) @ self.w
+                             for h in widths], 1) / self.w.sum()
+            modes = [[], ["--algo", "naive"]]
+            if kernel != "hypercube":
+                modes.append(["--approx", "binned"])
+            for mode in modes:
+                doc = self.kde(["--kernel", kernel, "--widths", "0.3,0.9"] + mode)
+                got = np.array([[as_float(v) for v in row] for row in doc["density"]])
+                self.assertEqual(doc["weights"]["file"], self.files["w"])
+                self.assertAlmostEqual(doc["weights"]["total"], self.w.sum(), delta=1e-9)
+                big = want >= 1e-3 * want.max()
+                error = np.abs(got - want)[big] / want[big]
+                # exact and naive: the default bound (1e-12) plus rounding; binned: its
+                # stated accuracy (about 1e-3 with the gaussian; coarser for epanechnikov,
+                # whose kernel has a kink)
+                allowed = 5e-12 if "--approx" not in mode else (
+                    2e-3 if kernel == "gaussian" else 3e-2)
+                self.assertLess(error.max(), allowed, f"{kernel} {mode}")
+                if "--approx" not in mode:
+                    self.assertLess(np.abs(got - want).max(), 1e-12 * want.max() + 1e-300)
+
+    def test_integer_weights_equal_repeated_samples(self):
+        counts = np.random.default_rng(2).integers(0, 4, len(self.x))
+        repeated = np.repeat(self.x, counts, axis=0)
+        path = os.path.join(self.tmp.name, "counts.npy")
+        np.save(path, counts.astype(float))
+        np.save(os.path.join(self.tmp.name, "rep.npy"), repeated)
+        for kernel in ["gaussian", "hypercube"]:
+            args = ["--kernel", kernel, "--widths", "0.4", "--points", self.files["p"]]
+            weighted = kde_json(self, ["--input", self.files["x"], "--weights", path] + args)
+            plain = kde_json(self, ["--input", os.path.join(self.tmp.name, "rep.npy")] + args)
+            a = np.array(weighted["density"], float)
+            b = np.array(plain["density"], float)
+            self.assertLess(np.abs(a - b).max(), 1e-12 * b.max(), kernel)
+
+    def test_matches_scipy_gaussian_kde_with_weights(self):
+        try:
+            from scipy import stats
+        except ImportError:
+            self.skipTest("SciPy is not installed (apt-get install python3-scipy)")
+        for bw in ["scott", "silverman"]:
+            doc = self.kde(["--kernel", "gaussian", "--kernel-cov", "data", "--bandwidth", bw,
+                            "--rtol", "0"])
+            kde = stats.gaussian_kde(self.x.T, bw_method=bw, weights=self.w)
+            want = kde(self.points.T)
+            got = np.array(doc["density"], float)[:, 0]
+            self.assertLess(np.abs(got - want).max(), 1e-12 * want.max(), bw)
+            self.assertAlmostEqual(doc["bandwidth"]["h"], kde.factor, delta=1e-14)
+            self.assertAlmostEqual(doc["weights"]["effective_n"], kde.neff, delta=1e-9)
+
+    def test_weighted_rules_and_isj(self):
+        neff = self.w.sum() ** 2 / (self.w ** 2).sum()
+        cov = np.cov(self.x.T, aweights=self.w, ddof=1)
+        s = float(np.exp(np.mean(np.log(np.sqrt(np.diag(cov))))))
+        doc = self.kde(["--bandwidth", "silverman"], points=False)
+        want = s * (4 / (4 * neff)) ** (1 / 6)
+        self.assertLess(abs(doc["bandwidth"]["h"] - want) / want, 1e-13)
+        one = self.x[:, :1]
+        path = os.path.join(self.tmp.name, "one.npy")
+        np.save(path, one)
+        doc = kde_json(self, ["--input", path, "--weights", self.files["w"], "--bandwidth",
+                              "isj", "--point", "0"])
+        want = isj_reference(one[:, 0], self.w)
+        self.assertLess(abs(doc["bandwidth"]["h"] - want) / want, 1e-8)
+
+    def loo_scores(self, kernel, method, widths):
+        scores = []
+        total = self.w.sum()
+        for h in widths:
+            k = self.kernel_matrix(kernel, self.x, self.x, h)
+            np.fill_diagonal(k, 0)
+            loo = (k @ self.w) / (total - self.w)
+            if method == "loglik":
+                keep = self.w > 0
+                with np.errstate(divide="ignore"):
+                    scores.append(float((self.w[keep] * np.log(loo[keep])).sum() / total))
+            else:
+                wide = self.kernel_matrix("gaussian", self.x, self.x, math.sqrt(2) * h)
+                integral = self.w @ wide @ self.w / total ** 2
+                scores.append(float(integral - 2 * (self.w * loo).sum() / total))
+        return np.array(scores)
+
+    def test_cross_validation_matches_numpy(self):
+        for kernel, method, widths in [("gaussian", "loglik", [0.15, 0.4, 0.9]),
+                                       ("gaussian", "lsq", [0.15, 0.4, 0.9]),
+                                       ("epanechnikov", "loglik", [1.0, 2.0]),
+                                       ("hypercube", "loglik", [1.5, 3.0])]:
+            want = self.loo_scores(kernel, method, widths)
+            for mode in [[], ["--algo", "naive"]]:
+                doc = self.kde(["--kernel", kernel, "--cv", method, "--widths",
+                                ",".join(map(str, widths))] + mode, points=False)
+                got = np.array([as_float(e["score"]) for e in doc["cv"]["curve"]])
+                self.assertTrue(np.all(np.isfinite(want)), want)
+                self.assertLess(np.abs(got - want).max(), 1e-11 * np.abs(want).max(),
+                                f"{kernel} {method} {mode}")
+                if method == "lsq":  # the score states its own absolute bound
+                    bound = np.array([e["score_bound"] for e in doc["cv"]["curve"]])
+                    self.assertTrue(np.all(np.abs(got - want) <= bound), (got - want, bound))
+                    self.assertTrue(np.all(bound < 1e-11 * np.abs(want).max()), bound)
+                else:
+                    self.assertNotIn("score_bound", doc["cv"]["curve"][0])
+        doc = self.kde(["--kernel", "gaussian", "--cv", "--widths", "0.4,0.9", "--approx",
+                        "binned"], points=False)
+        got = np.array([as_float(e["score"]) for e in doc["cv"]["curve"]])
+        want = self.loo_scores("gaussian", "loglik", [0.4, 0.9])
+        self.assertLess(np.abs(got - want).max(), 1e-3 * np.abs(want).max())
+
+    def test_same_bits_on_every_backend(self):
+        for extra in [["--kernel", "gaussian", "--widths", "0.2,0.5", "--cv"],
+                      ["--kernel", "hypercube", "--widths", "1.0,2.0", "--cv"],
+                      ["--kernel", "gaussian", "--widths", "0.3", "--approx", "binned"]]:
+            docs = [stable(self.kde(extra + ["--threads", str(t)])) for t in THREADS]
+            docs += [stable(self.kde(extra, ranks=r)) for r in RANKS]
+            for doc in docs[1:]:
+                self.assertEqual(doc, docs[0], extra)
+
+    def test_errors(self):
+        bad = os.path.join(self.tmp.name, "bad.npy")
+        for weights, expect in [(self.w[:-1], "one weight per sample"),
+                                (np.where(np.arange(len(self.w)) == 5, -1.0, self.w), "negative"),
+                                (np.zeros(len(self.w)), "every weight is 0"),
+                                (np.stack([self.w, self.w], 1), "one weight per sample")]:
+            np.save(bad, weights)
+            for ranks in [None, 3]:
+                r = run(["kde", "--input", self.files["x"], "--weights", bad, "--json"],
+                        ranks=ranks)
+                self.assertEqual(r.code, 2, r.err)
+                self.assertEqual(len(r.error_lines()), 1, r.err)
+                self.assertIn(expect, r.err)
+                self.assertIn("bad.npy", r.err)
+        for extra, expect in [(["--cv", "lsq"], "takes no weights"),
+                              (["--algo", "tree"], "--weights")]:
+            r = run(["kde", "--input", self.files["x"], "--weights", self.files["w"]] + extra)
+            self.assertEqual(r.code, 2, r.err)
+            self.assertIn(expect, r.err)
+        one = np.zeros(len(self.w))
+        one[3] = 2.0
+        np.save(bad, one)
+        for rule in [[], ["--widths", "0.5"]]:  # the rule's effective n, or the CV itself
+            r = run(["kde", "--input", self.files["x"], "--weights", bad, "--kernel",
+                     "gaussian", "--cv"] + rule)
+            self.assertEqual(r.code, 2, r.err)
+            self.assertIn("at least 2 samples" if not rule else "at least two samples", r.err)
+
+
 def isj_reference(x, weights=None, cells=2 ** 14):
     """The improved Sheather-Jones width, written here from the paper: Botev, Grotowski and
     Kroese (2010), "Kernel density estimation via diffusion", Ann. Statist. 38(5), section 3.

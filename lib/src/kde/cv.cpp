@@ -9,6 +9,7 @@
 
 #include "parakit/core/error.hpp"
 #include "parakit/kde/chunk_sums.hpp"
+#include "parakit/kde/pruned_sums.hpp"
 
 namespace parakit::kde {
 namespace {
@@ -47,11 +48,19 @@ double smooth_loglik_score(Kernel kernel, double n, int d, double h, double sum_
   return sum_log / n + log_kernel_norm(kernel, h, d) - std::log(n - 1);
 }
 
-double gaussian_lsq_score(double n, int d, double h, double wide_sum, double sum) {
+/// The Gaussian lsq score from its two terms, and into `bound` the score's error bound: the sums
+/// within ErrorBound::kRounding of exact (relative: they are sums of positive terms), twice
+/// that for the few roundings after them.
+double gaussian_lsq_score(double integral, double loo, double& bound) {
+  bound = 2 * ErrorBound::kRounding * (std::abs(integral) + 2.0 * std::abs(loo));
+  return integral - 2.0 * loo;
+}
+
+double gaussian_lsq_score(double n, int d, double h, double wide_sum, double sum, double& bound) {
   const double integral =
       kernel_norm(Kernel::gaussian, std::numbers::sqrt2 * h, d) * (n + wide_sum) / (n * n);
   const double loo = kernel_norm(Kernel::gaussian, h, d) * sum / (n * (n - 1));
-  return integral - 2.0 * loo;
+  return gaussian_lsq_score(integral, loo, bound);
 }
 
 }  // namespace
@@ -442,7 +451,10 @@ CvCurve CvProblem::finish(std::span<const std::int64_t> wire) const {
       } else {
         const double integral = kernel_norm(Kernel::gaussian, std::numbers::sqrt2 * h, d) *
                                 (weights_->squares + fixed(j)) / (mass * mass);
-        curve.score[j] = integral - 2.0 * kernel_norm(Kernel::gaussian, h, d) * fixed(m + j) / mass;
+        curve.score_bound.resize(m);
+        curve.score[j] =
+            gaussian_lsq_score(integral, kernel_norm(Kernel::gaussian, h, d) * fixed(m + j) / mass,
+                               curve.score_bound[j]);
       }
     }
     if (kernel_ == Kernel::hypercube) curve.lonely.assign(wire.begin(), wire.begin() + m);
@@ -476,7 +488,8 @@ CvCurve CvProblem::finish(std::span<const std::int64_t> wire) const {
         curve.score[j] =
             wire[j] > 0 ? kMinusInfinity : smooth_loglik_score(kernel_, n, d, h, exact(j));
       } else {
-        curve.score[j] = gaussian_lsq_score(n, d, h, fixed(j), fixed(m + j));
+        curve.score_bound.resize(m);
+        curve.score[j] = gaussian_lsq_score(n, d, h, fixed(j), fixed(m + j), curve.score_bound[j]);
       }
     }
   }
@@ -583,7 +596,8 @@ CvCurve cv_curve_naive(Kernel kernel, CvMethod method, const Samples& samples,
     } else if (method == CvMethod::loglik) {
       score = lonely > 0 ? kMinusInfinity : smooth_loglik_score(kernel, n, d, h, sum);
     } else {
-      score = gaussian_lsq_score(n, d, h, wide, direct);
+      curve.score_bound.push_back(0);
+      score = gaussian_lsq_score(n, d, h, wide, direct, curve.score_bound.back());
     }
     curve.score.push_back(score);
   }

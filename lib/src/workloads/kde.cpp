@@ -1263,6 +1263,8 @@ kde::CvCurve cross_validate(Team& team, const RowShard& shard, const Samples& lo
     curve.widths.insert(curve.widths.end(), piece.widths.begin(), piece.widths.end());
     curve.score.insert(curve.score.end(), piece.score.begin(), piece.score.end());
     curve.lonely.insert(curve.lonely.end(), piece.lonely.begin(), piece.lonely.end());
+    curve.score_bound.insert(curve.score_bound.end(), piece.score_bound.begin(),
+                             piece.score_bound.end());
   }
   curve.best = kde::choose_width(curve);
   return curve;
@@ -1783,6 +1785,7 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
                                                  : score * std::exp(transform.log_det);
     };
     for (double& score : result.cv->score) score = mapped(score);
+    for (double& bound : result.cv->score_bound) bound *= std::exp(transform.log_det);
     if (result.cv->refined_h) result.cv->refined_score = mapped(result.cv->refined_score);
   }
   return result;

@@ -53,6 +53,10 @@ struct CvCurve {
   std::optional<std::size_t> best;
   /// Per width, how many samples have no neighbour (hypercube and loglik only; else empty).
   std::vector<std::uint64_t> lonely;
+  /// Gaussian lsq: per width, an absolute bound on the score's error against exact arithmetic
+  /// (its sums skip nothing; the bound covers their rounding, ErrorBound::kRounding relative to
+  /// each of the score's two terms). Else empty: loglik terms are bounded by ErrorBound itself.
+  std::vector<double> score_bound;
   /// With a continuous refinement (smooth kernels): the width that optimises the score between
   /// the best width's neighbours in the sweep, and its score.
   std::optional<double> refined_h;
