@@ -457,7 +457,8 @@ CvCurve CvProblem::finish(std::span<const std::int64_t> wire) const {
                                curve.score_bound[j]);
       }
     }
-    if (kernel_ == Kernel::hypercube) curve.lonely.assign(wire.begin(), wire.begin() + m);
+    if (kernel_ == Kernel::hypercube)
+      curve.lonely.assign(wire.begin(), wire.begin() + static_cast<std::ptrdiff_t>(m));
   } else if (kernel_ == Kernel::hypercube && method_ == CvMethod::loglik) {
     curve.lonely.assign(m, 0);
     for (std::size_t j = 0; j < m; ++j) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/math/tools/toms748_solve.hpp>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <numeric>
 #include <vector>
@@ -15,6 +16,7 @@ namespace parakit::kde {
 namespace {
 
 constexpr int kOrder = 7;  // the plug-in map's iterations, l in the paper
+constexpr double kMinusInfinity = -std::numeric_limits<double>::infinity();
 
 /// The squared cosine coefficients (a_k / 2)^2, k = 1 .. cells - 1, of the bins normalised to
 /// sum 1: a_k / 2 = sum_j p_j cos(pi k (2j + 1) / 2 cells), FFTW's REDFT10 halved.
@@ -55,7 +57,7 @@ double roughness(std::span<const double> a2, int s, double t) {
 double fixed_point_gap(std::span<const double> a2, double n, double t) {
   double f = roughness(a2, kOrder, t);
   for (int s = kOrder - 1; s >= 2; --s) {
-    if (!(f > 0) || !std::isfinite(f)) return -INFINITY;
+    if (!(f > 0) || !std::isfinite(f)) return kMinusInfinity;
     double odd_product = 1;  // 1 x 3 x ... x (2s - 1)
     for (int k = 3; k <= 2 * s - 1; k += 2) odd_product *= k;
     const double k0 = odd_product / std::sqrt(2 * std::numbers::pi);
@@ -63,7 +65,7 @@ double fixed_point_gap(std::span<const double> a2, double n, double t) {
     const double time = std::pow(2 * c * k0 / n / f, 2.0 / (3 + 2 * s));
     f = roughness(a2, s, time);
   }
-  if (!(f > 0) || !std::isfinite(f)) return -INFINITY;
+  if (!(f > 0) || !std::isfinite(f)) return kMinusInfinity;
   return t - std::pow(2 * n * std::sqrt(std::numbers::pi) * f, -0.4);
 }
 
