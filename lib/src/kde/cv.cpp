@@ -187,10 +187,6 @@ std::uint64_t CvProblem::query_bytes(Kernel kernel, CvMethod method, std::size_t
 void CvProblem::weigh(const CvWeights& weights) {
   if (weights.queries.size() != queries())
     throw InternalError("CvProblem::weigh: one weight a query");
-  if (kernel_ == Kernel::hypercube && method_ == CvMethod::lsq) {
-    throw UsageError(
-        "kde::CvMethod lsq of the hypercube takes no weights: use loglik, or the gaussian kernel");
-  }
   if (!(weights.mass > 1)) {
     throw InputError(
         "weighted cross-validation needs positive weights on at least two samples (a sample's "
@@ -198,14 +194,24 @@ void CvProblem::weigh(const CvWeights& weights) {
   }
   weights_ = weights;
   const std::size_t m = widths_.size();
-  if (kernel_ == Kernel::hypercube) {  // sums of weights through the chunk sums, as smooth ones
-    hist_.clear();
+  if (kernel_ == Kernel::hypercube && method_ == CvMethod::loglik) {
+    hist_.clear();  // sums of weights through the chunk sums, as for the smooth kernels
     loo_.resize(queries() * m);
   }
   if (method_ == CvMethod::lsq) {
-    // a term is at most 1 (wide sums) or w_i / (mass - w_i) <= 1 / (mass - 1)
-    const auto nd = static_cast<double>(n_);
-    top_ = numeric::BinnedSum::top_of(nd * nd * std::max(1.0, 1.0 / (weights.mass - 1)));
+    // a term is at most 1 (wide sums, overlaps: their bound as before) or, in a leave-one-out
+    // sum, w_i / (mass - w_i) <= 1 / (mass - 1) times that
+    const double factor = std::max(1.0, 1.0 / (weights.mass - 1));
+    if (kernel_ == Kernel::hypercube) {
+      const double reach =
+          std::max(1.0, static_cast<double>(queries_.cols()) * sorted_widths_.sorted().back());
+      const auto nd = static_cast<double>(n_);
+      top_ = numeric::BinnedSum::top_of(nd * nd * factor *
+                                        std::pow(reach, static_cast<double>(queries_.cols())));
+    } else {
+      const auto nd = static_cast<double>(n_);
+      top_ = numeric::BinnedSum::top_of(nd * nd * factor);
+    }
   }
 }
 
@@ -239,7 +245,7 @@ CvProblem::Visit CvProblem::visit(const SampleBlock& block) const {
     visit.boxes.emplace(block.values, block.rows, static_cast<int>(queries_.cols()),
                         chunk_rows(n_));
   }
-  if (kernel_ == Kernel::hypercube && !weights_) {
+  if (kernel_ == Kernel::hypercube && !smooth_path()) {
     const Eigen::Map<const Samples> rows(block.values, static_cast<Eigen::Index>(block.rows),
                                          queries_.cols());
     visit.sorted.emplace(rows);
@@ -257,7 +263,8 @@ CvTotals CvProblem::new_totals() const {
     totals.exact_.resize(m);      // sum of logs
   } else if (kernel_ == Kernel::hypercube) {
     totals.counts_.assign(m + 1, 0);  // pairs per bucket
-    totals.binned_.resize((m + 1) * terms);
+    // e_k sums per bucket; weighted, then the pairs' leave-one-out weights per bucket
+    totals.binned_.resize((m + 1) * (weights_ ? terms + 1 : terms));
   } else {
     totals.binned_.resize(2 * m);  // sums at sqrt(2) h, then at h
   }
@@ -265,7 +272,7 @@ CvTotals CvProblem::new_totals() const {
 }
 
 void CvProblem::add(const Visit& visit, IndexRange queries, CvTotals& totals) {
-  if (kernel_ != Kernel::hypercube || weights_) return add_smooth(visit, queries, totals);
+  if (smooth_path()) return add_smooth(visit, queries, totals);
   if (method_ == CvMethod::loglik) return add_hypercube_loglik(visit, queries);
   add_hypercube_lsq(visit, queries, totals);
 }
@@ -297,19 +304,33 @@ void CvProblem::add_hypercube_lsq(const Visit& visit, IndexRange queries, CvTota
   const double reach = sorted.back();
   const double count_reach = sorted_widths_.max_limit();
   std::vector<double> e(terms), a(static_cast<std::size_t>(d));
+  // Weighted: a pair adds w_q w_s to the overlaps' sums and w_q w_s / (mass - w_q) to its
+  // bucket's leave-one-out sum (after the e_k sums), instead of 1 to its count.
+  const std::size_t loo_at = (m + 1) * terms;
   for (std::uint64_t q = queries.begin; q < queries.end; ++q) {
     const double* x = queries_.data() + q * static_cast<std::uint64_t>(d);
     const std::uint64_t row = first_query_ + q;
+    const double own = weights_ ? weights_->queries[q] : 1.0;
+    if (own == 0) continue;
+    const double loo = weights_ ? own / (weights_->mass - own) : 1.0;
     const auto [first, last] = samples.window(x[samples.key()], reach);
     for (Eigen::Index i = first; i < last; ++i) {
-      if (visit.block.first + static_cast<std::uint64_t>(samples.original(i)) == row) continue;
+      const auto original = static_cast<std::uint64_t>(samples.original(i));
+      if (visit.block.first + original == row) continue;
+      const double other = weights_ ? visit.block.weights[original] : 1.0;
       const double* y = samples.row(i);
       double c = 0;
       for (int t = 0; t < d; ++t) {
         a[static_cast<std::size_t>(t)] = std::abs(x[t] - y[t]);
         c = std::max(c, a[static_cast<std::size_t>(t)]);
       }
-      if (c <= count_reach) ++totals.counts_[sorted_widths_.bucket(c)];
+      if (c <= count_reach) {
+        if (weights_) {
+          totals.binned_[loo_at + sorted_widths_.bucket(c)].add(loo * other);
+        } else {
+          ++totals.counts_[sorted_widths_.bucket(c)];
+        }
+      }
       const std::size_t b = overlap_start_.bucket(c);
       if (b == m) continue;
       std::fill(e.begin(), e.end(), 0.0);
@@ -320,7 +341,9 @@ void CvProblem::add_hypercube_lsq(const Visit& visit, IndexRange queries, CvTota
               e[static_cast<std::size_t>(k - 1)] * a[static_cast<std::size_t>(t)];
         }
       }
-      for (std::size_t k = 0; k < terms; ++k) totals.binned_[b * terms + k].add(e[k]);
+      const double pair = own * other;  // 1 without weights
+      for (std::size_t k = 0; k < terms; ++k)
+        totals.binned_[b * terms + k].add(weights_ ? pair * e[k] : e[k]);
     }
   }
 }
@@ -441,7 +464,8 @@ CvCurve CvProblem::finish(std::span<const std::int64_t> wire) const {
   const auto order = sorted_widths_.order();
   const auto sorted = sorted_widths_.sorted();
 
-  if (weights_) {
+  const bool hypercube_lsq = kernel_ == Kernel::hypercube && method_ == CvMethod::lsq;
+  if (weights_ && !hypercube_lsq) {
     const double mass = weights_->mass;
     for (std::size_t j = 0; j < m; ++j) {
       const double h = widths_[j];
@@ -471,16 +495,26 @@ CvCurve CvProblem::finish(std::span<const std::int64_t> wire) const {
   } else if (kernel_ == Kernel::hypercube) {
     std::vector<double> e(terms, 0.0);
     std::uint64_t pairs = 0;
+    double weighted_pairs = 0;  // sum over pairs of w_q w_s / (mass - w_q), within the window
     for (std::size_t j = 0; j < m; ++j) {
       pairs += static_cast<std::uint64_t>(wire[j]);
+      if (weights_) weighted_pairs += fixed((m + 1) * terms + j);
       for (std::size_t k = 0; k < terms; ++k) e[k] += fixed(j * terms + k);
       const double h = sorted[j];
       double overlap = 0;  // sum_k (-1)^k h^(d-k) e_k by Horner's rule in h
       for (std::size_t k = 0; k < terms; ++k) {
         overlap = overlap * h + ((k % 2 == 0) ? e[k] : -e[k]);
       }
-      curve.score[order[j]] =
-          hypercube_lsq_score(n, d, h, std::max(overlap, 0.0), static_cast<double>(pairs));
+      overlap = std::max(overlap, 0.0);
+      if (weights_) {
+        // integral(f^2) = (sum w^2 h^d + overlap) / (mass^2 h^2d); the leave-one-out term
+        // 2 sum_q w_q f_-q(x_q) / mass = 2 weighted_pairs / (mass h^d)
+        const double hd = std::pow(h, d), mass = weights_->mass;
+        curve.score[order[j]] = (weights_->squares * hd + overlap) / (mass * mass * hd * hd) -
+                                2.0 * weighted_pairs / (mass * hd);
+      } else {
+        curve.score[order[j]] = hypercube_lsq_score(n, d, h, overlap, static_cast<double>(pairs));
+      }
     }
   } else {
     for (std::size_t j = 0; j < m; ++j) {

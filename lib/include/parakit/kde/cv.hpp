@@ -116,9 +116,8 @@ class CvProblem {
   static std::uint64_t query_bytes(Kernel kernel, CvMethod method, std::size_t widths,
                                    bool weighted = false) noexcept;
   /// Weighted samples: every block visited must then carry its rows' weights
-  /// (SampleBlock::weights). Call before prune() and visit(). Throws UsageError for the
-  /// hypercube's lsq, InputError when fewer than two samples have a positive weight
-  /// (mass <= 1).
+  /// (SampleBlock::weights). Call before prune() and visit(). Throws InputError when fewer
+  /// than two samples have a positive weight (mass <= 1).
   void weigh(const CvWeights& weights);
 
   /// Smooth kernels, loglik: sums only the samples within each query's reach
@@ -153,6 +152,11 @@ class CvProblem {
   void add_hypercube_loglik(const Visit& visit, IndexRange queries);
   void add_hypercube_lsq(const Visit& visit, IndexRange queries, CvTotals& totals) const;
   void add_smooth(const Visit& visit, IndexRange queries, CvTotals& totals);
+  /// Whether the pairs go through the chunk sums: smooth kernels, and the weighted hypercube's
+  /// loglik (sums of weights instead of counts).
+  bool smooth_path() const noexcept {
+    return kernel_ != Kernel::hypercube || (weights_ && method_ == CvMethod::loglik);
+  }
 
   Kernel kernel_;
   CvMethod method_;
