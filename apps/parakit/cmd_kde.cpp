@@ -136,7 +136,8 @@ nlohmann::json to_json(const KdeOptions& options, const KdeResult& r, const Kept
   if (r.weights) {
     out["weights"] = {{"file", options.weights.path},
                       {"total", json_double(r.weights->total)},
-                      {"effective_n", json_double(r.weights->effective)}};
+                      {"effective_n", json_double(r.weights->effective)},
+                      {"dropped", r.weights->dropped}};
   }
   if (r.rule_width) {
     out["bandwidth"] = {
@@ -442,7 +443,7 @@ void print_summary(const KdeOptions& options, const KdeResult& r, const Kept& ke
                 cells.c_str(), r.binned->cells.size() > 1 ? " (first width)" : "",
                 format_short(r.binned->error_estimate).c_str(),
                 static_cast<unsigned long long>(r.binned->checked));
-  } else if (!hypercube) {
+  } else if (options.kernel != kde::Kernel::hypercube) {
     std::printf("  bound     |density - exact| <= %s + %s x density\n",
                 format_short(options.bound.atol).c_str(), format_short(options.bound.rtol).c_str());
   }

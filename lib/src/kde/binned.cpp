@@ -267,7 +267,8 @@ double interpolate(const BinGrid& grid, std::span<const double> values,
   return sum;
 }
 
-double self_contribution(const BinGrid& grid, Kernel kernel, double h, const double* point) {
+double self_contribution(const BinGrid& grid, Kernel kernel, double h, const double* point,
+                         double weight) {
   const int d = grid.dim();
   std::uint64_t cell[3];
   double frac[3];
@@ -277,7 +278,8 @@ double self_contribution(const BinGrid& grid, Kernel kernel, double h, const dou
   for (unsigned a = 0; a < (1U << d); ++a) {
     // as binned: the fixed-point weight
     const double binned =
-        static_cast<double>(std::llround(corner_weight(d, frac, a) * kBinUnit)) / kBinUnit;
+        static_cast<double>(std::llround(corner_weight(d, frac, a) * (weight * kBinUnit))) /
+        kBinUnit;
     for (unsigned b = 0; b < (1U << d); ++b) {
       for (int t = 0; t < d; ++t) {
         offset[t] =

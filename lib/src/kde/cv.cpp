@@ -232,9 +232,10 @@ void CvProblem::prune(std::span<const double> nearest, const ErrorBound& bound) 
       // n - 1 terms in a leave-one-out sum (weighted: at most the total weight, and the
       // nearest other sample's term at least the smallest weight)
       reach2_[q * m + j] =
-          weights_ ? gaussian_reach2(nearest[q], widths_[j], d, weights_->mass, bound,
-                                     weights_->smallest)
-                   : gaussian_reach2(nearest[q], widths_[j], d, static_cast<double>(n_ - 1), bound);
+          weights_
+              ? gaussian_reach2(nearest[q], widths_[j], d, weights_->mass - weights_->queries[q],
+                                bound, weights_->smallest)
+              : gaussian_reach2(nearest[q], widths_[j], d, static_cast<double>(n_ - 1), bound);
     }
   }
 }

@@ -82,15 +82,14 @@ std::vector<std::uint64_t> hypercube_counts_sweep(const Samples& samples,
   return counts;
 }
 
-HypercubeScale::HypercubeScale(std::uint64_t n, double h, int d) noexcept
+HypercubeScale::HypercubeScale(double n, double h, int d) noexcept
     : n_(n), h_(h), d_(d), volume_(std::pow(h, d)), plain_(volume_ > 0 && std::isfinite(volume_)) {}
 
-double HypercubeScale::operator()(std::uint64_t count) const noexcept {
+double HypercubeScale::operator()(double count) const noexcept {
   if (count == 0) return 0;
-  if (plain_) return static_cast<double>(count) / static_cast<double>(n_) / volume_;
+  if (plain_) return count / n_ / volume_;
   // h^d under- or overflows (high dimensions): go through logs.
-  return std::exp(std::log(static_cast<double>(count)) - std::log(static_cast<double>(n_)) -
-                  d_ * std::log(h_));
+  return std::exp(std::log(count) - std::log(n_) - d_ * std::log(h_));
 }
 
 double hypercube_density(std::uint64_t count, std::uint64_t n, double h, int d) noexcept {

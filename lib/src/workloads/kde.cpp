@@ -148,6 +148,7 @@ struct SampleWeights {
   double largest = 1;         // the largest weight as given (the scale)
   double squares = 0;         // the sum of their squares (exact, correctly rounded)
   double effective = 0;       // Kish's effective sample size (sum w)^2 / sum w^2
+  std::uint64_t dropped = 0;  // samples of weight 0, left out (drop_zero_weights)
 };
 
 /// For k < count, the sum over every rank's rows i of term(i, k), exactly (correctly rounded,
@@ -317,7 +318,8 @@ double isj_width(const Comm& comm, const KdeOptions& options, const Samples& loc
       throw UsageError("KdeOptions::bandwidth isj is for 1-D samples, not " +
                        std::to_string(local.cols()) + "-D (use scott or silverman)");
     }
-    if (n < 2) throw rule_error(options, InputError("a bandwidth rule needs at least 2 samples"));
+    if (n < 2 || !(weights.effective >= 2))  // (weighted: the effective number)
+      throw rule_error(options, InputError("a bandwidth rule needs at least 2 samples"));
     try {
       grid = kde::isj_grid(lo, hi);
     } catch (const InputError& error) {
@@ -537,16 +539,45 @@ SampleWeights load_weights(const Comm& comm, const KdeOptions& options, std::uin
   collectively(comm, [&] {
     if (!(weights.largest > 0)) throw InputError(source.path + ": every weight is 0");
   });
-  double smallest = 1;
+  double smallest = 1;  // of the positive weights (those of weight 0 are dropped)
   for (double& w : weights.local) {
     w /= weights.largest;
-    smallest = std::min(smallest, w);
+    if (w > 0) smallest = std::min(smallest, w);
   }
   weights.smallest = comm.all_reduce(smallest, ops::min{});
   weights.mass = exact_total(comm, weights.local, false);
   weights.squares = exact_total(comm, weights.local, true);
   weights.effective = weights.mass * weights.mass / weights.squares;
   return weights;
+}
+
+/// Rows of weight 0 add nothing to any sum: they are left out, the rest keeping their global
+/// order, laid out in whole chunks again (so every row left has a positive weight, which the
+/// pruning bounds rely on: the nearest sample's term is at least the smallest weight).
+void drop_zero_weights(const Comm& comm, RowShard& shard, SampleWeights& weights) {
+  if (!weights.weighted) return;
+  std::uint64_t zeros = 0;
+  for (const double w : weights.local) zeros += w == 0 ? 1 : 0;
+  weights.dropped = comm.all_reduce(zeros, ops::plus{});
+  if (weights.dropped == 0) return;
+  const auto d = static_cast<Eigen::Index>(shard.cols);
+  RowMatrix kept(static_cast<Eigen::Index>(weights.local.size() - zeros), d + 1);
+  Eigen::Index at = 0;
+  for (std::size_t i = 0; i < weights.local.size(); ++i) {
+    if (weights.local[i] == 0) continue;
+    kept.row(at).head(d) = shard.values.row(static_cast<Eigen::Index>(i));
+    kept(at++, d) = weights.local[i];
+  }
+  shard.values = std::move(kept);
+  shard.cols = static_cast<std::uint64_t>(d) + 1;
+  shard.layout = RowLayout::gather(comm, static_cast<std::uint64_t>(shard.values.rows()));
+  const std::uint64_t n = shard.layout.rows();
+  redistribute_rows(comm, shard, RowLayout::aligned_blocks(n, comm.size(), kde::chunk_rows(n)));
+  shard.cols = static_cast<std::uint64_t>(d);
+  const Eigen::VectorXd w = shard.values.col(d);
+  weights.local.assign(w.data(), w.data() + w.size());
+  RowMatrix narrow = shard.values.leftCols(d);
+  shard.values = std::move(narrow);
 }
 
 /// sort_rows_spatially with each row's weight travelling with it (as one more column).
@@ -1065,6 +1096,13 @@ kde::CvCurve binned_cross_validation(Team& team, const Samples& local, const Sam
                                      std::span<const double> hi, const KdeOptions& options,
                                      std::span<const double> widths) {
   const double* w = weights.weighted ? weights.local.data() : nullptr;
+  collectively(team.comm(), [&] {
+    if (weights.weighted && !(weights.mass > 1)) {
+      throw InputError(
+          "weighted cross-validation needs positive weights on at least two samples (a "
+          "sample's leave-one-out density needs the others)");
+    }
+  });
   const Comm& comm = team.comm();
   const auto rows = static_cast<std::uint64_t>(local.rows());
   const int d = static_cast<int>(local.cols());
@@ -1089,7 +1127,7 @@ kde::CvCurve binned_cross_validation(Team& team, const Samples& local, const Sam
         const double* x = local.data() + i * static_cast<std::uint64_t>(d);
         const double own = w != nullptr ? w[i] : 1.0;
         const double loo = kde::interpolate(grids[j], sums, x) -
-                           own * kde::self_contribution(grids[j], options.kernel, h, x);
+                           kde::self_contribution(grids[j], options.kernel, h, x, own);
         if (loo > 0 && (w == nullptr || weights.mass > own)) {
           // weighted: w_i (log S_-i - log(mass - w_i)), the terms of sum_i w_i log f_-i
           logs[static_cast<std::size_t>(worker.tid)].add(
@@ -1523,9 +1561,8 @@ double cell_density(const KdeOptions& options, const KdeResult& result, const Ra
   const double n = raw.mass;
   const double h = result.widths[k % m];
   if (options.kernel == Kernel::hypercube) {  // weighted: sum of weights / (mass h^d)
-    double density = raw.sums[k] / n;
-    for (int t = 0; t < result.dim; ++t) density /= h;
-    if (result.log_det != 0) density *= std::exp(result.log_det);
+    const double density = kde::HypercubeScale(n, h, result.dim)(raw.sums[k]) *
+                           (result.log_det != 0 ? std::exp(result.log_det) : 1.0);
     return log ? std::log(density) : density;
   }
   // A bandwidth matrix: |det A| as a shift of log |det A| / (-1 / 2h^2) would lose bits;
@@ -1604,8 +1641,12 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   result.n = shard.layout.rows();
   result.dim = static_cast<int>(shard.cols);
   SampleWeights weights = load_weights(comm, options, result.n, shard.rows());
-  if (weights.weighted)
-    result.weights = KdeResult::Weights{weights.mass * weights.largest, weights.effective};
+  drop_zero_weights(comm, shard, weights);
+  result.n = shard.layout.rows();
+  if (weights.weighted) {
+    result.weights =
+        KdeResult::Weights{weights.mass * weights.largest, weights.effective, weights.dropped};
+  }
   std::vector<double> lo, hi, variances;
   column_ranges(comm, shard.values, lo, hi);
   // The query grid's default bounds and the plotted samples are in the samples' coordinates;

@@ -85,7 +85,9 @@ double grid_kernel(const BinGrid& grid, Kernel kernel, double h,
 
 /// A sample's own part of the interpolated kernel sum at its own position: the sum over its
 /// binning corners c and interpolation corners c' of w_c v_c' K((c - c') step), w its weights
-/// as binned (in units of a sample), v the interpolation's, K the unnormalised kernel at h.
-double self_contribution(const BinGrid& grid, Kernel kernel, double h, const double* point);
+/// as binned (in units of a sample: bin_rows' rounding of `weight` times the corner's share),
+/// v the interpolation's, K the unnormalised kernel at h.
+double self_contribution(const BinGrid& grid, Kernel kernel, double h, const double* point,
+                         double weight = 1.0);
 
 }  // namespace parakit::kde

@@ -85,7 +85,9 @@ struct CvWeights {
   std::span<const double> queries;  ///< the queries' weights
   double mass = 0;                  ///< the sum of all samples' weights (> 1)
   double squares = 0;               ///< the sum of their squares
-  double smallest = 1;              ///< the smallest weight
+  /// the smallest positive weight (pruning needs every sample of weight 0 left out: a sample's
+  /// nearest other sample's term is then at least this)
+  double smallest = 1;
 };
 
 /// One thread's share of the sums a curve needs; wire() gives int64s that add elementwise

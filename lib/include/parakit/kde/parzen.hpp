@@ -38,13 +38,19 @@ std::vector<std::uint64_t> hypercube_counts_sweep(const Samples& samples,
 double hypercube_density(std::uint64_t count, std::uint64_t n, double h, int d) noexcept;
 
 /// hypercube_density at one n, h and d, with h^d computed once: the same bits, for many counts.
+/// Weighted samples: n the total weight and a count the weight inside a window (doubles).
 class HypercubeScale {
  public:
-  HypercubeScale(std::uint64_t n, double h, int d) noexcept;
-  double operator()(std::uint64_t count) const noexcept;
+  HypercubeScale(std::uint64_t n, double h, int d) noexcept
+      : HypercubeScale(static_cast<double>(n), h, d) {}
+  HypercubeScale(double n, double h, int d) noexcept;
+  double operator()(std::uint64_t count) const noexcept {
+    return (*this)(static_cast<double>(count));
+  }
+  double operator()(double count) const noexcept;
 
  private:
-  std::uint64_t n_;
+  double n_;
   double h_;
   int d_;
   double volume_;

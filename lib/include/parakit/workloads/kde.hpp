@@ -164,11 +164,13 @@ struct KdeResult {
   std::uint64_t max_point = 0;        ///< rank 0: at this point
   std::size_t max_width = 0;          ///< rank 0: and this width
   std::optional<double> rule_width;   ///< the width KdeOptions::bandwidth's rule gave
-  /// With KdeOptions::weights: their total and Kish's effective sample size
-  /// (sum w)^2 / sum w^2, which the bandwidth rules take for n.
+  /// With KdeOptions::weights: their total, Kish's effective sample size
+  /// (sum w)^2 / sum w^2 (which the bandwidth rules take for n), and how many samples had
+  /// weight 0: those are left out (KdeResult::n counts the others).
   struct Weights {
     double total = 0;
     double effective = 0;
+    std::uint64_t dropped = 0;
   };
   std::optional<Weights> weights;
   /// log |det A| of the bandwidth matrix's transform (KdeOptions::dim_scale, data_covariance;
