@@ -195,19 +195,31 @@ double SampleBoxes::chunk_max(std::uint64_t c, const double* point) const noexce
 }
 
 std::uint64_t SampleBoxes::count_within(const double* point, double r2) const noexcept {
+  const bool weighted = !piece_mass_.empty();
   std::uint64_t count = 0;
   for (std::uint64_t c = 0; c < chunks_; ++c) {
     if (chunk_min(c, point) > r2) continue;
     if (chunk_max(c, point) <= r2) {
-      count += chunk_size(c);
+      count += weighted ? chunk_mass_[c] : chunk_size(c);
       continue;
     }
     const IndexRange pieces = pieces_of(c);
     for (std::uint64_t k = pieces.begin; k < pieces.end; ++k) {
-      if (piece_max(k, point) <= r2) count += piece_rows(k);
+      if (piece_max(k, point) <= r2) count += weighted ? piece_mass_[k] : piece_rows(k);
     }
   }
   return count;
+}
+
+void SampleBoxes::set_weights(const double* weights) {
+  const std::uint64_t pieces = (rows_ + kPieceRows - 1) / kPieceRows;
+  piece_mass_.assign(pieces, 0);
+  chunk_mass_.assign(chunks_, 0);
+  for (std::uint64_t i = 0; i < rows_; ++i) {
+    const auto units = static_cast<std::uint64_t>(std::floor(weights[i] * kMassUnit));
+    piece_mass_[i / kPieceRows] += units;
+    chunk_mass_[i / chunk_] += units;
+  }
 }
 
 double SampleBoxes::nearest(const double* point, std::uint64_t skip) const noexcept {

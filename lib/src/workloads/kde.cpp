@@ -830,15 +830,17 @@ void reach_of_points(Team& team, const DensityProblem& problem, const kde::Sampl
     }
   });
   team.comm().all_reduce_in_place(std::span<std::uint64_t>(close), ops::plus{});
-  // Each of those terms is at least e^-1 (relative to the nearest) times the smallest weight,
-  // and the nearest sample's own term is that weight.
+  // Each of those terms is at least e^-1 (relative to the nearest) times its weight (with
+  // weights, `close` is their fixed-point total), and the nearest sample's own term is at least
+  // the smallest weight.
   const double smallest = problem.weighted() ? problem.weights->smallest : 1.0;
+  const double unit = problem.weighted() ? kde::SampleBoxes::kMassUnit : 1.0;
   for (std::uint64_t p = 0; p < points; ++p) {
     for (std::size_t j = 0; j < m; ++j) {
-      const double close_terms = static_cast<double>(close[p * m + j]) / std::numbers::e;
-      reach2[p * m + j] = kde::gaussian_reach2(
-          nearest[p], problem.widths[j], static_cast<int>(problem.dim()), problem.mass(),
-          problem.bound, smallest * std::max(1.0, close_terms));
+      const double close_terms = static_cast<double>(close[p * m + j]) / unit / std::numbers::e;
+      reach2[p * m + j] =
+          kde::gaussian_reach2(nearest[p], problem.widths[j], static_cast<int>(problem.dim()),
+                               problem.mass(), problem.bound, std::max(smallest, close_terms));
     }
   }
 }
@@ -1718,7 +1720,10 @@ KdeResult run_kde(Team& team, const KdeOptions& options) {
   const bool counting = options.kernel == Kernel::hypercube && !weights.weighted;
   CountIndex index =
       counting ? build_index(team, samples, result.algo, result.point_count) : CountIndex{};
-  if (pruned) index.boxes.emplace(samples, kde::chunk_rows(result.n));
+  if (pruned) {
+    index.boxes.emplace(samples, kde::chunk_rows(result.n));
+    if (weights.weighted) index.boxes->set_weights(weights.local.data());
+  }
   std::optional<BinnedModel> binned;
   if (options.binned) {
     binned.emplace(build_binned(team, samples, weights.weighted ? weights.local.data() : nullptr,

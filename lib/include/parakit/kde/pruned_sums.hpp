@@ -87,14 +87,24 @@ class SampleBoxes {
   double chunk_max(std::uint64_t c, const double* point) const noexcept;
 
   /// How many rows lie in pieces wholly within squared distance r2 of `point` (a lower bound
-  /// on the rows within r2, from the boxes alone: the same at any rank count).
+  /// on the rows within r2, from the boxes alone: the same at any rank count). With weights
+  /// (set_weights): their total instead, in fixed-point units of kMassUnit (each row's weight
+  /// rounded down, so still a lower bound; integers, so it adds exactly across ranks).
   std::uint64_t count_within(const double* point, double r2) const noexcept;
+
+  /// A weight of 1 in count_within's fixed-point units: room for 2^39 rows of weight 1.
+  static constexpr double kMassUnit = 16777216.0;  // 2^24
+  /// The rows' weights (one per row, in [0, 1], by row), summed per piece and chunk for
+  /// count_within.
+  void set_weights(const double* weights);
 
  private:
   int d_;
   std::uint64_t rows_, chunk_, chunks_;
   std::vector<double> piece_lo_, piece_hi_, chunk_lo_, chunk_hi_;  // d values per box
   std::vector<double> columns_;  // each piece's rows by coordinate: kPieceRows x d, zero-padded
+  // per piece and chunk: rows, or with weights their fixed-point total (count_within)
+  std::vector<std::uint64_t> piece_mass_, chunk_mass_;
 };
 
 /// The squared reach of a Gaussian at width h around a point whose nearest sample is at r2min,
