@@ -60,10 +60,14 @@ TEST(ExpSum, LaneAtTheEnds) {
 }
 
 /// The documented order: lane k takes terms k, k + 8, ..., combined pairwise; term `skip` is 0.
-double reference_sum(const std::vector<double>& x, double scale, std::size_t skip) {
+/// With weights, each term times its weight.
+double reference_sum(const std::vector<double>& x, double scale, std::size_t skip,
+                     const std::vector<double>* weights = nullptr) {
   double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (std::size_t i = 0; i < x.size(); ++i)
-    lane[i % 8] += i == skip ? 0.0 : exp_lane(x[i] * scale);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double term = weights ? exp_lane(x[i] * scale) * (*weights)[i] : exp_lane(x[i] * scale);
+    lane[i % 8] += i == skip ? 0.0 : term;
+  }
   return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
@@ -81,6 +85,10 @@ TEST(ExpSum, SameBitsAtEveryLevelAsTheLaneReference) {
                              : -0.5 / std::pow(10.0, static_cast<double>(trial % 7) - 3.0);
     const std::size_t skip = trial % 2 == 0 || x.empty() ? SIZE_MAX : rng() % x.size();
     const double want = reference_sum(x, scale, skip);
+    std::vector<double> weights(x.size());
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    for (double& w : weights) w = uniform(rng);
+    const double weighted = reference_sum(x, scale, skip, &weights);
     for (const auto level :
          {detail::SimdLevel::kBaseline, detail::SimdLevel::kAvx2, detail::SimdLevel::kAvx512}) {
       if (level > detail::max_simd_level()) continue;  // not a skip: the CPU runs no such code
@@ -88,6 +96,10 @@ TEST(ExpSum, SameBitsAtEveryLevelAsTheLaneReference) {
       EXPECT_EQ(std::bit_cast<std::uint64_t>(exp_sum(x.data(), x.size(), scale, skip)),
                 std::bit_cast<std::uint64_t>(want))
           << "trial " << trial << " level " << static_cast<int>(level);
+      EXPECT_EQ(
+          std::bit_cast<std::uint64_t>(exp_sum(x.data(), x.size(), scale, skip, weights.data())),
+          std::bit_cast<std::uint64_t>(weighted))
+          << "weighted, trial " << trial << " level " << static_cast<int>(level);
     }
   }
   detail::set_simd_level(saved);

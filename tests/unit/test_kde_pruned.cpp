@@ -61,6 +61,40 @@ TEST(SampleBoxes, NearestIsExactAndSkipsTheLeftOutRow) {
   }
 }
 
+TEST(SampleBoxes, CountWithinIsALowerBoundOnRowsAndOnWeight) {
+  const Samples rows = random_rows(1000, 2, 11);
+  std::vector<double> weights(1000);
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  for (double& w : weights) w = uniform(rng);
+  SampleBoxes boxes(rows, 128);
+  SampleBoxes weighted(rows, 128);
+  weighted.set_weights(weights.data());
+  const Samples points = random_rows(20, 2, 9);
+  for (Eigen::Index p = 0; p < points.rows(); ++p) {
+    const double* point = points.row(p).data();
+    for (const double r2 : {0.01, 0.5, 2.0, 100.0}) {
+      std::uint64_t rows_within = 0;
+      double weight_within = 0;
+      for (Eigen::Index i = 0; i < rows.rows(); ++i) {
+        if (r2_of(rows, i, point) <= r2) {
+          ++rows_within;
+          weight_within += weights[static_cast<std::size_t>(i)];
+        }
+      }
+      EXPECT_LE(boxes.count_within(point, r2), rows_within);
+      EXPECT_LE(static_cast<double>(weighted.count_within(point, r2)) / SampleBoxes::kMassUnit,
+                weight_within);
+    }
+    // every row within: all of them, and all of the weight but its rounding down
+    EXPECT_EQ(boxes.count_within(point, 1e9), 1000U);
+    double total = 0;
+    for (const double w : weights) total += w;
+    EXPECT_NEAR(static_cast<double>(weighted.count_within(point, 1e9)) / SampleBoxes::kMassUnit,
+                total, 1000 / SampleBoxes::kMassUnit);
+  }
+}
+
 TEST(PrunedSums, NothingSkippedGivesTheBitsOfChunkSums) {
   const std::vector<double> widths = {0.05, 0.5, 2.0};
   for (const Kernel kernel : {Kernel::gaussian, Kernel::epanechnikov}) {

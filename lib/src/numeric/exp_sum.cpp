@@ -67,9 +67,12 @@ template <class V, class I>
   x = (p * low) * high;
 }
 
-[[gnu::always_inline]] inline double exp_sum_body(const double* x, std::size_t n, double scale,
-                                                  std::size_t skip,
-                                                  const double* weights) noexcept {
+/// The sum; `Weighted` a compile-time copy of weights != nullptr, so that the unweighted loop
+/// has no test in it.
+template <bool Weighted>
+[[gnu::always_inline]] inline double exp_sum_lanes(const double* x, std::size_t n, double scale,
+                                                   std::size_t skip,
+                                                   const double* weights) noexcept {
   D8 lanes = {};
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -77,7 +80,7 @@ template <class V, class I>
     std::memcpy(&v, x + i, sizeof v);
     v *= scale;
     exp_in_place<D8, I8>(v);
-    if (weights != nullptr) {
+    if constexpr (Weighted) {
       D8 w;
       std::memcpy(&w, weights + i, sizeof w);
       v *= w;
@@ -90,10 +93,17 @@ template <class V, class I>
   for (int k = 0; i < n; ++i, ++k) {
     double v = x[i] * scale;
     exp_in_place<double, std::int64_t>(v);
-    if (weights != nullptr) v *= weights[i];
+    if constexpr (Weighted) v *= weights[i];
     lane[k] += i == skip ? 0.0 : v;
   }
   return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+[[gnu::always_inline]] inline double exp_sum_body(const double* x, std::size_t n, double scale,
+                                                  std::size_t skip,
+                                                  const double* weights) noexcept {
+  return weights != nullptr ? exp_sum_lanes<true>(x, n, scale, skip, weights)
+                            : exp_sum_lanes<false>(x, n, scale, skip, nullptr);
 }
 
 __attribute__((target("avx512f"))) double exp_sum_avx512(const double* x, std::size_t n,
