@@ -1,7 +1,10 @@
-"""The library examples in examples/, built with the project: stream_sum sums .npy, HDF5 and
-CSV files to the correctly rounded sum (math.fsum of the values: independent) with the same
-bits on threads and under mpirun; kde_blocks prints the same densities on 1 and 3 ranks, one
-line per grid point, and they integrate to the mass of N(0, I) on the grid's square."""
+"""The library examples in examples/, built with the project, each run on threads
+(PARAKIT_THREADS 1, 2, 3) and under mpirun -np 1..4 with its output checked against an
+independent computation: stream_sum and exact_sum against math.fsum (bitwise), monte_carlo_pi
+against pi within its standard error, prefix_max against NumPy's cumsum, power_iteration
+against NumPy's eigvalsh, kde_cv against a NumPy leave-one-out curve and brute-force
+densities; kde_blocks prints the same densities on 1 and 3 ranks, and they integrate to the
+mass of N(0, I) on the grid's square."""
 import math
 import os
 import subprocess
@@ -19,11 +22,100 @@ except ImportError:  # the tests that need them skip (and fail under CI=true)
 EXAMPLES = os.environ.get("PARAKIT_EXAMPLES", "examples")
 
 
-def run_example(name, args, ranks=None):
+def run_example(name, args, ranks=None, threads=None):
     cmd = [os.path.join(EXAMPLES, name)] + args
+    env = dict(ENV)
+    if threads:
+        env["PARAKIT_THREADS"] = str(threads)
     if ranks:
         cmd = [MPIEXEC, "-np", str(ranks), "--oversubscribe"] + cmd
-    return subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def every_launch(test, name, args, same=lambda out: out):
+    """The example's stdout on threads 1, 2, 3 and under mpirun -np 1..4 (hybrid with 2 threads
+    at 2 ranks), asserting each succeeded and all printed the same (what `same` keeps of it)."""
+    outputs = []
+    for ranks, threads in [(None, 1), (None, 2), (None, 3), (1, None), (2, 2), (3, None),
+                           (4, None)]:
+        r = run_example(name, args, ranks, threads)
+        test.assertEqual(r.returncode, 0, f"{name} ranks={ranks} threads={threads}: {r.stderr}")
+        outputs.append(r.stdout)
+    for out in outputs[1:]:
+        test.assertEqual(same(out), same(outputs[0]), name)
+    return outputs[0]
+
+
+class LibraryExamples(unittest.TestCase):
+    def test_monte_carlo_pi(self):
+        n, k, estimate = every_launch(self, "monte_carlo_pi", ["400000", "7"]).split()
+        n, k = int(n), int(k)
+        self.assertEqual(float(estimate), 4 * k / n)
+        p = math.pi / 4
+        self.assertLess(abs(4 * k / n - math.pi), 5 * 4 * math.sqrt(p * (1 - p) / n))
+        r = run_example("monte_carlo_pi", ["lots"], 3)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(r.stderr.count("monte_carlo_pi: N must be"), 1, r.stderr)
+
+    def test_exact_sum(self):
+        n = 300007
+        # the plain double reduction's bits depend on the split: only the exact sum is kept
+        count, exact, plain = every_launch(self, "exact_sum", [str(n)],
+                                           same=lambda out: out.split()[:2]).split()
+        values = [(-1) ** i * math.ldexp(1 + (i % 7) * 2.0 ** -52, (i % 64) - 32)
+                  for i in range(n)]
+        self.assertEqual(int(count), n)
+        self.assertEqual(float.fromhex(exact), math.fsum(values))
+        self.assertLess(abs(float.fromhex(plain) - math.fsum(values)), 1e-6 * 2 ** 31)
+
+    def test_prefix_max(self):
+        if np is None:
+            self.skipTest("numpy is not installed (apt-get install python3-numpy)")
+        steps = 200003
+        out = every_launch(self, "prefix_max", [str(steps), "1000"])
+        self.assertEqual(out, every_launch(self, "prefix_max", [str(steps), "77"]))
+        with np.errstate(over="ignore"):
+            z = np.arange(steps, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            z = z ^ (z >> np.uint64(31))
+        walk = np.cumsum(np.where(z >> np.uint64(63), 1, -1))
+        self.assertEqual([int(v) for v in out.split()],
+                         [steps, int(walk[-1]), int(walk.max()), int(walk.argmax()) + 1])
+
+    def test_power_iteration(self):
+        if np is None:
+            self.skipTest("numpy is not installed (apt-get install python3-numpy)")
+        n, estimate = every_launch(self, "power_iteration", ["300"]).split()
+        i = np.arange(int(n))
+        a = 4 / int(n) + 0.5 ** np.abs(i[:, None] - i[None, :])
+        want = np.linalg.eigvalsh(a).max()
+        self.assertLess(abs(float(estimate) - want), 1e-12 * want)
+
+    def test_kde_cv(self):
+        if np is None:
+            self.skipTest("numpy is not installed (apt-get install python3-numpy)")
+        rng = np.random.default_rng(12)
+        x = np.concatenate([rng.normal(0, 1, (500, 2)), rng.normal(2.5, 0.5, (300, 2))])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "s.npy")
+            np.save(path, x)
+            out = every_launch(self, "kde_cv", [path]).splitlines()
+        h, score = map(float, out[0].split())
+        d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+        np.fill_diagonal(d2, np.inf)
+
+        def loo(width):
+            k = np.exp(-d2 / (2 * width * width)).sum(1) / (len(x) - 1)
+            return float(np.mean(np.log(k / (2 * np.pi * width * width))))
+
+        self.assertLess(abs(score - loo(h)), 1e-10 * abs(score))
+        self.assertGreaterEqual(score, max(loo(h * 1.01), loo(h / 1.01)))
+        grid = np.array([[float(v) for v in line.split()] for line in out[1:]])
+        self.assertEqual(len(grid), 21 * 21)
+        r2 = ((grid[:, None, :2] - x[None, :, :]) ** 2).sum(-1)
+        want = np.exp(-r2 / (2 * h * h)).sum(1) / (len(x) * 2 * np.pi * h * h)
+        self.assertLess(np.abs(grid[:, 2] - want).max(), 1e-12 * want.max())
 
 
 class StreamSum(unittest.TestCase):

@@ -1,0 +1,51 @@
+#include "parakit/runtime/program.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <optional>
+
+#include "parakit/backend/collective.hpp"
+#include "parakit/core/error.hpp"
+#include "parakit/core/parse.hpp"
+
+namespace parakit {
+
+int run_program(std::string_view name, int argc, char** argv,
+                const std::function<int(Team&, std::span<char* const> args)>& body,
+                const RuntimeOptions& options) {
+  const std::string prefix(name);
+  // The environment (MPI) outlives the error handling below, so that rank 0's message is out
+  // before any rank finalizes MPI and exits.
+  std::optional<Environment> env;
+  try {
+    RuntimeOptions resolved = options;
+    if (const char* backend = std::getenv("PARAKIT_BACKEND");
+        backend != nullptr && resolved.backend == "auto")
+      resolved.backend = backend;
+    if (const char* threads = std::getenv("PARAKIT_THREADS");
+        threads != nullptr && !resolved.threads)
+      resolved.threads = static_cast<int>(parse_count(threads, "PARAKIT_THREADS"));
+    env.emplace(resolved);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "%s: %s\n", prefix.c_str(), error.what());
+    return kExitUsage;
+  }
+  const Comm world = env->world();
+  try {
+    Team team = env->make_team();
+    const std::span<char* const> args(argv + (argc > 0 ? 1 : 0),
+                                      static_cast<std::size_t>(argc > 0 ? argc - 1 : 0));
+    return body(team, args);
+  } catch (const AgreedError& error) {
+    if (world.rank() == 0) std::fprintf(stderr, "%s: %s\n", prefix.c_str(), error.what());
+    return error.exit_code();
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "%s: %s\n", prefix.c_str(), error.what());
+    if (world.size() > 1) world.abort(kExitInternal);
+    const auto* known = dynamic_cast<const Error*>(&error);
+    return known != nullptr ? known->exit_code() : kExitInternal;
+  }
+}
+
+}  // namespace parakit
