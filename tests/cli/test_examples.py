@@ -7,8 +7,10 @@ densities; kde_blocks prints the same densities on 1 and 3 ranks, and they integ
 mass of N(0, I) on the grid's square."""
 import math
 import os
+import signal
 import subprocess
 import tempfile
+import time
 import unittest
 
 from parakit_cli import ENV, MPIEXEC
@@ -91,6 +93,45 @@ class LibraryExamples(unittest.TestCase):
         a = 4 / int(n) + 0.5 ** np.abs(i[:, None] - i[None, :])
         want = np.linalg.eigvalsh(a).max()
         self.assertLess(abs(float(estimate) - want), 1e-12 * want)
+
+    def test_prime_farm_resumes_after_a_kill(self):
+        if np is None:
+            self.skipTest("numpy is not installed (apt-get install python3-numpy)")
+        limit, segment = 6_000_000, 5000
+        sieve = np.ones(limit, bool)
+        sieve[:2] = False
+        for k in range(2, int(limit ** 0.5) + 1):
+            if sieve[k]:
+                sieve[k * k::k] = False
+        with tempfile.TemporaryDirectory() as tmp:
+            whole = os.path.join(tmp, "whole.journal")
+            r = run_example("prime_farm", [whole, str(limit), str(segment)], 3)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            tasks, ok, resumed, primes, checksum = r.stdout.split()
+            self.assertEqual((int(tasks), int(ok), int(resumed)), (1200, 1200, 0))
+            self.assertEqual(int(primes), int(sieve.sum()))
+            # Killed (SIGKILL: no chance to clean up) once part of the journal is written,
+            # then resumed on another backend: the same primes and checksum.
+            path = os.path.join(tmp, "killed.journal")
+            env = dict(ENV, PARAKIT_THREADS="1")
+            proc = subprocess.Popen([os.path.join(EXAMPLES, "prime_farm"), path, str(limit),
+                                     str(segment)], env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                if os.path.exists(path) and os.path.getsize(path) > 4096:
+                    break
+                time.sleep(0.01)
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate()
+            r = run_example("prime_farm", [path, str(limit), str(segment), "--resume"], 3)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            fields = r.stdout.split()
+            self.assertEqual(fields[3:], [primes, checksum])
+            self.assertGreater(int(fields[2]), 0)      # some tasks came from the journal
+            self.assertLess(int(fields[2]), 1200)      # and some ran now
+            r = run_example("prime_farm", [path, str(limit), str(segment)])
+            self.assertEqual(r.returncode, 2, "an existing journal without --resume is refused")
 
     def test_kde_cv(self):
         if np is None:

@@ -20,6 +20,7 @@
 #include "parakit/patterns/farm.hpp"
 #include "parakit/patterns/reduce.hpp"
 #include "parakit/runtime/environment.hpp"
+#include "parakit/runtime/program.hpp"
 #include "parakit/version.hpp"
 #include "parakit/workloads/farm_demos.hpp"
 #include "parakit/workloads/sum.hpp"
