@@ -3,7 +3,8 @@
 independent computation: stream_sum and exact_sum against math.fsum (bitwise), monte_carlo_pi
 against pi within its standard error, prefix_max against NumPy's cumsum, power_iteration
 against NumPy's eigvalsh, kde_cv against a NumPy leave-one-out curve and brute-force
-densities; kde_blocks prints the same densities on 1 and 3 ranks, and they integrate to the
+densities, histogram against NumPy's histogram, shell_farm against the sum of the squares its
+commands print, prime_farm against NumPy's sieve after a SIGKILL and a resume; kde_blocks prints the same densities on 1 and 3 ranks, and they integrate to the
 mass of N(0, I) on the grid's square."""
 import math
 import os
@@ -132,6 +133,34 @@ class LibraryExamples(unittest.TestCase):
             self.assertLess(int(fields[2]), 1200)      # and some ran now
             r = run_example("prime_farm", [path, str(limit), str(segment)])
             self.assertEqual(r.returncode, 2, "an existing journal without --resume is refused")
+
+    def test_shell_farm(self):
+        n = 40
+        with tempfile.TemporaryDirectory() as tmp:
+            out = every_launch(self, "shell_farm", [os.path.join(tmp, "logs"), str(n)])
+            self.assertEqual(out.split(), [str(n), str(n), str(sum(i * i for i in range(n)))])
+            with open(os.path.join(tmp, "logs", "0", "7.out")) as f:
+                self.assertEqual(f.read(), "49\n")
+            r = run_example("shell_farm", ["/proc/no-such-dir/logs"], 2)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertEqual(r.stderr.count("shell_farm:"), 1, r.stderr)
+
+    def test_histogram(self):
+        if np is None or h5py is None:
+            self.skipTest("numpy or h5py is not installed (apt-get install python3-h5py)")
+        values = np.random.default_rng(6).standard_normal(50001) * 2
+        with tempfile.TemporaryDirectory() as tmp:
+            np.save(os.path.join(tmp, "v.npy"), values)
+            np.save(os.path.join(tmp, "f.npy"), values.astype(np.float32))
+            with h5py.File(os.path.join(tmp, "v.h5"), "w") as f:
+                f.create_dataset("run/v", data=values, chunks=(1000,))
+            for name, extra, data in [("v.npy", [], values),
+                                      ("f.npy", [], values.astype(np.float32)),
+                                      ("v.h5", ["/run/v"], values)]:
+                args = [os.path.join(tmp, name), "-3", "4", "9"] + extra
+                got = [int(c) for c in every_launch(self, "histogram", args).split()]
+                want = np.histogram(data, bins=9, range=(-3.0, 4.0))[0]
+                self.assertEqual(got, [int(c) for c in want], name)
 
     def test_kde_cv(self):
         if np is None:
