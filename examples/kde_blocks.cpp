@@ -8,30 +8,20 @@
 // Rank 0 prints the grid's densities as CSV (x, y, density) and, on stderr, the largest one.
 // The densities are the same bits for any number of ranks and threads.
 #include <cstdio>
-#include <cstdlib>
-#include <exception>
-#include <optional>
 
 #include "parakit/backend/collective.hpp"
-#include "parakit/runtime/environment.hpp"
+#include "parakit/core/parse.hpp"
+#include "parakit/runtime/program.hpp"
 #include "parakit/workloads/kde.hpp"
 
 int main(int argc, char** argv) {
-  // The environment (MPI) outlives the error handling below, so that rank 0's message is out
-  // before any rank finalizes MPI and exits.
-  std::optional<parakit::Environment> env;
-  try {
-    env.emplace(parakit::RuntimeOptions{});
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "kde_blocks: %s\n", error.what());
-    return 2;
-  }
-  const int rank = env->world().rank();
-  try {
-    parakit::Team team = env->make_team();
+  return parakit::run_program("kde_blocks", argc, argv, [](parakit::Team& team, auto args) {
     parakit::workloads::KdeOptions options;
     options.kernel = parakit::kde::Kernel::gaussian;
-    options.samples = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 100000;
+    options.samples = 100000;
+    parakit::collectively(team.comm(), [&] {
+      if (!args.empty()) options.samples = parakit::parse_count(args[0], "SAMPLES");
+    });
     options.rng = parakit::workloads::SampleRng::philox;  // each rank draws its own rows
     options.grid = parakit::workloads::parse_grid("41x41:-3:3:-3:3");
     options.widths = {0.3};
@@ -51,13 +41,5 @@ int main(int argc, char** argv) {
                    result.max_density, static_cast<unsigned long long>(result.max_point));
     }
     return 0;
-  } catch (const parakit::AgreedError& error) {
-    if (rank == 0) std::fprintf(stderr, "kde_blocks: %s\n", error.what());
-    return error.exit_code();
-  } catch (const std::exception& error) {
-    // Seen by this rank alone: end the whole job rather than leave the others waiting.
-    std::fprintf(stderr, "kde_blocks: %s\n", error.what());
-    if (env->world().size() > 1) env->world().abort(1);
-    return 1;
-  }
+  });
 }

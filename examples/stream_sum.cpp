@@ -8,37 +8,24 @@
 // accumulator, and the partials are reduced as integer limbs: the printed sum is correctly
 // rounded, so it is the same bits for any number of ranks and threads.
 #include <cstdio>
-#include <exception>
-#include <optional>
 #include <vector>
 
 #include "parakit/backend/collective.hpp"
 #include "parakit/numeric/exact_sum.hpp"
 #include "parakit/patterns/rows.hpp"
-#include "parakit/runtime/environment.hpp"
+#include "parakit/runtime/program.hpp"
 
 int main(int argc, char** argv) {
-  if (argc < 2 || argc > 3) {
-    std::fprintf(stderr, "usage: stream_sum FILE [DATASET]\n");
-    return 2;
-  }
-  // The environment (MPI) outlives the error handling below, so that rank 0's message is out
-  // before any rank finalizes MPI and exits.
-  std::optional<parakit::Environment> env;
-  try {
-    env.emplace(parakit::RuntimeOptions{});
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "stream_sum: %s\n", error.what());
-    return 2;
-  }
-  const int rank = env->world().rank();
-  try {
-    parakit::Team team = env->make_team();
+  return parakit::run_program("stream_sum", argc, argv, [](parakit::Team& team, auto args) {
+    parakit::collectively(team.comm(), [&] {
+      if (args.empty() || args.size() > 2)
+        throw parakit::UsageError("usage: stream_sum FILE [DATASET]");
+    });
     using parakit::numeric::ExactAccumulator;
     std::vector<ExactAccumulator> partials(static_cast<std::size_t>(team.threads()));
     parakit::TableSource source;
-    source.path = argv[1];
-    source.dataset = argc == 3 ? argv[2] : "";
+    source.path = args[0];
+    source.dataset = args.size() == 2 ? args[1] : "";
     source.role = "FILE";
     source.finite = false;
     const parakit::TableVisitor visit{[&](parakit::Worker w, std::span<const double> values) {
@@ -58,13 +45,5 @@ int main(int argc, char** argv) {
       std::printf("%llu values, sum %.17g (%a)\n", static_cast<unsigned long long>(n), sum, sum);
     }
     return 0;
-  } catch (const parakit::AgreedError& error) {
-    if (rank == 0) std::fprintf(stderr, "stream_sum: %s\n", error.what());
-    return error.exit_code();
-  } catch (const std::exception& error) {
-    // Seen by this rank alone: end the whole job rather than leave the others waiting.
-    std::fprintf(stderr, "stream_sum: %s\n", error.what());
-    if (env->world().size() > 1) env->world().abort(1);
-    return 1;
-  }
+  });
 }
