@@ -45,14 +45,14 @@ int main(int argc, char** argv) {
         },
         &ExactAccumulator::add_wires, parakit::ops::plus{});
     const double exact = ExactAccumulator::from_wire(wire).round();
-    const double plain = parakit::reduce_blocks(
+    const double plain = parakit::reduce(
         team, n, 0.0,
         [](parakit::Worker, parakit::IndexRange block) {
           double sum = 0;
           for (std::uint64_t i = block.begin; i < block.end; ++i) sum += value(i);
           return sum;
         },
-        [](double a, double b) { return a + b; }, parakit::ops::plus{});
+        parakit::ops::plus{});
     if (team.rank() == 0)
       std::printf("%llu %a %a\n", static_cast<unsigned long long>(n), exact, plain);
     return 0;

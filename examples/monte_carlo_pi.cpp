@@ -39,14 +39,14 @@ int main(int argc, char** argv) {
       if (args.size() > 1) seed = parakit::parse_count(args[1], "SEED");
     });
     // Each worker counts its block of [0, n); the counts add in any order (integers).
-    const std::uint64_t k = parakit::reduce_blocks(
+    const std::uint64_t k = parakit::reduce(
         team, n, std::uint64_t{0},
         [&](parakit::Worker, parakit::IndexRange block) {
           std::uint64_t count = 0;
           for (std::uint64_t i = block.begin; i < block.end; ++i) count += inside(i, seed) ? 1 : 0;
           return count;
         },
-        [](std::uint64_t a, std::uint64_t b) { return a + b; }, parakit::ops::plus{});
+        parakit::ops::plus{});
     if (team.rank() == 0) {
       std::printf("%llu %llu %.12f\n", static_cast<unsigned long long>(n),
                   static_cast<unsigned long long>(k),

@@ -145,6 +145,21 @@ TEST(Reduce, SumOfIndicesMatchesClosedForm) {
   }
 }
 
+TEST(Reduce, OneOperationFoldsThreadsAndRanks) {
+  const std::uint64_t n = 100003;
+  auto block_sum = [](Worker, IndexRange b) {
+    std::uint64_t s = 0;
+    for (std::uint64_t i = b.begin; i < b.end; ++i) s += i;
+    return s;
+  };
+  EXPECT_EQ(reduce(team(), n, std::uint64_t{0}, block_sum, ops::plus{}), n * (n - 1) / 2);
+  // the largest and smallest block starts: the last worker's, and 0
+  auto start = [](Worker, IndexRange b) { return b.size() > 0 ? b.begin : UINT64_MAX; };
+  EXPECT_EQ(reduce(team(), n, std::uint64_t{UINT64_MAX}, start, ops::min{}), 0U);
+  EXPECT_EQ(reduce(team(), n, std::uint64_t{0}, start, ops::max{}),
+            team().worker_block(n, team().workers() - 1).begin);
+}
+
 TEST(Reduce, CombinesInWorkerOrder) {
   // A non-commutative fold inside the rank must see partials in worker order.
   const auto order = reduce_blocks<std::int64_t>(
