@@ -115,6 +115,24 @@ TEST(Farm, FewTasksManyWorkers) {
   }
 }
 
+// The plain call: a vector of tasks, a function, a sink, default options.
+TEST(Farm, DefaultOptions) {
+  std::vector<std::uint64_t> tasks(1000);
+  for (std::uint64_t i = 0; i < tasks.size(); ++i) tasks[i] = i;
+  std::uint64_t sum = 0, count = 0;
+  const auto report = farm(
+      team(), tasks, [](std::uint64_t x) { return x * x; },
+      [&](const FarmItem<std::uint64_t>& item) {
+        sum += *item.result;
+        ++count;
+      });
+  EXPECT_EQ(report.ok, 1000U);
+  if (team().rank() == 0) {
+    EXPECT_EQ(count, 1000U);
+    EXPECT_EQ(sum, 999ULL * 1000 * 1999 / 6);
+  }
+}
+
 // Serialized task and result types; every result arrives exactly once, with the checksum
 // independent of the scheduling.
 TEST(Farm, SerializedTypesAndChecksumIndependentOfScheduling) {

@@ -298,8 +298,8 @@ void run_worker(FarmRank<Task, Result, Fn>& self) {
 template <class Tasks, class Fn, class Sink,
           class Task = std::decay_t<decltype(std::declval<const Tasks&>()[0])>,
           class Result = detail::TaskResultT<Fn, Task>>
-FarmReport farm(Team& team, const Tasks& tasks, Fn&& fn, Sink&& sink, const FarmOptions& options,
-                const FarmHooks<Result>& hooks = {}) {
+FarmReport farm(Team& team, const Tasks& tasks, Fn&& fn, Sink&& sink,
+                const FarmOptions& options = {}, const FarmHooks<Result>& hooks = {}) {
   const Comm& comm = team.comm();
   if (options.in_flight < 1) throw UsageError("farm: in_flight must be at least 1");
   if (options.retries < 0) throw UsageError("farm: retries must not be negative");
