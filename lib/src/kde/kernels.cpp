@@ -119,7 +119,7 @@ std::vector<double> smooth_kernel_sums_naive(Kernel kernel, const Samples& sampl
     const double h = widths[j];
     for (Eigen::Index i = first; i < last; ++i) {
       const double w = weights != nullptr ? weights[i] : 1.0;
-      if (kernel == Kernel::hypercube) {  // the seed's test, coordinate by coordinate
+      if (kernel == Kernel::hypercube) {  // the window test, coordinate by coordinate
         bool inside = true;
         for (Eigen::Index t = 0; t < samples.cols() && inside; ++t)
           inside = std::abs(point[static_cast<std::size_t>(t)] - samples(i, t)) / h <= 0.5;

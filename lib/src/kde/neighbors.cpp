@@ -12,7 +12,7 @@
 namespace parakit::kde {
 namespace {
 
-/// The seed's predicate for one coordinate difference.
+/// The window test for one coordinate difference.
 inline bool inside(double distance, double h) noexcept {
   return distance / h <= 0.5;
 }

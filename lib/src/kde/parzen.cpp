@@ -25,7 +25,7 @@ void check_shapes(const Samples& samples, std::span<const double> point,
   }
 }
 
-/// The seed's predicate for one coordinate difference.
+/// The window test for one coordinate difference.
 inline bool inside(double distance, double h) noexcept {
   return distance / h <= 0.5;
 }
@@ -69,7 +69,7 @@ std::vector<std::uint64_t> hypercube_counts_sweep(const Samples& samples,
   const Eigen::Index d = samples.cols();
   for (Eigen::Index i = first; i < last; ++i) {
     double r = 0;
-    bool nan = false;  // a NaN coordinate is never inside (the seed's test is false for it)
+    bool nan = false;  // a NaN coordinate is never inside (the window test is false for it)
     for (Eigen::Index t = 0; t < d; ++t) {
       const double distance = std::abs(point[static_cast<std::size_t>(t)] - samples(i, t));
       nan = nan || std::isnan(distance);

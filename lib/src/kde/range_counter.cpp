@@ -525,7 +525,7 @@ void RangeCounter::add_counts(std::span<const double> points, std::span<const do
   }
   const HypercubeWidths sorted(widths);
   // A point farther from every row than its widest window, along the first coordinate and by
-  // the seed's own test (rounding is monotone: fl(x - p) >= fl(lowest - p) for x >= lowest),
+  // the window test itself (rounding is monotone: fl(x - p) >= fl(lowest - p) for x >= lowest),
   // counts nothing: only the others are counted. After a spatial split of the samples over
   // ranks that leaves each rank about its share of the points.
   const auto n = static_cast<std::uint64_t>(samples_.rows());

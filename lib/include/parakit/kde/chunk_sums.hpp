@@ -49,7 +49,7 @@ class ChunkSums {
   /// out[j] = sum over the `count` rows at `rows` (row-major, d values each) of
   /// exp(-r^2 / (2 h_j^2)) (gaussian) or max(0, 1 - r^2 / h_j^2) (epanechnikov), r the
   /// Euclidean distance to `point`, or (hypercube) 1 for a row inside the point's window of
-  /// width h_j (the seed's test, as HypercubeWidths decides it) and 0 outside; each term times
+  /// width h_j (the window test, as HypercubeWidths decides it) and 0 outside; each term times
   /// weights[i] where `weights` is given (the chunk's rows' weights); row `skip` (if < count)
   /// adds nothing (leave-one-out).
   void operator()(const double* rows, std::size_t count, int d, const double* point, double* out,

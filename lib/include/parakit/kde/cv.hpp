@@ -184,13 +184,13 @@ CvCurve cv_curve(Kernel kernel, CvMethod method, const Samples& samples,
 /// Picks the best finite score (max loglik, min lsq), the smallest width on ties.
 std::optional<std::size_t> choose_width(const CvCurve& curve);
 
-/// The reference: the whole curve from plain O(n^2 m) loops (the seed's predicate per pair and
+/// The reference: the whole curve from plain O(n^2 m) loops (the window test per pair and
 /// width, direct overlap volumes, direct kernel sums), for tests.
 CvCurve cv_curve_naive(Kernel kernel, CvMethod method, const Samples& samples,
                        std::span<const double> widths);
 
 /// The O(n^2 m) work the fast hypercube CV replaces, for the benchmark: the leave-one-out
-/// neighbour counts of the sample rows `queries` by the seed's loop, counts[q * m + j].
+/// neighbour counts of the sample rows `queries` by the plain loop, counts[q * m + j].
 std::vector<std::uint64_t> hypercube_loo_counts_naive(const Samples& samples,
                                                       std::span<const Eigen::Index> queries,
                                                       std::span<const double> widths);

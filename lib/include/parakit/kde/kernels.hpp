@@ -30,7 +30,7 @@ std::vector<double> smooth_kernel_sums(Kernel kernel, const Samples& samples,
 
 /// The same sums by a plain scalar double loop, one width at a time (the reference); each
 /// term times weights[i] (indexed by row) where `weights` is given. The hypercube's term is 1
-/// inside the seed's window (|p_t - x_t| / h <= 1/2 in every coordinate), else 0.
+/// inside the window (|p_t - x_t| / h <= 1/2 in every coordinate: the window test), else 0.
 std::vector<double> smooth_kernel_sums_naive(Kernel kernel, const Samples& samples,
                                              std::span<const double> point,
                                              std::span<const double> widths, Eigen::Index first = 0,

@@ -43,7 +43,7 @@ class Buckets {
 
 /// The widths in increasing order, each with limit r_h: the largest distance r with
 /// fl(r / h) <= 1/2. Division is monotone, so a sample at Chebyshev distance r lies inside the
-/// seed's window of width h exactly when r <= r_h, and r_h grows with h.
+/// window of width h (the window test) exactly when r <= r_h, and r_h grows with h.
 class HypercubeWidths {
  public:
   /// Throws UsageError unless every width is positive and finite.

@@ -1,10 +1,10 @@
-// Parzen-window density estimation with the hypercube kernel (the seeds' estimator), for one
-// query point and many window widths at once.
+// Parzen-window density estimation with the hypercube kernel, for one query point and many
+// window widths at once.
 //
-// A sample x counts for the point p at width h when |p_t - x_t| / h <= 1/2 in every
-// coordinate t (the seed's test `abs(row) > 1/2 -> outside`, so the boundary is inside),
-// evaluated in double precision exactly as written. The density is k / (n h^d); the seed
-// divides by h only (its normalisation is wrong for d > 1), so compare counts with it.
+// The window test: a sample x counts for the point p at width h when fl(|p_t - x_t|) / h <= 1/2
+// in every coordinate t (the boundary is inside), evaluated in double precision exactly as
+// written, so that every algorithm here finds the same samples inside, ties included. The
+// density is k / (n h^d).
 #pragma once
 
 #include <Eigen/Core>
@@ -17,7 +17,7 @@ namespace parakit::kde {
 /// n samples of dimension d, one per row.
 using Samples = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-/// k[j] for widths[j], by the seed's double loop (with its early break): O(n x m x d).
+/// k[j] for widths[j], by a plain double loop over samples and coordinates: O(n x m x d).
 /// The reference every faster algorithm must equal exactly.
 std::vector<std::uint64_t> hypercube_counts_naive(const Samples& samples,
                                                   std::span<const double> point,

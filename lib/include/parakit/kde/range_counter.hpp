@@ -2,10 +2,10 @@
 // orthogonal range counting: O((n + q) log n) for q point-width pairs, instead of a scan of
 // the band of samples within reach of each point.
 //
-// The seed's test for one coordinate, fl(|p - x|) <= r_h (HypercubeWidths' exact limit), holds
-// for x in an interval [a, b] of doubles, since fl(|p - x|) is monotone on each side of p; the
-// interval's ends are found exactly (nextafter steps around p -/+ r_h). A window is then the
-// rectangle [a_0, b_0] x [a_1, b_1], and its count is exact, ties on the boundary included.
+// The window test for one coordinate (kde/parzen.hpp), fl(|p - x|) <= r_h (HypercubeWidths' exact
+// limit), holds for x in an interval [a, b] of doubles, since fl(|p - x|) is monotone on each side
+// of p; the interval's ends are found exactly (nextafter steps around p -/+ r_h). A window is then
+// the rectangle [a_0, b_0] x [a_1, b_1], and its count is exact, ties on the boundary included.
 //
 // Two dimensions: the rows are sorted by their second coordinate in place, so a rectangle's
 // range of second coordinates is a range of row positions (two binary searches); the count of

@@ -3,7 +3,7 @@
 // copied), whose nodes keep their sample count and bounding box.
 //
 // For a point p, every sample x of a node has a Chebyshev distance r = max_t fl(|p_t - x_t|)
-// (the seed's distance, as HypercubeWidths compares it) between two bounds computed from the
+// (the window test's distance, as HypercubeWidths compares it) between two bounds computed from the
 // box with the same floating-point expression: fl(|p_t - x_t|) is monotone in x_t on each side
 // of p_t, so its extremes over [lo_t, hi_t] are at the box's faces (or 0 inside). When both
 // bounds fall in the same width bucket (HypercubeWidths::bucket), the whole node goes to that

@@ -1,5 +1,5 @@
 // The task farm: a master hands out chunks of tasks, workers pull more as they finish, and
-// results stream back to a sink on rank 0 (the seeds' multiprocessing.Queue / Pool pattern,
+// results stream back to a sink on rank 0 (Python's multiprocessing.Queue / Pool pattern,
 // across MPI ranks and threads).
 //
 //   std::vector<Input> tasks = ...;                        // any indexable list, read on rank 0

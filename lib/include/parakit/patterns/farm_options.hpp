@@ -36,7 +36,7 @@ Chunking parse_chunking(std::string_view text);
 std::string to_string(const Chunking& chunking);
 
 /// dynamic: workers pull chunks from one queue. static_blocks: each worker gets one
-/// contiguous block of the task list up front (for comparison; the seeds' Pool.map).
+/// contiguous block of the task list up front (for comparison; multiprocessing's Pool.map).
 enum class Schedule { dynamic, static_blocks };
 Schedule parse_schedule(std::string_view text);
 std::string_view to_string(Schedule schedule) noexcept;

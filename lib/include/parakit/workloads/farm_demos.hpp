@@ -1,4 +1,4 @@
-// The farm demos: the seeds' producer/consumer queue, and tasks of uneven cost for
+// The farm demos: a producer/consumer queue, and tasks of uneven cost for
 // scheduling studies. Written once against patterns/farm; the backend is the team's.
 #pragma once
 
@@ -11,7 +11,7 @@
 
 namespace parakit::workloads {
 
-/// The queue items 0..n-1, generated on demand (the seeds' producer).
+/// The queue items 0..n-1, generated on demand (the producer).
 struct CountingTasks {
   std::uint64_t n = 0;
   std::uint64_t size() const noexcept { return n; }
@@ -24,7 +24,7 @@ struct QueueDemoResult {
 };
 
 /// Sums 0..n-1 through the farm: each task returns its item, the sink on rank 0 adds it up
-/// (as the seeds' consumers add into a shared Value, but without the lock and in 64 bits).
+/// (as consumers would add into a shared value, without a lock and in 64 bits).
 /// n <= 2^32 keeps the sum below 2^63.
 QueueDemoResult run_queue_demo(Team& team, std::uint64_t n, const FarmOptions& options);
 /// Throws UsageError when the queue demo's sum of 0..n-1 could not fit in 64 bits.

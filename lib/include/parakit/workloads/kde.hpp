@@ -31,7 +31,7 @@
 
 namespace parakit::workloads {
 
-/// How hypercube counts are found: `naive` is the seed's loop (the reference), `sweep` scans
+/// How hypercube counts are found: `naive` is the plain loop (the reference), `sweep` scans
 /// the samples in a band along one coordinate, `range` counts rectangles by an offline sweep
 /// (1-D and 2-D samples, kde/range_counter.hpp), `tree` counts whole nodes of a k-d tree (any
 /// dimension, kde/range_tree.hpp); `automatic` takes range (d <= 2) or tree for many points
@@ -114,7 +114,7 @@ struct KdeOptions {
   /// Rank 0 gets each block's densities here, in point order, instead of KdeResult holding
   /// every point's (KdeResult::points, counts and density then stay empty).
   std::function<void(const DensityBlock&)> on_block;
-  // Widths: given, else derived (see width_plan in the .cpp), else the seed's 1.0:1.2:100.
+  // Widths: given, else derived (see width_plan in the .cpp), else 1.0:1.2:100 (100 widths).
   std::vector<double> widths;
   std::optional<kde::BandwidthRule> bandwidth;
   std::optional<kde::CvMethod> cv;
