@@ -145,6 +145,15 @@ TEST(Reduce, SumOfIndicesMatchesClosedForm) {
   }
 }
 
+TEST(Team, TheBackendFollowsFromTheCommunicator) {
+  const Team mpi(team().comm(), 2);
+  EXPECT_EQ(mpi.kind(), team().comm().is_mpi() ? BackendKind::mpi : BackendKind::threads);
+  EXPECT_EQ(mpi.workers(), 2 * team().ranks());
+  const Team local(Comm::self(), 3);
+  EXPECT_EQ(local.kind(), BackendKind::threads);
+  EXPECT_EQ(local.workers(), 3);
+}
+
 TEST(Reduce, OneOperationFoldsThreadsAndRanks) {
   const std::uint64_t n = 100003;
   auto block_sum = [](Worker, IndexRange b) {

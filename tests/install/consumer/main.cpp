@@ -9,7 +9,7 @@ int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   int code = 0;
   {
-    parakit::Team team(parakit::BackendKind::mpi, parakit::Comm::from_mpi(MPI_COMM_WORLD), 2);
+    parakit::Team team(parakit::Comm::from_mpi(MPI_COMM_WORLD), 2);  // the backend: mpi
     const std::uint64_t n = 1000001;
     using Wire = parakit::numeric::ExactAccumulator::Wire;
     const Wire wire = parakit::reduce_blocks<Wire>(

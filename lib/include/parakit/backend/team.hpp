@@ -29,7 +29,10 @@ struct Worker {
 class Team {
  public:
   /// Collective over `comm`: ranks exchange their thread counts, which may differ. If the
-  /// pool cannot start on some rank, every rank throws AgreedError.
+  /// pool cannot start on some rank, every rank throws AgreedError. The backend follows from
+  /// the communicator: mpi for an MPI one, threads for Comm::self().
+  Team(Comm comm, int threads);
+  /// The same with the backend named (serial: Comm::self() with one thread, as reported).
   Team(BackendKind kind, Comm comm, int threads);
 
   BackendKind kind() const noexcept { return kind_; }
