@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
       lo = number(args[1]);
       hi = number(args[2]);
       bins = parakit::parse_count(args[3], "BINS");
-      if (!(hi > lo) || bins == 0) throw parakit::UsageError("need LO < HI and BINS >= 1");
+      if (!(hi > lo) || bins == 0 || bins > (1U << 24))
+        throw parakit::UsageError("need LO < HI and 1 <= BINS <= 2^24");
     });
     // Edge k is lo + k (hi - lo) / bins (the last exactly hi), as numpy.linspace makes them.
     const double step = (hi - lo) / static_cast<double>(bins);
@@ -47,13 +48,15 @@ int main(int argc, char** argv) {
     };
     std::vector<std::vector<std::uint64_t>> counts(static_cast<std::size_t>(team.threads()),
                                                    std::vector<std::uint64_t>(bins, 0));
-    auto count = [&](parakit::Worker w, auto values) {  // float32 or float64 values
+    // float32 values are compared with float32 edges, as NumPy does for a float32 array
+    auto count = [&](parakit::Worker w, auto values) {
+      using T = typename decltype(values)::value_type;
       auto& mine = counts[static_cast<std::size_t>(w.tid)];
-      for (const double x : values) {
-        if (!(x >= lo && x <= hi)) continue;
-        auto k = std::min(bins - 1, static_cast<std::uint64_t>((x - lo) / step));
-        if (x < edge(k)) --k;  // the division's rounding, settled by the edges themselves
-        if (x >= edge(k + 1) && k + 1 < bins) ++k;
+      for (const T x : values) {
+        if (!(x >= static_cast<T>(lo) && x <= static_cast<T>(hi))) continue;
+        auto k = std::min(bins - 1, static_cast<std::uint64_t>((double{x} - lo) / step));
+        if (k > 0 && x < static_cast<T>(edge(k))) --k;  // rounding, settled by the edges
+        if (k + 1 < bins && x >= static_cast<T>(edge(k + 1))) ++k;
         ++mine[k];
       }
     };

@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
     options.cv = kde::CvMethod::loglik;
     options.cv_optimize = true;
     const auto cv = parakit::workloads::run_kde(team, options);
-    const double h = *cv.cv->refined_h;
+    const double h = cv.cv->refined_h.value();
     // 2. The density at that width on a grid (default bounds: the samples' range + 10%).
     KdeOptions grid = options;
     grid.cv.reset();

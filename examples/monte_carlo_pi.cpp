@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
     parakit::collectively(team.comm(), [&] {  // a bad argument: one message, every rank exits
       if (args.size() > 0) n = parakit::parse_count(args[0], "N");
       if (args.size() > 1) seed = parakit::parse_count(args[1], "SEED");
+      if (n == 0) throw parakit::UsageError("N must be at least 1");
     });
     // Each worker counts its block of [0, n); the counts add in any order (integers).
     const std::uint64_t k = parakit::reduce(

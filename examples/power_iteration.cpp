@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
     parakit::collectively(team.comm(), [&] {
       if (args.size() > 0) n = parakit::parse_count(args[0], "N");
       if (args.size() > 1) iterations = parakit::parse_count(args[1], "ITERATIONS");
+      if (n == 0) throw parakit::UsageError("N must be at least 1");
     });
     auto entry = [n](std::uint64_t i, std::uint64_t j) {
       return 4.0 / static_cast<double>(n) +

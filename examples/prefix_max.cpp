@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
     parakit::collectively(team.comm(), [&] {
       if (args.size() > 0) steps = parakit::parse_count(args[0], "STEPS");
       if (args.size() > 1) chunk = parakit::parse_count(args[1], "CHUNK");
-      if (chunk == 0) throw parakit::UsageError("CHUNK must be at least 1");
+      if (steps == 0 || chunk == 0) throw parakit::UsageError("STEPS and CHUNK must be >= 1");
     });
     // Per chunk: {total, highest prefix (after >= 1 step), steps to reach it}.
     const auto summaries =

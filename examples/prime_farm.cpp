@@ -1,17 +1,14 @@
-// A farm over a task type of your own, with a journal, so a killed run resumes where it
-// stopped: each task counts the primes in one segment of [0, LIMIT). Tasks go out in guided
-// chunks to every executor (threads, or MPI ranks with rank 0 as the master); each result is
-// journaled as it arrives, and --resume skips what the journal holds.
-//
-//   prime_farm JOURNAL [LIMIT] [SEGMENT] [--resume]                (threads)
-//   mpirun -np 4 prime_farm JOURNAL [LIMIT] [SEGMENT] [--resume]   (ranks)
-//
+// A farm over a task type of your own, with a journal: each task counts the primes in one
+// segment of [0, LIMIT); each result is journaled as it arrives, so a killed run resumes
+// (--resume) where it stopped, on threads or MPI ranks (rank 0 the master):
+//   [mpirun -np 4] prime_farm JOURNAL [LIMIT] [SEGMENT] [--resume]
 // Rank 0 prints "TASKS OK RESUMED PRIMES CHECKSUM": the primes below LIMIT, and the farm's
-// order-independent checksum of the results, the same however the run was split or resumed.
+// order-independent checksum, the same however the run was split or resumed.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "parakit/backend/collective.hpp"
 #include "parakit/core/parse.hpp"
@@ -27,7 +24,7 @@ struct Segment {  // a task: trivially copyable, so messages and journal copy it
 /// The tasks: segments of [0, limit), made on demand (the farm indexes them on rank 0).
 struct Segments {
   std::uint64_t limit, length;
-  std::size_t size() const { return static_cast<std::size_t>((limit + length - 1) / length); }
+  std::size_t size() const { return limit / length + (limit % length != 0 ? 1 : 0); }
   Segment operator[](std::size_t k) const {
     const std::uint64_t first = k * length;
     return {first, std::min(length, limit - first)};
@@ -38,7 +35,7 @@ std::uint64_t count_primes(const Segment& s) {
   std::uint64_t count = 0;
   for (std::uint64_t x = s.first; x < s.first + s.count; ++x) {
     bool prime = x >= 2;
-    for (std::uint64_t d = 2; prime && d * d <= x; ++d) prime = x % d != 0;
+    for (std::uint64_t d = 2; prime && d <= x / d; ++d) prime = x % d != 0;
     count += prime ? 1 : 0;
   }
   return count;
@@ -51,19 +48,16 @@ int main(int argc, char** argv) {
     parakit::FarmOptions options;
     std::uint64_t limit = 2'000'000, segment = 5000;
     parakit::collectively(team.comm(), [&] {
-      std::size_t at = 0;
-      for (const char* arg : args) {
-        const std::string text = arg;
-        if (text == "--resume") {
-          options.journal.resume = true;
-        } else if (at == 0) {
-          options.journal.path = text;
-          ++at;
-        } else {
-          (at++ == 1 ? limit : segment) = parakit::parse_count(text, "LIMIT or SEGMENT");
-        }
+      std::vector<std::string> given;  // positional arguments
+      for (const std::string arg : args) {
+        if (arg == "--resume") options.journal.resume = true;
+        if (arg != "--resume") given.push_back(arg);
       }
-      if (options.journal.path.empty()) throw parakit::UsageError("give a JOURNAL file");
+      if (given.empty() || given.size() > 3)
+        throw parakit::UsageError("give JOURNAL [LIMIT] [SEGMENT]");
+      options.journal.path = given[0];
+      if (given.size() > 1) limit = parakit::parse_count(given[1], "LIMIT");
+      if (given.size() > 2) segment = parakit::parse_count(given[2], "SEGMENT");
       if (segment == 0) throw parakit::UsageError("SEGMENT must be at least 1");
     });
     options.journal.kind = "prime_farm";
@@ -74,12 +68,10 @@ int main(int argc, char** argv) {
           if (item.result) primes += *item.result;
         },
         options);
+    using ull = unsigned long long;
     if (team.rank() == 0) {
-      std::printf("%llu %llu %llu %llu %016llx\n", static_cast<unsigned long long>(report.tasks),
-                  static_cast<unsigned long long>(report.ok),
-                  static_cast<unsigned long long>(report.resumed),
-                  static_cast<unsigned long long>(primes),
-                  static_cast<unsigned long long>(report.checksum));
+      std::printf("%llu %llu %llu %llu %016llx\n", ull{report.tasks}, ull{report.ok},
+                  ull{report.resumed}, ull{primes}, ull{report.checksum});
     }
     return report.failed == 0 ? 0 : 1;
   });

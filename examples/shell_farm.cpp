@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
       if (args.empty()) throw parakit::UsageError("give a LOGDIR");
       run.logdir = args[0];
       if (args.size() > 1) n = parakit::parse_count(args[1], "TASKS");
+      if (n == 0) throw parakit::UsageError("TASKS must be at least 1");
       wl::check_logdir(run.logdir);  // a log directory that cannot be written: stop here
     });
     std::vector<wl::CommandTask> tasks;
@@ -50,7 +51,8 @@ int main(int argc, char** argv) {
     for (std::uint64_t i = 0; i < n; ++i) {
       std::ifstream out(wl::command_stdout_path(run.logdir, i));
       std::uint64_t square = 0;
-      out >> square;
+      if (!(out >> square))
+        throw parakit::InputError("no number in the log of task " + std::to_string(i));
       sum += square;
     }
     std::printf("%llu %llu %llu\n", static_cast<unsigned long long>(report.tasks),

@@ -1,7 +1,7 @@
-"""The library examples in examples/, built with the project, each run on threads
-(PARAKIT_THREADS 1, 2, 3) and under mpirun -np 1..4 with its output checked against an
+"""The library examples in examples/, built with the project, most run on threads
+(PARAKIT_THREADS 1, 2, 3) and under mpirun -np 1..4 with the output checked against an
 independent computation: stream_sum and exact_sum against math.fsum (bitwise), monte_carlo_pi
-against pi within its standard error, prefix_max against NumPy's cumsum, power_iteration
+against pi within 5 standard errors, prefix_max against NumPy's cumsum, power_iteration
 against NumPy's eigvalsh, kde_cv against a NumPy leave-one-out curve and brute-force
 densities, histogram against NumPy's histogram, shell_farm against the sum of the squares its
 commands print, prime_farm against NumPy's sieve after a SIGKILL and a resume; kde_blocks prints the same densities on 1 and 3 ranks, and they integrate to the

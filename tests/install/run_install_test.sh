@@ -23,7 +23,8 @@ cmake -S "$source_dir/examples" -B "$work/examples" -G Ninja \
   -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS="$cxx_flags" -DCMAKE_EXE_LINKER_FLAGS="$cxx_flags" >/dev/null
 cmake --build "$work/examples" >/dev/null
-for run in "monte_carlo_pi 100000" "prefix_max 100000 999" "power_iteration 200" "exact_sum 1000"; do
+# (integers and correctly rounded sums: the same bits whatever the build flags)
+for run in "monte_carlo_pi 100000" "prefix_max 100000 999" "exact_sum 1000"; do
   set -- $run
   installed="$("$mpiexec" -np 2 --oversubscribe "$work/examples/$1" "${@:2}")"
   in_tree="$(PARAKIT_THREADS=2 "$build_dir/examples/$1" "${@:2}")"

@@ -18,8 +18,8 @@ std::string_view to_string(BackendKind kind) noexcept {
   return "unknown";
 }
 
-Team::Team(Comm comm, int threads)
-    : Team(comm.is_mpi() ? BackendKind::mpi : BackendKind::threads, std::move(comm), threads) {}
+Team::Team(const Comm& comm, int threads)
+    : Team(comm.is_mpi() ? BackendKind::mpi : BackendKind::threads, Comm(comm), threads) {}
 
 Team::Team(BackendKind kind, Comm comm, int threads) : kind_(kind), comm_(std::move(comm)) {
   // A failure on one rank (a bad count, threads refused) must reach every rank.

@@ -24,12 +24,17 @@ int run_program(std::string_view name, int argc, char** argv,
         backend != nullptr && resolved.backend == "auto")
       resolved.backend = backend;
     if (const char* threads = std::getenv("PARAKIT_THREADS");
-        threads != nullptr && !resolved.threads)
-      resolved.threads = static_cast<int>(parse_count(threads, "PARAKIT_THREADS"));
+        threads != nullptr && !resolved.threads) {
+      const std::uint64_t count = parse_count(threads, "PARAKIT_THREADS");
+      if (count < 1 || count > 4096) throw UsageError("PARAKIT_THREADS must be 1 to 4096");
+      resolved.threads = static_cast<int>(count);
+    }
     env.emplace(resolved);
   } catch (const std::exception& error) {
-    std::fprintf(stderr, "%s: %s\n", prefix.c_str(), error.what());
-    return kExitUsage;
+    // Every rank fails alike here (MPI may not even be up): the launcher's rank 0 says so.
+    if (launcher_rank() == 0) std::fprintf(stderr, "%s: %s\n", prefix.c_str(), error.what());
+    const auto* known = dynamic_cast<const Error*>(&error);
+    return known != nullptr ? known->exit_code() : kExitInternal;
   }
   const Comm world = env->world();
   try {
@@ -42,9 +47,10 @@ int run_program(std::string_view name, int argc, char** argv,
     return error.exit_code();
   } catch (const std::exception& error) {
     std::fprintf(stderr, "%s: %s\n", prefix.c_str(), error.what());
-    if (world.size() > 1) world.abort(kExitInternal);
     const auto* known = dynamic_cast<const Error*>(&error);
-    return known != nullptr ? known->exit_code() : kExitInternal;
+    const int code = known != nullptr ? known->exit_code() : kExitInternal;
+    if (world.size() > 1) world.abort(code);
+    return code;
   }
 }
 

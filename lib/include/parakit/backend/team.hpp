@@ -31,7 +31,7 @@ class Team {
   /// Collective over `comm`: ranks exchange their thread counts, which may differ. If the
   /// pool cannot start on some rank, every rank throws AgreedError. The backend follows from
   /// the communicator: mpi for an MPI one, threads for Comm::self().
-  Team(Comm comm, int threads);
+  Team(const Comm& comm, int threads);
   /// The same with the backend named (serial: Comm::self() with one thread, as reported).
   Team(BackendKind kind, Comm comm, int threads);
 

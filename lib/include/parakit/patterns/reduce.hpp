@@ -64,12 +64,13 @@ T reduce_blocks(Team& team, std::uint64_t n, T identity, Local&& local, Combine&
   return team.comm().all_reduce(rank_value, op);
 }
 
-/// Reduction over the blocks of [0, n) with one operation: `local(worker, block)` returns a T,
-/// and `op` (ops::plus, ops::min or ops::max) folds the partials within the rank, in worker
-/// order, and across ranks (as MPI's own op). Returns the result on every rank.
+/// Reduction over the blocks of [0, n) with one operation, for an arithmetic T (the identity's
+/// type: write 0.0, not 0, for doubles): `local(worker, block)` returns a T, and `op`
+/// (ops::plus, ops::min or ops::max) folds the partials within the rank, in worker order, and
+/// across ranks (as MPI's own op, elementwise). Returns the result on every rank.
 template <class T, class Local, class Op>
-requires detail::kIsBuiltinOp<Op> T reduce(Team& team, std::uint64_t n, T identity, Local&& local,
-                                           Op op) {
+requires(detail::kIsBuiltinOp<Op>&& detail::MpiScalar<T>) T
+    reduce(Team& team, std::uint64_t n, T identity, Local&& local, Op op) {
   return reduce_blocks(team, n, std::move(identity), std::forward<Local>(local), op, op);
 }
 
