@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,12 +24,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(HERE, "peers"))
 from peers import gauss_mixture as mixture  # noqa: E402  (the peers' data)
-
-
-def run(binary, args, threads):
-    cmd = [binary, "kde"] + args + ["--json", "--backend", "threads", "--threads", str(threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+sys.path.insert(0, HERE)
+from kde_binned import run  # noqa: E402  (parakit kde --json on threads)
 
 
 def main():

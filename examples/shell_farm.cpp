@@ -1,5 +1,5 @@
 // A farm that runs shell commands from C++: the command runner (workloads/commands.hpp) as a
-// library type. Each task is one command line with placeholders ({id}, {#}, {rank}, {slot},
+// library type. Each task is one command line with substitutions ({id}, {#}, {rank}, {slot},
 // {host}); it runs under /bin/sh in a process group of its own, its output in per-task log
 // files, and the farm hands its exit status to rank 0. The executors are dedicated threads, so
 // a blocking command never delays a rank's messaging.

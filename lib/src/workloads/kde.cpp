@@ -493,17 +493,6 @@ class QueryPoints {
 
 // ------------------------------------------------------------------ sample weights
 
-/// The sum over all ranks of f(w) over this rank's weights, exactly (correctly rounded).
-double exact_total(const Comm& comm, const std::vector<double>& local, bool squares) {
-  Samples column =
-      Eigen::Map<const Eigen::VectorXd>(local.data(), static_cast<Eigen::Index>(local.size()));
-  const std::vector<double> zero = {0.0};
-  auto wires = kde::column_sum_wires(
-      column, squares ? std::span<const double>(zero) : std::span<const double>());
-  comm.all_reduce_in_place(std::span<std::int64_t>(wires), ops::plus{});
-  return kde::column_sums(wires).front();
-}
-
 /// Reads the weights: one per sample, laid out as the samples are (whole chunks), each finite
 /// and >= 0, not all 0.
 SampleWeights load_weights(const Comm& comm, const KdeOptions& options, std::uint64_t n,
@@ -545,8 +534,13 @@ SampleWeights load_weights(const Comm& comm, const KdeOptions& options, std::uin
     if (w > 0) smallest = std::min(smallest, w);
   }
   weights.smallest = comm.all_reduce(smallest, ops::min{});
-  weights.mass = exact_total(comm, weights.local, false);
-  weights.squares = exact_total(comm, weights.local, true);
+  // the total and the sum of squares, exactly (one all-reduce)
+  const auto totals =
+      exact_row_sums(comm, weights.local.size(), 2, [&](std::uint64_t i, std::size_t k) {
+        return k == 0 ? weights.local[i] : weights.local[i] * weights.local[i];
+      });
+  weights.mass = totals[0];
+  weights.squares = totals[1];
   weights.effective = weights.mass * weights.mass / weights.squares;
   return weights;
 }
