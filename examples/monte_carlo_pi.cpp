@@ -1,6 +1,7 @@
 // Monte Carlo pi with the reduce pattern: n points in the unit square, counted inside the
-// quarter circle, pi ~ 4 k / n. Point i draws its coordinates from a Philox counter of i alone,
-// so the points (and k) are the same whatever the number of ranks and threads:
+// quarter circle, pi ~ 4 k / n. Point i draws its coordinates from a Philox counter of i alone
+// (workloads::in_quarter_circle), so the points (and k) are the same whatever the number of
+// ranks and threads; `parakit pi` is the same count as a library call (workloads::run_pi):
 //
 //   monte_carlo_pi [N] [SEED]                    (threads)
 //   mpirun -np 4 monte_carlo_pi [N] [SEED]       (ranks; PARAKIT_THREADS=2: hybrid)
@@ -11,25 +12,9 @@
 
 #include "parakit/backend/collective.hpp"
 #include "parakit/core/parse.hpp"
-#include "parakit/data/philox.hpp"
 #include "parakit/patterns/reduce.hpp"
 #include "parakit/runtime/program.hpp"
-
-namespace {
-
-/// Point i's coordinates, each 53 random bits in [0, 1).
-bool inside(std::uint64_t i, std::uint64_t seed) {
-  using namespace parakit::data;
-  const auto c = philox4x32_10(
-      {static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i >> 32), 0, 0}, philox_key(seed));
-  const auto unit = [](std::uint32_t lo, std::uint32_t hi) {
-    return static_cast<double>(((std::uint64_t{hi} << 32) | lo) >> 11) * 0x1p-53;
-  };
-  const double x = unit(c[0], c[1]), y = unit(c[2], c[3]);
-  return x * x + y * y < 1.0;
-}
-
-}  // namespace
+#include "parakit/workloads/monte_carlo.hpp"
 
 int main(int argc, char** argv) {
   return parakit::run_program("monte_carlo_pi", argc, argv, [](parakit::Team& team, auto args) {
@@ -44,7 +29,8 @@ int main(int argc, char** argv) {
         team, n, std::uint64_t{0},
         [&](parakit::Worker, parakit::IndexRange block) {
           std::uint64_t count = 0;
-          for (std::uint64_t i = block.begin; i < block.end; ++i) count += inside(i, seed) ? 1 : 0;
+          for (std::uint64_t i = block.begin; i < block.end; ++i)
+            count += parakit::workloads::in_quarter_circle(i, seed) ? 1 : 0;
           return count;
         },
         parakit::ops::plus{});

@@ -27,10 +27,8 @@ struct Subcommand {
   std::function<int()> run;
 };
 
-Subcommand add_sum_command(CLI::App& root);
+/// The tools beside the registered workloads (registry.hpp).
 Subcommand add_info_command(CLI::App& root);
-Subcommand add_farm_command(CLI::App& root);
-Subcommand add_kde_command(CLI::App& root);
 Subcommand add_bench_command(CLI::App& root);
 
 /// Sets up the Environment from `common`, runs body(env) and returns the exit code.

@@ -10,7 +10,6 @@
 #include <string_view>
 #include <vector>
 
-#include "cli.hpp"
 #include "parakit/backend/collective.hpp"
 #include "parakit/core/error.hpp"
 #include "parakit/core/parse.hpp"
@@ -19,6 +18,7 @@
 #include "parakit/io/matrix_file.hpp"
 #include "parakit/io/plot.hpp"
 #include "parakit/workloads/kde.hpp"
+#include "registry.hpp"
 
 namespace parakit::cli {
 namespace {
@@ -27,7 +27,6 @@ using workloads::KdeOptions;
 using workloads::KdeResult;
 
 struct KdeArgs {
-  CommonOptions common;
   std::string point, points, grid, widths;
   std::string kernel = "hypercube";
   std::string algo = "auto";
@@ -419,200 +418,350 @@ void write_plot(const std::string& path, const KdeOptions& options, const KdeRes
   io::render_png(path, gp.str(), 800, 600);
 }
 
-void print_summary(const KdeOptions& options, const KdeResult& r, const Kept& kept,
-                   const Team& team) {
+/// The summary's densities: per width at one point, else the points' count and the maximum.
+void append_densities(std::string& text, const KdeOptions& options, const KdeResult& r,
+                      const Kept& kept) {
   const std::size_t m = r.widths.size();
   const bool hypercube = has_counts(options);
+  if (single_point(r)) {
+    std::string at;
+    for (const double x : kept.points) at += (at.empty() ? "" : ", ") + format_double(x);
+    appendf(text, "  point (%s), %zu widths\n", at.c_str(), m);
+    const bool logs = !kept.log_density.empty();
+    appendf(text, "  %12s %12s %24s%s\n", "h", hypercube ? "count" : "", "p(h)",
+            logs ? "                   log p(h)" : "");
+    for (std::size_t j = 0; j < m; ++j) {
+      appendf(text, "  %12.6g %12s %24.17g", r.widths[j],
+              hypercube ? std::to_string(kept.counts[j]).c_str() : "", kept.density[j]);
+      if (logs) appendf(text, " %26.17g", kept.log_density[j]);
+      text += "\n";
+    }
+    return;
+  }
+  appendf(text, "  %llu points x %zu widths", static_cast<unsigned long long>(r.point_count), m);
+  if (!r.grid_cells.empty()) {
+    std::string cells;
+    for (const auto c : r.grid_cells) cells += (cells.empty() ? "" : "x") + std::to_string(c);
+    appendf(text, " (grid %s)", cells.c_str());
+  }
+  appendf(text, "\n  max density %.17g at point %llu, h = %.17g\n", r.max_density,
+          static_cast<unsigned long long>(r.max_point), r.widths[r.max_width]);
+}
+
+/// The summary's cross-validation curve and the width it chose.
+void append_cv(std::string& text, const KdeResult& r) {
+  appendf(text, "  cross-validation (%s):\n", std::string(kde::to_string(r.cv->method)).c_str());
+  const bool bounded = !r.cv->score_bound.empty();
+  for (std::size_t j = 0; j < r.widths.size(); ++j) {
+    appendf(text, "  %12.6g %24.17g", r.widths[j], r.cv->score[j]);
+    if (bounded) appendf(text, " +- %.2g", r.cv->score_bound[j]);
+    appendf(text, "%s\n", r.cv->best && *r.cv->best == j ? "  <- chosen" : "");
+  }
+  if (r.cv->refined_h) {
+    appendf(text, "  chosen h = %s (Brent's method from the sweep's %s, %d scores), score %s\n",
+            format_double(*r.cv->refined_h).c_str(), format_double(r.widths[*r.cv->best]).c_str(),
+            r.cv->evaluations, format_double(r.cv->refined_score).c_str());
+  } else if (r.cv->best) {
+    appendf(text, "  chosen h = %s\n", format_double(r.widths[*r.cv->best]).c_str());
+  } else {
+    appendf(text, "  no width has a finite score: every width leaves some sample alone\n");
+  }
+}
+
+std::string summary(const KdeOptions& options, const KdeResult& r, const Kept& kept,
+                    const Team& team) {
   const std::string source = options.input.empty()
                                  ? std::string(workloads::to_string(options.rng)) + " rng, seed " +
                                        std::to_string(options.seed)
                                  : options.input;
-  std::printf("parakit kde: %s kernel, %lld samples x %lld dims (%s)\n",
-              std::string(kde::to_string(options.kernel)).c_str(), static_cast<long long>(r.n),
-              static_cast<long long>(r.dim), source.c_str());
+  std::string text;
+  appendf(text, "parakit kde: %s kernel, %lld samples x %lld dims (%s)\n",
+          std::string(kde::to_string(options.kernel)).c_str(), static_cast<long long>(r.n),
+          static_cast<long long>(r.dim), source.c_str());
   if (r.rule_width) {
     const auto rule = options.bandwidth.value_or(kde::BandwidthRule::scott);
-    std::printf("  %s h = %s\n", rule == kde::BandwidthRule::isj ? "ISJ plug-in" : "rule of thumb",
-                format_double(*r.rule_width).c_str());
+    appendf(text, "  %s h = %s\n",
+            rule == kde::BandwidthRule::isj ? "ISJ plug-in" : "rule of thumb",
+            format_double(*r.rule_width).c_str());
   }
   if (r.binned) {
     std::string cells;
     for (const auto c : r.binned->cells.front())
       cells += (cells.empty() ? "" : "x") + std::to_string(c);
-    std::printf("  binned    %s grid%s; largest relative error %s at %llu points checked\n",
-                cells.c_str(), r.binned->cells.size() > 1 ? " (first width)" : "",
-                format_short(r.binned->error_estimate).c_str(),
-                static_cast<unsigned long long>(r.binned->checked));
+    appendf(text, "  binned    %s grid%s; largest relative error %s at %llu points checked\n",
+            cells.c_str(), r.binned->cells.size() > 1 ? " (first width)" : "",
+            format_short(r.binned->error_estimate).c_str(),
+            static_cast<unsigned long long>(r.binned->checked));
   } else if (options.kernel != kde::Kernel::hypercube) {
-    std::printf("  bound     |density - exact| <= %s + %s x density\n",
-                format_short(options.bound.atol).c_str(), format_short(options.bound.rtol).c_str());
+    appendf(text, "  bound     |density - exact| <= %s + %s x density\n",
+            format_short(options.bound.atol).c_str(), format_short(options.bound.rtol).c_str());
   }
-  if (single_point(r)) {
-    std::string at;
-    for (const double x : kept.points) at += (at.empty() ? "" : ", ") + format_double(x);
-    std::printf("  point (%s), %zu widths\n", at.c_str(), m);
-    const bool logs = !kept.log_density.empty();
-    std::printf("  %12s %12s %24s%s\n", "h", hypercube ? "count" : "", "p(h)",
-                logs ? "                   log p(h)" : "");
-    for (std::size_t j = 0; j < m; ++j) {
-      std::printf("  %12.6g %12s %24.17g", r.widths[j],
-                  hypercube ? std::to_string(kept.counts[j]).c_str() : "", kept.density[j]);
-      if (logs) std::printf(" %26.17g", kept.log_density[j]);
-      std::printf("\n");
-    }
-  } else {
-    std::printf("  %llu points x %zu widths", static_cast<unsigned long long>(r.point_count), m);
-    if (!r.grid_cells.empty()) {
-      std::string cells;
-      for (const auto c : r.grid_cells) cells += (cells.empty() ? "" : "x") + std::to_string(c);
-      std::printf(" (grid %s)", cells.c_str());
-    }
-    std::printf("\n  max density %.17g at point %llu, h = %.17g\n", r.max_density,
-                static_cast<unsigned long long>(r.max_point), r.widths[r.max_width]);
-  }
-  if (r.cv) {
-    std::printf("  cross-validation (%s):\n", std::string(kde::to_string(r.cv->method)).c_str());
-    const bool bounded = !r.cv->score_bound.empty();
-    for (std::size_t j = 0; j < m; ++j) {
-      std::printf("  %12.6g %24.17g", r.widths[j], r.cv->score[j]);
-      if (bounded) std::printf(" +- %.2g", r.cv->score_bound[j]);
-      std::printf("%s\n", r.cv->best && *r.cv->best == j ? "  <- chosen" : "");
-    }
-    if (r.cv->refined_h) {
-      std::printf("  chosen h = %s (Brent's method from the sweep's %s, %d scores), score %s\n",
-                  format_double(*r.cv->refined_h).c_str(),
-                  format_double(r.widths[*r.cv->best]).c_str(), r.cv->evaluations,
-                  format_double(r.cv->refined_score).c_str());
-    } else if (r.cv->best) {
-      std::printf("  chosen h = %s\n", format_double(r.widths[*r.cv->best]).c_str());
-    } else {
-      std::printf("  no width has a finite score: every width leaves some sample alone\n");
-    }
-  }
-  std::printf("  backend   %s: %d rank%s x %d thread%s = %d workers\n",
-              std::string(to_string(team.kind())).c_str(), team.ranks(),
-              team.ranks() == 1 ? "" : "s", team.threads(), team.threads() == 1 ? "" : "s",
-              team.workers());
-  std::printf("  kernel    %.6f s (%s)\n", r.seconds,
-              std::string(workloads::to_string(r.algo)).c_str());
-  if (r.cv) std::printf("  cv        %.6f s\n", r.cv_seconds);
+  append_densities(text, options, r, kept);
+  if (r.cv) append_cv(text, r);
+  appendf(text, "  backend   %s\n", team_description(team).c_str());
+  appendf(text, "  kernel    %.6f s (%s)\n", r.seconds,
+          std::string(workloads::to_string(r.algo)).c_str());
+  if (r.cv) appendf(text, "  cv        %.6f s\n", r.cv_seconds);
   if (r.naive_seconds) {
-    std::printf("  naive     %.6f s, results %s, speedup %.1fx\n", *r.naive_seconds,
-                r.naive_equal ? "equal" : "DIFFER",
-                r.seconds > 0 ? *r.naive_seconds / r.seconds : 0.0);
+    appendf(text, "  naive     %.6f s, results %s, speedup %.1fx\n", *r.naive_seconds,
+            r.naive_equal ? "equal" : "DIFFER", r.seconds > 0 ? *r.naive_seconds / r.seconds : 0.0);
   }
+  return text;
 }
 
-}  // namespace
-
-Subcommand add_kde_command(CLI::App& root) {
-  auto args = std::make_shared<KdeArgs>();
-  CLI::App* command =
-      root.add_subcommand("kde", "Parzen kernel density estimate over many window widths");
-  auto* point =
-      command->add_option("--point", args->point, "query point x,y,... (default: origin)");
-  auto* points = command->add_option(
-      "--points", args->points,
+/// Where the query points come from.
+void add_query_options(CLI::App& command, KdeArgs& args) {
+  auto* point = command.add_option("--point", args.point, "query point x,y,... (default: origin)");
+  auto* points = command.add_option(
+      "--points", args.points,
       "query points from a CSV, .npy or HDF5 file (any number: read and processed in "
       "blocks, each rank reading its rows)");
-  auto* grid = command->add_option("--grid", args->grid,
-                                   "query grid AxB[:xmin:xmax:ymin:ymax] (default bounds: "
-                                   "the samples' range + 10%)");
+  auto* grid = command.add_option("--grid", args.grid,
+                                  "query grid AxB[:xmin:xmax:ymin:ymax] (default bounds: "
+                                  "the samples' range + 10%)");
   point->excludes(points, grid);
   points->excludes(grid);
-  command->add_option("--widths", args->widths,
-                      "window widths start:stop:count (linspace) or a,b,c [1.0:1.2:100]");
-  command->add_option("--kernel", args->kernel, "hypercube|gaussian|epanechnikov")
-      ->capture_default_str();
   command
-      ->add_option("--algo", args->algo,
-                   "hypercube counts: auto (range or tree for many points, else sweep), naive "
-                   "(the seed's loop), sweep (a band along one coordinate), range (rectangle "
-                   "counts by an offline sweep, 1-D and 2-D) or tree (k-d tree, any dimension)")
-      ->capture_default_str();
-  CLI::Option* cv_option =
-      command
-          ->add_option("--cv", args->cv,
-                       "leave-one-out cross-validation: loglik (also a bare --cv) or lsq")
-          ->expected(0, 1);
-  command->add_option(
-      "--bandwidth", args->bandwidth,
-      "width rule: scott|silverman (any d), isj (1-D: improved Sheather-Jones, Botev et al. "
-      "2010; exit 2 when its fixed-point equation has no root)");
-  auto* input = command->add_option(
-      "--input", args->input,
+      .add_option("--point-block", args.point_block,
+                  "query points per block (default: as many as keep a block's results near "
+                  "64 MiB)")
+      ->check(CLI::PositiveNumber);
+}
+
+/// Where the samples come from: a file (and its weights) or a generator.
+void add_sample_options(CLI::App& command, KdeArgs& args) {
+  auto* input = command.add_option(
+      "--input", args.input,
       "samples from a CSV, .npy, HDF5 (.h5) or raw float64 .bin file; each rank reads only "
       "its own rows");
-  command->add_option("--cols", args->cols, "columns of a raw float64 --input (.bin)")
-      ->needs(input);
+  command.add_option("--cols", args.cols, "columns of a raw float64 --input (.bin)")->needs(input);
   command
-      ->add_option("--dataset", args->dataset,
-                   "the dataset of an HDF5 --input, e.g. /samples (default: the file's only one)")
+      .add_option("--dataset", args.dataset,
+                  "the dataset of an HDF5 --input, e.g. /samples (default: the file's only one)")
       ->needs(input);
-  auto* weights = command->add_option(
-      "--weights", args->weights,
+  auto* weights = command.add_option(
+      "--weights", args.weights,
       "sample weights: one per sample, >= 0, in a one-column CSV, .npy, HDF5 or .bin file of as "
       "many rows (read by row ranges, as --input); every kernel and mode then sums w_i K / sum w");
   command
-      ->add_option("--weights-dataset", args->weights_dataset,
-                   "the dataset of an HDF5 --weights file (default: the file's only one)")
+      .add_option("--weights-dataset", args.weights_dataset,
+                  "the dataset of an HDF5 --weights file (default: the file's only one)")
       ->needs(weights);
-  command->add_option("--samples", args->samples, "generated samples")
+  command.add_option("--samples", args.samples, "generated samples")
       ->capture_default_str()
       ->excludes(input);
-  command->add_option("--dim", args->dim, "dimension of generated samples")
+  command.add_option("--dim", args.dim, "dimension of generated samples")
       ->capture_default_str()
       ->excludes(input);
-  command->add_option("--seed", args->seed, "generator seed")
-      ->capture_default_str()
-      ->excludes(input);
+  command.add_option("--seed", args.seed, "generator seed")->capture_default_str()->excludes(input);
   command
-      ->add_option("--rng", args->rng,
-                   "numpy (NumPy's legacy RandomState: the notebook's samples; drawn in sequence "
-                   "by rank 0 and sent to each rank in blocks) or philox (each rank draws its own "
-                   "rows from their global index)")
+      .add_option("--rng", args.rng,
+                  "numpy (NumPy's legacy RandomState: the notebook's samples; drawn in sequence "
+                  "by rank 0 and sent to each rank in blocks) or philox (each rank draws its own "
+                  "rows from their global index)")
       ->capture_default_str()
       ->excludes(input);
-  command
-      ->add_option("--point-block", args->point_block,
-                   "query points per block (default: as many as keep a block's results near "
-                   "64 MiB)")
-      ->check(CLI::PositiveNumber);
-  command->add_option("--out", args->out,
-                      "write the densities to FILE.csv, FILE.json or FILE.npy (points x widths "
-                      "float64), block by block");
-  command->add_option("--plot", args->plot,
-                      "PNG: heat map of a 2-D grid, else the CV curve, else p(h)");
-  command
-      ->add_option("--rtol", args->rtol,
-                   "smooth kernels: every density within atol + rtol x density of the sum over "
-                   "all samples; samples beyond that reach are skipped (0: none)")
+}
+
+/// The kernel, its widths and how the sums are computed.
+void add_method_options(CLI::App& command, KdeArgs& args) {
+  command.add_option("--widths", args.widths,
+                     "window widths start:stop:count (linspace) or a,b,c [1.0:1.2:100]");
+  command.add_option("--kernel", args.kernel, "hypercube|gaussian|epanechnikov")
       ->capture_default_str();
-  command->add_option("--atol", args->atol, "smooth kernels: the absolute part of that bound")
+  command
+      .add_option("--algo", args.algo,
+                  "hypercube counts: auto (range or tree for many points, else sweep), naive "
+                  "(the window test over every sample), sweep (a band along one coordinate), "
+                  "range (rectangle counts by an offline sweep, 1-D and 2-D) or tree (k-d tree, "
+                  "any dimension)")
       ->capture_default_str();
-  command->add_option("--dim-scale", args->dim_scale,
-                      "s1,s2,...: every width times s_t along dimension t (a diagonal bandwidth "
-                      "matrix)");
-  command->add_option("--kernel-cov", args->kernel_cov,
-                      "gaussian: data makes the kernel covariance h^2 x the samples' covariance "
-                      "(SciPy gaussian_kde's convention: h is a factor, --bandwidth scott gives "
-                      "n^(-1/(d+4)))");
-  command->add_option("--approx", args->approx,
-                      "smooth kernels in 1-D to 3-D: binned[:CELLS], linear binning onto a grid "
-                      "of CELLS points per dimension (default: step <= width / 40) and "
-                      "an FFT convolution (FFTW), with an error estimate; densities and --cv "
-                      "loglik");
-  command->add_flag("--optimize", args->optimize,
-                    "with --cv, smooth kernels: refine the best width of the sweep by Brent's "
-                    "method on log h between its neighbours (JSON cv.index is then null, cv.h "
-                    "the optimum)");
-  command->add_flag("--log-density", args->log_density,
-                    "smooth kernels: also the natural log of each density (finite where the "
-                    "density underflows a double): a log_density column or JSON field; a .npy "
-                    "--out holds the logs instead");
-  command->add_flag("--compare-naive", args->compare_naive,
-                    "also run the naive loop: check the results agree, print the speedup");
-  add_common_options(*command, args->common);
+  command.add_option(
+      "--bandwidth", args.bandwidth,
+      "width rule: scott|silverman (any d), isj (1-D: improved Sheather-Jones, Botev et al. "
+      "2010; exit 2 when its fixed-point equation has no root)");
+  command
+      .add_option("--rtol", args.rtol,
+                  "smooth kernels: every density within atol + rtol x density of the sum over "
+                  "all samples; samples beyond that reach are skipped (0: none)")
+      ->capture_default_str();
+  command.add_option("--atol", args.atol, "smooth kernels: the absolute part of that bound")
+      ->capture_default_str();
+  command.add_option("--dim-scale", args.dim_scale,
+                     "s1,s2,...: every width times s_t along dimension t (a diagonal bandwidth "
+                     "matrix)");
+  command.add_option("--kernel-cov", args.kernel_cov,
+                     "gaussian: data makes the kernel covariance h^2 x the samples' covariance "
+                     "(SciPy gaussian_kde's convention: h is a factor, --bandwidth scott gives "
+                     "n^(-1/(d+4)))");
+  command.add_option("--approx", args.approx,
+                     "smooth kernels in 1-D to 3-D: binned[:CELLS], linear binning onto a grid "
+                     "of CELLS points per dimension (default: step <= width / 40) and "
+                     "an FFT convolution (FFTW), with an error estimate; densities and --cv "
+                     "loglik");
+}
+
+/// Cross-validation and what is written where.
+void add_output_options(CLI::App& command, KdeArgs& args) {
+  command
+      .add_option("--cv", args.cv,
+                  "leave-one-out cross-validation: loglik (also a bare --cv) or lsq")
+      ->expected(0, 1);
+  command.add_flag("--optimize", args.optimize,
+                   "with --cv, smooth kernels: refine the best width of the sweep by Brent's "
+                   "method on log h between its neighbours (JSON cv.index is then null, cv.h "
+                   "the optimum)");
+  command.add_option("--out", args.out,
+                     "write the densities to FILE.csv, FILE.json or FILE.npy (points x widths "
+                     "float64), block by block");
+  command.add_option("--plot", args.plot,
+                     "PNG: heat map of a 2-D grid, else the CV curve, else p(h)");
+  command.add_flag("--log-density", args.log_density,
+                   "smooth kernels: also the natural log of each density (finite where the "
+                   "density underflows a double): a log_density column or JSON field; a .npy "
+                   "--out holds the logs instead");
+  command.add_flag("--compare-naive", args.compare_naive,
+                   "also run the naive loop: check the results agree, print the speedup");
+}
+
+/// --approx binned[:CELLS].
+void parse_approx(const std::string& approx, KdeOptions& options) {
+  const std::string_view text = approx;
+  const auto colon = text.find(':');
+  if (text.substr(0, colon) != "binned") {
+    throw UsageError("--approx must be binned or binned:CELLS, not '" + approx + "'");
+  }
+  options.binned = true;
+  if (colon != std::string_view::npos) {
+    options.bin_cells = parse_count(std::string(text.substr(colon + 1)), "--approx");
+    if (options.bin_cells < 2)
+      throw UsageError("--approx binned:CELLS needs at least 2 cells per dimension");
+  }
+}
+
+/// Where the samples and query points come from.
+void set_sources(const KdeArgs& args, KdeOptions& options) {
+  options.input = args.input;
+  options.cols = args.cols;
+  options.dataset = args.dataset;
+  options.weights = {args.weights, args.weights.ends_with(".bin") ? 1U : 0U, args.weights_dataset,
+                     "--weights"};
+  options.point_block = args.point_block;
+  if (options.input.empty()) {
+    options.samples = parse_count(args.samples, "--samples");
+    if (options.samples == 0) throw UsageError("--samples must be at least 1");
+    if (args.dim < 1) throw UsageError("--dim must be at least 1");
+  }
+  options.dim = args.dim;
+  options.seed = args.seed;
+  options.rng = workloads::parse_sample_rng(args.rng);
+  if (!args.grid.empty()) options.grid = workloads::parse_grid(args.grid);
+  if (!args.point.empty()) {
+    options.points = workloads::parse_point(args.point);
+    options.point_dim = static_cast<int>(options.points.size());
+    options.points_source = "--point";
+  }
+  if (!args.points.empty()) {
+    options.points_file = TableSource{args.points, 0, "", "KdeOptions::points_file"};
+  }
+}
+
+/// --out and --plot: their file types, and what a plot can draw.
+void check_outputs(const KdeArgs& args, const KdeOptions& options) {
+  if (!args.out.empty() && !args.out.ends_with(".csv") && !args.out.ends_with(".json") &&
+      !args.out.ends_with(".npy")) {
+    throw UsageError("--out must name a .csv, .json or .npy file, not '" + args.out + "'");
+  }
+  if (args.plot.empty()) return;
+  if (!args.plot.ends_with(".png")) {
+    throw UsageError("--plot must name a .png file, not '" + args.plot + "'");
+  }
+  if (options.grid && options.grid->cells.size() != 2) {
+    throw UsageError("--plot draws heat maps of 2-D grids only");
+  }
+  if (!options.grid && !options.cv && !args.points.empty()) {
+    throw UsageError(
+        "--plot draws a 2-D --grid, the --cv curve, or one point's p(h); not --points");
+  }
+  io::require_gnuplot("--plot");  // before the work, not after it
+}
+
+/// The library's options from the command line (UsageError on a bad one).
+KdeOptions kde_options(const KdeArgs& args, bool cv_given) {
+  KdeOptions options;
+  options.kernel = kde::parse_kernel(args.kernel);
+  options.algo = workloads::parse_kde_algo(args.algo);
+  if (cv_given) options.cv = kde::parse_cv_method(args.cv.empty() ? "loglik" : args.cv);
+  if (!args.bandwidth.empty()) options.bandwidth = kde::parse_bandwidth_rule(args.bandwidth);
+  if (!args.widths.empty()) options.widths = workloads::parse_widths(args.widths);
+  set_sources(args, options);
+  options.compare_naive = args.compare_naive;
+  options.bound = {args.rtol, args.atol};
+  if (!args.dim_scale.empty())
+    options.dim_scale = workloads::parse_point(args.dim_scale, "--dim-scale");
+  if (!args.kernel_cov.empty()) {
+    if (args.kernel_cov != "data") {
+      throw UsageError("--kernel-cov must be data (the samples' covariance), not '" +
+                       args.kernel_cov + "'");
+    }
+    options.data_covariance = true;
+  }
+  if (!args.approx.empty()) parse_approx(args.approx, options);
+  options.log_density = args.log_density;
+  options.cv_optimize = args.optimize;
+  if (options.log_density && options.kernel == kde::Kernel::hypercube) {
+    throw UsageError("--log-density is for the smooth kernels (a hypercube density is a count)");
+  }
+  check_outputs(args, options);
+  return options;
+}
+
+Report run_kde_command(Team& team, KdeOptions options, const KdeArgs& args, bool json) {
+  // Rank 0 opens --out before the work (a bad path fails first) and writes each block of
+  // densities as it comes: both files or neither in the end, the densities staying a
+  // temporary file until the plot is in place.
+  std::shared_ptr<DensityOutputs> outputs;
+  collectively(team.comm(), [&] {
+    if (!is_output_rank(team)) return;
+    outputs = std::make_shared<DensityOutputs>(args.out, json, !args.plot.empty(),
+                                               has_counts(options), options.log_density);
+    options.on_block = [&](const workloads::DensityBlock& block) { outputs->add(block); };
+  });
+  const KdeResult result = workloads::run_kde(team, options);
+  // Every rank's peak resident set, for the memory model (rank 0 prints them).
+  const auto peak_rss = team.comm().gather(peak_rss_bytes(), 0);
+  Report report;
+  report.exit_code = result.naive_equal ? 0 : kExitInternal;
+  collectively(team.comm(), [&] {
+    if (!is_output_rank(team)) return;
+    report.json = to_json(options, result, outputs->kept(), team, peak_rss);
+    outputs->finish(report.json);
+    if (!args.plot.empty()) write_plot(args.plot, options, result, outputs->kept());
+    try {
+      outputs->commit();
+    } catch (...) {
+      if (!args.plot.empty()) std::remove(args.plot.c_str());
+      throw;
+    }
+  });
+  if (!is_output_rank(team)) return report;
+  report.text = summary(options, result, outputs->kept(), team);
+  report.print_json_document = [outputs, fields = report.json] {
+    outputs->print_json_document(fields);
+  };
+  if (result.cv && !result.cv->best) {
+    report.messages.emplace_back(
+        "parakit: warning: no width has a finite CV score; try larger widths");
+  }
+  return report;
+}
+
+std::function<TeamRun()> add_kde_options(CLI::App& command, const CommonOptions& common) {
+  auto args = std::make_shared<KdeArgs>();
+  add_query_options(command, *args);
+  add_method_options(command, *args);
+  add_sample_options(command, *args);
+  add_output_options(command, *args);
   // An empty value ("--widths ''") is an error, not the default.
   const CLI::Validator non_empty(
       [](std::string& value) { return value.empty() ? std::string("must not be empty") : ""; }, "",
@@ -620,133 +769,177 @@ Subcommand add_kde_command(CLI::App& root) {
   for (const char* name : {"--point", "--points", "--grid", "--widths", "--bandwidth", "--input",
                            "--approx", "--dim-scale", "--kernel-cov", "--dataset", "--out",
                            "--weights", "--plot", "--kernel", "--algo", "--rng"}) {
-    command->get_option(name)->check(non_empty);
+    command.get_option(name)->check(non_empty);
   }
+  const CLI::Option* cv = command.get_option("--cv");
+  return [args, cv, &common] {
+    const KdeOptions options = kde_options(*args, cv->count() > 0);
+    return TeamRun([args, options, json = common.json](Team& team) {
+      return run_kde_command(team, options, *args, json);
+    });
+  };
+}
 
+/// The naive KDE reference evaluates 1/kNaiveShare of the grid's rows (the same columns, over
+/// the same area): its cost is linear in the points, so seconds per point compare, and
+/// `bench all --limits` does not spend most of its time in the reference.
+constexpr std::uint64_t kNaiveShare = 8;
+/// The Gaussian grid's width, and the Gaussian CV's share of --kde-samples (its cost is
+/// quadratic in the samples and linear in its 20 widths).
+constexpr const char* kGaussWidth = "0.2";
+constexpr std::uint64_t kGaussCvShare = 5;
+
+/// A bench grid: its cells, kernel, widths and the label that ends its description.
+struct GridBench {
+  workloads::GridSpec grid;
+  kde::Kernel kernel;
+  std::string widths, label;
+  bool binned = false;
+};
+
+/// A grid workload, or (naive) its reference: the naive loop over 1/kNaiveShare of the grid's
+/// rows over the same bounds (the samples' range).
+BenchWorkload grid_bench(const std::string& name, bool naive, const GridBench& bench,
+                         std::uint64_t samples, const Scaling& scaling) {
+  const std::uint64_t columns = bench.grid.cells[0];
+  const std::uint64_t rows =
+      naive ? std::max<std::uint64_t>(1, bench.grid.cells[1] / kNaiveShare) : bench.grid.cells[1];
+  return {name,
+          [=](Team& team, int p) {
+            workloads::KdeOptions o;
+            o.kernel = bench.kernel;
+            o.samples = scaling.grown(samples, p);
+            o.grid = bench.grid;
+            o.grid->cells[1] = rows;
+            o.widths = workloads::parse_widths(bench.widths);
+            o.algo = naive ? workloads::KdeAlgo::naive : workloads::KdeAlgo::automatic;
+            o.binned = bench.binned;
+            return workloads::run_kde(team, o).seconds;
+          },
+          [=](int p) {
+            return std::to_string(columns) + "x" + std::to_string(rows) + " grid, " +
+                   std::to_string(scaling.grown(samples, p)) + " samples, " + bench.label +
+                   (naive ? ", naive loop" : "");
+          }};
+}
+
+/// The grid against its naive loop: seconds per query point, the loop's over the grid's.
+BenchLimit naive_limit(const std::string& name, const BenchWorkload& naive, double reference_points,
+                       double points) {
+  return {naive.name, 0, [=, problem = naive.problem](int p, double seconds, double naive_seconds) {
+            const double speedup = (naive_seconds / reference_points) / (seconds / points);
+            std::string line;
+            appendf(line, "%s at p = %d: %.1fx faster than the naive loop", name.c_str(), p,
+                    speedup);
+            return std::pair{
+                nlohmann::json{{"reference_problem", problem(p)}, {"speedup_over_naive", speedup}},
+                line};
+          }};
+}
+
+/// A leave-one-out log-likelihood CV over `samples` (x sqrt(p) when weak).
+BenchWorkload cv_bench(const std::string& name, kde::Kernel kernel, std::uint64_t samples,
+                       const std::string& widths, const std::string& label, bool binned,
+                       const Scaling& scaling) {
   return {
-      command, [args, cv_option] {
-        KdeOptions options;
-        options.kernel = kde::parse_kernel(args->kernel);
-        options.algo = workloads::parse_kde_algo(args->algo);
-        if (cv_option->count() > 0)
-          options.cv = kde::parse_cv_method(args->cv.empty() ? "loglik" : args->cv);
-        if (!args->bandwidth.empty()) {
-          options.bandwidth = kde::parse_bandwidth_rule(args->bandwidth);
-        }
-        if (!args->widths.empty()) options.widths = workloads::parse_widths(args->widths);
-        options.input = args->input;
-        options.cols = args->cols;
-        options.dataset = args->dataset;
-        options.weights = {args->weights, args->weights.ends_with(".bin") ? 1U : 0U,
-                           args->weights_dataset, "--weights"};
-        options.point_block = args->point_block;
-        if (options.input.empty()) {
-          options.samples = parse_count(args->samples, "--samples");
-          if (options.samples == 0) throw UsageError("--samples must be at least 1");
-          if (args->dim < 1) throw UsageError("--dim must be at least 1");
-        }
-        options.dim = args->dim;
-        options.seed = args->seed;
-        options.rng = workloads::parse_sample_rng(args->rng);
-        if (!args->grid.empty()) options.grid = workloads::parse_grid(args->grid);
-        if (!args->point.empty()) {
-          options.points = workloads::parse_point(args->point);
-          options.point_dim = static_cast<int>(options.points.size());
-          options.points_source = "--point";
-        }
-        options.compare_naive = args->compare_naive;
-        options.bound = {args->rtol, args->atol};
-        if (!args->dim_scale.empty())
-          options.dim_scale = workloads::parse_point(args->dim_scale, "--dim-scale");
-        if (!args->kernel_cov.empty()) {
-          if (args->kernel_cov != "data") {
-            throw UsageError("--kernel-cov must be data (the samples' covariance), not '" +
-                             args->kernel_cov + "'");
-          }
-          options.data_covariance = true;
-        }
-        if (!args->approx.empty()) {
-          const std::string_view text = args->approx;
-          const auto colon = text.find(':');
-          if (text.substr(0, colon) != "binned") {
-            throw UsageError("--approx must be binned or binned:CELLS, not '" + args->approx + "'");
-          }
-          options.binned = true;
-          if (colon != std::string_view::npos) {
-            options.bin_cells = parse_count(std::string(text.substr(colon + 1)), "--approx");
-            if (options.bin_cells < 2)
-              throw UsageError("--approx binned:CELLS needs at least 2 cells per dimension");
-          }
-        }
-        options.log_density = args->log_density;
-        options.cv_optimize = args->optimize;
-        if (options.log_density && options.kernel == kde::Kernel::hypercube) {
-          throw UsageError(
-              "--log-density is for the smooth kernels (a hypercube density is a count)");
-        }
-        if (!args->out.empty() && !args->out.ends_with(".csv") && !args->out.ends_with(".json") &&
-            !args->out.ends_with(".npy")) {
-          throw UsageError("--out must name a .csv, .json or .npy file, not '" + args->out + "'");
-        }
-        if (!args->plot.empty()) {
-          if (!args->plot.ends_with(".png")) {
-            throw UsageError("--plot must name a .png file, not '" + args->plot + "'");
-          }
-          if (options.grid && options.grid->cells.size() != 2) {
-            throw UsageError("--plot draws heat maps of 2-D grids only");
-          }
-          if (!options.grid && !options.cv && !args->points.empty()) {
-            throw UsageError(
-                "--plot draws a 2-D --grid, the --cv curve, or one point's p(h); not --points");
-          }
-          io::require_gnuplot("--plot");  // before the work, not after it
-        }
-        if (!args->points.empty()) {
-          options.points_file = TableSource{args->points, 0, "", "KdeOptions::points_file"};
-        }
-        return run_with_environment(args->common, [&](Environment& env) {
-          Team team = env.make_team();
-          // Rank 0 opens --out before the work (a bad path fails first) and writes each block
-          // of densities as it comes: both files or neither in the end, the densities staying
-          // a temporary file until the plot is in place.
-          std::optional<DensityOutputs> outputs;
-          collectively(team.comm(), [&] {
-            if (!is_output_rank(team)) return;
-            outputs.emplace(args->out, args->common.json, !args->plot.empty(), has_counts(options),
-                            options.log_density);
-            options.on_block = [&](const workloads::DensityBlock& block) { outputs->add(block); };
-          });
-          const KdeResult result = workloads::run_kde(team, options);
-          // Every rank's peak resident set, for the memory model (rank 0 prints them).
-          const auto peak_rss = team.comm().gather(peak_rss_bytes(), 0);
-          std::optional<nlohmann::json> fields;
-          collectively(team.comm(), [&] {
-            if (!is_output_rank(team)) return;
-            fields = to_json(options, result, outputs->kept(), team, peak_rss);
-            outputs->finish(*fields);
-            if (!args->plot.empty()) write_plot(args->plot, options, result, outputs->kept());
-            try {
-              outputs->commit();
-            } catch (...) {
-              if (!args->plot.empty()) std::remove(args->plot.c_str());
-              throw;
-            }
-          });
-          if (is_output_rank(team)) {
-            if (args->common.json) {
-              outputs->print_json_document(*fields);
-            } else {
-              print_summary(options, result, outputs->kept(), team);
-            }
-            if (result.cv && !result.cv->best) {
-              std::fprintf(stderr,
-                           "parakit: warning: no width has a finite CV score; try larger "
-                           "widths\n");
-            }
-          }
-          return result.naive_equal ? 0 : kExitInternal;
-        });
-      }};
+      name,
+      [=](Team& team, int p) {
+        workloads::KdeOptions o;
+        o.kernel = kernel;
+        o.binned = binned;
+        if (binned) o.bin_cells = 1024;  // the narrowest width's default grid is 10^7 points
+        o.samples = scaling.grown_sqrt(samples, p);
+        o.widths = workloads::parse_widths(widths);
+        o.cv = kde::CvMethod::loglik;
+        return workloads::run_kde(team, o).cv_seconds;
+      },
+      [=](int p) { return std::to_string(scaling.grown_sqrt(samples, p)) + " samples, " + label; }};
+}
+
+/// The bench's KDE problems: the hypercube grid over 20 widths, and the Gaussian grid at one
+/// width on half its cells along each axis (the usual way a smooth kernel is asked for).
+struct KdeBenchProblems {
+  GridBench hypercube, gaussian, binned;
+  std::uint64_t samples = 0;
+
+  BenchWorkload make(const std::string& name, const Scaling& scaling) const {
+    if (name == "kde-grid" || name == "kde-gauss-grid") {
+      const GridBench& grid = name == "kde-grid" ? hypercube : gaussian;
+      const std::string reference = name == "kde-grid" ? "kde-naive" : "kde-gauss-naive";
+      BenchWorkload w = grid_bench(name, false, grid, samples, scaling);
+      const BenchWorkload naive = grid_bench(reference, true, grid, samples, scaling);
+      const auto cells = static_cast<double>(grid.grid.cells[0] * grid.grid.cells[1]);
+      const auto naive_cells = static_cast<double>(
+          grid.grid.cells[0] * std::max<std::uint64_t>(1, grid.grid.cells[1] / kNaiveShare));
+      w.limit = naive_limit(name, naive, naive_cells, cells);
+      return w;
+    }
+    if (name == "kde-naive") return grid_bench(name, true, hypercube, samples, scaling);
+    if (name == "kde-gauss-naive") return grid_bench(name, true, gaussian, samples, scaling);
+    if (name == "kde-binned-grid") return grid_bench(name, false, binned, samples, scaling);
+    if (name == "kde-gauss-cv" || name == "kde-binned-cv") {
+      const bool is_binned = name == "kde-binned-cv";
+      return cv_bench(name, kde::Kernel::gaussian,
+                      std::max<std::uint64_t>(2, samples / kGaussCvShare), "0.05:1.0:20",
+                      std::string("gaussian leave-one-out log-likelihood, 20 widths") +
+                          (is_binned ? ", binned on 1024 x 1024" : ""),
+                      is_binned, scaling);
+    }
+    return cv_bench(name, kde::Kernel::hypercube, samples, "0.4:2.0:40",
+                    "leave-one-out log-likelihood, 40 widths", false, scaling);
+  }
+};
+
+/// `parakit bench`'s KDE: hypercube and Gaussian grids and CVs, the binned approximations,
+/// and with --limits the naive loop each grid is measured against.
+std::function<BenchSuite()> add_kde_bench(CLI::App& bench) {
+  struct Args {
+    std::uint64_t samples = 10000;
+    std::string grid = "200x200";
+  };
+  auto args = std::make_shared<Args>();
+  bench.add_option("--kde-samples", args->samples, "kde: samples")->capture_default_str();
+  bench
+      .add_option("--kde-grid", args->grid,
+                  "kde-grid: the grid (kde-gauss-grid: half its cells along each axis)")
+      ->capture_default_str();
+  return [args] {
+    if (args->samples < 2) throw UsageError("--kde-samples must be at least 2");
+    const workloads::GridSpec grid = workloads::parse_grid(args->grid);
+    if (grid.cells.size() != 2) throw UsageError("--kde-grid must be 2-D (AxB)");
+    KdeBenchProblems problems{
+        {grid, kde::Kernel::hypercube, "0.2:1.0:20", "20 widths"},
+        {grid, kde::Kernel::gaussian, kGaussWidth, std::string("gaussian h = ") + kGaussWidth},
+        {},
+        args->samples};
+    for (auto& cells : problems.gaussian.grid.cells) cells = std::max<std::uint64_t>(1, cells / 2);
+    problems.binned = problems.gaussian;
+    problems.binned.binned = true;
+    problems.binned.label += ", binned";
+    BenchSuite suite;
+    suite.names = {"kde-grid",     "kde-cv",          "kde-gauss-grid",
+                   "kde-gauss-cv", "kde-binned-grid", "kde-binned-cv"};
+    suite.in_all = {"kde-grid", "kde-cv", "kde-gauss-grid", "kde-gauss-cv"};
+    suite.groups = {
+        {"kde", {"kde-grid", "kde-cv"}},
+        {"kde-gauss", {"kde-gauss-grid", "kde-gauss-cv", "kde-binned-grid", "kde-binned-cv"}}};
+    suite.references = [](const std::string& name) {
+      if (name == "kde-grid") return std::vector<std::string>{"kde-naive"};
+      if (name == "kde-gauss-grid") return std::vector<std::string>{"kde-gauss-naive"};
+      return std::vector<std::string>{};
+    };
+    suite.make = [problems](const std::string& name, const Scaling& scaling) {
+      return problems.make(name, scaling);
+    };
+    return suite;
+  };
+}
+
+}  // namespace
+
+WorkloadSpec kde_workload() {
+  return {"kde", "Parzen kernel density estimate over many window widths", add_kde_options,
+          add_kde_bench};
 }
 
 }  // namespace parakit::cli

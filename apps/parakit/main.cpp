@@ -9,6 +9,7 @@
 #include "parakit/core/error.hpp"
 #include "parakit/runtime/environment.hpp"
 #include "parakit/version.hpp"
+#include "registry.hpp"
 
 namespace {
 
@@ -23,20 +24,23 @@ int exit_before_mpi(int code) {
   return code;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+/// The whole command line: the subcommands (one per registered workload, then the tools),
+/// parsing, and the chosen command's run.
+int run_cli(int argc, char** argv) {
   using namespace parakit;
   CLI::App app{
-      "parakit: parallel sum, task farm and kernel density estimation on MPI ranks "
-      "and threads",
+      "parakit: parallel sum, task farm, kernel density estimation and Monte Carlo pi on MPI "
+      "ranks and threads",
       "parakit"};
   app.set_version_flag("--version", std::string("parakit ") + kVersion);
   app.require_subcommand(1, 1);
   app.fallthrough(false);
-  std::vector<cli::Subcommand> commands{cli::add_sum_command(app), cli::add_farm_command(app),
-                                        cli::add_kde_command(app), cli::add_bench_command(app),
-                                        cli::add_info_command(app)};
+  std::vector<cli::Subcommand> commands;
+  for (const auto& workload : cli::workload_registry()) {
+    commands.push_back(cli::add_workload_command(app, workload));
+  }
+  commands.push_back(cli::add_bench_command(app));
+  commands.push_back(cli::add_info_command(app));
 
   std::string known;
   bool is_known = argc < 2 || argv[1][0] == '-';
@@ -78,5 +82,16 @@ int main(int argc, char** argv) {
   } catch (const std::exception& error) {
     cli::print_error(std::string("internal error: ") + error.what());
     return kExitInternal;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run_cli(argc, argv);
+  } catch (...) {  // the parser's own failures (out of memory): no exception leaves main
+    std::fputs("parakit: error: internal error while reading the command line\n", stderr);
+    return parakit::kExitInternal;
   }
 }

@@ -12,7 +12,7 @@ import unittest
 from parakit_cli import HANG_SECONDS, assert_took_less, run
 
 TINY = ["--reps", "2", "--n", "2^16", "--farm-tasks", "20", "--farm-cost", "uniform:0.1ms:0.1ms",
-        "--kde-samples", "400", "--kde-grid", "10x10"]
+        "--kde-samples", "400", "--kde-grid", "10x10", "--pi-samples", "2^14"]
 
 
 class BenchHarness(unittest.TestCase):
@@ -50,7 +50,7 @@ class BenchHarness(unittest.TestCase):
         self.assertEqual(doc["steps"], steps)
         for key in ("cpu", "cpus", "hosts", "parakit", "git", "compiler", "mpi"):
             self.assertIn(key, doc["machine"])
-        workloads = ["sum", "farm", "kde-grid", "kde-cv", "kde-gauss-grid", "kde-gauss-cv"]
+        workloads = ["sum", "farm", "kde-grid", "kde-cv", "kde-gauss-grid", "kde-gauss-cv", "pi"]
         self.assertEqual(len(doc["samples"]), 2 * len(steps) * len(workloads))
         # Interleaved: rep-major, then p, then workload.
         order = [(s["rep"], s["p"], s["workload"]) for s in doc["samples"]]

@@ -19,14 +19,15 @@ struct Lanes {
 template <int Bytes>
 [[gnu::always_inline]] inline std::uint64_t or_read(const std::byte* p, std::size_t bytes) {
   using V = typename Lanes<Bytes>::V;
+  constexpr std::size_t kLane = Bytes;
   V a0 = {}, a1 = {}, a2 = {}, a3 = {};
   std::size_t i = 0;
-  for (; i + 4 * Bytes <= bytes; i += 4 * Bytes) {
+  for (; i + 4 * kLane <= bytes; i += 4 * kLane) {
     V v0, v1, v2, v3;
-    std::memcpy(&v0, p + i, Bytes);
-    std::memcpy(&v1, p + i + Bytes, Bytes);
-    std::memcpy(&v2, p + i + 2 * Bytes, Bytes);
-    std::memcpy(&v3, p + i + 3 * Bytes, Bytes);
+    std::memcpy(&v0, p + i, kLane);
+    std::memcpy(&v1, p + i + kLane, kLane);
+    std::memcpy(&v2, p + i + 2 * kLane, kLane);
+    std::memcpy(&v3, p + i + 3 * kLane, kLane);
     a0 |= v0;
     a1 |= v1;
     a2 |= v2;
