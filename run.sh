@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # parakit's two commands, for a minimal Debian 12 with only git:
-#   ./run.sh demo   install what is missing, build Release, run the sum demo (threads and mpirun -np 2)
-#                   and the farm demos
+#   ./run.sh demo   install what is missing, build Release, run the sum demo (threads and mpirun -np 2),
+#                   the farm demos and the kde demo (plots in build/release/demo/)
 #   ./run.sh test   install what is missing, build Release, run the whole test suite
 #   ./run.sh sanitize   the unit and thread-backend tests under ASan+UBSan (leak checks on) and TSan,
 #                       and the MPI backend tests (mpirun -np 1..4) under ASan+UBSan
