@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # parakit's two commands, for a minimal Debian 12 with only git:
-#   ./run.sh demo   install what is missing, build Release, run the sum demo (threads and mpirun -np 2)
-#                   and the farm demos
+#   ./run.sh demo   install what is missing, build Release, run the sum demo (threads and mpirun -np 2),
+#                   the farm demos and the kde demo (plots in build/release/demo/)
 #   ./run.sh test   install what is missing, build Release, run the whole test suite
 #   ./run.sh sanitize   the unit and thread-backend tests under ASan+UBSan (leak checks on) and TSan,
 #                       and the MPI backend tests (mpirun -np 1..4) under ASan+UBSan
 #   ./run.sh fuzz [S]   every libFuzzer target for S seconds (default 30), scripts/fuzz
 #   ./run.sh tidy       clang-tidy (bugprone, performance, mpi) on lib/: any finding fails
+#   ./run.sh docs       the reference documentation of the public headers (doxygen, docs/Doxyfile)
+#                       into build/docs/html: any doxygen warning fails
 #   ./run.sh skips      the skips the last test runs permitted (tests/allowed_skips.txt), with
 #                       their reasons: the last thing .ci/run prints
 # Extra: ./run.sh build [preset]   ./run.sh setup
@@ -26,9 +28,11 @@ PACKAGES=(
   python3 python3-numpy python3-sklearn python3-xxhash python3-mpi4py python3-h5py gnuplot-nox procps
   iproute2 util-linux slurmctld slurmd slurm-client munge
 )
-# Only for ./run.sh fuzz: clang and its libFuzzer runtime; for ./run.sh tidy: clang-tidy.
+# Only for ./run.sh fuzz: clang and its libFuzzer runtime; for ./run.sh tidy: clang-tidy;
+# for ./run.sh docs: doxygen.
 FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 TIDY_PACKAGES=(clang-tidy)
+DOCS_PACKAGES=(doxygen)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -108,6 +112,29 @@ demo() {
   "$bin" kde --samples 5000 --cv lsq --widths 0.1:2.0:39 --plot "$plots/kde_cv.png" >/dev/null
 }
 
+# The reference documentation: doxygen over lib/include (docs/Doxyfile), docs/API.md as its main
+# page. Needs no build. Any warning fails, with the warnings printed.
+docs() {
+  local out="$ROOT/build/docs"
+  local version
+  version="$(sed -n 's/^project(parakit VERSION \([0-9.]*\).*/\1/p' "$ROOT/CMakeLists.txt")"
+  rm -rf "$out"
+  mkdir -p "$out"
+  log "doxygen $(doxygen --version) -> $out/html"
+  local status=0
+  PARAKIT_VERSION="$version" doxygen docs/Doxyfile || status=$?
+  if [ -s "$out/warnings.log" ]; then
+    cat "$out/warnings.log" >&2
+    log "doxygen: $(wc -l <"$out/warnings.log") warning line(s) (docs/Doxyfile treats them as errors)"
+    return 1
+  fi
+  if [ "$status" -ne 0 ]; then
+    log "doxygen failed (exit $status)"
+    return "$status"
+  fi
+  log "no warnings: $out/html/index.html"
+}
+
 # The skips the test runs permitted (tests/allowed_skips.txt under CI=true), one per line.
 skips() {
   local logs=()
@@ -168,13 +195,17 @@ case "$cmd" in
     build
     scripts/tidy
     ;;
+  docs)
+    setup "${DOCS_PACKAGES[@]}"
+    docs
+    ;;
   fuzz)
     setup "${FUZZ_PACKAGES[@]}"
     scripts/fuzz "${2:-30}"
     ;;
   skips) skips ;;
   *)
-    echo "usage: $0 demo|test|sanitize|fuzz|tidy|skips   (also: setup, build [preset])" >&2
+    echo "usage: $0 demo|test|sanitize|fuzz [SECONDS]|tidy|docs|skips   (also: setup, build [preset])" >&2
     exit 2
     ;;
 esac

@@ -853,7 +853,7 @@ def main():
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--markdown", action="store_true", help="print a README-ready table")
     parser.add_argument("--update-readme", action="store_true",
-                        help="rewrite the table in bench/peers/README.md and the top README.md "
+                        help="rewrite the table in bench/peers/README.md and docs/BENCHMARKS.md "
                              "between their peers-table markers")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--workers", default="1,2", help="worker counts p (default 1,2)")
@@ -935,7 +935,7 @@ def main():
     if args.update_readme:
         if set(sizes) != {"sum", "farm", "kde", "kde-gauss"}:
             sys.exit("peers.py: --update-readme needs all four workloads")
-        for path in (os.path.join(HERE, "README.md"), os.path.join(ROOT, "README.md")):
+        for path in (os.path.join(HERE, "README.md"), os.path.join(ROOT, "docs", "BENCHMARKS.md")):
             update_readme(path, markdown_report(info, sizes, all_rows, args.quick, args.reps))
             log("updated %s" % path, args.quiet)
     for r in failed:

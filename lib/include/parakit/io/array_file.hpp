@@ -31,7 +31,7 @@ struct ArrayFileInfo {
 /// A shape as NumPy prints it: "(3, 4)", "(5,)", "()".
 std::string shape_to_string(const std::vector<std::uint64_t>& shape);
 
-/// Probes a .npy file (recognised by the \x93NUMPY magic, whatever its extension;
+/// Probes a .npy file (recognised by the `\x93NUMPY` magic, whatever its extension;
 /// versions 1.0, 2.0 and 3.0) or a raw little-endian float64 file (extension
 /// .bin, .f64 or .raw). Accepts dtypes '<f8' and '<f4' (also spelled with '|'
 /// or '=', which mean little-endian on this host), C order (Fortran order only

@@ -18,7 +18,7 @@ struct Matrix {
 /// Reads the matrix in `path`. The result always has rows >= 1, cols >= 1 and
 /// only finite values.
 ///
-/// A file starting with the \x93NUMPY magic (or named *.npy) is read as .npy
+/// A file starting with the `\x93NUMPY` magic (or named *.npy) is read as .npy
 /// through probe_array_file / read_elements: float64, or float32 widened
 /// exactly; shape (n, d) gives n rows of d columns and shape (n,) n rows of 1
 /// column; any other shape is rejected (named), as are n == 0 ("no data

@@ -38,9 +38,10 @@ struct CommandsFile {
 };
 
 /// Reads `path`: each line is one command. Blank lines and lines whose first non-blank character
-/// is '#' are skipped but keep the numbering (ids are 0-based line numbers). A trailing '\r' and
-/// a leading UTF-8 byte-order mark are dropped. Reads at most one line's worth of memory beyond
-/// the commands themselves, so a huge single-line file fails after kMaxCommandBytes bytes.
+/// is '#' are skipped but keep the numbering (ids are 0-based line numbers). A trailing carriage
+/// return and a leading UTF-8 byte-order mark are dropped. Reads at most one line's worth of
+/// memory beyond the commands themselves, so a huge single-line file fails after
+/// kMaxCommandBytes bytes.
 /// Throws InputError naming the file (and the 1-based line where relevant) when it is missing or
 /// unreadable, a directory, has no commands, has a line longer than kMaxCommandBytes, or
 /// contains a NUL byte.
@@ -98,7 +99,7 @@ struct CommandOptions {
 /// InputError naming the directory otherwise (run once before the tasks start).
 void check_logdir(const std::string& logdir);
 
-/// The log files of task `id`: <logdir>/<id / 1000>/<id>.out and .err.
+/// The log files of task `id`: `<logdir>/<id / 1000>/<id>.out` and `.err`.
 std::string command_stdout_path(const std::string& logdir, std::uint64_t id);
 std::string command_stderr_path(const std::string& logdir, std::uint64_t id);
 

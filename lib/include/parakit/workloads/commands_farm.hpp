@@ -23,7 +23,7 @@ struct CommandsRunOptions {
 struct CommandsReport {
   FarmReport report;
   std::map<int, std::uint64_t> exit_codes;  ///< exit code (-1: timeout / signal) -> count
-  std::string failed_list;                  ///< path of <journal>.failed, if written
+  std::string failed_list;                  ///< path of `<journal>.failed`, if written
 };
 
 /// Runs the commands file through `farm` with `options` (slots = commands at once per rank;
