@@ -25,6 +25,15 @@ void add_common_options(CLI::App& command, CommonOptions& options) {
   command.add_flag("--json", options.json, "print one JSON object on stdout (rank 0)");
 }
 
+const CLI::Validator& non_negative() {
+  static const CLI::Validator validator(
+      [](std::string& value) {
+        return value.starts_with('-') ? std::string("must not be negative") : std::string();
+      },
+      "", "NONNEGATIVE");
+  return validator;
+}
+
 bool is_output_rank(const Environment& env) {
   if (env.backend() == BackendKind::mpi) return env.world().rank() == 0;
   return launcher_rank() == 0;

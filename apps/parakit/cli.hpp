@@ -21,6 +21,10 @@ struct CommonOptions {
 
 void add_common_options(CLI::App& command, CommonOptions& options);
 
+/// Refuses a negative value for an unsigned option, which CLI11 would otherwise wrap
+/// (--seed -1 read as 2^64 - 1).
+const CLI::Validator& non_negative();
+
 /// A registered subcommand: its CLI11 node and what runs when it is chosen.
 struct Subcommand {
   CLI::App* app = nullptr;

@@ -395,11 +395,15 @@ std::function<TeamRun()> add_farm_options(CLI::App& command, const CommonOptions
       ->capture_default_str();
   command.add_option("--cost-mode", args->cost_mode, "cost demo: spin or sleep")
       ->capture_default_str();
-  command.add_option("--seed", args->seed, "cost demo: seed of the costs")->capture_default_str();
+  command.add_option("--seed", args->seed, "cost demo: seed of the costs")
+      ->capture_default_str()
+      ->check(non_negative());
   add_schedule_options(command, *args);
   add_command_runner_options(command, *args);
-  command.add_option("--fail-every", args->fail_every,
-                     "demos, for testing: tasks with id % K == K-1 throw");
+  command
+      .add_option("--fail-every", args->fail_every,
+                  "demos, for testing: tasks with id % K == K-1 throw")
+      ->check(non_negative());
   command.add_option("--fail-attempts", args->fail_attempts,
                      "with --fail-every: throw only on the first A attempts");
   return [args] {
@@ -479,13 +483,16 @@ std::function<BenchSuite()> add_farm_bench(CLI::App& bench) {
     std::string cost = "ramp:0.2ms:4ms";
   };
   auto args = std::make_shared<Args>();
-  bench.add_option("--farm-tasks", args->tasks, "farm: tasks")->capture_default_str();
+  bench.add_option("--farm-tasks", args->tasks, "farm: tasks")
+      ->capture_default_str()
+      ->check(non_negative());
   bench.add_option("--farm-cost", args->cost, "farm: task costs (uniform|ramp|lognormal)")
       ->capture_default_str();
   bench
       .add_option("--farm-empty-tasks", args->empty_tasks,
                   "farm-empty (with --limits): empty tasks, chunk 1")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative());
   return [args] {
     const workloads::CostSpec cost = workloads::parse_cost_spec(args->cost);
     if (args->tasks == 0) throw UsageError("--farm-tasks must be at least 1");

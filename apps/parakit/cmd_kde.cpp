@@ -534,7 +534,9 @@ void add_sample_options(CLI::App& command, KdeArgs& args) {
       "--input", args.input,
       "samples from a CSV, .npy, HDF5 (.h5) or raw float64 .bin file; each rank reads only "
       "its own rows");
-  command.add_option("--cols", args.cols, "columns of a raw float64 --input (.bin)")->needs(input);
+  command.add_option("--cols", args.cols, "columns of a raw float64 --input (.bin)")
+      ->check(non_negative())
+      ->needs(input);
   command
       .add_option("--dataset", args.dataset,
                   "the dataset of an HDF5 --input, e.g. /samples (default: the file's only one)")
@@ -553,7 +555,10 @@ void add_sample_options(CLI::App& command, KdeArgs& args) {
   command.add_option("--dim", args.dim, "dimension of generated samples")
       ->capture_default_str()
       ->excludes(input);
-  command.add_option("--seed", args.seed, "generator seed")->capture_default_str()->excludes(input);
+  command.add_option("--seed", args.seed, "generator seed")
+      ->capture_default_str()
+      ->check(non_negative())
+      ->excludes(input);
   command
       .add_option("--rng", args.rng,
                   "numpy (NumPy's legacy RandomState: the notebook's samples; drawn in sequence "
@@ -898,7 +903,9 @@ std::function<BenchSuite()> add_kde_bench(CLI::App& bench) {
     std::string grid = "200x200";
   };
   auto args = std::make_shared<Args>();
-  bench.add_option("--kde-samples", args->samples, "kde: samples")->capture_default_str();
+  bench.add_option("--kde-samples", args->samples, "kde: samples")
+      ->capture_default_str()
+      ->check(non_negative());
   bench
       .add_option("--kde-grid", args->grid,
                   "kde-grid: the grid (kde-gauss-grid: half its cells along each axis)")

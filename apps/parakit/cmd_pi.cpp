@@ -58,7 +58,9 @@ std::function<TeamRun()> add_pi_options(CLI::App& command, const CommonOptions& 
   auto args = std::make_shared<PiArgs>();
   command.add_option("--samples", args->samples, "points: 1000000, 1e9, 2^30")
       ->capture_default_str();
-  command.add_option("--seed", args->seed, "the Philox key")->capture_default_str();
+  command.add_option("--seed", args->seed, "the Philox key")
+      ->capture_default_str()
+      ->check(non_negative());
   return [args] {
     const workloads::PiOptions options = pi_options(*args, "--samples");
     return TeamRun([options](Team& team) {

@@ -163,7 +163,9 @@ std::function<TeamRun()> add_sum_options(CLI::App& command, const CommonOptions&
   command.add_option("--n", args->n, "elements to generate: 1000000, 1e9, 2^26")
       ->capture_default_str();
   command.add_option("--dist", args->dist, "ones|uniform|normal|cancel")->capture_default_str();
-  command.add_option("--seed", args->seed, "generator seed")->capture_default_str();
+  command.add_option("--seed", args->seed, "generator seed")
+      ->capture_default_str()
+      ->check(non_negative());
   auto* input = command.add_option(
       "--input", args->input,
       "sum a file instead: .npy (float64/float32, any shape), raw float64 .bin, HDF5 (.h5) or "

@@ -67,7 +67,8 @@ class Pi(unittest.TestCase):
     def test_bad_input(self):
         for args, text in ((["--samples", "0"], "--samples must be at least 1"),
                            (["--samples", "lots"], "--samples"),
-                           (["--seed", "x"], "--seed")):
+                           (["--seed", "x"], "--seed"),
+                           (["--seed", "-1"], "--seed")):  # not wrapped to 2^64 - 1
             r = run(["pi"] + args, ranks=2)
             self.assertEqual(r.code, 2, r.err)
             self.assertEqual(r.out, "")

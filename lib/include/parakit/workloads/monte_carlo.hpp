@@ -1,6 +1,6 @@
 // Monte Carlo estimate of pi with the reduce pattern: n points drawn uniformly in the unit
 // square, k of them inside the quarter circle x^2 + y^2 < 1, pi ~ 4 k / n. Point i takes its
-// coordinates from one Philox4x32-10 block of counter i under the seed's key, so the points (and
+// coordinates from one Philox4x32-10 block of counter i under the key made from the seed, so the points (and
 // k, an integer sum) are the same for every number of ranks and threads.
 #pragma once
 
