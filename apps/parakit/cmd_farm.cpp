@@ -16,6 +16,7 @@
 #include "parakit/io/codec.hpp"
 #include "parakit/measure/round_trip.hpp"
 #include "parakit/patterns/farm_options.hpp"
+#include "parakit/patterns/farm_report.hpp"
 #include "parakit/workloads/commands_farm.hpp"
 #include "parakit/workloads/farm_demos.hpp"
 #include "registry.hpp"

@@ -42,7 +42,8 @@ class Info(unittest.TestCase):
         self.assertIn("boost", r.out)
 
     def test_explicit_backends(self):
-        self.assertEqual(run(["info", "--json", "--backend", "serial"]).json()["threads"], 1)
+        serial = run(["info", "--json", "--backend", "serial"]).json()
+        self.assertEqual((serial["backend"], serial["threads"]), ("serial", 1))
         self.assertEqual(run(["info", "--json", "--backend", "threads", "--threads", "5"]).json()["workers"], 5)
         r = run(["info", "--json", "--backend", "mpi"])  # singleton MPI without a launcher
         self.assertEqual(r.code, 0, r.err)

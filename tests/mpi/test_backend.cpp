@@ -12,6 +12,7 @@
 #include "parakit/backend/collective.hpp"
 #include "parakit/core/error.hpp"
 #include "parakit/patterns/reduce.hpp"
+#include "parakit/runtime/environment.hpp"
 #include "parakit_test.hpp"
 
 namespace parakit {
@@ -116,7 +117,7 @@ TEST(Comm, SplitCommunicatorsWork) {
   ASSERT_TRUE(half.has_value());
   const int expected = (c.size() + (c.rank() % 2 == 0 ? 1 : 0)) / 2;
   EXPECT_EQ(half->size(), expected);
-  Team sub(team().kind(), *half, team().threads());
+  Team sub(*half, team().threads());
   const std::uint64_t n = 12345;
   const auto total = reduce_blocks<std::uint64_t>(
       sub, n, 0,
@@ -152,6 +153,14 @@ TEST(Team, TheBackendFollowsFromTheCommunicator) {
   const Team local(Comm::self(), 3);
   EXPECT_EQ(local.kind(), BackendKind::threads);
   EXPECT_EQ(local.workers(), 3);
+}
+
+TEST(Team, SerialIsOneThreadOnSelf) {
+  const Team serial = Team::serial();
+  EXPECT_EQ(serial.kind(), BackendKind::serial);
+  EXPECT_FALSE(serial.comm().is_mpi());
+  EXPECT_EQ(serial.workers(), 1);
+  EXPECT_EQ(Environment(RuntimeOptions{"serial", {}}).make_team().kind(), BackendKind::serial);
 }
 
 TEST(Reduce, OneOperationFoldsThreadsAndRanks) {

@@ -29,7 +29,7 @@ using workloads::KdeOptions;
 using workloads::KdeResult;
 
 KdeResult serial_run(const KdeOptions& options) {
-  Team serial(BackendKind::serial, Comm::self(), 1);
+  Team serial = Team::serial();
   return workloads::run_kde(serial, options);
 }
 

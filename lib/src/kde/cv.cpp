@@ -439,98 +439,136 @@ void CvProblem::close(IndexRange queries, CvTotals& totals) const {
   }
 }
 
+/// The elementwise sum of every thread's and rank's CvTotals::wire(), read back by total: the
+/// counts (lonely samples or pairs per width) lead, the exact sums follow, then the binned sums.
+struct CvProblem::SummedTotals {
+  std::span<const std::int64_t> wire;
+  std::size_t counts = 0;  // how many counts lead the wire
+  std::size_t exacts = 0;  // how many exact sums follow them
+  int top = numeric::BinnedSum::kEmpty;
+
+  /// Exact sum k, correctly rounded.
+  double exact(std::size_t k) const {
+    numeric::ExactAccumulator::Wire w;
+    std::copy_n(wire.begin() + static_cast<long>(counts + k * w.size()), w.size(), w.begin());
+    return numeric::ExactAccumulator::from_wire(w).round();
+  }
+  /// Binned sum k.
+  double fixed(std::size_t k) const {
+    numeric::BinnedSum::Wire w;
+    const std::size_t at = counts + exacts * numeric::ExactAccumulator::kWireSize;
+    std::copy_n(wire.begin() + static_cast<long>(at + k * w.size()), w.size(), w.begin());
+    return numeric::BinnedSum::from_wire(w, top).value();
+  }
+};
+
 CvCurve CvProblem::finish(std::span<const std::int64_t> wire) const {
+  const CvTotals shape = new_totals();
+  if (wire.size() != shape.wire().size()) throw InternalError("CvProblem::finish: totals size");
+  const SummedTotals sums{wire, shape.counts_.size(), shape.exact_.size(), top_};
+  CvCurve curve;
+  curve.method = method_;
+  curve.widths = widths_;
+  curve.score.assign(widths_.size(), 0.0);
+  const bool hypercube_lsq = kernel_ == Kernel::hypercube && method_ == CvMethod::lsq;
+  if (weights_ && !hypercube_lsq) {
+    score_weighted(sums, curve);
+  } else if (kernel_ == Kernel::hypercube && method_ == CvMethod::loglik) {
+    score_hypercube_loglik(sums, curve);
+  } else if (kernel_ == Kernel::hypercube) {
+    score_hypercube_lsq(sums, curve);
+  } else {
+    score_smooth(sums, curve);
+  }
+  curve.best = choose_best(curve);
+  return curve;
+}
+
+void CvProblem::score_weighted(const SummedTotals& sums, CvCurve& curve) const {
+  const std::size_t m = widths_.size();
+  const int d = static_cast<int>(queries_.cols());
+  const double mass = weights_->mass;
+  for (std::size_t j = 0; j < m; ++j) {
+    const double h = widths_[j];
+    if (method_ == CvMethod::loglik) {
+      curve.score[j] =
+          sums.wire[j] > 0 ? kMinusInfinity : sums.exact(j) / mass + log_kernel_norm(kernel_, h, d);
+    } else {
+      const double integral = kernel_norm(Kernel::gaussian, std::numbers::sqrt2 * h, d) *
+                              (weights_->squares + sums.fixed(j)) / (mass * mass);
+      curve.score_bound.resize(m);
+      curve.score[j] = gaussian_lsq_score(
+          integral, kernel_norm(Kernel::gaussian, h, d) * sums.fixed(m + j) / mass,
+          curve.score_bound[j]);
+    }
+  }
+  if (kernel_ == Kernel::hypercube)
+    curve.lonely.assign(sums.wire.begin(), sums.wire.begin() + static_cast<std::ptrdiff_t>(m));
+}
+
+void CvProblem::score_hypercube_loglik(const SummedTotals& sums, CvCurve& curve) const {
+  const std::size_t m = widths_.size();
+  const auto n = static_cast<double>(n_);
+  const int d = static_cast<int>(queries_.cols());
+  const auto order = sorted_widths_.order();
+  const auto sorted = sorted_widths_.sorted();
+  curve.lonely.assign(m, 0);
+  for (std::size_t j = 0; j < m; ++j) {
+    const auto lonely = static_cast<std::uint64_t>(sums.wire[j]);
+    curve.lonely[order[j]] = lonely;
+    curve.score[order[j]] = lonely > 0 ? kMinusInfinity
+                                       : sums.exact(j) / n - std::log(n - 1) +
+                                             log_kernel_norm(Kernel::hypercube, sorted[j], d);
+  }
+}
+
+void CvProblem::score_hypercube_lsq(const SummedTotals& sums, CvCurve& curve) const {
   const std::size_t m = widths_.size();
   const auto n = static_cast<double>(n_);
   const int d = static_cast<int>(queries_.cols());
   const auto terms = static_cast<std::size_t>(d) + 1;
-  const CvTotals shape = new_totals();
-  const std::size_t counts = shape.counts_.size();
-  if (wire.size() != shape.wire().size()) throw InternalError("CvProblem::finish: totals size");
-  auto exact = [&](std::size_t k) {
-    numeric::ExactAccumulator::Wire w;
-    std::copy_n(wire.begin() + static_cast<long>(counts + k * w.size()), w.size(), w.begin());
-    return numeric::ExactAccumulator::from_wire(w).round();
-  };
-  auto fixed = [&](std::size_t k) {
-    numeric::BinnedSum::Wire w;
-    const std::size_t at = counts + shape.exact_.size() * numeric::ExactAccumulator::kWireSize;
-    std::copy_n(wire.begin() + static_cast<long>(at + k * w.size()), w.size(), w.begin());
-    return numeric::BinnedSum::from_wire(w, top_).value();
-  };
-  CvCurve curve;
-  curve.method = method_;
-  curve.widths = widths_;
-  curve.score.assign(m, 0.0);
   const auto order = sorted_widths_.order();
   const auto sorted = sorted_widths_.sorted();
-
-  const bool hypercube_lsq = kernel_ == Kernel::hypercube && method_ == CvMethod::lsq;
-  if (weights_ && !hypercube_lsq) {
-    const double mass = weights_->mass;
-    for (std::size_t j = 0; j < m; ++j) {
-      const double h = widths_[j];
-      if (method_ == CvMethod::loglik) {
-        curve.score[j] =
-            wire[j] > 0 ? kMinusInfinity : exact(j) / mass + log_kernel_norm(kernel_, h, d);
-      } else {
-        const double integral = kernel_norm(Kernel::gaussian, std::numbers::sqrt2 * h, d) *
-                                (weights_->squares + fixed(j)) / (mass * mass);
-        curve.score_bound.resize(m);
-        curve.score[j] =
-            gaussian_lsq_score(integral, kernel_norm(Kernel::gaussian, h, d) * fixed(m + j) / mass,
-                               curve.score_bound[j]);
-      }
+  std::vector<double> e(terms, 0.0);
+  std::uint64_t pairs = 0;
+  double weighted_pairs = 0;  // sum over pairs of w_q w_s / (mass - w_q), within the window
+  for (std::size_t j = 0; j < m; ++j) {
+    pairs += static_cast<std::uint64_t>(sums.wire[j]);
+    if (weights_) weighted_pairs += sums.fixed((m + 1) * terms + j);
+    for (std::size_t k = 0; k < terms; ++k) e[k] += sums.fixed(j * terms + k);
+    const double h = sorted[j];
+    double overlap = 0;  // sum_k (-1)^k h^(d-k) e_k by Horner's rule in h
+    for (std::size_t k = 0; k < terms; ++k) {
+      overlap = overlap * h + ((k % 2 == 0) ? e[k] : -e[k]);
     }
-    if (kernel_ == Kernel::hypercube)
-      curve.lonely.assign(wire.begin(), wire.begin() + static_cast<std::ptrdiff_t>(m));
-  } else if (kernel_ == Kernel::hypercube && method_ == CvMethod::loglik) {
-    curve.lonely.assign(m, 0);
-    for (std::size_t j = 0; j < m; ++j) {
-      const auto lonely = static_cast<std::uint64_t>(wire[j]);
-      curve.lonely[order[j]] = lonely;
-      curve.score[order[j]] = lonely > 0 ? kMinusInfinity
-                                         : exact(j) / n - std::log(n - 1) +
-                                               log_kernel_norm(Kernel::hypercube, sorted[j], d);
-    }
-  } else if (kernel_ == Kernel::hypercube) {
-    std::vector<double> e(terms, 0.0);
-    std::uint64_t pairs = 0;
-    double weighted_pairs = 0;  // sum over pairs of w_q w_s / (mass - w_q), within the window
-    for (std::size_t j = 0; j < m; ++j) {
-      pairs += static_cast<std::uint64_t>(wire[j]);
-      if (weights_) weighted_pairs += fixed((m + 1) * terms + j);
-      for (std::size_t k = 0; k < terms; ++k) e[k] += fixed(j * terms + k);
-      const double h = sorted[j];
-      double overlap = 0;  // sum_k (-1)^k h^(d-k) e_k by Horner's rule in h
-      for (std::size_t k = 0; k < terms; ++k) {
-        overlap = overlap * h + ((k % 2 == 0) ? e[k] : -e[k]);
-      }
-      overlap = std::max(overlap, 0.0);
-      if (weights_) {
-        // integral(f^2) = (sum w^2 h^d + overlap) / (mass^2 h^2d); the leave-one-out term
-        // 2 sum_q w_q f_-q(x_q) / mass = 2 weighted_pairs / (mass h^d)
-        const double hd = std::pow(h, d), mass = weights_->mass;
-        curve.score[order[j]] = (weights_->squares * hd + overlap) / (mass * mass * hd * hd) -
-                                2.0 * weighted_pairs / (mass * hd);
-      } else {
-        curve.score[order[j]] = hypercube_lsq_score(n, d, h, overlap, static_cast<double>(pairs));
-      }
-    }
-  } else {
-    for (std::size_t j = 0; j < m; ++j) {
-      const double h = widths_[j];
-      if (method_ == CvMethod::loglik) {
-        curve.score[j] =
-            wire[j] > 0 ? kMinusInfinity : smooth_loglik_score(kernel_, n, d, h, exact(j));
-      } else {
-        curve.score_bound.resize(m);
-        curve.score[j] = gaussian_lsq_score(n, d, h, fixed(j), fixed(m + j), curve.score_bound[j]);
-      }
+    overlap = std::max(overlap, 0.0);
+    if (weights_) {
+      // integral(f^2) = (sum w^2 h^d + overlap) / (mass^2 h^2d); the leave-one-out term
+      // 2 sum_q w_q f_-q(x_q) / mass = 2 weighted_pairs / (mass h^d)
+      const double hd = std::pow(h, d), mass = weights_->mass;
+      curve.score[order[j]] = (weights_->squares * hd + overlap) / (mass * mass * hd * hd) -
+                              2.0 * weighted_pairs / (mass * hd);
+    } else {
+      curve.score[order[j]] = hypercube_lsq_score(n, d, h, overlap, static_cast<double>(pairs));
     }
   }
-  curve.best = choose_best(curve);
-  return curve;
+}
+
+void CvProblem::score_smooth(const SummedTotals& sums, CvCurve& curve) const {
+  const std::size_t m = widths_.size();
+  const auto n = static_cast<double>(n_);
+  const int d = static_cast<int>(queries_.cols());
+  for (std::size_t j = 0; j < m; ++j) {
+    const double h = widths_[j];
+    if (method_ == CvMethod::loglik) {
+      curve.score[j] =
+          sums.wire[j] > 0 ? kMinusInfinity : smooth_loglik_score(kernel_, n, d, h, sums.exact(j));
+    } else {
+      curve.score_bound.resize(m);
+      curve.score[j] =
+          gaussian_lsq_score(n, d, h, sums.fixed(j), sums.fixed(m + j), curve.score_bound[j]);
+    }
+  }
 }
 
 std::optional<std::size_t> choose_width(const CvCurve& curve) {

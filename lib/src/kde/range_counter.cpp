@@ -557,32 +557,38 @@ void RangeCounter::add_counts(std::span<const double> points, std::span<const do
   count_points(near_points, index, sorted, counts, parallel, workers);
 }
 
-void RangeCounter::count_points(std::span<const double> points,
-                                std::span<const std::uint64_t> index, const HypercubeWidths& sorted,
-                                std::span<std::uint64_t> counts, const Parallel& parallel,
-                                int workers) const {
-  const auto d = static_cast<std::size_t>(dim_);
-  const std::size_t m = sorted.size();
-  const std::uint64_t point_count = points.size() / d;
-  const std::uint64_t queries = point_count * m;
-  const auto n = static_cast<std::uint64_t>(samples_.rows());
-  const Column last{samples_.data() + (d - 1), d};
-  const Run run = runner(parallel);
-  auto query = [&](std::uint64_t p, std::size_t j) {
-    return (index.empty() ? p : index[p]) * m + sorted.order()[j];
-  };
+namespace {
 
-  // Every distinct coordinate value's exact interval at every width, once (a grid has few
-  // distinct values per axis), and for the sorted axis the rows' positions it spans.
-  struct Axis {
-    std::vector<double> values;                       // distinct, increasing
-    std::vector<std::pair<double, double>> interval;  // value x sorted width
-    std::vector<std::uint64_t> rows;                  // sorted axis: [first, last) per entry
-    /// The entry of v at the first width, m_ entries a value; `at` is a lookup hint.
-    std::size_t entry(double v, std::size_t m_, std::size_t& at) const {
-      return find_from(values, v, at) * m_;
-    }
-  };
+/// Where a query's count goes: counts[point * m + width] in the caller's order of points
+/// (index[p], or p without an index) and of widths (sorted width j is order[j]).
+struct QueryIndex {
+  std::span<const std::uint64_t> index;
+  std::span<const std::size_t> order;
+  std::size_t m = 0;
+  std::uint64_t operator()(std::uint64_t p, std::size_t j) const noexcept {
+    return (index.empty() ? p : index[p]) * m + order[j];
+  }
+};
+
+/// One coordinate of the query points: every distinct value's exact interval at every width,
+/// and for the sorted axis the rows' positions it spans.
+struct Axis {
+  std::vector<double> values;                       // distinct, increasing
+  std::vector<std::pair<double, double>> interval;  // value x sorted width
+  std::vector<std::uint64_t> rows;                  // sorted axis: [first, last) per entry
+  /// The entry of v at the first width, m entries a value; `at` is a lookup hint.
+  std::size_t entry(double v, std::size_t m, std::size_t& at) const {
+    return find_from(values, v, at) * m;
+  }
+};
+
+/// The axes of `points` (d coordinates a point), each distinct value's intervals computed once
+/// (a grid has few distinct values per axis); the last axis is the rows' sorted one (`last`, n
+/// rows), whose intervals also get their ranges of row positions.
+std::vector<Axis> point_axes(std::span<const double> points, std::size_t d,
+                             const HypercubeWidths& sorted, const Column& last, std::uint64_t n,
+                             const Run& run) {
+  const std::size_t m = sorted.size();
   std::vector<Axis> axes(d);
   run(d, [&](std::uint64_t t) { axes[t].values = distinct_values(points, d, t); });
   for (std::size_t t = 0; t < d; ++t) {
@@ -591,7 +597,7 @@ void RangeCounter::count_points(std::span<const double> points,
     if (t == d - 1) axis.rows.resize(2 * axis.interval.size());
     run(axis.values.size(), [&](std::uint64_t v) {
       for (std::size_t j = 0; j < m; ++j) {
-        const auto [a, b] = exact_interval(axis.values[v], sorted.limits()[j]);
+        const auto [a, b] = RangeCounter::exact_interval(axis.values[v], sorted.limits()[j]);
         axis.interval[v * m + j] = {a, b};
         if (t == d - 1) {
           axis.rows[2 * (v * m + j)] = lower(last, n, a);
@@ -600,187 +606,258 @@ void RangeCounter::count_points(std::span<const double> points,
       }
     });
   }
-  const Axis& sorted_axis = axes[d - 1];
+  return axes;
+}
 
-  if (d == 1) {
-    for_blocks(point_count, run, [&](std::uint64_t p, Hints& at) {
-      const std::size_t e0 = sorted_axis.entry(points[p], m, at[0]);
-      for (std::size_t j = 0; j < m; ++j) {
-        counts[query(p, j)] += sorted_axis.rows[2 * (e0 + j) + 1] - sorted_axis.rows[2 * (e0 + j)];
-      }
-    });
-    return;
-  }
-
-  // Queries that share a first coordinate and a width share their two sweep events: the
-  // events are sorted once per distinct (value, width) key. A key's queries are the points
-  // with that first coordinate (listed together in by_value) at that width; a query's range
-  // of row positions (second coordinate) is its point's sorted-axis entry, shifted by the
-  // width. Nothing is stored per (point, width).
-  const std::uint64_t values0 = axes[0].values.size();
-  const std::uint64_t keys = values0 * m;
-  std::vector<std::uint32_t> value_of(point_count);  // index among axes[0].values
-  std::vector<std::uint64_t> entry_of(point_count);  // sorted_axis entry at width 0
-  for_blocks(point_count, run, [&](std::uint64_t p, Hints& at) {
-    value_of[p] = static_cast<std::uint32_t>(axes[0].entry(points[p * 2], 1, at[0]));
-    entry_of[p] = sorted_axis.entry(points[p * 2 + 1], m, at[1]);
+/// One dimension: a window's count is the number of row positions its interval spans.
+void count_on_line(std::span<const double> points, const Axis& axis, const QueryIndex& query,
+                   std::span<std::uint64_t> counts, const Run& run) {
+  const std::size_t m = query.m;
+  for_blocks(points.size(), run, [&](std::uint64_t p, Hints& at) {
+    const std::size_t e0 = axis.entry(points[p], m, at[0]);
+    for (std::size_t j = 0; j < m; ++j) {
+      counts[query(p, j)] += axis.rows[2 * (e0 + j) + 1] - axis.rows[2 * (e0 + j)];
+    }
   });
-  std::vector<std::uint64_t> first_point(values0 + 1, 0), by_value(point_count);
-  for (std::uint64_t p = 0; p < point_count; ++p) ++first_point[value_of[p] + 1];
-  std::partial_sum(first_point.begin(), first_point.end(), first_point.begin());
-  {
-    std::vector<std::uint64_t> cursor(first_point.begin(), first_point.end() - 1);
-    for (std::uint64_t p = 0; p < point_count; ++p) by_value[cursor[value_of[p]]++] = p;
-  }
+}
+
+/// Two dimensions: the counts by an offline sweep along the first coordinate (the rows'
+/// buckets `first`) that inserts rows into a set of their positions.
+///
+/// Queries that share a first coordinate and a width share their two sweep events: the
+/// events are sorted once per distinct (value, width) key. A key's queries are the points
+/// with that first coordinate (listed together in by_value_) at that width; a query's range
+/// of row positions (second coordinate) is its point's sorted-axis entry, shifted by the
+/// width. Nothing is stored per (point, width).
+class PlaneSweep {
+ public:
+  PlaneSweep(const Samples& samples, const ColumnBuckets& first, std::span<const double> points,
+             const std::vector<Axis>& axes, const QueryIndex& query, const Run& run);
+  /// Few rows for the queries: the keys are split among the workers instead (each sweeps
+  /// every bucket, O(n), for its own keys' events), so the query work, which dominates, is
+  /// shared. A query's two events have the same key, so each count is written by one worker
+  /// (wrapping arithmetic: the strict event's subtraction and the other's addition leave the
+  /// count).
+  void count_by_key_groups(std::uint64_t workers, std::span<std::uint64_t> counts) const;
+  /// Many rows for the queries: blocks of buckets of the first coordinate, each swept by a
+  /// worker into a set of row positions of its own: a prefix count is the sum of the blocks'
+  /// counts.
+  void count_by_row_blocks(std::uint64_t blocks, std::span<std::uint64_t> counts) const;
+
+ private:
   struct Event {
     double at;
     std::uint64_t key;
     bool strict;  // counts rows with first coordinate < at (else <= at), subtracted
   };
-  // Key k's two events; none for a key without points, or whose window is wholly above the
-  // rows' first coordinates (both events would add the query's whole range, with opposite
-  // signs) or wholly below them (neither would add).
-  auto key_events = [&](std::uint64_t k) -> std::optional<std::array<Event, 2>> {
-    if (first_point[k / m + 1] == first_point[k / m]) return std::nullopt;
-    const auto [a0, b0] = axes[0].interval[k];
-    if (a0 > by_first_.highest || b0 < by_first_.lowest) return std::nullopt;
-    return std::array<Event, 2>{Event{a0, k, true}, Event{b0, k, false}};
+  /// How far a sweep of buckets [next, end) has come: the rows below the current event.
+  struct Front {
+    PositionSet inserted;
+    std::vector<std::uint32_t> straddling;  // rows of the straddling bucket in the set
+    std::uint64_t next = 0;                 // the first bucket not inserted
+    std::uint64_t end = 0;
   };
-  // The events of keys [begin, end), sorted (built by each group for its own keys, at once).
-  auto events_of = [&](std::uint64_t begin, std::uint64_t end) {
-    std::vector<Event> events;
-    events.reserve(2 * (end - begin));
-    for (std::uint64_t k = begin; k < end; ++k) {
-      if (const auto both = key_events(k)) events.insert(events.end(), both->begin(), both->end());
-    }
-    std::sort(events.begin(), events.end(), [](const Event& x, const Event& y) {
-      return x.at < y.at || (x.at == y.at && x.strict && !y.strict);
-    });
-    return events;
-  };
+
+  std::optional<std::array<Event, 2>> key_events(std::uint64_t k) const;
+  std::vector<Event> events_of(std::uint64_t begin, std::uint64_t end) const;
   // An event below every row of the shard adds nothing, one above every row adds each query's
   // whole range of positions: only events inside the shard's range of first coordinates need
   // the sweep (after a spatial split of the samples over ranks, each rank's own few).
-  const ColumnBuckets& first = by_first_;
-  auto none_below = [&](const Event& e) {
-    return e.strict ? !(first.lowest < e.at) : !(first.lowest <= e.at);
-  };
-  auto all_below = [&](const Event& e) {
-    return e.strict ? first.highest < e.at : first.highest <= e.at;
-  };
-  const std::uint64_t buckets = first.top.size();
-  const auto team_size = static_cast<std::uint64_t>(std::max(workers, 1));
-  // Blocks of rows split the inserts (O(n log n)) but each block answers every query; groups
-  // of keys split the queries but each group inserts every row. A query costs about two
-  // inserts, and it has two events: blocks only when the rows outweigh the queries.
-  const std::uint64_t blocks =
-      n > 4 * queries ? std::clamp<std::uint64_t>(n >> 16, 1, team_size) : 1;
-  // Sweeps buckets `mine` over `events` (sorted), adding each query's count through
-  // add(q, signed count); `whole` adds the counts of events above every row (one block does).
-  // With `from_first`, the buckets wholly below the first event are never inserted: their rows
-  // are below both events of every key, so they add to a query's count what its strict event
-  // subtracts (then no event may take the shortcut for events above every row, which counts
-  // them). A group of keys of a run of first coordinates then inserts about the rows within
-  // its windows' reach, not all of them.
-  auto sweep = [&](IndexRange mine, bool whole, bool from_first, const std::vector<Event>& events,
-                   auto&& add) {
-    if (events.empty()) return;
-    PositionSet inserted(n);
-    std::vector<std::uint32_t> straddling;  // rows of the straddling bucket in the set
-    std::uint64_t next = mine.begin;        // the first bucket not inserted
-    bool skipped = false;                   // buckets below the first event never inserted
-    if (from_first) {
-      // The lowest event, even one below every row: a key whose strict event is below every
-      // row counts rows from the lowest up, so none may be skipped for it.
-      while (next < mine.end && first.top[next] < events.front().at) ++next;
-      skipped = next > mine.begin;
-    }
-    const std::uint64_t lowest_inserted = next;
-    for (const Event& e : events) {
-      if (none_below(e)) continue;
-      const bool all = all_below(e) && !skipped;
-      if (all && !whole) continue;
-      if (!all) {
-        auto below = [&](double x) { return e.strict ? x < e.at : x <= e.at; };
-        // The straddling bucket's rows below an event join the set for that event only.
-        for (const std::uint32_t row : straddling) inserted.erase(row);
-        straddling.clear();
-        while (next < mine.end && below(first.top[next])) {
-          for (std::uint64_t k = first.start[next]; k < first.start[next + 1]; ++k) {
-            inserted.insert(first.rows[k]);
-          }
-          ++next;
-        }
-        if (next < mine.end) {
-          for (std::uint64_t k = first.start[next]; k < first.start[next + 1]; ++k) {
-            if (below(samples_(first.rows[k], 0))) {
-              straddling.push_back(first.rows[k]);
-              inserted.insert(first.rows[k]);
-            }
-          }
-        }
-        inserted.settle();
-        if (next == lowest_inserted && straddling.empty()) continue;  // nothing inserted below
-      }
-      const std::uint64_t v = e.key / m, j = e.key % m;
-      for (std::uint64_t k = first_point[v]; k < first_point[v + 1]; ++k) {
-        const std::uint64_t p = by_value[k];
-        const std::uint64_t q = query(p, j);
-        const std::uint64_t lo = sorted_axis.rows[2 * (entry_of[p] + j)];
-        const std::uint64_t hi = sorted_axis.rows[2 * (entry_of[p] + j) + 1];
-        if (hi <= lo) continue;
-        std::uint64_t inside = hi - lo;
-        if (!all) inside = inserted.below(hi) - inserted.below(lo);
-        add(q, e.strict ? -static_cast<std::int64_t>(inside) : static_cast<std::int64_t>(inside));
-      }
-    }
-  };
-  if (blocks == 1) {
-    // Few rows for the queries: the keys are split among the workers instead (each sweeps
-    // every bucket, O(n), for its own keys' events), so the query work, which dominates, is
-    // shared. Groups are
-    // runs of keys (a run of first coordinates: its points' counts are written by one worker,
-    // not interleaved cache line by cache line), of about equal work: a swept event costs its
-    // points, one above every row much less. A query's two events have the same key, so each
-    // count is written by one worker (wrapping arithmetic: the strict event's subtraction and
-    // the other's addition leave the count).
-    // Four groups a worker (one alone): a worker slowed down by a neighbour leaves its
-    // remaining groups to the others.
-    const std::uint64_t groups = std::min<std::uint64_t>(team_size == 1 ? 1 : team_size * 4,
-                                                         std::max<std::uint64_t>(keys, 1));
-    std::vector<std::uint64_t> cost(keys, 0);
-    for (std::uint64_t k = 0; k < keys; ++k) {
-      const auto both = key_events(k);
-      if (!both) continue;
-      const std::uint64_t points_of_key = first_point[k / m + 1] - first_point[k / m];
-      for (const Event& e : *both) {
-        cost[k] += none_below(e) ? 0 : all_below(e) ? points_of_key : 8 * points_of_key;
-      }
-    }
-    const std::uint64_t total = std::accumulate(cost.begin(), cost.end(), std::uint64_t{0});
-    // Group g takes keys [first_key[g], first_key[g + 1]).
-    std::vector<std::uint64_t> first_key(groups + 1, keys);
-    first_key[0] = 0;
-    std::uint64_t before = 0;
-    for (std::uint64_t k = 0, g = 0; k < keys; ++k) {
-      const std::uint64_t group = total == 0 ? 0 : std::min(groups - 1, before * groups / total);
-      while (g < group) first_key[++g] = k;
-      before += cost[k];
-    }
-    run(groups, [&](std::uint64_t group) {
-      sweep(IndexRange{0, buckets}, true, true, events_of(first_key[group], first_key[group + 1]),
-            [&](std::uint64_t q, std::int64_t c) { counts[q] += static_cast<std::uint64_t>(c); });
-    });
-    return;
+  bool none_below(const Event& e) const noexcept {
+    return e.strict ? !(first_.lowest < e.at) : !(first_.lowest <= e.at);
   }
-  // Many rows for the queries: blocks of buckets of the first coordinate, each swept by a worker
-  // into a set of row positions of its own: a prefix count is the sum of the blocks' counts. A
-  // bucket goes in once all its first coordinates are below the event; the one bucket that
-  // straddles the event (buckets are ordered: every value of a later bucket exceeds this one's
-  // largest) is checked row by row.
-  const std::vector<Event> events = events_of(0, keys);
+  bool all_below(const Event& e) const noexcept {
+    return e.strict ? first_.highest < e.at : first_.highest <= e.at;
+  }
+  std::vector<std::uint64_t> key_groups(std::uint64_t groups) const;
+  template <class Add>
+  void sweep(IndexRange mine, bool whole, bool from_first, const std::vector<Event>& events,
+             Add&& add) const;
+  void advance(Front& front, const Event& e) const;
+  template <class Add>
+  void add_event(const Event& e, const PositionSet* inserted, Add& add) const;
+
+  const Samples& samples_;
+  const ColumnBuckets& first_;
+  const Axis& first_axis_;
+  const Axis& sorted_axis_;
+  QueryIndex query_;
+  const Run& run_;
+  std::uint64_t keys_;                      // distinct first coordinates x widths
+  std::vector<std::uint64_t> entry_of_;     // point -> its sorted-axis entry at width 0
+  std::vector<std::uint64_t> first_point_;  // value -> its first point in by_value_
+  std::vector<std::uint64_t> by_value_;     // the points, grouped by first coordinate
+};
+
+PlaneSweep::PlaneSweep(const Samples& samples, const ColumnBuckets& first,
+                       std::span<const double> points, const std::vector<Axis>& axes,
+                       const QueryIndex& query, const Run& run)
+    : samples_(samples),
+      first_(first),
+      first_axis_(axes[0]),
+      sorted_axis_(axes[1]),
+      query_(query),
+      run_(run),
+      keys_(axes[0].values.size() * query.m) {
+  const std::uint64_t point_count = points.size() / 2;
+  const std::uint64_t values0 = first_axis_.values.size();
+  std::vector<std::uint32_t> value_of(point_count);  // index among first_axis_.values
+  entry_of_.resize(point_count);
+  for_blocks(point_count, run_, [&](std::uint64_t p, Hints& at) {
+    value_of[p] = static_cast<std::uint32_t>(first_axis_.entry(points[p * 2], 1, at[0]));
+    entry_of_[p] = sorted_axis_.entry(points[p * 2 + 1], query_.m, at[1]);
+  });
+  first_point_.assign(values0 + 1, 0);
+  by_value_.resize(point_count);
+  for (std::uint64_t p = 0; p < point_count; ++p) ++first_point_[value_of[p] + 1];
+  std::partial_sum(first_point_.begin(), first_point_.end(), first_point_.begin());
+  std::vector<std::uint64_t> cursor(first_point_.begin(), first_point_.end() - 1);
+  for (std::uint64_t p = 0; p < point_count; ++p) by_value_[cursor[value_of[p]]++] = p;
+}
+
+/// Key k's two events; none for a key without points, or whose window is wholly above the
+/// rows' first coordinates (both events would add the query's whole range, with opposite
+/// signs) or wholly below them (neither would add).
+std::optional<std::array<PlaneSweep::Event, 2>> PlaneSweep::key_events(std::uint64_t k) const {
+  const std::size_t m = query_.m;
+  if (first_point_[k / m + 1] == first_point_[k / m]) return std::nullopt;
+  const auto [a0, b0] = first_axis_.interval[k];
+  if (a0 > first_.highest || b0 < first_.lowest) return std::nullopt;
+  return std::array<Event, 2>{Event{a0, k, true}, Event{b0, k, false}};
+}
+
+/// The events of keys [begin, end), sorted (built by each group for its own keys, at once).
+std::vector<PlaneSweep::Event> PlaneSweep::events_of(std::uint64_t begin, std::uint64_t end) const {
+  std::vector<Event> events;
+  events.reserve(2 * (end - begin));
+  for (std::uint64_t k = begin; k < end; ++k) {
+    if (const auto both = key_events(k)) events.insert(events.end(), both->begin(), both->end());
+  }
+  std::sort(events.begin(), events.end(), [](const Event& x, const Event& y) {
+    return x.at < y.at || (x.at == y.at && x.strict && !y.strict);
+  });
+  return events;
+}
+
+/// Group g of `groups` takes keys [result[g], result[g + 1]): runs of keys (a run of first
+/// coordinates: its points' counts are written by one worker, not interleaved cache line by
+/// cache line), of about equal work: a swept event costs its points, one above every row much
+/// less.
+std::vector<std::uint64_t> PlaneSweep::key_groups(std::uint64_t groups) const {
+  const std::size_t m = query_.m;
+  std::vector<std::uint64_t> cost(keys_, 0);
+  for (std::uint64_t k = 0; k < keys_; ++k) {
+    const auto both = key_events(k);
+    if (!both) continue;
+    const std::uint64_t points_of_key = first_point_[k / m + 1] - first_point_[k / m];
+    for (const Event& e : *both) {
+      cost[k] += none_below(e) ? 0 : all_below(e) ? points_of_key : 8 * points_of_key;
+    }
+  }
+  const std::uint64_t total = std::accumulate(cost.begin(), cost.end(), std::uint64_t{0});
+  std::vector<std::uint64_t> first_key(groups + 1, keys_);
+  first_key[0] = 0;
+  std::uint64_t before = 0;
+  for (std::uint64_t k = 0, g = 0; k < keys_; ++k) {
+    const std::uint64_t group = total == 0 ? 0 : std::min(groups - 1, before * groups / total);
+    while (g < group) first_key[++g] = k;
+    before += cost[k];
+  }
+  return first_key;
+}
+
+/// Sweeps buckets `mine` over `events` (sorted), adding each query's count through
+/// add(q, signed count); `whole` adds the counts of events above every row (one block does).
+/// With `from_first`, the buckets wholly below the first event are never inserted: their rows
+/// are below both events of every key, so they add to a query's count what its strict event
+/// subtracts (then no event may take the shortcut for events above every row, which counts
+/// them). A group of keys of a run of first coordinates then inserts about the rows within
+/// its windows' reach, not all of them.
+template <class Add>
+void PlaneSweep::sweep(IndexRange mine, bool whole, bool from_first,
+                       const std::vector<Event>& events, Add&& add) const {
+  if (events.empty()) return;
+  Front front{PositionSet(static_cast<std::uint64_t>(samples_.rows())), {}, mine.begin, mine.end};
+  bool skipped = false;  // buckets below the first event never inserted
+  if (from_first) {
+    // The lowest event, even one below every row: a key whose strict event is below every
+    // row counts rows from the lowest up, so none may be skipped for it.
+    while (front.next < mine.end && first_.top[front.next] < events.front().at) ++front.next;
+    skipped = front.next > mine.begin;
+  }
+  const std::uint64_t lowest_inserted = front.next;
+  for (const Event& e : events) {
+    if (none_below(e)) continue;
+    const bool all = all_below(e) && !skipped;
+    if (all && !whole) continue;
+    if (!all) {
+      advance(front, e);
+      if (front.next == lowest_inserted && front.straddling.empty()) continue;  // none below
+    }
+    add_event(e, all ? nullptr : &front.inserted, add);
+  }
+}
+
+/// Brings the front up to event e: the buckets wholly below it join the set, and the rows
+/// below it of the one bucket that straddles it (buckets are ordered: every value of a later
+/// bucket exceeds this one's largest) join for this event only.
+void PlaneSweep::advance(Front& front, const Event& e) const {
+  auto below = [&](double x) { return e.strict ? x < e.at : x <= e.at; };
+  for (const std::uint32_t row : front.straddling) front.inserted.erase(row);
+  front.straddling.clear();
+  while (front.next < front.end && below(first_.top[front.next])) {
+    for (std::uint64_t k = first_.start[front.next]; k < first_.start[front.next + 1]; ++k) {
+      front.inserted.insert(first_.rows[k]);
+    }
+    ++front.next;
+  }
+  if (front.next < front.end) {
+    for (std::uint64_t k = first_.start[front.next]; k < first_.start[front.next + 1]; ++k) {
+      if (below(samples_(first_.rows[k], 0))) {
+        front.straddling.push_back(first_.rows[k]);
+        front.inserted.insert(first_.rows[k]);
+      }
+    }
+  }
+  front.inserted.settle();
+}
+
+/// Adds event e's part to each query of its key: the rows of the query's range of positions
+/// that are in `inserted` (null: an event above every row, the whole range), negated for a
+/// strict event.
+template <class Add>
+void PlaneSweep::add_event(const Event& e, const PositionSet* inserted, Add& add) const {
+  const std::uint64_t v = e.key / query_.m, j = e.key % query_.m;
+  for (std::uint64_t k = first_point_[v]; k < first_point_[v + 1]; ++k) {
+    const std::uint64_t p = by_value_[k];
+    const std::uint64_t q = query_(p, j);
+    const std::uint64_t lo = sorted_axis_.rows[2 * (entry_of_[p] + j)];
+    const std::uint64_t hi = sorted_axis_.rows[2 * (entry_of_[p] + j) + 1];
+    if (hi <= lo) continue;
+    std::uint64_t inside = hi - lo;
+    if (inserted != nullptr) inside = inserted->below(hi) - inserted->below(lo);
+    add(q, e.strict ? -static_cast<std::int64_t>(inside) : static_cast<std::int64_t>(inside));
+  }
+}
+
+void PlaneSweep::count_by_key_groups(std::uint64_t workers, std::span<std::uint64_t> counts) const {
+  // Four groups a worker (one alone): a worker slowed down by a neighbour leaves its
+  // remaining groups to the others.
+  const std::uint64_t groups =
+      std::min<std::uint64_t>(workers == 1 ? 1 : workers * 4, std::max<std::uint64_t>(keys_, 1));
+  const std::vector<std::uint64_t> first_key = key_groups(groups);
+  const std::uint64_t buckets = first_.top.size();
+  run_(groups, [&](std::uint64_t group) {
+    sweep(IndexRange{0, buckets}, true, true, events_of(first_key[group], first_key[group + 1]),
+          [&](std::uint64_t q, std::int64_t c) { counts[q] += static_cast<std::uint64_t>(c); });
+  });
+}
+
+void PlaneSweep::count_by_row_blocks(std::uint64_t blocks, std::span<std::uint64_t> counts) const {
+  const std::vector<Event> events = events_of(0, keys_);
+  const std::uint64_t buckets = first_.top.size();
   std::vector<std::vector<std::int64_t>> partial(blocks);
-  run(blocks, [&](std::uint64_t b) {
+  run_(blocks, [&](std::uint64_t b) {
     std::vector<std::int64_t>& out = partial[b];
     out.assign(counts.size(), 0);
     sweep(block_range(buckets, blocks, b), b == 0, false, events,
@@ -789,6 +866,39 @@ void RangeCounter::count_points(std::span<const double> points,
   for (const auto& part : partial) {
     for (std::size_t q = 0; q < counts.size(); ++q)
       counts[q] += static_cast<std::uint64_t>(part[q]);
+  }
+}
+
+}  // namespace
+
+void RangeCounter::count_points(std::span<const double> points,
+                                std::span<const std::uint64_t> index, const HypercubeWidths& sorted,
+                                std::span<std::uint64_t> counts, const Parallel& parallel,
+                                int workers) const {
+  const auto d = static_cast<std::size_t>(dim_);
+  const std::size_t m = sorted.size();
+  const std::uint64_t point_count = points.size() / d;
+  const auto n = static_cast<std::uint64_t>(samples_.rows());
+  const Run run = runner(parallel);
+  const QueryIndex query{index, sorted.order(), m};
+  const std::vector<Axis> axes =
+      point_axes(points, d, sorted, Column{samples_.data() + (d - 1), d}, n, run);
+  if (d == 1) {
+    count_on_line(points, axes[0], query, counts, run);
+    return;
+  }
+  const PlaneSweep plane(samples_, by_first_, points, axes, query, run);
+  const auto team_size = static_cast<std::uint64_t>(std::max(workers, 1));
+  // Blocks of rows split the inserts (O(n log n)) but each block answers every query; groups
+  // of keys split the queries but each group inserts every row. A query costs about two
+  // inserts, and it has two events: blocks only when the rows outweigh the queries.
+  const std::uint64_t queries = point_count * m;
+  const std::uint64_t blocks =
+      n > 4 * queries ? std::clamp<std::uint64_t>(n >> 16, 1, team_size) : 1;
+  if (blocks == 1) {
+    plane.count_by_key_groups(team_size, counts);
+  } else {
+    plane.count_by_row_blocks(blocks, counts);
   }
 }
 

@@ -10,7 +10,11 @@
 #include "parakit/core/error.hpp"
 #include "parakit/core/parse.hpp"
 #include "parakit/core/partition.hpp"
+#include "parakit/patterns/detail/backoff.hpp"
+#include "parakit/patterns/detail/farm_progress.hpp"
+#include "parakit/patterns/detail/farm_scheduler.hpp"
 #include "parakit/patterns/farm_options.hpp"
+#include "parakit/patterns/farm_report.hpp"
 
 namespace parakit {
 

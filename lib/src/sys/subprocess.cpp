@@ -160,6 +160,32 @@ bool group_alive(pid_t pgid) {
   return alive;
 }
 
+/// After a killed leader has been reaped: gives the rest of its group `pgid` what is left of the
+/// grace (up to `kill_deadline`, none once `killed_hard`), then SIGKILLs it, and waits until
+/// it is gone, so that no member outlives the wait. Signalling only a group that still has
+/// members keeps clear of a reused process id.
+void end_group(pid_t pgid, Clock::time_point kill_deadline, bool killed_hard) {
+  Micros nap = kFirstSleep;
+  bool alive = group_alive(pgid);
+  while (alive && !killed_hard && Clock::now() < kill_deadline) {
+    std::this_thread::sleep_until(std::min(Clock::now() + nap, kill_deadline));
+    nap = std::min(kLongestSleep, Micros(nap.count() * 3 / 2));
+    alive = group_alive(pgid);
+  }
+  if (alive) signal_group(pgid, SIGKILL);
+  // SIGKILL takes effect asynchronously: wait (a bounded while, in case a member sits in an
+  // uninterruptible sleep) until the group is really gone.
+  const auto give_up = Clock::now() + std::chrono::seconds(2);
+  nap = kFirstSleep;
+  while (alive && Clock::now() < give_up) {
+    alive = group_alive(pgid);
+    if (alive) {
+      std::this_thread::sleep_for(nap);
+      nap = std::min(kLongestSleep, Micros(nap.count() * 3 / 2));
+    }
+  }
+}
+
 }  // namespace
 
 bool ExitInfo::exited_normally() const noexcept {
@@ -274,30 +300,7 @@ ExitInfo Subprocess::wait(const WaitLimits& limits) {
   reaped_ = true;
   info.seconds = std::chrono::duration<double>(Clock::now() - started_).count();
   info.ending = kill_reason;
-
-  if (kill_reason != Ending::exited) {
-    // The leader is gone; give the rest of its group what is left of the grace, then kill it.
-    // (Signalling only a group that still has members keeps clear of a reused process id.)
-    Micros nap = kFirstSleep;
-    bool alive = group_alive(pid_);
-    while (alive && !killed_hard && Clock::now() < kill_deadline) {
-      std::this_thread::sleep_until(std::min(Clock::now() + nap, kill_deadline));
-      nap = std::min(kLongestSleep, Micros(nap.count() * 3 / 2));
-      alive = group_alive(pid_);
-    }
-    if (alive) signal_group(pid_, SIGKILL);
-    // SIGKILL takes effect asynchronously: wait (a bounded while, in case a member sits in an
-    // uninterruptible sleep) until the group is really gone.
-    const auto give_up = Clock::now() + std::chrono::seconds(2);
-    nap = kFirstSleep;
-    while (alive && Clock::now() < give_up) {
-      alive = group_alive(pid_);
-      if (alive) {
-        std::this_thread::sleep_for(nap);
-        nap = std::min(kLongestSleep, Micros(nap.count() * 3 / 2));
-      }
-    }
-  }
+  if (kill_reason != Ending::exited) end_group(pid_, kill_deadline, killed_hard);
   return info;
 }
 

@@ -216,6 +216,101 @@ std::string command_stderr_path(const std::string& logdir, std::uint64_t id) {
   return logdir + "/" + std::to_string(id / 1000) + "/" + std::to_string(id) + ".err";
 }
 
+namespace {
+
+/// A command's stdio: /dev/null for stdin, and its task's two log files.
+struct CommandStdio {
+  sys::UniqueFd in, out, err;
+};
+
+/// Opens the task's log files (creating their directory) and /dev/null. A failure here is the
+/// user's (the log directory is not writable) and would hit every task: InputError.
+CommandStdio open_stdio(const std::string& logdir, std::uint64_t id) {
+  make_directories(logdir + "/" + std::to_string(id / 1000));
+  const auto open_log = [](const std::string& path) {
+    sys::UniqueFd fd = sys::open_fd_above_stdio(path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (!fd) {
+      const int err = errno;
+      throw InputError("cannot create log file " + path + ": " + errno_text(err));
+    }
+    return fd;
+  };
+  CommandStdio stdio;
+  stdio.out = open_log(command_stdout_path(logdir, id));
+  stdio.err = open_log(command_stderr_path(logdir, id));
+  stdio.in = sys::open_fd_above_stdio("/dev/null", O_RDONLY);
+  if (!stdio.in) {
+    const int err = errno;
+    throw InternalError("cannot open /dev/null: " + errno_text(err));
+  }
+  return stdio;
+}
+
+/// The task's command for /bin/sh, with its placeholders expanded and our PARAKIT_*
+/// variables in its environment.
+sys::SpawnOptions command_spawn(const CommandTask& task, const Placeholders& here,
+                                const CommandStdio& stdio) {
+  sys::SpawnOptions spawn;
+  // "--": a command starting with '-' is not an option of sh.
+  spawn.argv = {"/bin/sh", "-c", "--", expand_placeholders(task.command, here)};
+  spawn.environment = child_environment(here);
+  spawn.stdin_fd = stdio.in.get();
+  spawn.stdout_fd = stdio.out.get();
+  spawn.stderr_fd = stdio.err.get();
+  return spawn;
+}
+
+/// Starts the child; when /bin/sh cannot be started, says why in the task's stderr log
+/// (`err_fd`) and returns none, so that one task fails rather than the farm.
+std::optional<sys::Subprocess> start_child(const sys::SpawnOptions& spawn, int err_fd,
+                                           std::uint64_t id) {
+  std::optional<sys::Subprocess> child;
+  try {
+    child.emplace(spawn);
+  } catch (const std::system_error& error) {
+    (void)sys::write_all(err_fd, "parakit: cannot run /bin/sh for task " + std::to_string(id) +
+                                     ": " + errno_text(error.code().value()) + "\n");
+  }
+  return child;
+}
+
+/// How long the child may run (the timeout counts from its start) and what stops it.
+sys::WaitLimits command_limits(const CommandOptions& options, const sys::Subprocess& child) {
+  sys::WaitLimits limits;
+  limits.stop = options.interrupt;
+  limits.kill_grace_s = options.kill_grace_s;
+  limits.use_pidfd = options.use_pidfd;
+  if (options.timeout_s > 0) {
+    limits.deadline =
+        child.started() + std::chrono::duration_cast<sys::Subprocess::Clock::duration>(
+                              std::chrono::duration<double>(std::min(options.timeout_s, 1e9)));
+  }
+  return limits;
+}
+
+/// The result's status, exit code and signal from how the child ended: killed on the timeout
+/// or a stop, its exit code -1; else ok exactly when it exited with 0.
+void record_ending(const sys::ExitInfo& exit, CommandResult& result) {
+  result.runtime = exit.seconds;
+  result.signal = exit.signal();
+  switch (exit.ending) {
+    case sys::ExitInfo::Ending::timed_out:
+      result.status = TaskStatus::timed_out;
+      result.exit_code = -1;
+      break;
+    case sys::ExitInfo::Ending::stopped:
+      result.status = TaskStatus::interrupted;
+      result.exit_code = -1;
+      break;
+    case sys::ExitInfo::Ending::exited:
+      result.exit_code = exit.exit_code();
+      result.status = result.exit_code == 0 ? TaskStatus::ok : TaskStatus::failed;
+      break;
+  }
+}
+
+}  // namespace
+
 CommandResult run_command(const CommandTask& task, const Placeholders& where,
                           const CommandOptions& options) {
   Placeholders here = where;
@@ -233,78 +328,23 @@ CommandResult run_command(const CommandTask& task, const Placeholders& where,
     return result;
   }
 
-  // Log files: a failure here is the user's (logdir not writable) and would hit every task.
-  const std::string logdir = expand_placeholders(options.logdir, here);
-  make_directories(logdir + "/" + std::to_string(task.id / 1000));
-  const auto open_log = [](const std::string& path) {
-    sys::UniqueFd fd = sys::open_fd_above_stdio(path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (!fd) {
-      const int err = errno;
-      throw InputError("cannot create log file " + path + ": " + errno_text(err));
-    }
-    return fd;
-  };
-  const sys::UniqueFd out_fd = open_log(command_stdout_path(logdir, task.id));
-  const sys::UniqueFd err_fd = open_log(command_stderr_path(logdir, task.id));
-  const sys::UniqueFd null_fd = sys::open_fd_above_stdio("/dev/null", O_RDONLY);
-  if (!null_fd) {
-    const int err = errno;
-    throw InternalError("cannot open /dev/null: " + errno_text(err));
-  }
-
-  sys::SpawnOptions spawn;
-  // "--": a command starting with '-' is not an option of sh.
-  spawn.argv = {"/bin/sh", "-c", "--", expand_placeholders(task.command, here)};
-  spawn.environment = child_environment(here);
-  spawn.stdin_fd = null_fd.get();
-  spawn.stdout_fd = out_fd.get();
-  spawn.stderr_fd = err_fd.get();
-  sys::WaitLimits limits;
-  limits.stop = options.interrupt;
-  limits.kill_grace_s = options.kill_grace_s;
-  limits.use_pidfd = options.use_pidfd;
-
+  const CommandStdio stdio = open_stdio(expand_placeholders(options.logdir, here), task.id);
+  const sys::SpawnOptions spawn = command_spawn(task, here, stdio);
   result.start_time = wall_clock_seconds();
-  std::optional<sys::Subprocess> child;
-  try {
-    child.emplace(spawn);
-  } catch (const std::system_error& error) {
-    (void)sys::write_all(err_fd.get(), "parakit: cannot run /bin/sh for task " +
-                                           std::to_string(task.id) + ": " +
-                                           errno_text(error.code().value()) + "\n");
+  std::optional<sys::Subprocess> child = start_child(spawn, stdio.err.get(), task.id);
+  if (!child) {
     result.status = TaskStatus::failed;
     result.exit_code = 127;
     return result;
   }
-  if (options.timeout_s > 0) {
-    limits.deadline =
-        child->started() + std::chrono::duration_cast<sys::Subprocess::Clock::duration>(
-                               std::chrono::duration<double>(std::min(options.timeout_s, 1e9)));
-  }
   sys::ExitInfo exit;
   try {
-    exit = child->wait(limits);
+    exit = child->wait(command_limits(options, *child));
   } catch (const std::system_error& error) {
     throw InternalError("waitpid for task " + std::to_string(task.id) + ": " +
                         errno_text(error.code().value()));
   }
-
-  result.runtime = exit.seconds;
-  result.signal = exit.signal();
-  switch (exit.ending) {
-    case sys::ExitInfo::Ending::timed_out:
-      result.status = TaskStatus::timed_out;
-      result.exit_code = -1;
-      break;
-    case sys::ExitInfo::Ending::stopped:
-      result.status = TaskStatus::interrupted;
-      result.exit_code = -1;
-      break;
-    case sys::ExitInfo::Ending::exited:
-      result.exit_code = exit.exit_code();
-      result.status = result.exit_code == 0 ? TaskStatus::ok : TaskStatus::failed;
-      break;
-  }
+  record_ending(exit, result);
   return result;
 }
 

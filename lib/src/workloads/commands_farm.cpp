@@ -28,13 +28,11 @@ struct CommandLines {
   const CommandTask& operator[](std::uint64_t i) const { return by_line[i]; }
 };
 
-}  // namespace
-
-CommandsReport run_commands(Team& team, const CommandsRunOptions& run, FarmOptions options) {
-  const Comm& comm = team.comm();
+/// Reads the commands file on rank 0 into the task list (by line number; lines without a
+/// command go into options.exclude) and opens the job log there; a failure reaches every rank.
+CommandLines read_command_lines(const Comm& comm, const CommandsRunOptions& run,
+                                FarmOptions& options, std::optional<JobLog>& joblog) {
   CommandLines lines;
-  std::optional<JobLog> joblog;
-  // Rank 0 reads the file and opens the outputs; a failure there reaches every rank.
   collectively(comm, [&] {
     if (comm.rank() != 0) return;
     CommandsFile file = read_commands_file(run.file);
@@ -46,6 +44,67 @@ CommandsReport run_commands(Team& team, const CommandsRunOptions& run, FarmOptio
     }
     if (!run.joblog.empty()) joblog.emplace(run.joblog, options.journal.resume);
   });
+  return lines;
+}
+
+/// The farm's hooks for commands: a result's status is its command's, its digest leaves out
+/// what varies from run to run, and a resumed result must be of the same command (unless
+/// `force`), since the commands file may have been edited in between.
+FarmHooks<CommandResult> command_hooks(const CommandLines& lines, const std::string& file,
+                                       bool force) {
+  FarmHooks<CommandResult> hooks;
+  hooks.status = [](const CommandResult& r) { return r.status; };
+  // Timings and hosts vary from run to run; the command and what it did do not.
+  hooks.digest = [&lines](std::uint64_t id, const CommandResult& r) {
+    std::byte bytes[17];
+    std::byte* p = io::put_le(bytes, command_hash(lines.by_line[id].command));
+    p = io::put_le(p, static_cast<std::uint32_t>(r.exit_code));
+    p = io::put_le(p, static_cast<std::uint32_t>(r.signal));
+    io::put_le(p, static_cast<std::uint8_t>(r.status));
+    return io::hash_bytes(bytes);
+  };
+  hooks.runtime = [](const CommandResult& r) { return r.runtime; };
+  hooks.check_resumed = [&lines, file, force](std::uint64_t id, const CommandResult& r,
+                                              const io::JournalHeader& header) {
+    const std::string& command = lines.by_line[id].command;
+    // A version 1 journal holds FNV-1a hashes of its commands (and XXH3 ones for the
+    // commands a newer parakit appended to it).
+    if (force || r.command_hash == command_hash(command) ||
+        (header.version == 1 &&
+         r.command_hash == io::legacy_fnv1a64(std::as_bytes(std::span(command))))) {
+      return;
+    }
+    throw InputError(
+        "commands file " + file + " changed: line " + std::to_string(id + 1) +
+        " is not the command the journal recorded; use FarmJournalOptions::force_resume "
+        "to accept");
+  };
+  return hooks;
+}
+
+/// Writes <journal>.failed on rank 0: the commands that failed for good, one per line in file
+/// order, ready to rerun. Returns its path on every rank (empty without a journal).
+std::string write_failed_list(const Comm& comm, const std::string& journal,
+                              std::vector<std::uint64_t> failed_ids, const CommandLines& lines) {
+  std::string failed_list;
+  collectively(comm, [&] {
+    if (comm.rank() != 0 || journal.empty()) return;
+    const std::string path = journal + ".failed";
+    std::string text;
+    std::sort(failed_ids.begin(), failed_ids.end());
+    for (std::uint64_t id : failed_ids) text += lines.by_line[id].command + "\n";
+    io::write_file_atomic(path, text);
+    failed_list = path;
+  });
+  return comm.broadcast(failed_list, 0);
+}
+
+}  // namespace
+
+CommandsReport run_commands(Team& team, const CommandsRunOptions& run, FarmOptions options) {
+  const Comm& comm = team.comm();
+  std::optional<JobLog> joblog;
+  const CommandLines lines = read_command_lines(comm, run, options, joblog);
   options.dedicated_executors = true;  // a command blocks its executor; messaging must not wait
   options.journal.kind = "farm commands";
   options.journal.identity_key = "commands";  // lines are checked one by one on resume
@@ -62,35 +121,6 @@ CommandsReport run_commands(Team& team, const CommandsRunOptions& run, FarmOptio
     const std::string dir = expand_placeholders(run.logdir, Placeholders{0, comm.rank(), host, 1});
     check_logdir(dir);
   });
-
-  FarmHooks<CommandResult> hooks;
-  hooks.status = [](const CommandResult& r) { return r.status; };
-  // Timings and hosts vary from run to run; the command and what it did do not.
-  hooks.digest = [&](std::uint64_t id, const CommandResult& r) {
-    std::byte bytes[17];
-    std::byte* p = io::put_le(bytes, command_hash(lines.by_line[id].command));
-    p = io::put_le(p, static_cast<std::uint32_t>(r.exit_code));
-    p = io::put_le(p, static_cast<std::uint32_t>(r.signal));
-    io::put_le(p, static_cast<std::uint8_t>(r.status));
-    return io::hash_bytes(bytes);
-  };
-  hooks.runtime = [](const CommandResult& r) { return r.runtime; };
-  const bool force = options.journal.force_resume;
-  hooks.check_resumed = [&](std::uint64_t id, const CommandResult& r,
-                            const io::JournalHeader& header) {
-    const std::string& command = lines.by_line[id].command;
-    // A version 1 journal holds FNV-1a hashes of its commands (and XXH3 ones for the
-    // commands a newer parakit appended to it).
-    if (force || r.command_hash == command_hash(command) ||
-        (header.version == 1 &&
-         r.command_hash == io::legacy_fnv1a64(std::as_bytes(std::span(command))))) {
-      return;
-    }
-    throw InputError(
-        "commands file " + run.file + " changed: line " + std::to_string(id + 1) +
-        " is not the command the journal recorded; use FarmJournalOptions::force_resume "
-        "to accept");
-  };
 
   CommandsReport out;
   std::vector<std::uint64_t> failed_ids;
@@ -113,20 +143,9 @@ CommandsReport run_commands(Team& team, const CommandsRunOptions& run, FarmOptio
           joblog->add(lines.by_line[item.id], *item.result);
         }
       },
-      options, hooks);
+      options, command_hooks(lines, run.file, options.journal.force_resume));
   out.report = report;
-
-  // <journal>.failed: the commands that failed for good, one per line, ready to rerun.
-  collectively(comm, [&] {
-    if (comm.rank() != 0 || options.journal.path.empty()) return;
-    const std::string path = options.journal.path + ".failed";
-    std::string text;
-    std::sort(failed_ids.begin(), failed_ids.end());
-    for (std::uint64_t id : failed_ids) text += lines.by_line[id].command + "\n";
-    io::write_file_atomic(path, text);
-    out.failed_list = path;
-  });
-  out.failed_list = comm.broadcast(out.failed_list, 0);
+  out.failed_list = write_failed_list(comm, options.journal.path, std::move(failed_ids), lines);
   out.exit_codes = comm.broadcast(out.exit_codes, 0);
   return out;
 }

@@ -1626,209 +1626,287 @@ std::uint64_t point_block(const KdeOptions& options, std::size_t m, std::size_t 
 
 }  // namespace
 
-KdeResult run_kde(Team& team, const KdeOptions& options) {
-  KdeResult result;
-  const Comm& comm = team.comm();
-  comm.barrier();
-  Stopwatch load;
-  collectively(comm, [&] { options.bound.check(); });
-  RowShard shard = load_shard(comm, options);
-  result.load_seconds = max_over_ranks(comm, load.seconds());
-  result.n = shard.layout.rows();
-  result.dim = static_cast<int>(shard.cols);
-  SampleWeights weights = load_weights(comm, options, result.n, shard.rows());
-  drop_zero_weights(comm, shard, weights);
-  result.n = shard.layout.rows();
-  if (weights.weighted) {
-    result.weights =
-        KdeResult::Weights{weights.mass * weights.largest, weights.effective, weights.dropped};
-  }
-  std::vector<double> lo, hi, variances;
-  column_ranges(comm, shard.values, lo, hi);
-  // The query grid's default bounds and the plotted samples are in the samples' coordinates;
-  // the rest runs where the kernel is isotropic (a bandwidth matrix moves the samples).
-  const std::vector<double> grid_lo = lo, grid_hi = hi;
-  result.plot_samples = subsample(comm, shard.values, shard.mine().begin, result.n, 5000);
-  const SampleTransform transform = plan_transform(comm, options, shard.values, result.n, weights);
-  if (transform.active()) {
-    transform.apply(shard.values.data(), shard.rows(), shard.values.cols());
-    column_ranges(comm, shard.values, lo, hi);
-  }
-  result.log_det = transform.log_det;
-  // The smooth kernels' fast path: samples in an order of their own (Z-order), so that chunks
-  // and their pieces are compact boxes the sums can skip (kde/pruned_sums.hpp).
-  collectively(comm, [&] {
-    check_binned(options, result.dim);
-    check_optimize(options);
-  });
-  const bool pruned =
-      options.kernel != Kernel::hypercube && options.algo != KdeAlgo::naive && !options.binned;
-  double kernel_seconds = 0;
-  if (pruned) {
-    comm.barrier();
-    Stopwatch clock;
-    sort_weighted_rows_spatially(comm, shard, weights, lo, hi, kde::chunk_rows(result.n));
-    kernel_seconds += clock.seconds();
-  }
-  result.first_row = shard.mine().begin;
-  result.samples = std::move(shard.values);
-  Samples& samples = result.samples;
-  const auto d = static_cast<std::size_t>(result.dim);
+namespace {
 
-  if (options.bandwidth == kde::BandwidthRule::isj) {
-    result.rule_width = isj_width(comm, options, samples, weights, result.n, lo[0], hi[0]);
-  } else if (uses_rule(options)) {
-    variances = column_variances(comm, samples, weights);
-  }
-  collectively(comm, [&] {
-    result.widths = plan_widths(options, weights.effective, variances, result.rule_width);
-    for (const double h : result.widths) {
-      if (!(h > 0) || !std::isfinite(h))
-        throw UsageError("KdeOptions::widths must be positive and finite");
+/// One run_kde call on one rank: the phases of the estimate, each collective over the team, and
+/// the state they hand on (the shard, its weights and ranges, the transform, the indexes).
+class KdeRun {
+ public:
+  KdeRun(Team& team, const KdeOptions& options)
+      : team_(team), comm_(team.comm()), options_(options) {}
+
+  KdeResult run() {
+    load_samples();
+    order_samples();
+    plan_queries();
+    build_indexes();
+    // Block by block: every rank adds its shard's part of each block's cells, the parts are
+    // summed over ranks, and rank 0 turns them into densities and hands them on (or keeps them).
+    for (std::uint64_t b = 0; b < queries_->blocks(); ++b) compute_block(b);
+    finish_timings();
+    if (binned_ && result_.n > 0) {
+      estimate_binned_error(team_, samples(), weights_, result_.first_row, options_, *binned_,
+                            result_);
     }
-  });
-  const std::size_t m = result.widths.size();
-  std::optional<QueryPoints> queries;
-  collectively(comm, [&] {
-    queries.emplace(comm, options, d, grid_lo, grid_hi, point_block(options, m, d));
-  });
-  result.point_count = queries->count();
-  result.grid_cells = queries->grid_cells();
-  collectively(comm, [&] { result.algo = resolve_algo(options, result.point_count, d); });
+    if (options_.cv) cross_validate_widths();
+    return std::move(result_);
+  }
 
-  // Block by block: every rank adds its shard's part of each block's cells, the parts are
-  // summed over ranks, and rank 0 turns them into densities and hands them on (or keeps them).
-  const KdeAlgo other = result.algo == KdeAlgo::naive ? KdeAlgo::sweep : KdeAlgo::naive;
-  double other_seconds = 0;
-  comm.barrier();
-  Stopwatch index_clock;
-  if (options.kernel == Kernel::hypercube && result.algo == KdeAlgo::range && d == 2 &&
-      comm.size() > 1) {
-    // Range counting on several ranks: the ranks' rows become slabs of the first coordinate,
-    // so that each window is swept by the ranks its slab reaches and costs the others a
-    // subtraction: the queries' work is split, not repeated on every rank.
-    split_rows_by_column(comm, samples, 0, balanced_splitters(comm, samples, 0, lo[0], hi[0]));
-    shard.layout = RowLayout::gather(comm, static_cast<std::uint64_t>(samples.rows()));
-    result.first_row = shard.mine().begin;
+ private:
+  Samples& samples() { return result_.samples; }
+  std::size_t dim() const { return static_cast<std::size_t>(result_.dim); }
+
+  /// Loads the shard and its weights (dropping samples of weight 0), their ranges, the plotted
+  /// subsample, and maps the samples where the kernel is isotropic (a bandwidth matrix).
+  void load_samples() {
+    comm_.barrier();
+    Stopwatch load;
+    collectively(comm_, [&] { options_.bound.check(); });
+    shard_ = load_shard(comm_, options_);
+    result_.load_seconds = max_over_ranks(comm_, load.seconds());
+    result_.n = shard_.layout.rows();
+    result_.dim = static_cast<int>(shard_.cols);
+    weights_ = load_weights(comm_, options_, result_.n, shard_.rows());
+    drop_zero_weights(comm_, shard_, weights_);
+    result_.n = shard_.layout.rows();
+    if (weights_.weighted) {
+      result_.weights = KdeResult::Weights{weights_.mass * weights_.largest, weights_.effective,
+                                           weights_.dropped};
+    }
+    column_ranges(comm_, shard_.values, lo_, hi_);
+    // The query grid's default bounds and the plotted samples are in the samples' coordinates;
+    // the rest runs where the kernel is isotropic (a bandwidth matrix moves the samples).
+    grid_lo_ = lo_;
+    grid_hi_ = hi_;
+    result_.plot_samples = subsample(comm_, shard_.values, shard_.mine().begin, result_.n, 5000);
+    transform_ = plan_transform(comm_, options_, shard_.values, result_.n, weights_);
+    if (transform_.active()) {
+      transform_.apply(shard_.values.data(), shard_.rows(), shard_.values.cols());
+      column_ranges(comm_, shard_.values, lo_, hi_);
+    }
+    result_.log_det = transform_.log_det;
   }
-  const bool counting = options.kernel == Kernel::hypercube && !weights.weighted;
-  CountIndex index =
-      counting ? build_index(team, samples, result.algo, result.point_count) : CountIndex{};
-  if (pruned) {
-    index.boxes.emplace(samples, kde::chunk_rows(result.n));
-    if (weights.weighted) index.boxes->set_weights(weights.local.data());
+
+  /// Checks the options that depend on the data, and for the smooth kernels' fast path puts the
+  /// samples in an order of their own (Z-order), so that chunks and their pieces are compact
+  /// boxes the sums can skip (kde/pruned_sums.hpp). The samples end up in result_.samples.
+  void order_samples() {
+    collectively(comm_, [&] {
+      check_binned(options_, result_.dim);
+      check_optimize(options_);
+    });
+    pruned_ =
+        options_.kernel != Kernel::hypercube && options_.algo != KdeAlgo::naive && !options_.binned;
+    if (pruned_) {
+      comm_.barrier();
+      Stopwatch clock;
+      sort_weighted_rows_spatially(comm_, shard_, weights_, lo_, hi_, kde::chunk_rows(result_.n));
+      kernel_seconds_ += clock.seconds();
+    }
+    result_.first_row = shard_.mine().begin;
+    result_.samples = std::move(shard_.values);
   }
-  std::optional<BinnedModel> binned;
-  if (options.binned) {
-    binned.emplace(build_binned(team, samples, weights.weighted ? weights.local.data() : nullptr,
-                                lo, hi, options, result.widths));
-    result.binned = KdeResult::Binned{{}, 0.0, 0};
-    for (const auto& grid : binned->grids) result.binned->cells.push_back(grid.cells);
+
+  /// The widths (by a rule, ISJ, or as given), the query points and the algorithm.
+  void plan_queries() {
+    const std::size_t d = dim();
+    std::vector<double> variances;
+    if (options_.bandwidth == kde::BandwidthRule::isj) {
+      result_.rule_width =
+          isj_width(comm_, options_, samples(), weights_, result_.n, lo_[0], hi_[0]);
+    } else if (uses_rule(options_)) {
+      variances = column_variances(comm_, samples(), weights_);
+    }
+    collectively(comm_, [&] {
+      result_.widths = plan_widths(options_, weights_.effective, variances, result_.rule_width);
+      for (const double h : result_.widths) {
+        if (!(h > 0) || !std::isfinite(h))
+          throw UsageError("KdeOptions::widths must be positive and finite");
+      }
+    });
+    const std::size_t m = result_.widths.size();
+    collectively(comm_, [&] {
+      queries_.emplace(comm_, options_, d, grid_lo_, grid_hi_, point_block(options_, m, d));
+    });
+    result_.point_count = queries_->count();
+    result_.grid_cells = queries_->grid_cells();
+    collectively(comm_, [&] { result_.algo = resolve_algo(options_, result_.point_count, d); });
   }
-  kernel_seconds += index_clock.seconds();
-  std::optional<CountIndex> other_index;
-  if (options.compare_naive && counting) {
-    Stopwatch clock;
-    other_index.emplace(build_index(team, samples, other, result.point_count));
-    other_seconds += clock.seconds();
+
+  /// What the blocks' sums query: the hypercube's counting index, the pruned sums' boxes or the
+  /// binned model, and the index of the algorithm compared with (KdeOptions::compare_naive).
+  void build_indexes() {
+    other_ = result_.algo == KdeAlgo::naive ? KdeAlgo::sweep : KdeAlgo::naive;
+    comm_.barrier();
+    Stopwatch index_clock;
+    if (options_.kernel == Kernel::hypercube && result_.algo == KdeAlgo::range && dim() == 2 &&
+        comm_.size() > 1) {
+      // Range counting on several ranks: the ranks' rows become slabs of the first coordinate,
+      // so that each window is swept by the ranks its slab reaches and costs the others a
+      // subtraction: the queries' work is split, not repeated on every rank.
+      split_rows_by_column(comm_, samples(), 0,
+                           balanced_splitters(comm_, samples(), 0, lo_[0], hi_[0]));
+      shard_.layout = RowLayout::gather(comm_, static_cast<std::uint64_t>(samples().rows()));
+      result_.first_row = shard_.mine().begin;
+    }
+    const bool counting = options_.kernel == Kernel::hypercube && !weights_.weighted;
+    index_.emplace(counting ? build_index(team_, samples(), result_.algo, result_.point_count)
+                            : CountIndex{});
+    if (pruned_) {
+      index_->boxes.emplace(samples(), kde::chunk_rows(result_.n));
+      if (weights_.weighted) index_->boxes->set_weights(weights_.local.data());
+    }
+    if (options_.binned) {
+      binned_.emplace(build_binned(team_, samples(),
+                                   weights_.weighted ? weights_.local.data() : nullptr, lo_, hi_,
+                                   options_, result_.widths));
+      result_.binned = KdeResult::Binned{{}, 0.0, 0};
+      for (const auto& grid : binned_->grids) result_.binned->cells.push_back(grid.cells);
+    }
+    kernel_seconds_ += index_clock.seconds();
+    if (options_.compare_naive && counting) {
+      Stopwatch clock;
+      other_index_.emplace(build_index(team_, samples(), other_, result_.point_count));
+      other_seconds_ += clock.seconds();
+    }
   }
-  std::vector<double> density, log_density;
-  bool have_max = false;
-  for (std::uint64_t b = 0; b < queries->blocks(); ++b) {
-    const std::vector<double> points = queries->points(comm, b);
-    const IndexRange range = queries->block(b);
+
+  /// Block b of the query points: its sums over every rank's samples (and the comparison's),
+  /// then its densities on rank 0.
+  void compute_block(std::uint64_t b) {
+    const std::vector<double> points = queries_->points(comm_, b);
+    const IndexRange range = queries_->block(b);
     std::vector<double> moved;  // the points where the samples are
-    if (transform.active()) {
+    if (transform_.active()) {
       moved = points;
-      transform.apply(moved.data(), range.size(), static_cast<Eigen::Index>(d));
+      transform_.apply(moved.data(), range.size(), static_cast<Eigen::Index>(dim()));
     }
-    const DensityProblem problem{samples,      result.n,      transform.active() ? moved : points,
-                                 range.size(), result.widths, options.kernel,
-                                 result.algo,  options.bound, &weights};
+    const DensityProblem problem{samples(),    result_.n,      transform_.active() ? moved : points,
+                                 range.size(), result_.widths, options_.kernel,
+                                 result_.algo, options_.bound, &weights_};
     Stopwatch clock;
     Raw raw;
-    if (binned) {
-      raw.sums = binned_sums(comm, *binned, problem);
+    if (binned_) {
+      raw.sums = binned_sums(comm_, *binned_, problem);
       raw.mass = problem.mass();
     } else {
-      raw = compute(team, problem, index);
+      raw = compute(team_, problem, *index_);
     }
-    kernel_seconds += clock.seconds();
-    if (options.compare_naive) {
+    kernel_seconds_ += clock.seconds();
+    if (options_.compare_naive) {
       DensityProblem reference = problem;
-      reference.algo = other;
+      reference.algo = other_;
       Stopwatch other_clock;
-      const Raw check = compute(team, reference, other_index ? *other_index : CountIndex{});
-      other_seconds += other_clock.seconds();
-      result.naive_equal = result.naive_equal && same_results(options, result, raw, check);
+      const Raw check = compute(team_, reference, other_index_ ? *other_index_ : CountIndex{});
+      other_seconds_ += other_clock.seconds();
+      result_.naive_equal = result_.naive_equal && same_results(options_, result_, raw, check);
     }
-    // Rank 0 hands the block on; an error there (a full disk, say) ends every rank together.
-    collectively(comm, [&] {
-      if (team.rank() != 0) return;
-      block_densities(options, result, raw, density, log_density);
-      for (std::size_t k = 0; k < density.size(); ++k) {
-        if (!have_max || density[k] > result.max_density) {
-          have_max = true;
-          result.max_density = density[k];
-          result.max_point = range.begin + k / m;
-          result.max_width = k % m;
+    hand_on(range, points, raw);
+  }
+
+  /// Rank 0 turns a block's sums into densities, notes the largest, and hands the block to
+  /// KdeOptions::on_block (or keeps it in the result); an error there (a full disk, say) ends
+  /// every rank together.
+  void hand_on(const IndexRange& range, const std::vector<double>& points, Raw& raw) {
+    const std::size_t m = result_.widths.size();
+    collectively(comm_, [&] {
+      if (team_.rank() != 0) return;
+      block_densities(options_, result_, raw, density_, log_density_);
+      for (std::size_t k = 0; k < density_.size(); ++k) {
+        if (!have_max_ || density_[k] > result_.max_density) {
+          have_max_ = true;
+          result_.max_density = density_[k];
+          result_.max_point = range.begin + k / m;
+          result_.max_width = k % m;
         }
       }
-      if (options.on_block) {
-        options.on_block(DensityBlock{range.begin, result.point_count, result.dim, result.widths,
-                                      points, raw.counts.span(), density, log_density});
+      if (options_.on_block) {
+        options_.on_block(DensityBlock{range.begin, result_.point_count, result_.dim,
+                                       result_.widths, points, raw.counts.span(), density_,
+                                       log_density_});
       } else {
-        result.points.insert(result.points.end(), points.begin(), points.end());
-        result.counts.insert(result.counts.end(), raw.counts.data(),
-                             raw.counts.data() + raw.counts.size());
-        result.density.insert(result.density.end(), density.begin(), density.end());
+        result_.points.insert(result_.points.end(), points.begin(), points.end());
+        result_.counts.insert(result_.counts.end(), raw.counts.data(),
+                              raw.counts.data() + raw.counts.size());
+        result_.density.insert(result_.density.end(), density_.begin(), density_.end());
       }
     });
   }
-  result.seconds = max_over_ranks(comm, kernel_seconds);
-  if (options.compare_naive) {
-    const double seconds = max_over_ranks(comm, other_seconds);
-    result.naive_seconds = other == KdeAlgo::naive ? seconds : result.seconds;
-    if (other == KdeAlgo::sweep) result.seconds = seconds;
-    result.naive_equal = comm.all_reduce(result.naive_equal ? 1 : 0, ops::min{}) == 1;
+
+  /// The slowest rank's kernel time, and the compared algorithm's (the naive time is the
+  /// naive algorithm's, whichever ran as the comparison).
+  void finish_timings() {
+    result_.seconds = max_over_ranks(comm_, kernel_seconds_);
+    if (options_.compare_naive) {
+      const double seconds = max_over_ranks(comm_, other_seconds_);
+      result_.naive_seconds = other_ == KdeAlgo::naive ? seconds : result_.seconds;
+      if (other_ == KdeAlgo::sweep) result_.seconds = seconds;
+      result_.naive_equal = comm_.all_reduce(result_.naive_equal ? 1 : 0, ops::min{}) == 1;
+    }
   }
 
-  if (binned && result.n > 0) {
-    estimate_binned_error(team, samples, weights, result.first_row, options, *binned, result);
+  /// The cross-validation curve at `widths`: binned, or leave-one-out over every sample (pruned
+  /// within `prune`). shard_ still has its layout (its values moved to result_.samples).
+  kde::CvCurve cv_scores(const std::vector<double>& widths,
+                         const std::optional<kde::ErrorBound>& prune) {
+    return options_.binned ? binned_cross_validation(team_, samples(), weights_, result_.n, lo_,
+                                                     hi_, options_, widths)
+                           : cross_validate(team_, shard_, samples(), weights_, options_.kernel,
+                                            *options_.cv, widths, prune);
   }
-  if (options.cv) {
-    comm.barrier();
+
+  /// KdeOptions::cv: the curve over the widths (and the refined width), its scores mapped to
+  /// the samples' coordinates.
+  void cross_validate_widths() {
+    comm_.barrier();
     Stopwatch cv;
-    // `shard` still has its layout (its values moved to result.samples).
     std::optional<kde::ErrorBound> prune;
-    if (pruned) prune = options.bound;
-    result.cv = options.binned ? binned_cross_validation(team, samples, weights, result.n, lo, hi,
-                                                         options, result.widths)
-                               : cross_validate(team, shard, samples, weights, options.kernel,
-                                                *options.cv, result.widths, prune);
-    if (options.cv_optimize) {
+    if (pruned_) prune = options_.bound;
+    result_.cv = cv_scores(result_.widths, prune);
+    if (options_.cv_optimize) {
       refine_width(
           [&](double h) {
             const std::vector<double> one{h};
-            return (options.binned ? binned_cross_validation(team, samples, weights, result.n, lo,
-                                                             hi, options, one)
-                                   : cross_validate(team, shard, samples, weights, options.kernel,
-                                                    *options.cv, one, prune))
-                .score.front();
+            return cv_scores(one, prune).score.front();
           },
-          *result.cv);
+          *result_.cv);
     }
-    result.cv_seconds = max_over_ranks(comm, cv.seconds());
+    result_.cv_seconds = max_over_ranks(comm_, cv.seconds());
     // Densities in the samples' coordinates are |det A| times those computed.
     auto mapped = [&](double score) {
-      return options.cv == kde::CvMethod::loglik ? score + transform.log_det
-                                                 : score * std::exp(transform.log_det);
+      return options_.cv == kde::CvMethod::loglik ? score + transform_.log_det
+                                                  : score * std::exp(transform_.log_det);
     };
-    for (double& score : result.cv->score) score = mapped(score);
-    for (double& bound : result.cv->score_bound) bound *= std::exp(transform.log_det);
-    if (result.cv->refined_h) result.cv->refined_score = mapped(result.cv->refined_score);
+    for (double& score : result_.cv->score) score = mapped(score);
+    for (double& bound : result_.cv->score_bound) bound *= std::exp(transform_.log_det);
+    if (result_.cv->refined_h) result_.cv->refined_score = mapped(result_.cv->refined_score);
   }
-  return result;
+
+  Team& team_;
+  const Comm& comm_;
+  const KdeOptions& options_;
+  KdeResult result_;
+  RowShard shard_;  // its values move to result_.samples once loaded and ordered
+  SampleWeights weights_;
+  std::vector<double> lo_, hi_;            // the samples' ranges, where the kernel is isotropic
+  std::vector<double> grid_lo_, grid_hi_;  // the same in the samples' own coordinates
+  SampleTransform transform_;
+  bool pruned_ = false;  // the smooth kernels' pruned sums (samples in Z-order)
+  std::optional<QueryPoints> queries_;
+  std::optional<CountIndex> index_;
+  std::optional<BinnedModel> binned_;
+  KdeAlgo other_ = KdeAlgo::naive;  // the algorithm compared with
+  std::optional<CountIndex> other_index_;
+  double kernel_seconds_ = 0;
+  double other_seconds_ = 0;
+  std::vector<double> density_, log_density_;  // rank 0: the block's densities
+  bool have_max_ = false;
+};
+
+}  // namespace
+
+KdeResult run_kde(Team& team, const KdeOptions& options) {
+  return KdeRun(team, options).run();
 }
 
 }  // namespace parakit::workloads

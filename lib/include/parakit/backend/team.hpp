@@ -32,8 +32,12 @@ class Team {
   /// pool cannot start on some rank, every rank throws AgreedError. The backend follows from
   /// the communicator: mpi for an MPI one, threads for Comm::self().
   Team(const Comm& comm, int threads);
-  /// The same with the backend named (serial: Comm::self() with one thread, as reported).
-  Team(BackendKind kind, Comm comm, int threads);
+  /// The serial backend: Comm::self() with one thread, reported as BackendKind::serial.
+  static Team serial();
+  /// A team over `comm` reporting `kind` as given, even where the communicator contradicts it
+  /// (mpi on Comm::self()); the constructor above takes the kind from the communicator.
+  [[deprecated("use Team(const Comm&, int threads)")]] Team(BackendKind kind, Comm comm,
+                                                            int threads);
 
   BackendKind kind() const noexcept { return kind_; }
   const Comm& comm() const noexcept { return comm_; }
@@ -61,6 +65,12 @@ class Team {
   }
 
  private:
+  /// The kind a team reports, as the public constructors and serial() choose it.
+  struct Reported {
+    BackendKind kind;
+  };
+  Team(Reported reported, Comm comm, int threads);
+
   BackendKind kind_;
   Comm comm_;
   std::unique_ptr<ThreadPool> pool_;

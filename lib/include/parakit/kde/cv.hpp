@@ -159,6 +159,17 @@ class CvProblem {
   bool smooth_path() const noexcept {
     return kernel_ != Kernel::hypercube || (weights_ && method_ == CvMethod::loglik);
   }
+  // finish(), by kernel and method: the scores (and error bounds, lonely counts) of the curve
+  // from the summed totals.
+  struct SummedTotals;
+  /// Weighted samples, but for the hypercube's lsq.
+  void score_weighted(const SummedTotals& sums, CvCurve& curve) const;
+  /// The unweighted hypercube's loglik: from the counts of lonely samples and sums of logs.
+  void score_hypercube_loglik(const SummedTotals& sums, CvCurve& curve) const;
+  /// The hypercube's lsq (weighted or not): overlaps from the sums of powers, by width.
+  void score_hypercube_lsq(const SummedTotals& sums, CvCurve& curve) const;
+  /// The unweighted smooth kernels.
+  void score_smooth(const SummedTotals& sums, CvCurve& curve) const;
 
   Kernel kernel_;
   CvMethod method_;

@@ -46,8 +46,11 @@ class Environment {
   int threads() const noexcept { return threads_; }
   /// MPI_COMM_WORLD (attached, not owned) under mpi, else Comm::self().
   Comm world() const;
-  /// A team over world(). Destroy teams before the Environment.
-  Team make_team() const { return Team(backend_, world(), threads_); }
+  /// A team over world() (Team::serial() for the serial backend). Destroy teams before the
+  /// Environment.
+  Team make_team() const {
+    return backend_ == BackendKind::serial ? Team::serial() : Team(world(), threads_);
+  }
 
  private:
   BackendKind backend_;

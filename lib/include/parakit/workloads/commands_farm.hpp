@@ -9,6 +9,7 @@
 
 #include "parakit/backend/team.hpp"
 #include "parakit/patterns/farm_options.hpp"
+#include "parakit/patterns/farm_report.hpp"
 
 namespace parakit::workloads {
 

@@ -19,7 +19,8 @@
 #include <utility>
 #include <vector>
 
-#include "parakit/patterns/farm_options.hpp"
+#include "parakit/patterns/farm_report.hpp"
+#include "parakit/patterns/farm_task.hpp"
 
 namespace parakit::detail {
 

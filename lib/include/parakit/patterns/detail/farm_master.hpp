@@ -21,7 +21,10 @@
 #include "parakit/io/hash.hpp"
 #include "parakit/io/journal.hpp"
 #include "parakit/patterns/detail/farm_executors.hpp"
+#include "parakit/patterns/detail/farm_scheduler.hpp"
 #include "parakit/patterns/farm_options.hpp"
+#include "parakit/patterns/farm_report.hpp"
+#include "parakit/patterns/farm_task.hpp"
 
 namespace parakit::detail {
 
