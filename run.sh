@@ -6,7 +6,8 @@
 #   ./run.sh sanitize   the unit and thread-backend tests under ASan+UBSan (leak checks on) and TSan,
 #                       and the MPI backend tests (mpirun -np 1..4) under ASan+UBSan
 #   ./run.sh fuzz [S]   every libFuzzer target for S seconds (default 30), scripts/fuzz
-#   ./run.sh tidy       clang-tidy (bugprone, performance, mpi) on lib/: any finding fails
+#   ./run.sh tidy       clang-tidy (bugprone, performance, mpi, functions over 80 lines) on lib/
+#                       and apps/: any finding fails
 #   ./run.sh docs       the reference documentation of the public headers (doxygen, docs/Doxyfile)
 #                       into build/docs/html: any doxygen warning fails
 #   ./run.sh skips      the skips the last test runs permitted (tests/allowed_skips.txt), with

@@ -16,6 +16,7 @@ constexpr Term kTerms[] = {
     {"RuntimeOptions::threads", "--threads"},
     {"SumOptions::n", "--n"},
     {"SumOptions::mode", "--mode"},
+    {"PiOptions::samples", "--samples"},
     {"FarmOptions::chunk", "--chunk"},
     {"FarmOptions::schedule", "--schedule"},
     {"FarmJournalOptions::force_resume", "--force-resume"},

@@ -65,4 +65,5 @@
 #include "parakit/workloads/commands_farm.hpp"
 #include "parakit/workloads/farm_demos.hpp"
 #include "parakit/workloads/kde.hpp"
+#include "parakit/workloads/monte_carlo.hpp"
 #include "parakit/workloads/sum.hpp"
