@@ -107,13 +107,24 @@ class BenchCatalog {
     return members;
   }
 
+  /// "sum, farm, kde, kde-grid, kde-cv, ... or all": each group before its members.
   std::string known() const {
-    std::string text;
+    std::vector<std::string> listed;
+    auto list = [&](const std::string& name) {
+      if (std::find(listed.begin(), listed.end(), name) == listed.end()) listed.push_back(name);
+    };
     for (const auto& suite : suites_) {
-      for (const auto& name : suite.names) text += name + ", ";
-      for (const auto& [group, names] : suite.groups) text += group + ", ";
+      for (const auto& name : suite.names) {
+        for (const auto& [group, members] : suite.groups) {
+          if (members.front() == name) list(group);
+        }
+        list(name);
+      }
     }
-    return text + "or all";
+    std::string text;
+    for (const auto& name : listed) text += name + ", ";
+    if (!text.empty()) text.resize(text.size() - 2);
+    return text + " or all";
   }
 
   std::vector<BenchSuite> suites_;

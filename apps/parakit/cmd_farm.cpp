@@ -317,19 +317,22 @@ std::string stop_message(const FarmPlan& plan, const FarmReport& report, int sig
 }
 
 Report run_farm(Team& team, FarmPlan plan) {
-  StopOnSignal signals;
+  // Held by the report until it is printed: a signal arriving after the farm ended must not
+  // cut off the report or the line that says how to resume.
+  auto signals = std::make_shared<StopOnSignal>();
   plan.options.stop_requested = [] { return StopOnSignal::requested(); };
   const ModeOutcome outcome = run_mode(team, plan);
   const FarmReport& report = outcome.report;
   // A signal may have reached only some ranks; every rank reports the same one.
   const int signal = team.comm().all_reduce(StopOnSignal::received(), ops::max{});
   Report out;
+  out.keep_until_printed = signals;
   out.exit_code = report.stopped      ? exit_code_for_signal(signal != 0 ? signal : SIGTERM)
                   : report.failed > 0 ? static_cast<int>(kExitTasksFailed)
                                       : static_cast<int>(kExitOk);
   if (!is_output_rank(team)) return out;
-  if (!report.journal_warning.empty()) {
-    out.messages.push_back("parakit: warning: " + in_cli_terms(report.journal_warning));
+  if (!report.journal_warning.empty()) {  // before the report, which it qualifies
+    std::fprintf(stderr, "parakit: warning: %s\n", in_cli_terms(report.journal_warning).c_str());
   }
   out.json = farm_json(plan, outcome, team, signal);
   out.text = farm_text(plan, outcome, team);

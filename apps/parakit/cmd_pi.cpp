@@ -43,20 +43,20 @@ Report pi_report(const workloads::PiResult& r, const workloads::PiOptions& optio
                  {"workers", team.workers()},
                  {"seconds", r.seconds},
                  {"samples_per_second", rate}};
-  appendf(report.text, "parakit pi: %llu points, seed %llu\n",
+  appendf(report.text, "parakit pi: %llu samples, seed %llu\n",
           static_cast<unsigned long long>(r.samples),
           static_cast<unsigned long long>(options.seed));
   appendf(report.text, "  pi        %.12f (4 x %llu inside / %llu)\n", r.estimate,
           static_cast<unsigned long long>(r.inside), static_cast<unsigned long long>(r.samples));
   appendf(report.text, "  error     %+.3g (standard error %.3g)\n", error, r.standard_error);
   appendf(report.text, "  backend   %s\n", team_description(team).c_str());
-  appendf(report.text, "  time      %.6f s  %.4g points/s\n", r.seconds, rate);
+  appendf(report.text, "  time      %.6f s  %.4g samples/s\n", r.seconds, rate);
   return report;
 }
 
 std::function<TeamRun()> add_pi_options(CLI::App& command, const CommonOptions& /*common*/) {
   auto args = std::make_shared<PiArgs>();
-  command.add_option("--samples", args->samples, "points: 1000000, 1e9, 2^30")
+  command.add_option("--samples", args->samples, "points drawn: 1000000, 1e9, 2^30")
       ->capture_default_str();
   command.add_option("--seed", args->seed, "the Philox key")
       ->capture_default_str()
@@ -73,7 +73,7 @@ std::function<TeamRun()> add_pi_options(CLI::App& command, const CommonOptions& 
 std::function<BenchSuite()> add_pi_bench(CLI::App& bench) {
   auto args = std::make_shared<PiArgs>();
   args->samples = "2^24";
-  bench.add_option("--pi-samples", args->samples, "pi: points")->capture_default_str();
+  bench.add_option("--pi-samples", args->samples, "pi: points drawn")->capture_default_str();
   return [args] {
     const std::uint64_t samples = pi_options(*args, "--pi-samples").samples;
     BenchSuite suite;
@@ -85,7 +85,7 @@ std::function<BenchSuite()> add_pi_bench(CLI::App& bench) {
           [=](Team& team, int p) {
             return workloads::run_pi(team, {scaling.grown(samples, p), 42}).seconds;
           },
-          [=](int p) { return std::to_string(scaling.grown(samples, p)) + " points"; }};
+          [=](int p) { return std::to_string(scaling.grown(samples, p)) + " samples"; }};
     };
     return suite;
   };

@@ -179,6 +179,7 @@ std::function<TeamRun()> add_sum_options(CLI::App& command, const CommonOptions&
                   "bytes of the file a rank may load (e.g. 512MiB); a larger share is streamed "
                   "through bounded buffers and timed end to end (default: half the node's "
                   "available memory over its ranks)")
+      ->check(non_negative())
       ->transform(CLI::AsSizeValue(false))
       ->needs(input);
   command.add_option("--mode", args->mode, "fast (vectorised) or exact (correctly rounded)")

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -29,6 +31,8 @@ struct Report {
   /// Set where the JSON form is too large to build in memory (the KDE's densities): prints
   /// the document instead of `json`.
   std::function<void()> print_json_document;
+  /// Kept alive until the report is printed (the farm's signal handlers).
+  std::shared_ptr<const void> keep_until_printed;
 };
 
 /// A workload's run once its options are checked: collective over `team`; every rank returns,

@@ -1,7 +1,7 @@
 """Independent references for the farm: a reader of the journal layouts documented in
 lib/include/parakit/io/journal.hpp (with its own CRC-32C for version 1, and Python's xxhash
 package, an independent XXH3 implementation, for version 2), and the farm's checksum computed
-from its definition (FarmReport::checksum in lib/include/parakit/patterns/farm_options.hpp) for
+from its definition (FarmReport::checksum in lib/include/parakit/patterns/farm_report.hpp) for
 the queue demo, the cost demo's ramp and command farms.
 
 The checksum: the sum mod 2^64, over finished tasks, of XXH3-64 of the task id's 8

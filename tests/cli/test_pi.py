@@ -61,7 +61,7 @@ class Pi(unittest.TestCase):
     def test_text_report(self):
         r = run(["pi", "--samples", "2^20", "--backend", "threads", "--threads", "2"])
         self.assertEqual(r.code, 0, r.err)
-        self.assertIn("parakit pi: 1048576 points, seed 42", r.out)
+        self.assertIn("parakit pi: 1048576 samples, seed 42", r.out)
         self.assertIn("threads: 1 rank x 2 threads = 2 workers", r.out)
 
     def test_bad_input(self):

@@ -400,7 +400,8 @@ class Cluster(unittest.TestCase):
     def test_16_scaling_sbatch(self):
         """The bench across 3 hosts in one job step leaves one JSON file with every p."""
         tiny = ["--n", "2^16", "--farm-tasks", "12", "--farm-cost", "uniform:0.1ms:0.1ms",
-                "--farm-empty-tasks", "200", "--kde-samples", "300", "--kde-grid", "8x8"]
+                "--farm-empty-tasks", "200", "--kde-samples", "300", "--kde-grid", "8x8",
+                "--pi-samples", "2^14"]
         _, report = self.run_job("scaling.sbatch", ["--nodes=3", "--ntasks-per-node=1"],
                                  args=tiny, env={"REPS": "2"})
         self.assertIn("parakit bench: strong scaling, mpi, p = 1..3", report)
@@ -415,7 +416,7 @@ class Cluster(unittest.TestCase):
         names = {s["workload"] for s in doc["samples"]}
         self.assertEqual(names, {"sum", "sum-probe", "farm", "farm-empty", "rtt", "kde-grid",
                                  "kde-naive", "kde-cv", "kde-gauss-grid", "kde-gauss-naive",
-                                 "kde-gauss-cv"})  # LIMITS defaults to 1
+                                 "kde-gauss-cv", "pi"})  # LIMITS defaults to 1
         self.assertEqual(len([s for s in doc["samples"] if s["workload"] == "sum"]), 2 * 3)
 
     def test_15_resumable_farm_requeued(self):
