@@ -88,6 +88,11 @@ void append_workers(std::string& text, const FarmReport& report) {
   }
   appendf(text, "  imbalance  %.3f (max/mean busy)   utilisation %.1f%%\n", report.imbalance(),
           100.0 * report.utilisation());
+  if (report.master.requests > 0) {
+    appendf(text, "  master     %llu requests, %.2f us CPU to answer each\n",
+            static_cast<unsigned long long>(report.master.requests),
+            1e6 * report.master.cpu_per_request());
+  }
 }
 
 /// A farm run's plan, from the checked options: which mode, its tasks and its FarmOptions.
@@ -268,7 +273,13 @@ nlohmann::json farm_json(const FarmPlan& plan, const ModeOutcome& outcome, const
       {"chunk", to_string(plan.options.chunk)},
       {"imbalance", report.imbalance()},
       {"utilisation", report.utilisation()},
-      {"workers", workers_json(report)}};
+      {"workers", workers_json(report)},
+      {"master",
+       {{"requests", report.master.requests},
+        {"naps", report.master.naps},
+        {"cpu_seconds", report.master.cpu_seconds},
+        {"idle_cpu_seconds", report.master.idle_cpu_seconds},
+        {"cpu_per_request_seconds", report.master.cpu_per_request()}}}};
   if (!plan.options.journal.path.empty()) out["journal"] = plan.options.journal.path;
   nlohmann::json failures = nlohmann::json::array();
   for (const auto& f : report.failures) {

@@ -115,6 +115,26 @@ TEST(Farm, FewTasksManyWorkers) {
   }
 }
 
+// The master's own account (FarmReport::master): a request per result batch, never more than
+// the tasks, CPU time that covers its idle part, the same report on every rank.
+TEST(Farm, MasterStatsCountRequests) {
+  for (bool master_computes : {false, true}) {
+    FarmOptions options;
+    options.chunk = Chunking::fixed(1);
+    options.master_computes = master_computes;
+    const auto result = workloads::run_queue_demo(team(), 2000, options);
+    const MasterStats& m = result.report.master;
+    EXPECT_GE(m.requests, 1U);
+    EXPECT_LE(m.requests, 2000U);
+    EXPECT_GT(m.cpu_seconds, 0.0);
+    EXPECT_GE(m.cpu_seconds, m.idle_cpu_seconds);
+    EXPECT_GE(m.cpu_per_request(), 0.0);
+    EXPECT_LE(m.cpu_per_request() * static_cast<double>(m.requests), m.cpu_seconds * 1.000001);
+    const auto all = team().comm().all_gather(m.requests);
+    for (auto r : all) EXPECT_EQ(r, m.requests);
+  }
+}
+
 // The plain call: a vector of tasks, a function, a sink, default options.
 TEST(Farm, DefaultOptions) {
   std::vector<std::uint64_t> tasks(1000);

@@ -1,4 +1,7 @@
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -241,18 +244,35 @@ void ProgressLine::print(std::uint64_t done, bool last) {
 }
 
 std::chrono::microseconds Backoff::idle() {
+  using std::chrono::microseconds;
   const auto now = std::chrono::steady_clock::now();
   if (idle_++ == 0) since_ = now;
-  const auto waited = now - since_;
-  // Spin first: a reply is usually microseconds away. Then yield, then nap (growing to
-  // 1 ms) so a rank waiting for long tasks leaves the CPU to the ranks running them.
-  if (waited < std::chrono::microseconds(50)) return std::chrono::microseconds(0);
-  if (waited < std::chrono::microseconds(300)) {
+  const auto waited = std::chrono::duration_cast<microseconds>(now - since_);
+  if (waited < policy_.spin) return microseconds(0);
+  if (waited < policy_.yield) {
     std::this_thread::yield();
-    return std::chrono::microseconds(0);
+    return microseconds(0);
   }
-  return std::chrono::microseconds(std::min<std::int64_t>(
-      1000, 20 + std::chrono::duration_cast<std::chrono::microseconds>(waited).count() / 8));
+  return std::min(policy_.max_nap, policy_.first_nap + waited / std::max(1, policy_.growth));
+}
+
+TimerSlack::TimerSlack(std::chrono::nanoseconds slack) noexcept {
+#if defined(__linux__)
+  if (slack.count() <= 0) return;
+  const int old = ::prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+  if (old < 0) return;
+  if (::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(slack.count()), 0, 0, 0) == 0) {
+    old_ = old;
+  }
+#else
+  (void)slack;
+#endif
+}
+
+TimerSlack::~TimerSlack() {
+#if defined(__linux__)
+  if (old_ > 0) ::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(old_), 0, 0, 0);
+#endif
 }
 
 }  // namespace detail

@@ -1,5 +1,7 @@
-// Wall-clock timing for kernels.
+// Timing: wall-clock time for kernels, and the calling thread's CPU time.
 #pragma once
+
+#include <time.h>
 
 #include <chrono>
 
@@ -17,5 +19,13 @@ class Stopwatch {
  private:
   std::chrono::steady_clock::time_point start_;
 };
+
+/// CPU time the calling thread has used, in seconds (CLOCK_THREAD_CPUTIME_ID: time it ran,
+/// not time it waited or slept); 0 where the clock is not available.
+inline double thread_cpu_seconds() noexcept {
+  timespec now{};
+  if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now) != 0) return 0.0;
+  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
+}
 
 }  // namespace parakit

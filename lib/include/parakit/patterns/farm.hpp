@@ -81,8 +81,9 @@ FarmReport farm(Team& team, const Tasks& tasks, Fn&& fn, Sink&& sink,
         std::make_unique<detail::LocalExecutors<Task, Result, std::remove_reference_t<Fn>>>(
             fn, rank, my_slots, threaded, options.flush_interval);
   }
+  MasterStats master_stats;
   if (rank == 0) {
-    detail::run_master(self, *master, endpoint_slots);
+    master_stats = detail::run_master(self, *master, endpoint_slots);
   } else {
     detail::run_worker(self);
   }
@@ -93,7 +94,10 @@ FarmReport farm(Team& team, const Tasks& tasks, Fn&& fn, Sink&& sink,
     mine = self.local->stats(seconds);
   }
   FarmReport report;
-  if (rank == 0) report = master->finish(seconds);
+  if (rank == 0) {
+    report = master->finish(seconds);
+    report.master = master_stats;
+  }
   report = comm.broadcast(report, 0);
   int next_worker = 0;
   for (auto& per_rank : comm.all_gather(mine)) {

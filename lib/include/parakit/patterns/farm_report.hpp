@@ -2,6 +2,7 @@
 // checksum, the first failures, and each executor's statistics.
 #pragma once
 
+#include <algorithm>
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
 #include <cstdint>
@@ -38,6 +39,32 @@ struct TaskFailure {
   }
 };
 
+/// Rank 0's messaging loop (the master) over one run: how much CPU time its thread spent per
+/// request it answered. The model in docs/ARCHITECTURE.md predicts from cpu_per_request()
+/// how many workers one master keeps busy.
+struct MasterStats {
+  /// Result batches taken in and answered with new work: messages from worker ranks, and
+  /// hand-overs from rank 0's own executors.
+  std::uint64_t requests = 0;
+  std::uint64_t naps = 0;  ///< times it slept because nothing had arrived
+  double cpu_seconds = 0;  ///< CPU time of its thread over the run (not time it slept)
+  /// Of cpu_seconds: time spent polling and waking up while nothing had arrived.
+  double idle_cpu_seconds = 0;
+
+  /// CPU time spent answering, per request: (cpu_seconds - idle_cpu_seconds) / requests (0
+  /// without requests).
+  double cpu_per_request() const noexcept {
+    return requests == 0
+               ? 0.0
+               : std::max(0.0, cpu_seconds - idle_cpu_seconds) / static_cast<double>(requests);
+  }
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned /*version*/) {
+    ar& requests& naps& cpu_seconds& idle_cpu_seconds;
+  }
+};
+
 /// The outcome of a farm run, the same on every rank.
 struct FarmReport {
   std::uint64_t tasks = 0;        ///< in the task list
@@ -56,6 +83,7 @@ struct FarmReport {
   std::string journal_warning;        ///< e.g. a torn last record that was dropped
   std::vector<TaskFailure> failures;  ///< the first few, by task id
   std::vector<WorkerStats> workers;
+  MasterStats master;  ///< rank 0's messaging loop
 
   /// max / mean busy time over executors that ran tasks (1 = perfect balance).
   double imbalance() const noexcept;
@@ -65,7 +93,7 @@ struct FarmReport {
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
     ar& tasks& ok& failed& timed_out& interrupted& not_run& resumed& retried& checksum& seconds&
-        stopped& journal_warning& failures& workers;
+        stopped& journal_warning& failures& workers& master;
   }
 };
 

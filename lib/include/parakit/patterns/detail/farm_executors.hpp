@@ -97,6 +97,8 @@ class LocalExecutors {
   /// master between them.
   std::size_t fast_depth() const noexcept { return 64 * static_cast<std::size_t>(slots()); }
   int slots() const noexcept { return static_cast<int>(stats_.size()); }
+  /// Time all executors have spent in tasks so far, in nanoseconds (any thread may ask).
+  std::uint64_t busy_ns() const noexcept { return busy_ns_.load(std::memory_order_relaxed); }
 
   /// Queues jobs (of one chunk or several: each job's seq names its chunk) for any executor
   /// (slot < 0) or for executor `slot` only (a static schedule). While stopping they become
@@ -228,6 +230,7 @@ class LocalExecutors {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     stats.busy_seconds += seconds;
+    busy_ns_.fetch_add(static_cast<std::uint64_t>(seconds * 1e9), std::memory_order_relaxed);
     stats.tasks += ran;
     // Slow jobs are taken one at a time, so a stop or a result never waits behind a batch.
     const bool slow = ran > 0 && seconds / static_cast<double>(ran) > kSlowJobSeconds;
@@ -337,6 +340,7 @@ class LocalExecutors {
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> queued_{0};  // jobs in the queues, read without the lock
   std::atomic<bool> fast_jobs_{false};
+  std::atomic<std::uint64_t> busy_ns_{0};
   std::mutex mutex_;
   std::condition_variable work_;
   std::condition_variable outbox_ready_;

@@ -4,7 +4,9 @@
 // (io/codec); on one rank the master loop feeds the rank's executors directly.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -17,6 +19,7 @@
 
 #include "parakit/backend/comm.hpp"
 #include "parakit/backend/send_queue.hpp"
+#include "parakit/core/timer.hpp"
 #include "parakit/io/codec.hpp"
 #include "parakit/patterns/detail/backoff.hpp"
 #include "parakit/patterns/detail/farm_executors.hpp"
@@ -24,6 +27,7 @@
 #include "parakit/patterns/detail/farm_progress.hpp"
 #include "parakit/patterns/detail/farm_scheduler.hpp"
 #include "parakit/patterns/farm_options.hpp"
+#include "parakit/patterns/farm_report.hpp"
 
 namespace parakit::detail {
 
@@ -45,18 +49,20 @@ struct FarmRank {
   Backoff backoff;
 
   bool stop_signalled() const { return options.stop_requested && options.stop_requested(); }
-  void idle() {
+  /// Waits a little for something to do; whether it slept (rather than spun).
+  bool idle() {
     const auto nap = backoff.idle();
-    if (nap.count() == 0) return;
+    if (nap.count() == 0) return false;
     if (!comm.is_mpi() || comm.size() == 1) {
       // No messages to poll: sleep until an executor hands over results (or a stop
       // signal is due to be noticed).
       if (local && !inline_exec) {
         local->wait(std::chrono::milliseconds(20));
-        return;
+        return true;
       }
     }
     std::this_thread::sleep_for(nap);
+    return true;
   }
 };
 
@@ -68,11 +74,23 @@ class MasterLoop {
  public:
   MasterLoop(FarmRank<Task, Result, Fn>& self, FarmMaster<Task, Result, Tasks, Sink>& master,
              const std::vector<int>& slots)
-      : self_(self), master_(master), slots_(slots), comm_(self.comm), ranks_(comm_.size()) {
-    if (ranks_ > 1) sends_.emplace(comm_);
+      : self_(self),
+        master_(master),
+        slots_(slots),
+        comm_(self.comm),
+        ranks_(comm_.size()),
+        per_task_(static_cast<std::size_t>(ranks_)) {
+    if (ranks_ > 1) {
+      sends_.emplace(comm_);
+      self_.backoff = Backoff(Backoff::master());
+    }
   }
 
-  void run() {
+  /// Runs the farm to its end; what the loop cost.
+  MasterStats run() {
+    const TimerSlack slack(ranks_ > 1 ? std::chrono::microseconds(1)
+                                      : std::chrono::microseconds(0));
+    const double cpu_start = thread_cpu_seconds();
     ProgressLine progress(self_.options.progress, self_.options.label, master_.total(),
                           master_.finished_tasks());
     for (int r = 1; r < ranks_; ++r) refill_remote(r);
@@ -86,20 +104,60 @@ class MasterLoop {
       progress.update(master_.finished_tasks());
       if (master_.finished()) break;
       if (active) {
-        self_.backoff.reset();
+        end_idle();
       } else {
-        self_.idle();
+        if (idle_since_ < 0) idle_since_ = thread_cpu_seconds();
+        if (self_.idle()) ++stats_.naps;
       }
     }
+    end_idle();
     stop_workers();
     progress.finish(master_.finished_tasks());
+    stats_.cpu_seconds = thread_cpu_seconds() - cpu_start;
+    return stats_;
   }
 
  private:
-  /// Chunks an endpoint may hold at once: in_flight per executor slot.
+  /// Work each worker rank holds queued, in seconds of its tasks: four times the master's
+  /// longest nap (Backoff::master), so its reaction time stays hidden while it answers other
+  /// workers too, and small beside a run, since it bounds how unevenly the last tasks end.
+  static constexpr double kQueueCover = 2e-3;
+  static constexpr std::size_t kMaxQueuedPerSlot = 256;  // tasks, for the fastest tasks
+
+  /// Chunks an endpoint may hold at once: in_flight per executor slot, and for a worker rank
+  /// at least kQueueCover seconds of work at the rate its tasks take, so its queue never runs
+  /// dry while its results travel to this loop and new work travels back.
   std::size_t limit_for(int endpoint) const {
-    return static_cast<std::size_t>(self_.options.in_flight) *
-           static_cast<std::size_t>(slots_[static_cast<std::size_t>(endpoint)]);
+    const auto slots = static_cast<std::size_t>(slots_[static_cast<std::size_t>(endpoint)]);
+    const std::size_t chunks = static_cast<std::size_t>(self_.options.in_flight) * slots;
+    const double seconds = per_task_[static_cast<std::size_t>(endpoint)].seconds;
+    if (endpoint == 0 || seconds <= 0) return chunks;
+    const double tasks = std::min(kQueueCover * static_cast<double>(slots) / seconds,
+                                  static_cast<double>(kMaxQueuedPerSlot * slots));
+    const auto chunk = static_cast<double>(std::max<std::uint64_t>(1, self_.options.chunk.size));
+    return std::max(chunks, static_cast<std::size_t>(std::ceil(tasks / chunk)));
+  }
+
+  /// Ends a stretch of polling that found nothing: its CPU time is idle time.
+  void end_idle() {
+    self_.backoff.reset();
+    if (idle_since_ < 0) return;
+    stats_.idle_cpu_seconds += thread_cpu_seconds() - idle_since_;
+    idle_since_ = -1;
+  }
+
+  /// A worker's time per task, from the busy time it reports with its results.
+  struct TaskTime {
+    std::uint64_t busy_ns = 0;  // as last reported (cumulative)
+    double seconds = 0;         // moving average; 0: not known yet
+  };
+  void observe(int rank, std::uint64_t busy_ns, std::uint32_t items) {
+    TaskTime& t = per_task_[static_cast<std::size_t>(rank)];
+    const std::uint64_t delta = busy_ns - std::min(busy_ns, t.busy_ns);
+    t.busy_ns = std::max(busy_ns, t.busy_ns);
+    if (items == 0) return;
+    const double sample = 1e-9 * static_cast<double>(delta) / items;
+    t.seconds = t.seconds == 0 ? sample : 0.75 * t.seconds + 0.25 * sample;
   }
 
   // The local executors share one queue, so how deep it is does not change how evenly they
@@ -169,9 +227,12 @@ class MasterLoop {
       const auto envelope = comm_.try_receive(message_, Comm::kAnySource, kTagResults);
       if (!envelope) break;
       active = true;
+      ++stats_.requests;
       io::Decoder in(message_);
       const bool worker_stopping = in.raw<std::uint8_t>() != 0;
+      const auto busy_ns = in.raw<std::uint64_t>();
       const auto items = in.raw<std::uint32_t>();
+      observe(envelope->source, busy_ns, items);
       for (std::uint32_t i = 0; i < items; ++i) complete_from(in);
       const auto closes = in.raw<std::uint32_t>();
       for (std::uint32_t i = 0; i < closes; ++i) master_.close_chunk(in.raw<std::uint64_t>());
@@ -206,6 +267,7 @@ class MasterLoop {
     if (self_.inline_exec && self_.local->run_one()) active = true;
     if (self_.local->collect(outcomes_, closed_)) {
       active = true;
+      ++stats_.requests;
       for (auto& o : outcomes_) {
         master_.complete(o.id, o.attempt, o.kind, o.value ? &*o.value : nullptr, {}, o.error);
       }
@@ -237,12 +299,16 @@ class MasterLoop {
   std::vector<std::byte> message_;
   std::vector<Outcome<Result>> outcomes_;
   std::vector<std::uint64_t> closed_;
+  std::vector<TaskTime> per_task_;  // per rank
+  MasterStats stats_;
+  double idle_since_ = -1;  // thread CPU time when the current idle stretch began; -1: busy
 };
 
 template <class Task, class Result, class Fn, class Tasks, class Sink>
-void run_master(FarmRank<Task, Result, Fn>& self, FarmMaster<Task, Result, Tasks, Sink>& master,
-                const std::vector<int>& slots) {
-  MasterLoop<Task, Result, Fn, Tasks, Sink>(self, master, slots).run();
+MasterStats run_master(FarmRank<Task, Result, Fn>& self,
+                       FarmMaster<Task, Result, Tasks, Sink>& master,
+                       const std::vector<int>& slots) {
+  return MasterLoop<Task, Result, Fn, Tasks, Sink>(self, master, slots).run();
 }
 
 /// One kTagWork message: the executor slot its chunk is for (-1: any) and the chunk's jobs.
@@ -270,12 +336,15 @@ WorkMessage<Task> decode_work(const std::vector<std::byte>& message) {
   return work;
 }
 
-/// A kTagResults message: whether this worker is stopping, its outcomes (id, attempt, kind,
-/// then the value or the error text), and the chunks it has finished.
+/// A kTagResults message: whether this worker is stopping, the time its executors have spent
+/// in tasks so far (ns), its outcomes (id, attempt, kind, then the value or the error text),
+/// and the chunks it has finished.
 template <class Result>
-void encode_results(io::Encoder& out, bool stopping, const std::vector<Outcome<Result>>& outcomes,
+void encode_results(io::Encoder& out, bool stopping, std::uint64_t busy_ns,
+                    const std::vector<Outcome<Result>>& outcomes,
                     const std::vector<std::uint64_t>& closed) {
   out.raw(static_cast<std::uint8_t>(stopping ? 1 : 0));
+  out.raw(busy_ns);
   out.raw(static_cast<std::uint32_t>(outcomes.size()));
   for (const auto& o : outcomes) {
     out.raw(o.id);
@@ -331,7 +400,7 @@ void run_worker(FarmRank<Task, Result, Fn>& self) {
       active = true;
       std::vector<std::byte> buffer = sends.buffer();
       io::Encoder out(buffer);
-      encode_results(out, stopping, outcomes, closed);
+      encode_results(out, stopping, self.local->busy_ns(), outcomes, closed);
       sends.send(std::move(buffer), 0, kTagResults);
       told_master = told_master || stopping;
     }
