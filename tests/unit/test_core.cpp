@@ -1,10 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "parakit/core/error.hpp"
 #include "parakit/core/fault.hpp"
 #include "parakit/core/parse.hpp"
 #include "parakit/core/partition.hpp"
 #include "parakit/core/system.hpp"
+#include "parakit/core/timer.hpp"
+#include "parakit/patterns/detail/backoff.hpp"
 #include "parakit/runtime/environment.hpp"
 
 namespace parakit {
@@ -119,6 +124,36 @@ TEST(Fault, PlansParseSiteHitKindAndRank) {
     EXPECT_FALSE(planned_fault("load", 2)) << bad;
   }
   unsetenv("PARAKIT_FAULT");
+}
+
+// The thread CPU clock counts work, not sleep.
+TEST(Timer, ThreadCpuSecondsCountsWorkNotSleep) {
+  const double start = thread_cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const double slept = thread_cpu_seconds() - start;
+  EXPECT_LT(slept, 0.02);
+  volatile double x = 0;
+  const Stopwatch wall;
+  while (wall.seconds() < 0.05) x = x + 1;
+  EXPECT_GT(thread_cpu_seconds() - start - slept, 0.01);
+}
+
+// Spin, then nap; the master's naps stay under its cap, the worker's grow to 1 ms.
+TEST(Backoff, SpinsThenNapsWithinThePolicy) {
+  using std::chrono::microseconds;
+  for (const auto& policy : {detail::Backoff::worker(), detail::Backoff::master()}) {
+    detail::Backoff backoff(policy);
+    EXPECT_EQ(backoff.idle(), microseconds(0));  // the first poll spins
+    const Stopwatch wall;
+    microseconds nap(0);
+    while (wall.seconds() < 0.02) nap = backoff.idle();
+    EXPECT_GE(nap, policy.first_nap);
+    EXPECT_LE(nap, policy.max_nap);
+    backoff.reset();
+    EXPECT_EQ(backoff.idle(), microseconds(0));
+  }
+  EXPECT_EQ(detail::Backoff::worker().max_nap, microseconds(1000));
+  EXPECT_LT(detail::Backoff::master().max_nap, detail::Backoff::worker().max_nap);
 }
 
 }  // namespace

@@ -79,7 +79,7 @@ class MasterLoop {
         slots_(slots),
         comm_(self.comm),
         ranks_(comm_.size()),
-        per_task_(static_cast<std::size_t>(ranks_)) {
+        endpoints_(static_cast<std::size_t>(ranks_)) {
     if (ranks_ > 1) {
       sends_.emplace(comm_);
       self_.backoff = Backoff(Backoff::master());
@@ -107,7 +107,7 @@ class MasterLoop {
         end_idle();
       } else {
         if (idle_since_ < 0) idle_since_ = thread_cpu_seconds();
-        if (self_.idle()) ++stats_.naps;
+        if (wait()) ++stats_.naps;
       }
     }
     end_idle();
@@ -123,6 +123,9 @@ class MasterLoop {
   /// workers too, and small beside a run, since it bounds how unevenly the last tasks end.
   static constexpr double kQueueCover = 2e-3;
   static constexpr std::size_t kMaxQueuedPerSlot = 256;  // tasks, for the fastest tasks
+  /// How long before a worker could run dry the master wakes: a wake-up's lateness on a busy
+  /// node and one round trip.
+  static constexpr double kWakeMargin = 300e-6;
 
   /// Chunks an endpoint may hold at once: in_flight per executor slot, and for a worker rank
   /// at least kQueueCover seconds of work at the rate its tasks take, so its queue never runs
@@ -130,7 +133,7 @@ class MasterLoop {
   std::size_t limit_for(int endpoint) const {
     const auto slots = static_cast<std::size_t>(slots_[static_cast<std::size_t>(endpoint)]);
     const std::size_t chunks = static_cast<std::size_t>(self_.options.in_flight) * slots;
-    const double seconds = per_task_[static_cast<std::size_t>(endpoint)].seconds;
+    const double seconds = endpoints_[static_cast<std::size_t>(endpoint)].task_seconds;
     if (endpoint == 0 || seconds <= 0) return chunks;
     const double tasks = std::min(kQueueCover * static_cast<double>(slots) / seconds,
                                   static_cast<double>(kMaxQueuedPerSlot * slots));
@@ -146,18 +149,57 @@ class MasterLoop {
     idle_since_ = -1;
   }
 
-  /// A worker's time per task, from the busy time it reports with its results.
-  struct TaskTime {
+  /// What the master knows of an endpoint's queue: the tasks it holds, how long they take
+  /// (from the busy time it reports) and when it last heard from or sent to it.
+  struct Endpoint {
     std::uint64_t busy_ns = 0;  // as last reported (cumulative)
-    double seconds = 0;         // moving average; 0: not known yet
+    double task_seconds = 0;    // moving average; 0: not known yet
+    std::uint64_t holds = 0;    // tasks sent and not yet come back
+    std::chrono::steady_clock::time_point contact;
   };
-  void observe(int rank, std::uint64_t busy_ns, std::uint32_t items) {
-    TaskTime& t = per_task_[static_cast<std::size_t>(rank)];
-    const std::uint64_t delta = busy_ns - std::min(busy_ns, t.busy_ns);
-    t.busy_ns = std::max(busy_ns, t.busy_ns);
+  void sent(int endpoint, std::uint64_t tasks) {
+    Endpoint& e = endpoints_[static_cast<std::size_t>(endpoint)];
+    e.holds += tasks;
+    e.contact = std::chrono::steady_clock::now();
+  }
+  void observe(int endpoint, std::uint64_t busy_ns, std::size_t items) {
+    Endpoint& e = endpoints_[static_cast<std::size_t>(endpoint)];
+    const std::uint64_t delta = busy_ns - std::min(busy_ns, e.busy_ns);
+    e.busy_ns = std::max(busy_ns, e.busy_ns);
+    e.holds -= std::min<std::uint64_t>(e.holds, items);
+    e.contact = std::chrono::steady_clock::now();
     if (items == 0) return;
-    const double sample = 1e-9 * static_cast<double>(delta) / items;
-    t.seconds = t.seconds == 0 ? sample : 0.75 * t.seconds + 0.25 * sample;
+    const double sample = 1e-9 * static_cast<double>(delta) / static_cast<double>(items);
+    e.task_seconds = e.task_seconds == 0 ? sample : 0.75 * e.task_seconds + 0.25 * sample;
+  }
+
+  /// How long the master may sleep: the backoff's nap, or longer (up to 2 ms) until shortly
+  /// before the first endpoint could run out of queued work (what it holds at its pace, less
+  /// the time since it was last heard of).
+  std::chrono::microseconds nap_for(std::chrono::microseconds backoff) const {
+    using std::chrono::microseconds;
+    const auto now = std::chrono::steady_clock::now();
+    double runway = std::numeric_limits<double>::infinity();
+    for (std::size_t i = 0; i < endpoints_.size(); ++i) {
+      const Endpoint& e = endpoints_[i];
+      if (e.holds == 0 || e.task_seconds <= 0 || slots_[i] <= 0) continue;
+      const double left = static_cast<double>(e.holds) * e.task_seconds / slots_[i] -
+                          std::chrono::duration<double>(now - e.contact).count();
+      runway = std::min(runway, left);
+    }
+    if (runway == std::numeric_limits<double>::infinity()) return backoff;
+    const auto until = microseconds(static_cast<std::int64_t>(1e6 * (runway - kWakeMargin)));
+    return std::clamp(until, backoff, std::max(backoff, microseconds(2000)));
+  }
+
+  /// Nothing arrived: spin a little, then sleep (nap_for; on one rank, until the local
+  /// executors hand over results). Whether it slept.
+  bool wait() {
+    if (ranks_ == 1) return self_.idle();
+    const auto nap = self_.backoff.idle();
+    if (nap.count() == 0) return false;
+    std::this_thread::sleep_for(nap_for(nap));
+    return true;
   }
 
   // The local executors share one queue, so how deep it is does not change how evenly they
@@ -177,6 +219,7 @@ class MasterLoop {
     if (!self_.local) return;
     int slot = -1;
     while (master_.next_chunk(0, local_limit(), plan_)) {
+      sent(0, plan_.size());
       if (plan_.slot != slot) {
         self_.local->push(std::move(local_jobs_), slot);
         local_jobs_.clear();
@@ -208,6 +251,7 @@ class MasterLoop {
         }
       }
       sends_->send(std::move(buffer), rank, kTagWork);
+      sent(rank, plan_.size());
     }
   }
 
@@ -268,6 +312,7 @@ class MasterLoop {
     if (self_.local->collect(outcomes_, closed_)) {
       active = true;
       ++stats_.requests;
+      observe(0, self_.local->busy_ns(), outcomes_.size());
       for (auto& o : outcomes_) {
         master_.complete(o.id, o.attempt, o.kind, o.value ? &*o.value : nullptr, {}, o.error);
       }
@@ -299,7 +344,7 @@ class MasterLoop {
   std::vector<std::byte> message_;
   std::vector<Outcome<Result>> outcomes_;
   std::vector<std::uint64_t> closed_;
-  std::vector<TaskTime> per_task_;  // per rank
+  std::vector<Endpoint> endpoints_;  // per rank
   MasterStats stats_;
   double idle_since_ = -1;  // thread CPU time when the current idle stretch began; -1: busy
 };
