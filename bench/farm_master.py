@@ -72,9 +72,14 @@ def main():
     if len({r["checksum"] for r in rows}) != 1:
         sys.exit("checksums differ between rank counts")
     c = max(r["cpu_per_request_seconds"] for r in rows)
-    growth = rows[-1]["cpu_per_request_seconds"] / rows[0]["cpu_per_request_seconds"]
-    print(f"c = {1e6 * c:.2f} us per request (largest); ratio {rows[-1]['ranks']} to "
-          f"{rows[0]['ranks']} ranks: {growth:.2f}")
+    # Growth with the number of workers (ranks - 1): the least-squares slope of c against it.
+    xs = [r["ranks"] - 1 for r in rows]
+    ys = [r["cpu_per_request_seconds"] for r in rows]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    growth = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx > 0 else 0.0
+    print(f"c = {1e6 * min(ys):.2f} .. {1e6 * c:.2f} us per request; slope against workers "
+          f"{1e9 * growth:+.1f} ns per added worker ({100 * growth / my:+.1f}% of the mean c)")
     print("model: load U = W c / (k t); one master serves W* = k t / c workers")
     for t, k, w in ((mean_task, 1, 15), (1e-3, 1, 1000), (1e-3, 8, 1000), (1e-4, 1, 64)):
         load, served, bound = model(c, t, k, w)
@@ -83,7 +88,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"tasks": args.tasks, "cost": args.cost, "reps": args.reps,
-                       "c_seconds": c, "growth": growth, "rows": rows}, f, indent=1)
+                       "c_seconds": c, "slope_seconds_per_worker": growth, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":
