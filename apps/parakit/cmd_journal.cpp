@@ -1,11 +1,15 @@
 // parakit journal: what a farm's journal says (counts, first failures, throughput, ETA while
 // the farm runs), and its tasks exported as CSV or JSON lines. Reads only; never waits for
 // or disturbs the farm writing it.
+#include <algorithm>
+#include <charconv>
 #include <cinttypes>
 #include <cstdio>
 #include <ctime>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "cli.hpp"
@@ -33,99 +37,182 @@ std::string hex64(std::uint64_t value) {
   return buffer;
 }
 
-/// "2026-12-08T02:04:16.123Z" (UTC, milliseconds).
+/// "2026-12-08T02:04:16.123Z" (UTC, milliseconds). Remembers the last second's text: rows
+/// come in time order.
 std::string iso_time(std::int64_t ns) {
-  const std::time_t seconds = static_cast<std::time_t>(ns / 1000000000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[48];
-  const std::size_t n = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &utc);
-  std::snprintf(buffer + n, sizeof buffer - n, ".%03dZ", static_cast<int>(ns / 1000000 % 1000));
-  return buffer;
+  static thread_local std::int64_t cached_second = -1;
+  static thread_local std::string cached_text;
+  const std::int64_t second = ns / 1000000000;
+  if (second != cached_second) {
+    const auto seconds = static_cast<std::time_t>(second);
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    char buffer[32];
+    cached_text.assign(buffer, std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &utc));
+    cached_second = second;
+  }
+  char millis[8];
+  std::snprintf(millis, sizeof millis, ".%03dZ", static_cast<int>(ns / 1000000 % 1000));
+  return cached_text + millis;
 }
 
 nlohmann::json optional_time(const std::optional<std::int64_t>& ns) {
   return ns ? nlohmann::json(iso_time(*ns)) : nlohmann::json(nullptr);
 }
 
-/// A row as one JSON object: the export's lines and the summary's failures.
-nlohmann::json row_json(const workloads::JournalRow& row, workloads::JournalResultType type) {
+/// One field of a row: nothing (null, an empty CSV field), text, or a number.
+using Value = std::variant<std::monostate, std::string, std::int64_t, std::uint64_t, double>;
+struct Field {
+  const char* name;
+  Value value;
+};
+
+Value text_or_null(const std::string& text) {
+  return text.empty() ? Value{} : Value{text};
+}
+
+/// A task's row, the same columns for every row of one result type: the export's lines
+/// and the summary's failures.
+std::vector<Field> row_fields(const workloads::JournalRow& row, workloads::JournalResultType type) {
   const bool timed = row.completed_ns != 0;
-  nlohmann::json out{
+  std::vector<Field> out{
       {"id", row.id},
-      {"status", to_string(row.status)},
-      {"attempts", row.attempts != 0 ? nlohmann::json(row.attempts) : nlohmann::json(nullptr)},
-      {"completed_ns", timed ? nlohmann::json(row.completed_ns) : nlohmann::json(nullptr)},
-      {"completed", timed ? nlohmann::json(iso_time(row.completed_ns)) : nlohmann::json(nullptr)},
-      {"runtime_seconds", row.runtime_ns != 0
-                              ? json_double(static_cast<double>(row.runtime_ns) * 1e-9)
-                              : nlohmann::json(nullptr)}};
+      {"status", std::string(to_string(row.status))},
+      {"attempts", row.attempts != 0 ? Value{std::uint64_t{row.attempts}} : Value{}},
+      {"completed_ns", timed ? Value{std::int64_t{row.completed_ns}} : Value{}},
+      {"completed", timed ? Value{iso_time(row.completed_ns)} : Value{}},
+      {"runtime_seconds",
+       row.runtime_ns != 0 ? Value{static_cast<double>(row.runtime_ns) / 1e9} : Value{}}};
   if (type == workloads::JournalResultType::command) {
     const auto& c = row.command;
-    const auto text = [&](const std::string& value) {
-      return c && !value.empty() ? nlohmann::json(value) : nlohmann::json(nullptr);
-    };
-    out["exit_code"] = c ? nlohmann::json(c->exit_code) : nlohmann::json(nullptr);
-    out["signal"] = c ? nlohmann::json(c->signal) : nlohmann::json(nullptr);
-    out["host"] = c ? text(c->host) : nlohmann::json(nullptr);
-    out["command"] = c ? text(c->command) : nlohmann::json(nullptr);
-    out["stdout"] = c ? text(c->stdout_path) : nlohmann::json(nullptr);
-    out["stderr"] = c ? text(c->stderr_path) : nlohmann::json(nullptr);
+    out.push_back({"exit_code", c ? Value{std::int64_t{c->exit_code}} : Value{}});
+    out.push_back({"signal", c ? Value{std::int64_t{c->signal}} : Value{}});
+    out.push_back({"host", c ? text_or_null(c->host) : Value{}});
+    out.push_back({"command", c ? text_or_null(c->command) : Value{}});
+    out.push_back({"stdout", c ? text_or_null(c->stdout_path) : Value{}});
+    out.push_back({"stderr", c ? text_or_null(c->stderr_path) : Value{}});
+  } else if (type == workloads::JournalResultType::encoded || row.result.empty()) {
+    out.push_back({"result", text_or_null(row.result)});  // hex
   } else {
-    out["result"] = row.error.empty() ? nlohmann::json(row.result) : nlohmann::json(nullptr);
+    std::uint64_t number = 0;
+    std::from_chars(row.result.data(), row.result.data() + row.result.size(), number);
+    out.push_back({"result", number});
   }
-  out["error"] = row.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(row.error);
+  out.push_back({"error", text_or_null(row.error)});
   return out;
 }
 
-/// One CSV field: quoted when it holds a comma, quote or line break.
-std::string csv_field(const nlohmann::json& value) {
-  if (value.is_null()) return "";
-  std::string text = value.is_string() ? value.get<std::string>() : value.dump();
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
-  std::string out = "\"";
-  for (const char c : text) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
+nlohmann::json value_json(const Value& value) {
+  return std::visit(
+      [](const auto& v) -> nlohmann::json {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+          return nullptr;
+        } else if constexpr (std::is_same_v<T, double>) {
+          return json_double(v);
+        } else {
+          return v;
+        }
+      },
+      value);
 }
 
-std::vector<std::string> csv_columns(workloads::JournalResultType type) {
-  std::vector<std::string> columns{"id",           "status",    "attempts",
-                                   "completed_ns", "completed", "runtime_seconds"};
-  if (type == workloads::JournalResultType::command) {
-    for (const char* name : {"exit_code", "signal", "host", "command", "stdout", "stderr"}) {
-      columns.emplace_back(name);
-    }
+nlohmann::json row_json(const workloads::JournalRow& row, workloads::JournalResultType type) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const Field& field : row_fields(row, type)) out[field.name] = value_json(field.value);
+  return out;
+}
+
+/// A number as the shortest text that reads back the same.
+void append_number(std::string& out, const Value& value) {
+  char buffer[32];
+  const auto [end, error] = std::visit(
+      [&](const auto& v) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::monostate> ||
+                      std::is_same_v<std::decay_t<decltype(v)>, std::string>) {
+          return std::to_chars_result{buffer, std::errc{}};
+        } else {
+          return std::to_chars(buffer, buffer + sizeof buffer, v);
+        }
+      },
+      value);
+  out.append(buffer, end);
+}
+
+/// A JSON string: as it is when it is plain printable ASCII, else through nlohmann::json
+/// (escapes, invalid UTF-8 replaced).
+void append_json_string(std::string& out, const std::string& text) {
+  const bool plain = std::all_of(text.begin(), text.end(), [](char c) {
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  });
+  if (plain) {
+    out += '"';
+    out += text;
+    out += '"';
   } else {
-    columns.emplace_back("result");
+    out += nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
-  columns.emplace_back("error");
-  return columns;
+}
+
+void append_json_line(std::string& out, const std::vector<Field>& fields) {
+  out += '{';
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (i != 0) out += ',';
+    out += '"';
+    out += fields[i].name;
+    out += "\":";
+    const Value& value = fields[i].value;
+    if (std::holds_alternative<std::monostate>(value)) {
+      out += "null";
+    } else if (const auto* text = std::get_if<std::string>(&value)) {
+      append_json_string(out, *text);
+    } else {
+      append_number(out, value);
+    }
+  }
+  out += "}\n";
+}
+
+/// A CSV line; a field is quoted when it holds a comma, quote or line break.
+void append_csv_line(std::string& out, const std::vector<Field>& fields) {
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (i != 0) out += ',';
+    const auto* text = std::get_if<std::string>(&fields[i].value);
+    if (text == nullptr) {
+      append_number(out, fields[i].value);
+    } else if (text->find_first_of(",\"\r\n") == std::string::npos) {
+      out += *text;
+    } else {
+      out += '"';
+      for (const char c : *text) {
+        if (c == '"') out += '"';
+        out += c;
+      }
+      out += '"';
+    }
+  }
+  out += '\n';
 }
 
 /// Writes the rows to an AtomicFile in 1 MiB writes.
 class RowWriter {
  public:
   RowWriter(const std::string& format, const std::string& path, workloads::JournalResultType type)
-      : csv_(format == "csv"), type_(type), file_(path), columns_(csv_columns(type)) {
-    if (csv_) {
-      for (std::size_t i = 0; i < columns_.size(); ++i) buffer_ += (i ? "," : "") + columns_[i];
-      buffer_ += '\n';
+      : csv_(format == "csv"), type_(type), file_(path) {
+    if (!csv_) return;
+    const std::vector<Field> columns = row_fields(workloads::JournalRow{}, type_);
+    for (std::size_t i = 0; i < columns.size(); ++i) {  // the header: the column names
+      buffer_ += i != 0 ? "," : "";
+      buffer_ += columns[i].name;
     }
+    buffer_ += '\n';
   }
   void add(const workloads::JournalRow& row) {
-    const nlohmann::json value = row_json(row, type_);
+    const std::vector<Field> fields = row_fields(row, type_);
     if (csv_) {
-      for (std::size_t i = 0; i < columns_.size(); ++i) {
-        if (i != 0) buffer_ += ',';
-        buffer_ += csv_field(value[columns_[i]]);
-      }
-      buffer_ += '\n';
+      append_csv_line(buffer_, fields);
     } else {
-      buffer_ += value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-      buffer_ += '\n';
+      append_json_line(buffer_, fields);
     }
     ++rows_;
     if (buffer_.size() >= (std::size_t{1} << 20)) flush();
@@ -144,7 +231,6 @@ class RowWriter {
   bool csv_;
   workloads::JournalResultType type_;
   io::AtomicFile file_;
-  std::vector<std::string> columns_;
   std::string buffer_;
   std::uint64_t rows_ = 0;
 };

@@ -219,14 +219,14 @@ class CommandFarm(JournalTest):
         commands = self.path("commands.txt")
         with open(commands, "w") as f:
             f.write("# comment\necho ok {id}\nexit 3\n\nkill -TERM $$\n"
-                    "echo out {#}; echo err >&2; exit 5\n")
+                    "echo out {#}; echo err >&2; exit 5\necho \"a, b\"\n")
         journal = self.path("j")
         logs = self.path("logs")
         farm = self.farm("--commands", commands, "--journal", journal, "--logdir", logs)
         doc = self.inspect(journal)
         for key in ("tasks", "done", "failed", "not_run"):
             self.assertEqual(doc[key], farm[key], key)
-        self.assertEqual((doc["tasks"], doc["done"], doc["failed"]), (4, 1, 3))
+        self.assertEqual((doc["tasks"], doc["done"], doc["failed"]), (5, 2, 3))
         by_id = {f["id"]: f for f in doc["first_failures"]}
         self.assertEqual(sorted(by_id), [2, 4, 5])
         self.assertEqual((by_id[2]["exit_code"], by_id[2]["command"]), (3, "exit 3"))
@@ -242,7 +242,8 @@ class CommandFarm(JournalTest):
         self.assertIn("command echo out 6; echo err >&2; exit 5", text.out)
         self.assertIn(by_id[5]["stderr"], text.out)
         _, rows = self.export(journal, "csv")
-        self.assertEqual(sorted(int(r["id"]) for r in rows), [1, 2, 4, 5])
+        self.assertEqual(sorted(int(r["id"]) for r in rows), [1, 2, 4, 5, 6])
+        self.assertEqual(next(r for r in rows if r["id"] == "6")["command"], 'echo "a, b"')
         row = next(r for r in rows if r["id"] == "1")
         self.assertEqual((row["exit_code"], row["command"]), ("0", "echo ok 1"))
         self.assertGreater(float(row["runtime_seconds"]), 0)

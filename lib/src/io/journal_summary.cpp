@@ -114,35 +114,39 @@ JournalFailure failure_of(const JournalRecord& record) {
   return out;
 }
 
-/// Finished records per completion time over a trailing window, for the throughput.
+/// Finished records per completion time over a trailing window, for the throughput, in
+/// buckets of 1 ms (each with its first time stamp), so that its memory stays bounded (60,000
+/// buckets for 60 s) however many records share the window.
 class RateWindow {
  public:
   explicit RateWindow(double window_s) : window_ns_(static_cast<std::int64_t>(window_s * 1e9)) {}
 
   void add(std::int64_t completed_ns) {
     last_ = std::max(last_, completed_ns);
-    if (!stamps_.empty() && stamps_.back().first == completed_ns) {
-      ++stamps_.back().second;
-    } else {
-      stamps_.emplace_back(completed_ns, 1);
+    if (!buckets_.empty() && buckets_.back().first / kBucketNs == completed_ns / kBucketNs) {
+      ++buckets_.back().second;
+      return;
     }
-    while (stamps_.front().first < last_ - window_ns_) stamps_.pop_front();
+    buckets_.emplace_back(completed_ns, 1);
+    while (buckets_.front().first < last_ - window_ns_) buckets_.pop_front();
   }
 
-  /// Records after the window's first time stamp per second since it; unknown when the
-  /// window holds a single time stamp.
+  /// Records after the window's first bucket per second since that bucket's first time stamp;
+  /// unknown when the window holds a single bucket.
   std::optional<double> rate() const {
-    if (stamps_.empty() || last_ <= stamps_.front().first) return std::nullopt;
+    if (buckets_.empty() || last_ <= buckets_.front().first) return std::nullopt;
     std::uint64_t count = 0;
-    for (const auto& [stamp, n] : stamps_) count += n;
-    count -= stamps_.front().second;
-    return static_cast<double>(count) * 1e9 / static_cast<double>(last_ - stamps_.front().first);
+    for (const auto& [stamp, n] : buckets_) count += n;
+    count -= buckets_.front().second;
+    if (count == 0) return std::nullopt;
+    return static_cast<double>(count) * 1e9 / static_cast<double>(last_ - buckets_.front().first);
   }
 
  private:
+  static constexpr std::int64_t kBucketNs = 1000000;
   std::int64_t window_ns_;
   std::int64_t last_ = std::numeric_limits<std::int64_t>::min();
-  std::deque<std::pair<std::int64_t, std::uint64_t>> stamps_;
+  std::deque<std::pair<std::int64_t, std::uint64_t>> buckets_;
 };
 
 /// The first pass: counts, kept failures, times.
@@ -250,6 +254,7 @@ JournalSummary summarize(const std::string& path, const JournalSummaryOptions& o
   JournalSummary out;
   out.path = path;
   out.running = journal_writer_running(path);
+  out.header = read_journal_header(path);  // the task count sizes the table before the scan
   Summarizer summarizer(out, options, ordinals);
   out.scan =
       scan_journal(path, false, [&](const JournalRecord& record) { summarizer.add(record); });
