@@ -108,6 +108,22 @@ TEST(JournalSummary, CountsEachTaskByTheRecordAResumeKeeps) {
   EXPECT_TRUE(s.first_completed_ns && s.last_completed_ns);
 }
 
+TEST(JournalSummary, MemoryFollowsTheRecordsNotTheHeadersCount) {
+  TempDir dir;
+  const std::string path = dir.file("j");
+  // A header may announce any number of tasks; a table of 2^50 bytes would not fit.
+  write_queue_journal(path, std::uint64_t{1} << 50, {{5, TaskStatus::ok}, {1, TaskStatus::failed}});
+  const JournalSummary s = parakit::io::summarize_journal(path);
+  EXPECT_EQ(s.tasks, std::uint64_t{1} << 50);
+  EXPECT_EQ(s.done, 1u);
+  EXPECT_EQ(s.failed, 1u);
+  EXPECT_EQ(s.not_run, (std::uint64_t{1} << 50) - 2);
+  std::vector<std::uint64_t> ids;
+  parakit::io::visit_deciding_records(path,
+                                      [&](const JournalRecord& r) { ids.push_back(r.task_id); });
+  EXPECT_EQ(ids, (std::vector<std::uint64_t>{5, 1}));
+}
+
 TEST(JournalSummary, KeepsTheLowestFailedIdsEvenWhenALaterSuccessDropsOne) {
   TempDir dir;
   const std::string path = dir.file("j");

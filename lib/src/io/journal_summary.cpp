@@ -45,16 +45,16 @@ bool decides(std::uint8_t current, TaskStatus next) noexcept {
 /// such as a commands file's comment lines).
 class TaskTable {
  public:
-  TaskTable(std::uint64_t tasks, bool ordinals)
-      : status_(static_cast<std::size_t>(tasks), kNoRecord), ordinals_(ordinals) {
-    if (ordinals_) ordinal_.assign(static_cast<std::size_t>(tasks), kNoOrdinal);
-  }
+  /// The dense part grows with the ids seen (doubling), up to `tasks`: a header's count costs
+  /// no memory until records fill it.
+  TaskTable(std::uint64_t tasks, bool ordinals) : dense_limit_(tasks), ordinals_(ordinals) {}
 
   /// Takes a record into account. Returns whether it is now the task's deciding record, and
   /// sets `previous` to the status it replaced (kNoRecord: none).
   bool update(std::uint64_t id, TaskStatus status, std::uint64_t ordinal, std::uint8_t& previous) {
     std::uint8_t* slot = nullptr;
     std::uint64_t* where = nullptr;
+    if (id >= status_.size() && id < dense_limit_) grow(id);
     if (id < status_.size()) {
       slot = &status_[id];
       if (ordinals_) where = &ordinal_[id];
@@ -93,10 +93,18 @@ class TaskTable {
   }
 
  private:
+  void grow(std::uint64_t id) {
+    const std::uint64_t size =
+        std::min(dense_limit_, std::max<std::uint64_t>({id + 1, 2 * status_.size(), 4096}));
+    status_.resize(static_cast<std::size_t>(size), kNoRecord);
+    if (ordinals_) ordinal_.resize(static_cast<std::size_t>(size), kNoOrdinal);
+  }
+
   struct Sparse {
     std::uint8_t status = kNoRecord;
     std::uint64_t ordinal = kNoOrdinal;
   };
+  std::uint64_t dense_limit_;
   std::vector<std::uint8_t> status_;
   std::vector<std::uint64_t> ordinal_;
   std::unordered_map<std::uint64_t, Sparse> sparse_;
