@@ -34,6 +34,7 @@ struct Subcommand {
 /// The tools beside the registered workloads (registry.hpp).
 Subcommand add_info_command(CLI::App& root);
 Subcommand add_bench_command(CLI::App& root);
+Subcommand add_journal_command(CLI::App& root);
 
 /// Sets up the Environment from `common`, runs body(env) and returns the exit code.
 /// Errors all ranks agreed on are printed once (by rank 0); an error only this rank saw is

@@ -41,6 +41,7 @@ int run_cli(int argc, char** argv) {
   }
   commands.push_back(cli::add_bench_command(app));
   commands.push_back(cli::add_info_command(app));
+  commands.push_back(cli::add_journal_command(app));
 
   std::string known;
   bool is_known = argc < 2 || argv[1][0] == '-';

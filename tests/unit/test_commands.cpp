@@ -21,6 +21,7 @@
 
 #include "parakit/core/error.hpp"
 #include "parakit/workloads/commands.hpp"
+#include "temp_dir.hpp"
 
 namespace {
 
@@ -30,24 +31,9 @@ using parakit::TaskStatus;
 using Clock = std::chrono::steady_clock;
 
 /// A fresh directory under TMPDIR, removed with its contents at scope exit.
-class TempDir {
+class TempDir : public parakit::testing::TempDir {
  public:
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "parakit-commands-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
+  TempDir() : parakit::testing::TempDir("parakit-commands") {}
 };
 
 std::string slurp(const fs::path& p) {

@@ -22,6 +22,7 @@
 
 #include "parakit/core/error.hpp"
 #include "parakit/io/journal.hpp"
+#include "temp_dir.hpp"
 
 namespace {
 
@@ -36,23 +37,9 @@ using parakit::io::JournalWriter;
 using parakit::io::scan_journal;
 
 /// A fresh directory under TMPDIR, removed with its contents at scope exit.
-class TempDir {
+class TempDir : public parakit::testing::TempDir {
  public:
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "parakit-journal-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
+  TempDir() : parakit::testing::TempDir("parakit-journal") {}
 };
 
 std::string slurp(const std::string& path) {

@@ -274,14 +274,25 @@ std::uint64_t parse_header(Reader& in, const std::string& path, JournalHeader& h
 }
 
 /// Two runs appending to one journal would interleave records: the writer holds an
-/// exclusive flock for its lifetime (released when the descriptor closes).
+/// exclusive flock for its lifetime (released when the descriptor closes). A lock held for
+/// less than kLockPatience is not a farm's: journal_writer_running (journal_summary.hpp)
+/// holds a shared one for microseconds to see whether a farm runs, so the writer tries again
+/// for a while before it calls the journal in use.
 void lock_exclusively(int fd, const std::string& path) {
-  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return;
-  const int err = errno;
-  if (err == EWOULDBLOCK) {
-    throw InputError("journal " + path + " is in use by another running parakit farm");
+  constexpr auto kLockPatience = std::chrono::milliseconds(250);
+  const auto deadline = std::chrono::steady_clock::now() + kLockPatience;
+  for (;;) {
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return;
+    const int err = errno;
+    if (err == EINTR) continue;
+    if (err != EWOULDBLOCK) {
+      throw InputError("cannot lock journal " + path + ": " + errno_text(err));
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw InputError("journal " + path + " is in use by another running parakit farm");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  throw InputError("cannot lock journal " + path + ": " + errno_text(err));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <optional>
 #include <system_error>
 #include <utility>
@@ -260,6 +261,20 @@ sys::SpawnOptions command_spawn(const CommandTask& task, const Placeholders& her
   return spawn;
 }
 
+/// Records what ran and where its output went (absolute, to be found from any directory).
+void name_command(CommandResult& result, const std::string& command, const std::string& logdir,
+                  std::uint64_t id) {
+  std::string dir = logdir;
+  if (!logdir.starts_with('/')) {
+    std::error_code failed;
+    const std::filesystem::path absolute = std::filesystem::absolute(logdir, failed);
+    if (!failed) dir = absolute.string();  // else no working directory any more: as given
+  }
+  result.command = command;
+  result.stdout_path = command_stdout_path(dir, id);
+  result.stderr_path = command_stderr_path(dir, id);
+}
+
 /// Starts the child; when /bin/sh cannot be started, says why in the task's stderr log
 /// (`err_fd`) and returns none, so that one task fails rather than the farm.
 std::optional<sys::Subprocess> start_child(const sys::SpawnOptions& spawn, int err_fd,
@@ -328,8 +343,10 @@ CommandResult run_command(const CommandTask& task, const Placeholders& where,
     return result;
   }
 
-  const CommandStdio stdio = open_stdio(expand_placeholders(options.logdir, here), task.id);
+  const std::string logdir = expand_placeholders(options.logdir, here);
+  const CommandStdio stdio = open_stdio(logdir, task.id);
   const sys::SpawnOptions spawn = command_spawn(task, here, stdio);
+  name_command(result, spawn.argv.back(), logdir, task.id);
   result.start_time = wall_clock_seconds();
   std::optional<sys::Subprocess> child = start_child(spawn, stdio.err.get(), task.id);
   if (!child) {

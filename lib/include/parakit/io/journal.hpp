@@ -64,6 +64,8 @@ inline constexpr std::uint8_t kJournalVersion = 2;
 struct JournalHeader {
   std::string kind;            ///< what wrote it, e.g. "farm queue" (<= 256 bytes)
   std::uint64_t identity = 0;  ///< of the task list, with `hash`; resume refuses another one
+  /// Tasks in the list (a farm does not count ids it excludes, such as a commands file's
+  /// comment lines; journals written before `parakit journal` existed counted them).
   std::uint64_t task_count = 0;
   std::uint8_t version = kJournalVersion;   ///< 1 or 2 (the magic)
   std::uint8_t record_layout = 2;           ///< 1: id, status, payload; 2: also attempts, times

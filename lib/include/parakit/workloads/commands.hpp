@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <boost/serialization/string.hpp>
+#include <boost/serialization/version.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -76,10 +77,17 @@ struct CommandResult {
   int rank = 0;
   int slot = 1;
   std::uint64_t command_hash = 0;  ///< command_hash() of the task's (unexpanded) command
+  /// The command line as run (placeholders expanded), and its log files (absolute paths;
+  /// empty when it never started). Not in results recorded by parakit 0.1 (class version 0):
+  /// those decode with them empty.
+  std::string command;
+  std::string stdout_path;
+  std::string stderr_path;
 
   template <class Archive>
-  void serialize(Archive& ar, unsigned /*version*/) {
+  void serialize(Archive& ar, unsigned version) {
     ar& status& exit_code& signal& start_time& runtime& host& rank& slot& command_hash;
+    if (version >= 1) ar& command& stdout_path& stderr_path;
   }
 };
 
@@ -158,3 +166,6 @@ class JobLog {
 };
 
 }  // namespace parakit::workloads
+
+// Version 1 added the command line and the log paths; journals keep version 0 records.
+BOOST_CLASS_VERSION(parakit::workloads::CommandResult, 1)

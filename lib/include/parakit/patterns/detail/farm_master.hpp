@@ -22,14 +22,15 @@
 #include "parakit/io/journal.hpp"
 #include "parakit/patterns/detail/farm_executors.hpp"
 #include "parakit/patterns/detail/farm_scheduler.hpp"
+#include "parakit/patterns/farm_journal.hpp"
 #include "parakit/patterns/farm_options.hpp"
 #include "parakit/patterns/farm_report.hpp"
 #include "parakit/patterns/farm_task.hpp"
 
 namespace parakit::detail {
 
-/// Journal payloads start with one byte saying what follows.
-enum class PayloadKind : std::uint8_t { value = 0, error = 1 };
+/// Journal payloads start with one byte saying what follows (patterns/farm_journal.hpp).
+using PayloadKind = FarmPayloadKind;
 
 /// The identity of a task list with a journal's hash: its length and every task's encoding.
 template <class Tasks>
@@ -275,7 +276,7 @@ class FarmMaster {
     }
     if (!exists) {
       journal_.emplace(io::JournalWriter::create(
-          j.path, io::journal_header(j.kind, identity(io::JournalHash::xxh3_64), total_),
+          j.path, io::journal_header(j.kind, identity(io::JournalHash::xxh3_64), total()),
           j.fsync_interval));
       return;
     }
