@@ -17,11 +17,11 @@
 
 #include "parakit/backend/comm.hpp"
 #include "parakit/backend/send_queue.hpp"
+#include "parakit/core/progress.hpp"
 #include "parakit/io/codec.hpp"
 #include "parakit/patterns/detail/backoff.hpp"
 #include "parakit/patterns/detail/farm_executors.hpp"
 #include "parakit/patterns/detail/farm_master.hpp"
-#include "parakit/patterns/detail/farm_progress.hpp"
 #include "parakit/patterns/detail/farm_scheduler.hpp"
 #include "parakit/patterns/farm_options.hpp"
 
@@ -73,8 +73,9 @@ class MasterLoop {
   }
 
   void run() {
-    ProgressLine progress(self_.options.progress, self_.options.label, master_.total(),
-                          master_.finished_tasks());
+    Progress progress({self_.options.progress, self_.options.progress_interval},
+                      self_.options.label, master_.total(), "tasks", ProgressUnit::items,
+                      master_.finished_tasks());
     for (int r = 1; r < ranks_; ++r) refill_remote(r);
     refill_local();
     while (!master_.finished()) {
@@ -92,7 +93,8 @@ class MasterLoop {
       }
     }
     stop_workers();
-    progress.finish(master_.finished_tasks());
+    progress.update(master_.finished_tasks());
+    progress.finish(master_.stopping() ? "stopped" : "finished");
   }
 
  private:
