@@ -564,8 +564,8 @@ void add_bench_options(CLI::App& command, BenchArgs& args) {
                   "compare two runs' --out files (JSON or CSV): OLD NEW; runs nothing")
       ->expected(2);
   add_progress_options(command, args.progress,
-                       "one line per sample: the workload, p and the repetition, with the "
-                       "whole study's ETA");
+                       "samples done of the whole study, the workload, p and repetition being "
+                       "timed, and the study's ETA; the workloads themselves print none");
   add_common_options(command, args.common);
 }
 
