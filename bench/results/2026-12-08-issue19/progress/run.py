@@ -85,7 +85,8 @@ def part2(new, reps=5):
             print(name, backend, times, flush=True)
     json.dump(results, open(os.path.join(HERE, "direct.json"), "w"), indent=1)
     with open(os.path.join(HERE, "direct.txt"), "w") as f:
-        f.write(f"# {reps} alternated runs each; --progress --progress-interval 0.25 (stderr a file)\n")
+        f.write(f"# {reps} alternated runs each; --progress --progress-interval 0.25 "
+                "(stderr a file)\n")
         f.write(f"{'workload':14} {'backend':8} {'off median':>11} {'on median':>11} "
                 f"{'ratio':>6}  off [min, max]        on [min, max]\n")
         for r in results:
