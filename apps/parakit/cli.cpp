@@ -8,8 +8,11 @@
 #include <iostream>
 #include <thread>
 
+#include <unistd.h>
+
 #include "parakit/backend/collective.hpp"
 #include "parakit/core/error.hpp"
+#include "parakit/core/parse.hpp"
 #include "parakit/core/system.hpp"
 
 namespace parakit::cli {
@@ -23,6 +26,28 @@ void add_common_options(CLI::App& command, CommonOptions& options) {
                      "threads per process (default: CPUs in the affinity mask on threads; "
                      "SLURM_CPUS_PER_TASK or 1 per rank under mpi)");
   command.add_flag("--json", options.json, "print one JSON object on stdout (rank 0)");
+}
+
+void add_progress_options(CLI::App& command, ProgressArgs& args, const std::string& share) {
+  std::string help =
+      "a progress line on stderr, printed by rank 0 (default: when stderr is a terminal, "
+      "where it is rewritten in place); never on stdout or in --json";
+  if (!share.empty()) help += "; " + share;
+  command.add_flag("--progress", args.progress, help);
+  command
+      .add_option("--progress-interval", args.interval,
+                  "seconds between --progress lines when stderr is not a terminal (a log)")
+      ->capture_default_str();
+}
+
+ProgressOptions progress_options(const ProgressArgs& args) {
+  ProgressOptions options;
+  options.interval = parse_seconds(args.interval, "--progress-interval");
+  if (!(options.interval > 0)) {
+    throw UsageError("--progress-interval must be positive, got '" + args.interval + "'");
+  }
+  options.enabled = args.progress || isatty(STDERR_FILENO) == 1;
+  return options;
 }
 
 const CLI::Validator& non_negative() {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "parakit/core/progress.hpp"
 #include "parakit/runtime/environment.hpp"
 
 namespace parakit::cli {
@@ -20,6 +21,20 @@ struct CommonOptions {
 };
 
 void add_common_options(CLI::App& command, CommonOptions& options);
+
+/// --progress and --progress-interval, which the long-running commands share.
+struct ProgressArgs {
+  bool progress = false;
+  std::string interval = "10";
+};
+
+/// Adds --progress and --progress-interval to `command`; `share` says, for --help, what rank 0
+/// reports under MPI (empty: nothing to add).
+void add_progress_options(CLI::App& command, ProgressArgs& args, const std::string& share = "");
+
+/// The checked options (UsageError on a bad interval): enabled with --progress or when stderr
+/// is a terminal. The caller also disables them on every rank but the output rank.
+ProgressOptions progress_options(const ProgressArgs& args);
 
 /// Refuses a negative value for an unsigned option, which CLI11 would otherwise wrap
 /// (--seed -1 read as 2^64 - 1).

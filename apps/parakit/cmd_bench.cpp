@@ -20,6 +20,7 @@
 
 #include "parakit/backend/collective.hpp"
 #include "parakit/core/error.hpp"
+#include "parakit/core/progress.hpp"
 #include "parakit/core/system.hpp"
 #include "parakit/io/atomic_file.hpp"
 #include "parakit/io/plot.hpp"
@@ -40,6 +41,8 @@ struct BenchArgs {
   std::vector<std::string> compare;
   bool limits = false;
   bool weak = false;
+  ProgressArgs progress;
+  ProgressOptions progress_options;  // checked, from `progress`
   /// Each registered workload's bench setup, called once the options are parsed.
   std::vector<std::function<BenchSuite()>> suites;
 };
@@ -369,17 +372,33 @@ std::vector<BenchWorkload> bench_workloads(const BenchArgs& args) {
   return workloads;
 }
 
+/// How many samples run_samples takes.
+std::uint64_t sample_count(const std::vector<BenchWorkload>& workloads,
+                           const std::vector<int>& steps, int reps) {
+  std::uint64_t count = 0;
+  for (const int p : steps) {
+    for (const auto& workload : workloads) {
+      if (workload.only_p == 0 || workload.only_p == p) ++count;
+    }
+  }
+  return count * static_cast<std::uint64_t>(reps);
+}
+
 /// Every (rep, p, workload) sample, interleaved: rep-major, then p, then workload. On rank 0.
+/// `progress` counts the samples (its ETA is the whole study's, from the samples so far).
 std::vector<measure::Sample> run_samples(const Comm& world,
                                          std::map<int, std::optional<Team>>& teams,
                                          const std::vector<BenchWorkload>& workloads,
                                          const std::vector<int>& steps, int reps,
-                                         const std::string& backend, const std::string& scaling) {
+                                         const std::string& backend, const std::string& scaling,
+                                         Progress& progress) {
   std::vector<measure::Sample> samples;
   for (int rep = 0; rep < reps; ++rep) {
     for (const int p : steps) {
       for (const auto& workload : workloads) {
         if (workload.only_p > 0 && workload.only_p != p) continue;
+        progress.stage(workload.name + " p=" + std::to_string(p) + " rep " +
+                       std::to_string(rep + 1) + "/" + std::to_string(reps));
         double seconds = 0;
         world.barrier();
         collectively(world, [&] {
@@ -392,6 +411,7 @@ std::vector<measure::Sample> run_samples(const Comm& world,
         });
         if (world.rank() == 0)
           samples.push_back({workload.name, backend, p, rep, seconds, scaling});
+        progress.advance();
       }
     }
   }
@@ -476,8 +496,13 @@ int run_bench(const BenchArgs& args, const std::vector<BenchWorkload>& workloads
   const Comm& world = world_team.comm();
   BenchTeams teams = bench_teams(args, world_team);
   const std::string scaling = args.weak ? "weak" : "strong";
-  const std::vector<measure::Sample> samples =
-      run_samples(world, teams.teams, workloads, teams.steps, args.reps, teams.backend, scaling);
+  ProgressOptions progress_options = args.progress_options;
+  progress_options.enabled = progress_options.enabled && world.rank() == 0 && is_output_rank(env);
+  Progress progress(progress_options, "bench", sample_count(workloads, teams.steps, args.reps),
+                    "samples");
+  const std::vector<measure::Sample> samples = run_samples(
+      world, teams.teams, workloads, teams.steps, args.reps, teams.backend, scaling, progress);
+  progress.finish("finished " + std::to_string(samples.size()) + " samples");
   auto rows = measure::scaling_table(samples);
   auto position = [&](const measure::ScalingRow& r) {  // the order they ran in
     return std::find_if(workloads.begin(), workloads.end(),
@@ -538,6 +563,9 @@ void add_bench_options(CLI::App& command, BenchArgs& args) {
       .add_option("--compare", args.compare,
                   "compare two runs' --out files (JSON or CSV): OLD NEW; runs nothing")
       ->expected(2);
+  add_progress_options(command, args.progress,
+                       "samples done of the whole study, the workload, p and repetition being "
+                       "timed, and the study's ETA; the workloads themselves print none");
   add_common_options(command, args.common);
 }
 
@@ -554,6 +582,7 @@ Subcommand add_bench_command(CLI::App& root) {
               return compare_runs(args->compare[0], args->compare[1], args->common.json);
             }
             if (args->reps < 1) throw UsageError("--reps must be at least 1");
+            args->progress_options = progress_options(args->progress);
             for (const auto& path : args->out) {
               const bool ok =
                   path.size() > 5 && (path.ends_with(".json") || path.ends_with(".csv"));

@@ -43,7 +43,7 @@ struct FarmArgs {
   bool resume_failed = false;
   bool force_resume = false;
   std::string fsync_interval = "1";
-  bool progress = false;
+  ProgressArgs progress;
   int tasks_per_rank = 0;
   std::string timeout = "0";
   std::string kill_grace = "2";
@@ -126,7 +126,9 @@ FarmOptions farm_options(const FarmArgs& args, bool commands, const std::string&
   options.journal.resume_failed = args.resume_failed;
   options.journal.force_resume = args.force_resume;
   options.journal.fsync_interval = parse_seconds(args.fsync_interval, "--fsync-interval");
-  options.progress = args.progress || isatty(STDERR_FILENO) == 1;
+  const ProgressOptions progress = progress_options(args.progress);
+  options.progress = progress.enabled;
+  options.progress_interval = progress.interval;
   options.label = "farm " + demo;
   if (args.tasks_per_rank < 0) throw UsageError("--tasks-per-rank must be positive");
   if (commands) options.slots = args.tasks_per_rank;
@@ -377,8 +379,7 @@ void add_schedule_options(CLI::App& command, FarmArgs& args) {
       .add_option("--fsync-interval", args.fsync_interval,
                   "seconds between journal fsyncs (records are written at once)")
       ->capture_default_str();
-  command.add_flag("--progress", args.progress,
-                   "progress line on stderr (default: when stderr is a terminal)");
+  add_progress_options(command, args.progress);
 }
 
 /// The options of --commands, the shell-command mode.

@@ -44,6 +44,7 @@ struct KdeArgs {
   bool log_density = false;
   bool optimize = false;
   bool compare_naive = false;
+  ProgressArgs progress;
 };
 
 nlohmann::json cv_json(const kde::CvCurve& curve) {
@@ -714,6 +715,7 @@ KdeOptions kde_options(const KdeArgs& args, bool cv_given) {
   if (!args.approx.empty()) parse_approx(args.approx, options);
   options.log_density = args.log_density;
   options.cv_optimize = args.optimize;
+  options.progress = progress_options(args.progress);
   if (options.log_density && options.kernel == kde::Kernel::hypercube) {
     throw UsageError("--log-density is for the smooth kernels (a hypercube density is a count)");
   }
@@ -732,6 +734,7 @@ Report run_kde_command(Team& team, KdeOptions options, const KdeArgs& args, bool
                                                has_counts(options), options.log_density);
     options.on_block = [&](const workloads::DensityBlock& block) { outputs->add(block); };
   });
+  options.progress.enabled = options.progress.enabled && is_output_rank(team);
   const KdeResult result = workloads::run_kde(team, options);
   // Every rank's peak resident set, for the memory model (rank 0 prints them).
   const auto peak_rss = team.comm().gather(peak_rss_bytes(), 0);
@@ -767,6 +770,10 @@ std::function<TeamRun()> add_kde_options(CLI::App& command, const CommonOptions&
   add_method_options(command, *args);
   add_sample_options(command, *args);
   add_output_options(command, *args);
+  add_progress_options(command, args->progress,
+                       "query points done (the grid's or --points'), then the CV's query "
+                       "blocks and ring steps; under MPI rank 0 reports its own share of the "
+                       "work (the shares are balanced)");
   // An empty value ("--widths ''") is an error, not the default.
   const CLI::Validator non_empty(
       [](std::string& value) { return value.empty() ? std::string("must not be empty") : ""; }, "",

@@ -31,6 +31,7 @@ struct SumArgs {
   std::string mode = "fast";
   int repeat = 1;
   std::string save_data;
+  ProgressArgs progress;
 };
 
 std::string summary(const workloads::SumOptions& options, const workloads::SumResult& result,
@@ -188,6 +189,9 @@ std::function<TeamRun()> add_sum_options(CLI::App& command, const CommonOptions&
       ->capture_default_str();
   command.add_option("--save-data", args->save_data,
                      "also write the generated array to this .npy file (one process only)");
+  add_progress_options(command, args->progress,
+                       "shown for a streamed --input (bytes read, GB/s); under MPI it is rank "
+                       "0's own part of the file (the parts are equal)");
 
   return [args] {
     auto options = std::make_shared<workloads::SumOptions>();
@@ -199,6 +203,7 @@ std::function<TeamRun()> add_sum_options(CLI::App& command, const CommonOptions&
     options->memory_budget = args->memory_budget;
     if (args->repeat < 1) throw UsageError("--repeat must be at least 1");
     options->repeat = args->repeat;
+    options->progress = progress_options(args->progress);
     if (options->input.empty()) options->n = parse_count(args->n, "--n");
     if (!args->save_data.empty() && !options->input.empty()) {
       throw UsageError("--save-data writes generated data; it cannot be used with --input");
@@ -209,7 +214,9 @@ std::function<TeamRun()> add_sum_options(CLI::App& command, const CommonOptions&
           throw UsageError("--save-data needs a single process (use --backend threads)");
         }
       });
-      const workloads::SumResult result = workloads::run_sum(team, *options);
+      workloads::SumOptions run_options = *options;
+      run_options.progress.enabled = options->progress.enabled && is_output_rank(team);
+      const workloads::SumResult result = workloads::run_sum(team, run_options);
       if (!args->save_data.empty()) {
         std::vector<double> values(result.n);
         data::generate(options->dist, options->seed, 0, values);

@@ -27,6 +27,7 @@ constexpr Term kTerms[] = {
     {"CostSpec", "--cost"},
     {"CostMode", "--cost-mode"},
     {"SumOptions::input", "--input"},
+    {"ProgressOptions::interval", "--progress-interval"},
     {"KdeOptions::algo", "--algo"},
     {"KdeOptions::bandwidth", "--bandwidth"},
     {"KdeOptions::cv", "--cv"},

@@ -68,6 +68,13 @@ CASES = [
     ("unknown-option", ["sum", "--bogus"], {}, "--bogus"),
     ("unknown-backend", ["sum", "--backend", "gpu"], {}, "backend 'gpu'"),
     ("threads-zero", ["sum", "--threads", "0"], {}, "--threads"),
+    ("progress-interval-zero", ["sum", "--progress-interval", "0"], {}, "--progress-interval"),
+    ("progress-interval-negative", ["kde", "--progress-interval", "-1"], {},
+     "--progress-interval"),
+    ("progress-interval-garbage", ["farm", "--demo", "queue", "--progress-interval", "often"],
+     {}, "--progress-interval"),
+    ("progress-interval-bench-zero", ["bench", "pi", "--progress-interval", "0s"], {},
+     "--progress-interval"),
     ("threads-negative", ["sum", "--threads", "-3"], {}, "--threads"),
     ("threads-not-a-number", ["sum", "--threads", "many"], {}, "--threads"),
     # --- sum --------------------------------------------------------------------------------

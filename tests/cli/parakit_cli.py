@@ -111,6 +111,49 @@ def wait_for_progress(proc, at_least, timeout=60):
                          f"{read_text(proc.stderr_path)[-500:]}")
 
 
+# --progress with a line every 50 ms on a pipe: the tests of each command's progress lines.
+FAST_PROGRESS = ["--progress", "--progress-interval", "0.05"]
+
+
+def progress_lines(test, err, label):
+    """The progress lines of `label` in stderr text `err`, after checking them: each one a
+    whole line ("label: done/total (x%) ..."), none rewritten with "\r" (stderr is a pipe), the
+    last one (only) saying what finished. Returns them."""
+    test.assertNotIn("\r", err)
+    test.assertTrue(err.endswith("\n"), err[-300:])
+    lines = [line for line in err.splitlines() if line.startswith(label + ": ")]
+    test.assertTrue(lines, err[-500:])
+    final = [line for line in lines if re.match(re.escape(label) + r": finished\b", line)]
+    test.assertEqual(final, lines[-1:], err[-800:])
+    for line in lines:  # counts, or amounts in MB or GB
+        test.assertRegex(line, r": (\d+|\d+\.\d\d)/(\d+|\d+\.\d\d)( [MG]B)? \(\d+\.\d%\)")
+    return lines
+
+
+def run_on_terminal(args, timeout=120):
+    """Runs parakit with stderr on a pseudo-terminal (stdout a pipe); returns (code, stdout,
+    what the terminal received)."""
+    import pty  # POSIX only, as is the rest
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([BIN] + list(args), stdout=subprocess.PIPE, stderr=slave, env=ENV)
+    os.close(slave)
+    received = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's last writer has gone
+            break
+        if not chunk:
+            break
+        received += chunk
+    os.close(master)
+    out = proc.stdout.read()
+    proc.stdout.close()
+    proc.wait(timeout=timeout)
+    return proc.returncode, out.decode(), received.decode(errors="replace")
+
+
 def finish(proc, timeout=60):
     """Waits for a start()ed process and returns its Run (seconds counted from start()). If it
     is still running after `timeout` seconds it gets SIGTERM, then SIGKILL, and

@@ -9,7 +9,7 @@ import struct
 import tempfile
 import unittest
 
-from parakit_cli import HANG_SECONDS, assert_took_less, run
+from parakit_cli import FAST_PROGRESS, HANG_SECONDS, assert_took_less, progress_lines, run
 
 TINY = ["--reps", "2", "--n", "2^16", "--farm-tasks", "20", "--farm-cost", "uniform:0.1ms:0.1ms",
         "--kde-samples", "400", "--kde-grid", "10x10", "--pi-samples", "2^14"]
@@ -258,6 +258,23 @@ class BenchHarness(unittest.TestCase):
                               "(apt-get install gnuplot-nox)"])
             assert_took_less(self, r.seconds, 30, "the refusal")
             self.assertEqual(os.listdir(tmp), [])
+
+
+class BenchProgress(unittest.TestCase):
+    def test_one_line_per_interval_and_the_study_finished(self):
+        for ranks in [None, 2]:
+            r = run(["bench", "kde-grid", "pi", "--json", "--max-p", "2"] + TINY + FAST_PROGRESS,
+                    ranks=ranks, timeout=HANG_SECONDS)
+            self.assertEqual(r.code, 0, r.err)
+            doc = r.json()  # stdout: the JSON document alone
+            samples = len(doc["samples"])
+            lines = progress_lines(self, r.err, "bench")
+            self.assertRegex(lines[-1], rf"^bench: finished {samples} samples: "
+                                        rf"{samples}/{samples} \(100\.0%\)")
+            for line in lines[:-1]:
+                self.assertRegex(line, r"^bench: \d+/\d+ \(\d+\.\d%\)  (kde-grid|pi) p=[12] "
+                                       r"rep [12]/2  .* samples/s  ETA ")
+            self.assertEqual(r.err.count("bench: finished"), 1, r.err)
 
 
 if __name__ == "__main__":

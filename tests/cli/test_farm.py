@@ -18,15 +18,17 @@ import uuid
 
 import farm_reference as ref
 from farm_reference import Journal
-from parakit_cli import (HANG_SECONDS, REPO, STOP_SECONDS, assert_took_less, finish,
-                         processes_left, progress_done, run, start, tagged_processes,
-                         wait_for_progress)
+from parakit_cli import (FAST_PROGRESS, HANG_SECONDS, REPO, STOP_SECONDS, assert_took_less,
+                         finish, processes_left, progress_done, progress_lines, run, start,
+                         tagged_processes, wait_for_progress)
 
 THREADS = ["--backend", "threads", "--threads", "2"]
 TAG = "PARAKIT_TEST_TAG"
 # The cost demo that the signal and crash tests interrupt: ~2.5 ms per task, spent sleeping.
 COST = ["farm", "--demo", "cost", "--cost", "uniform:2ms:3ms", "--cost-mode", "sleep",
         "--chunk", "1"]
+# A progress line every second on a pipe (the tests below wait for one; the default is 10 s).
+WITH_PROGRESS = ["--progress", "--progress-interval", "1"]
 
 
 def queue_sum(n):
@@ -484,7 +486,7 @@ class FarmSignals(TempDirTest):
 
     def test_signal_without_journal_says_a_rerun_starts_over(self):
         tag = new_tag()
-        proc = start(COST + ["--tasks", "2000", "--progress"] + THREADS, env={TAG: tag},
+        proc = start(COST + ["--tasks", "2000"] + WITH_PROGRESS + THREADS, env={TAG: tag},
                      stderr_path=self.path("stderr"))
         wait_for_progress(proc, 1, timeout=HANG_SECONDS)
         proc.send_signal(signal.SIGTERM)
@@ -654,13 +656,13 @@ class FarmCrash(TempDirTest):
     """kill -9 of a worker rank in the middle of an mpirun -np 3 run, and of the master while it
     writes a journal record."""
 
-    TASKS = 4000  # 5 s on 2 workers: the master's progress line (every 2 s) comes before
+    TASKS = 4000  # 5 s on 2 workers: the master's progress line (every 1 s) comes before
 
     def test_kill_9_of_a_worker_rank(self):
         journal = self.path("J")
         args = COST + ["--tasks", str(self.TASKS), "--journal", journal, "--json"]
         tag = new_tag()
-        proc = start(args + ["--progress"], ranks=3, env={TAG: tag},
+        proc = start(args + WITH_PROGRESS, ranks=3, env={TAG: tag},
                      stderr_path=self.path("stderr"))
         try:
             wait_for_progress(proc, 200, timeout=HANG_SECONDS)
@@ -709,7 +711,7 @@ class FarmCrash(TempDirTest):
         journal = self.path("J")
         args = COST + ["--tasks", str(self.TASKS), "--journal", journal, "--json"] + THREADS
         tag = new_tag()
-        proc = start(args + ["--progress"], env={TAG: tag}, stderr_path=self.path("stderr"))
+        proc = start(args + WITH_PROGRESS, env={TAG: tag}, stderr_path=self.path("stderr"))
         try:
             wait_for_progress(proc, 200, timeout=HANG_SECONDS)
             os.kill(proc.pid, signal.SIGKILL)
@@ -972,7 +974,7 @@ class FarmCommands(TempDirTest):
         args = ["farm", "--commands", self.commands, "--kill-grace", "0.5", "--journal",
                 self.journal, "--logdir", self.logdir, "--json"] + THREADS
         tag = new_tag()
-        proc = start(args + ["--progress"], env={TAG: tag}, stderr_path=self.path("stderr"))
+        proc = start(args + WITH_PROGRESS, env={TAG: tag}, stderr_path=self.path("stderr"))
         try:
             # Both slots hold a sleep once the two first commands are done (the fifth waits
             # for a slot): a progress line with 2 done, and a sleep that started.
@@ -1073,6 +1075,18 @@ class FarmBadInput(TempDirTest):
             self.assert_one_error(run(["farm"] + args, ranks=3, timeout=60), 2, mention,
                                   f"np 3 {args}")
 
+
+class FarmProgressInterval(unittest.TestCase):
+    def test_lines_every_interval_and_the_final_line(self):
+        for ranks, backend in [(None, THREADS), (3, ["--threads", "1"])]:
+            r = run(COST + ["--tasks", "300", "--json"] + backend + FAST_PROGRESS, ranks=ranks)
+            self.assertEqual(r.code, 0, r.err)
+            self.assertEqual(r.json()["tasks"], 300)
+            lines = progress_lines(self, r.err, "farm cost")
+            self.assertGreaterEqual(len(lines), 2, r.err)  # ~0.4 s of work, a line per 50 ms
+            self.assertTrue(lines[-1].startswith("farm cost: finished: 300/300 (100.0%)"),
+                            lines[-1])
+            self.assertEqual(r.err.count("finished:"), 1, r.err)
 
 if __name__ == "__main__":
     unittest.main()

@@ -11,12 +11,14 @@ import csv
 import json
 import math
 import os
+import re
 import shutil
 import struct
 import tempfile
 import unittest
 
-from parakit_cli import HANG_SECONDS, run, write_npy
+from parakit_cli import (FAST_PROGRESS, HANG_SECONDS, progress_lines, run, run_on_terminal,
+                         write_npy)
 
 try:
     import numpy as np
@@ -1602,6 +1604,51 @@ class KdeErrors(unittest.TestCase):
                                (["--points", self.path("points3.csv")], ["points3.csv"])]:
             self.expect_error(args + (out if "--points" not in args else out[:2]), mentions,
                               ranks=3)
+
+
+class KdeProgress(unittest.TestCase):
+    """--progress: the densities' query points, then the CV's query blocks, on stderr (rank 0
+    only, one line per interval on a pipe, "\r" rewrites on a terminal); stdout unchanged."""
+
+    ARGS = ["--kernel", "gaussian", "--samples", "3000", "--grid", "40x40", "--cv", "loglik",
+            "--widths", "0.2,0.3,0.5"]
+
+    def test_lines_on_stderr_and_json_unchanged(self):
+        plain = kde_json(self, self.ARGS)
+        for ranks in [None, 2]:
+            r = run(["kde"] + self.ARGS + FAST_PROGRESS + ["--json"], ranks=ranks)
+            self.assertEqual(r.code, 0, r.err)
+            self.assertEqual(stable(r.json()), stable(plain), ranks)
+            grid = progress_lines(self, r.err, "kde")
+            self.assertRegex(grid[-1], r"^kde: finished densities: 1600/1600 \(100\.0%\)  "
+                                       r"\S+ points/s  in \d+:\d\d$")
+            cv = progress_lines(self, r.err, "kde cv")
+            self.assertRegex(cv[-1], r"^kde cv: finished cross-validation: (\d+)/\1 ")
+            # Under mpirun -np 2 only rank 0 reports.
+            self.assertEqual(r.err.count("finished densities"), 1, r.err)
+            self.assertEqual(r.err.count("finished cross-validation"), 1, r.err)
+
+    def test_text_output_unchanged_and_no_progress_by_default_on_a_pipe(self):
+        plain = run(["kde"] + self.ARGS)
+        self.assertEqual(plain.code, 0, plain.err)
+        self.assertNotIn("finished", plain.err)
+        shown = run(["kde"] + self.ARGS + FAST_PROGRESS)
+        self.assertEqual(shown.code, 0, shown.err)
+        self.assertNotIn("finished", shown.out)
+        def untimed(text):
+            return [line for line in text.splitlines() if not re.search(r"\d s\b", line)]
+        self.assertEqual(untimed(shown.out), untimed(plain.out))
+
+    def test_terminal_rewrites_one_line(self):
+        # A longer grid (a second or so), so that the line is rewritten before it finishes.
+        args = [a if a != "40x40" else "300x300" for a in self.ARGS]
+        code, out, seen = run_on_terminal(["kde"] + args + ["--threads", "1"])
+        self.assertEqual(code, 0, seen)
+        self.assertIn("\rkde: finished densities: 90000/90000 (100.0%)", seen)
+        self.assertGreaterEqual(seen.count("\rkde: "), 2, seen)
+        self.assertIn("\rkde cv: finished cross-validation: ", seen)
+        self.assertEqual(seen.count("\n"), 2, seen)  # each finished line ends its line
+        self.assertNotIn("finished", out)
 
 
 if __name__ == "__main__":

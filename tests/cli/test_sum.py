@@ -8,8 +8,9 @@ import tempfile
 import unittest
 import uuid
 
-from parakit_cli import (HANG_SECONDS, STOP_SECONDS, assert_took_less, exact_reference,
-                         fast_sum_bound, processes_left, run, write_npy)
+from parakit_cli import (FAST_PROGRESS, HANG_SECONDS, STOP_SECONDS, assert_took_less,
+                         exact_reference, fast_sum_bound, processes_left, progress_lines, run,
+                         write_npy)
 
 try:
     import h5py
@@ -370,6 +371,41 @@ class SumErrors(unittest.TestCase):
         assert_took_less(self, r.seconds, HANG_SECONDS, "a rank's crash")
         left = processes_left("PARAKIT_TEST_TAG", tag, timeout=STOP_SECONDS)
         self.assertEqual(left, {}, f"processes left after the crash: {sorted(left)}")
+
+
+
+class SumProgress(unittest.TestCase):
+    """--progress on a streamed --input: bytes read of this rank's part (all repeats), MB/s or
+    GB/s, on stderr only; the loaded and generated sums print none."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.path = os.path.join(self.tmp.name, "ones.npy")
+        write_npy(self.path, [1.0] * (1 << 20))
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_streamed_bytes_and_json_unchanged(self):
+        args = ["sum", "--input", self.path, "--memory-budget", "1KiB", "--repeat", "3", "--json"]
+        for ranks, share in [(None, 1 << 23), (2, 1 << 22)]:
+            plain = run(args, ranks=ranks)
+            r = run(args + FAST_PROGRESS, ranks=ranks)
+            self.assertEqual(r.code, 0, r.err)
+            for key in ["sum", "n", "dtype", "bytes", "streamed"]:
+                self.assertEqual(r.json()[key], plain.json()[key], key)
+            lines = progress_lines(self, r.err, "sum")
+            total = f"{3 * share / 1e6:.2f}"
+            self.assertRegex(lines[-1], rf"^sum: finished streaming {self.path}: {total}/{total} "
+                                        r"MB \(100\.0%\)  \S+ [MG]B/s  in \d+:\d\d$")
+            self.assertEqual(r.err.count("finished streaming"), 1, r.err)
+
+    def test_nothing_when_loaded_or_generated(self):
+        for args in [["--input", self.path], ["--n", "2^20"]]:
+            r = run(["sum"] + args + FAST_PROGRESS)
+            self.assertEqual(r.code, 0, r.err)
+            self.assertEqual(r.err, "")
+            self.assertIn("sum", r.out)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ TAG = "PARAKIT_CLUSTER_TEST_TAG"
 # workers of 3 ranks; after a fault it resumes with 16 threads per worker rank (~2 s).
 LONG_FARM = ["farm", "--demo", "cost", "--cost", "uniform:50ms:50ms", "--cost-mode", "sleep",
              "--tasks", "1000", "--chunk", "1"]
+# A progress line every second (the tests wait for one; the default is 10 s).
+WITH_PROGRESS = ["--progress", "--progress-interval", "1"]
 KEEPALIVE = {"OMPI_MCA_oob_tcp_keepalive_time": "3", "OMPI_MCA_oob_tcp_keepalive_intvl": "1",
              "OMPI_MCA_oob_tcp_keepalive_probes": "3"}
 # The farm that the resumable job runs: 300 tasks of 20 ms, 3 s on 2 workers.
@@ -523,11 +525,11 @@ class Cluster(unittest.TestCase):
         checksum = self.clean_long_farm_checksum()
         tag = uuid.uuid4().hex
         journal = os.path.join(self.tmp, "kill.journal")
-        proc = start_mpirun(3, LONG_FARM + ["--journal", journal, "--json", "--progress"],
+        proc = start_mpirun(3, LONG_FARM + ["--journal", journal, "--json"] + WITH_PROGRESS,
                             env={TAG: tag}, stderr_path=os.path.join(self.tmp, "kill.err"))
         try:
             pids = wait_for(lambda: ranks_in_host("node2", tag), 20, 0.1, "the rank on node2")
-            wait_for_progress(proc, 20, timeout=20)  # the master's line after ~2 s
+            wait_for_progress(proc, 20, timeout=20)  # the master's line after ~1 s
             os.kill(pids[0], signal.SIGKILL)
             killed = time.monotonic()
             run = finish(proc, timeout=30)
@@ -583,13 +585,13 @@ class Cluster(unittest.TestCase):
         checksum = self.clean_long_farm_checksum()
         tag = uuid.uuid4().hex
         journal = os.path.join(self.tmp, "link.journal")
-        proc = start_mpirun(3, LONG_FARM + ["--journal", journal, "--json", "--progress"],
+        proc = start_mpirun(3, LONG_FARM + ["--journal", journal, "--json"] + WITH_PROGRESS,
                             env=dict(KEEPALIVE, **{TAG: tag}),
                             stderr_path=os.path.join(self.tmp, "link.err"))
         veth = "pk-veth3"
         try:
             wait_for(lambda: ranks_in_host("node3", tag), 20, 0.1, "the rank on node3")
-            wait_for_progress(proc, 20, timeout=20)  # the master's line after ~2 s
+            wait_for_progress(proc, 20, timeout=20)  # the master's line after ~1 s
             sh(["ip", "link", "set", veth, "down"])
             down = time.monotonic()
             run = finish(proc, timeout=60)

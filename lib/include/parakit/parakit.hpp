@@ -12,6 +12,7 @@
 #include "parakit/core/fault.hpp"
 #include "parakit/core/parse.hpp"
 #include "parakit/core/partition.hpp"
+#include "parakit/core/progress.hpp"
 #include "parakit/core/signals.hpp"
 #include "parakit/core/system.hpp"
 #include "parakit/core/task_status.hpp"

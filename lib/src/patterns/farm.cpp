@@ -14,7 +14,6 @@
 #include "parakit/core/parse.hpp"
 #include "parakit/core/partition.hpp"
 #include "parakit/patterns/detail/backoff.hpp"
-#include "parakit/patterns/detail/farm_progress.hpp"
 #include "parakit/patterns/detail/farm_scheduler.hpp"
 #include "parakit/patterns/farm_options.hpp"
 #include "parakit/patterns/farm_report.hpp"
@@ -180,67 +179,6 @@ void FarmScheduler::retry(std::uint64_t id, std::uint32_t attempt) {
 
 bool FarmScheduler::exhausted() const noexcept {
   return remaining_ == 0;
-}
-
-namespace {
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-std::string format_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  const long long s = std::llround(seconds);
-  char buffer[32];
-  if (s >= 3600) {
-    std::snprintf(buffer, sizeof buffer, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
-  } else {
-    std::snprintf(buffer, sizeof buffer, "%lld:%02lld", s / 60, s % 60);
-  }
-  return buffer;
-}
-}  // namespace
-
-ProgressLine::ProgressLine(bool enabled, std::string label, std::uint64_t total,
-                           std::uint64_t already)
-    : enabled_(enabled),
-      tty_(isatty(STDERR_FILENO) == 1),
-      label_(std::move(label)),
-      total_(total),
-      already_(already),
-      start_(now_seconds()) {}
-
-void ProgressLine::update(std::uint64_t done) {
-  if (!enabled_) return;
-  const double now = now_seconds();
-  if (now - last_print_ < (tty_ ? 0.25 : 2.0)) return;
-  last_print_ = now;
-  print(done, false);
-}
-
-void ProgressLine::finish(std::uint64_t done) {
-  if (!enabled_) return;
-  print(done, true);
-}
-
-void ProgressLine::print(std::uint64_t done, bool last) {
-  const double elapsed = now_seconds() - start_;
-  const double fresh = static_cast<double>(done - std::min(done, already_));
-  const double rate = elapsed > 0 ? fresh / elapsed : 0;
-  const double left = static_cast<double>(total_ - std::min(done, total_));
-  const double percent =
-      total_ == 0 ? 100.0 : 100.0 * static_cast<double>(done) / static_cast<double>(total_);
-  char line[256];
-  std::snprintf(line, sizeof line, "%s: %llu/%llu (%.1f%%)  %.4g tasks/s  %s %s", label_.c_str(),
-                static_cast<unsigned long long>(done), static_cast<unsigned long long>(total_),
-                percent, rate, last ? "elapsed" : "ETA",
-                format_duration(last ? elapsed : (rate > 0 ? left / rate : -1)).c_str());
-  if (tty_) {
-    std::fprintf(stderr, "\r%-79s%s", line, last ? "\n" : "");
-  } else {
-    std::fprintf(stderr, "%s\n", line);
-  }
-  std::fflush(stderr);
-  printed_ = true;
 }
 
 std::chrono::microseconds Backoff::idle() {

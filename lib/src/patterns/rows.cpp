@@ -541,26 +541,31 @@ TableFormat detect_format(const Comm& comm, const TableSource& source) {
   return format;
 }
 
+/// stream_table's optional report of the bytes read.
+using ReadBytes = std::function<void(std::uint64_t bytes)>;
+
 template <class T>
-void visit_block(const TableVisitor& visit, Worker worker, std::span<const T> values) {
+void visit_block(const TableVisitor& visit, Worker worker, std::span<const T> values,
+                 const ReadBytes& read) {
   if constexpr (std::is_same_v<T, float>) {
     visit.floats(worker, values);
   } else {
     visit.doubles(worker, values);
   }
+  if (read) read(values.size_bytes());
 }
 
 /// An array file: every worker maps its own elements a window at a time and visits them in
 /// place (the page cache's pages, no copy), unmapping each window before the next.
 template <class T>
 void stream_array(Team& team, const io::ArrayFileInfo& info, std::uint64_t block_bytes,
-                  const TableVisitor& visit) {
+                  const TableVisitor& visit, const ReadBytes& read) {
   const std::uint64_t block = std::max<std::uint64_t>(1, block_bytes / sizeof(T));
   collectively(team.comm(), [&] {
     for_each_block(team, info.count, [&](Worker worker, IndexRange mine) {
       for (std::uint64_t at = mine.begin; at < mine.end; at += block) {
         const io::ElementMap window = io::map_elements(info, at, std::min(block, mine.end - at));
-        visit_block<T>(visit, worker, window.values<T>());
+        visit_block<T>(visit, worker, window.values<T>(), read);
       }
     });
   });
@@ -570,7 +575,7 @@ void stream_array(Team& team, const io::ArrayFileInfo& info, std::uint64_t block
 /// per worker, and the workers visit their parts of each.
 template <class T>
 void stream_hdf5(Team& team, const io::Hdf5DatasetInfo& info, std::uint64_t block_bytes,
-                 const TableVisitor& visit) {
+                 const TableVisitor& visit, const ReadBytes& read) {
   const Comm& comm = team.comm();
   std::optional<io::Hdf5Reader> reader;
   collectively(comm, [&] { reader.emplace(open_hdf5(comm, info)); });
@@ -586,8 +591,8 @@ void stream_hdf5(Team& team, const io::Hdf5DatasetInfo& info, std::uint64_t bloc
         team.for_each_worker([&](Worker worker) {
           const IndexRange part =
               block_range(count, threads, static_cast<std::uint64_t>(worker.tid));
-          visit_block<T>(visit, worker,
-                         std::span<const T>(values.subspan(part.begin, part.size())));
+          visit_block<T>(visit, worker, std::span<const T>(values.subspan(part.begin, part.size())),
+                         read);
         });
       },
       block);
@@ -598,7 +603,8 @@ void stream_hdf5(Team& team, const io::Hdf5DatasetInfo& info, std::uint64_t bloc
 /// piece's values visited, then dropped); then the pieces of every rank settle the header,
 /// the column count and the first error, as read_csv does for whole ranges.
 std::uint64_t stream_csv(Team& team, const TableSource& source, std::uint64_t file_bytes,
-                         std::uint64_t block_bytes, const TableVisitor& visit) {
+                         std::uint64_t block_bytes, const TableVisitor& visit,
+                         const ReadBytes& read) {
   const Comm& comm = team.comm();
   const IndexRange range = block_range(file_bytes, static_cast<std::uint64_t>(comm.size()),
                                        static_cast<std::uint64_t>(comm.rank()));
@@ -612,6 +618,7 @@ std::uint64_t stream_csv(Team& team, const TableSource& source, std::uint64_t fi
         io::CsvPiece piece =
             io::read_csv_piece(source.path, begin, std::min(range.end, begin + step));
         visit.doubles(worker, piece.values);
+        if (read) read(std::min(range.end, begin + step) - begin);
         piece.values = {};
         pieces[static_cast<std::size_t>(item)] = std::move(piece);
       });
@@ -699,26 +706,26 @@ TableProbe probe_table(const Comm& comm, const TableSource& source) {
 }
 
 std::uint64_t stream_table(Team& team, const TableSource& source, std::uint64_t block_bytes,
-                           const TableVisitor& visit) {
+                           const TableVisitor& visit, const ReadBytes& read) {
   const ProbedTable table = probe_file(team.comm(), source);
   const bool f32 = table.probe.dtype == io::DType::f32;
   if (table.array) {
     if (f32) {
-      stream_array<float>(team, *table.array, block_bytes, visit);
+      stream_array<float>(team, *table.array, block_bytes, visit, read);
     } else {
-      stream_array<double>(team, *table.array, block_bytes, visit);
+      stream_array<double>(team, *table.array, block_bytes, visit, read);
     }
     return table.probe.values;
   }
   if (table.dataset) {
     if (f32) {
-      stream_hdf5<float>(team, *table.dataset, block_bytes, visit);
+      stream_hdf5<float>(team, *table.dataset, block_bytes, visit, read);
     } else {
-      stream_hdf5<double>(team, *table.dataset, block_bytes, visit);
+      stream_hdf5<double>(team, *table.dataset, block_bytes, visit, read);
     }
     return table.probe.values;
   }
-  return stream_csv(team, source, table.probe.file_bytes, block_bytes, visit);
+  return stream_csv(team, source, table.probe.file_bytes, block_bytes, visit, read);
 }
 
 RowShard read_rows(const Comm& comm, const TableSource& source, const RowAlign& align) {

@@ -15,6 +15,7 @@
 #include "parakit/core/buffer.hpp"
 #include "parakit/core/error.hpp"
 #include "parakit/core/parse.hpp"
+#include "parakit/core/progress.hpp"
 #include "parakit/core/system.hpp"
 #include "parakit/core/timer.hpp"
 #include "parakit/data/generate.hpp"
@@ -610,6 +611,7 @@ struct DensityProblem {
   KdeAlgo algo;
   kde::ErrorBound bound;
   const SampleWeights* weights = nullptr;  // with KdeOptions::weights
+  Progress* progress = nullptr;            // advanced by the points done, where one is kept
 
   std::size_t dim() const noexcept { return static_cast<std::size_t>(local.cols()); }
   bool weighted() const noexcept { return weights != nullptr && weights->weighted; }
@@ -908,6 +910,7 @@ std::vector<double> smooth_sums(Team& team, const DensityProblem& problem, const
       });
     });
     reduce_binned(team, acc, std::span<double>(sums).subspan(p0 * m, points * m));
+    if (problem.progress) problem.progress->advance(points);
   }
   return sums;
 }
@@ -1068,7 +1071,8 @@ void estimate_binned_error(Team& team, const Samples& local, const SampleWeights
                                options.kernel,
                                KdeAlgo::sweep,
                                options.bound,
-                               &weights};
+                               &weights,
+                               nullptr};
   std::vector<double> shift;
   const std::vector<double> exact = smooth_sums(team, problem, CountIndex{}, shift);
   const std::vector<double> approx = binned_sums(comm, model, problem);
@@ -1205,16 +1209,24 @@ void around_ring(
   }
 }
 
+/// "what, ring step s/P" for the progress line (no step on one rank).
+std::string ring_stage(const std::string& what, int step, int steps) {
+  if (steps == 1) return what;
+  return what + ", ring step " + std::to_string(step) + "/" + std::to_string(steps);
+}
+
 /// Each of this rank's samples' squared distance to its nearest other sample, over all ranks
 /// (a minimum: the same bits in any order of blocks).
 std::vector<double> nearest_others(Team& team, const RowShard& shard, const Samples& local,
-                                   std::array<Samples, 2>& ring) {
+                                   std::array<Samples, 2>& ring, Progress& progress) {
   const auto rows = static_cast<std::uint64_t>(local.rows());
   const auto d = static_cast<std::size_t>(local.cols());
   const std::uint64_t chunk = kde::chunk_rows(shard.layout.rows());
   std::vector<double> nearest(rows, std::numeric_limits<double>::infinity());
   constexpr std::uint64_t kQueries = 64;
-  around_ring(team.comm(), shard, local, ring, [&](const kde::SampleBlock& block, auto& progress) {
+  int step = 0;
+  around_ring(team.comm(), shard, local, ring, [&](const kde::SampleBlock& block, auto& poll) {
+    progress.stage(ring_stage("nearest neighbours", ++step, team.comm().size()));
     const kde::SampleBoxes boxes(block.values, block.rows, static_cast<int>(d), chunk);
     for_each_item(team, (rows + kQueries - 1) / kQueries, [&](std::uint64_t b, Worker worker) {
       for (std::uint64_t q = b * kQueries; q < std::min(rows, (b + 1) * kQueries); ++q) {
@@ -1222,7 +1234,8 @@ std::vector<double> nearest_others(Team& team, const RowShard& shard, const Samp
         const std::uint64_t self = row - block.first < block.rows ? row - block.first : UINT64_MAX;
         nearest[q] = std::min(nearest[q], boxes.nearest(local.data() + q * d, self));
       }
-      if (worker.tid == 0) progress();
+      progress.advance();
+      if (worker.tid == 0) poll();
     });
   });
   return nearest;
@@ -1236,7 +1249,7 @@ std::vector<double> nearest_others(Team& team, const RowShard& shard, const Samp
 kde::CvCurve cross_validate(Team& team, const RowShard& shard, const Samples& local,
                             const SampleWeights& weights, Kernel kernel, kde::CvMethod method,
                             const std::vector<double>& widths,
-                            const std::optional<kde::ErrorBound>& prune) {
+                            const std::optional<kde::ErrorBound>& prune, Progress& progress) {
   const Comm& comm = team.comm();
   const std::uint64_t n = shard.layout.rows();
   const std::uint64_t d = shard.cols;
@@ -1252,8 +1265,14 @@ kde::CvCurve cross_validate(Team& team, const RowShard& shard, const Samples& lo
     buffer.resize(static_cast<Eigen::Index>(shard.layout.max_rows()), static_cast<Eigen::Index>(d));
   }
   const bool pruned = prune && kernel != Kernel::hypercube && method == kde::CvMethod::loglik;
+  constexpr std::uint64_t kQueries = 32;
+  const std::uint64_t items = (rows + kQueries - 1) / kQueries;
+  const auto steps = static_cast<std::uint64_t>(comm.size());
+  const std::uint64_t batches = (widths.size() + batch - 1) / batch;
+  progress.set_total(progress.total() + batches * steps * items +
+                     (pruned && n > 1 ? steps * ((rows + 63) / 64) : 0));
   const std::vector<double> nearest =
-      pruned && n > 1 ? nearest_others(team, shard, local, ring) : std::vector<double>();
+      pruned && n > 1 ? nearest_others(team, shard, local, ring, progress) : std::vector<double>();
   kde::CvCurve curve;
   curve.method = method;
   for (std::size_t w0 = 0; w0 < widths.size(); w0 += batch) {
@@ -1269,18 +1288,23 @@ kde::CvCurve cross_validate(Team& team, const RowShard& shard, const Samples& lo
     });
     std::vector<kde::CvTotals> totals(static_cast<std::size_t>(team.threads()),
                                       problem->new_totals());
-    constexpr std::uint64_t kQueries = 32;
-    const std::uint64_t items = (rows + kQueries - 1) / kQueries;
+    const std::string what = batches == 1 ? std::to_string(widths.size()) + " widths"
+                                          : "widths " + std::to_string(w0 + 1) + "-" +
+                                                std::to_string(w0 + part.size()) + " of " +
+                                                std::to_string(widths.size());
+    int step = 0;
     auto query_block = [&](std::uint64_t b) {
       return IndexRange{b * kQueries, std::min(rows, (b + 1) * kQueries)};
     };
     around_ring(
         comm, shard, local, ring,
-        [&](const kde::SampleBlock& block, auto& progress) {
+        [&](const kde::SampleBlock& block, auto& poll) {
+          progress.stage(ring_stage(what, ++step, comm.size()));
           const auto visit = problem->visit(block);
           for_each_item(team, items, [&](std::uint64_t b, Worker worker) {
             problem->add(visit, query_block(b), totals[static_cast<std::size_t>(worker.tid)]);
-            if (worker.tid == 0) progress();
+            progress.advance();
+            if (worker.tid == 0) poll();
           });
         },
         &weights);
@@ -1642,7 +1666,9 @@ class KdeRun {
     build_indexes();
     // Block by block: every rank adds its shard's part of each block's cells, the parts are
     // summed over ranks, and rank 0 turns them into densities and hands them on (or keeps them).
+    grid_progress_ = Progress(options_.progress, "kde", result_.point_count, "points");
     for (std::uint64_t b = 0; b < queries_->blocks(); ++b) compute_block(b);
+    grid_progress_.finish("finished densities");
     finish_timings();
     if (binned_ && result_.n > 0) {
       estimate_binned_error(team_, samples(), weights_, result_.first_row, options_, *binned_,
@@ -1661,7 +1687,10 @@ class KdeRun {
   void load_samples() {
     comm_.barrier();
     Stopwatch load;
-    collectively(comm_, [&] { options_.bound.check(); });
+    collectively(comm_, [&] {
+      options_.bound.check();
+      options_.progress.check();
+    });
     shard_ = load_shard(comm_, options_);
     result_.load_seconds = max_over_ranks(comm_, load.seconds());
     result_.n = shard_.layout.rows();
@@ -1781,9 +1810,15 @@ class KdeRun {
       moved = points;
       transform_.apply(moved.data(), range.size(), static_cast<Eigen::Index>(dim()));
     }
-    const DensityProblem problem{samples(),    result_.n,      transform_.active() ? moved : points,
-                                 range.size(), result_.widths, options_.kernel,
-                                 result_.algo, options_.bound, &weights_};
+    const DensityProblem problem{
+        samples(),      result_.n,      transform_.active() ? moved : points,
+        range.size(),   result_.widths, options_.kernel,
+        result_.algo,   options_.bound, &weights_,
+        &grid_progress_};
+    if (queries_->blocks() > 1) {
+      grid_progress_.stage("query block " + std::to_string(b + 1) + "/" +
+                           std::to_string(queries_->blocks()));
+    }
     Stopwatch clock;
     Raw raw;
     if (binned_) {
@@ -1796,12 +1831,14 @@ class KdeRun {
     if (options_.compare_naive) {
       DensityProblem reference = problem;
       reference.algo = other_;
+      reference.progress = nullptr;
       Stopwatch other_clock;
       const Raw check = compute(team_, reference, other_index_ ? *other_index_ : CountIndex{});
       other_seconds_ += other_clock.seconds();
       result_.naive_equal = result_.naive_equal && same_results(options_, result_, raw, check);
     }
     hand_on(range, points, raw);
+    grid_progress_.update(range.end);
   }
 
   /// Rank 0 turns a block's sums into densities, notes the largest, and hands the block to
@@ -1852,7 +1889,7 @@ class KdeRun {
     return options_.binned ? binned_cross_validation(team_, samples(), weights_, result_.n, lo_,
                                                      hi_, options_, widths)
                            : cross_validate(team_, shard_, samples(), weights_, options_.kernel,
-                                            *options_.cv, widths, prune);
+                                            *options_.cv, widths, prune, cv_progress_);
   }
 
   /// KdeOptions::cv: the curve over the widths (and the refined width), its scores mapped to
@@ -1860,6 +1897,9 @@ class KdeRun {
   void cross_validate_widths() {
     comm_.barrier();
     Stopwatch cv;
+    if (!options_.binned) {
+      cv_progress_ = Progress(options_.progress, "kde cv", 0, "query blocks");
+    }
     std::optional<kde::ErrorBound> prune;
     if (pruned_) prune = options_.bound;
     result_.cv = cv_scores(result_.widths, prune);
@@ -1871,6 +1911,7 @@ class KdeRun {
           },
           *result_.cv);
     }
+    cv_progress_.finish("finished cross-validation");
     result_.cv_seconds = max_over_ranks(comm_, cv.seconds());
     // Densities in the samples' coordinates are |det A| times those computed.
     auto mapped = [&](double score) {
@@ -1901,6 +1942,8 @@ class KdeRun {
   double other_seconds_ = 0;
   std::vector<double> density_, log_density_;  // rank 0: the block's densities
   bool have_max_ = false;
+  Progress grid_progress_;  // query points done
+  Progress cv_progress_;    // the cross-validation's query blocks done
 };
 
 }  // namespace

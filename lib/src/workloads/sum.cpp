@@ -176,6 +176,16 @@ SumResult run_table(Team& team, const SumOptions& options, const TableSource& so
   return result;
 }
 
+/// The bytes of the file this rank streams (what stream_table's read calls add up to).
+std::uint64_t streamed_share(const Team& team, const TableProbe& probe) {
+  if (probe.format == TableFormat::csv) {
+    return block_range(probe.file_bytes, static_cast<std::uint64_t>(team.comm().size()),
+                       static_cast<std::uint64_t>(team.comm().rank()))
+        .size();
+  }
+  return team.rank_block(probe.values).size() * io::dtype_size(probe.dtype);
+}
+
 /// A file larger than the budget: streamed through bounded buffers, each block summed by the
 /// worker that read it; every repeat reads the file again and is timed end to end.
 SumResult run_streamed(Team& team, const SumOptions& options, const TableSource& source,
@@ -186,20 +196,28 @@ SumResult run_streamed(Team& team, const SumOptions& options, const TableSource&
       probe.format == TableFormat::array ? std::uint64_t{16} << 20 : std::uint64_t{8} << 20;
   SumResult result;
   std::vector<double> times;
-  for (int rep = 0; rep < std::max(options.repeat, 1); ++rep) {
+  const int repeats = std::max(options.repeat, 1);
+  Progress progress(options.progress, "sum",
+                    streamed_share(team, probe) * static_cast<std::uint64_t>(repeats), "bytes",
+                    ProgressUnit::bytes);
+  for (int rep = 0; rep < repeats; ++rep) {
     std::vector<SumPartial> partials(static_cast<std::size_t>(team.threads()));
     auto add = [&](Worker worker, auto values) {
       partials[static_cast<std::size_t>(worker.tid)].add(options.mode, values);
     };
+    if (repeats > 1)
+      progress.stage("repeat " + std::to_string(rep + 1) + "/" + std::to_string(repeats));
     team.comm().barrier();
     Stopwatch clock;
     result.n =
         stream_table(team, source, block_bytes,
                      {[&](Worker worker, std::span<const double> values) { add(worker, values); },
-                      [&](Worker worker, std::span<const float> values) { add(worker, values); }});
+                      [&](Worker worker, std::span<const float> values) { add(worker, values); }},
+                     [&](std::uint64_t bytes) { progress.advance(bytes); });
     result.sum = finish_sum(team.comm(), options.mode, partials);
     times.push_back(max_over_ranks(team.comm(), clock.seconds()));
   }
+  progress.finish("finished streaming " + options.input);
   std::sort(times.begin(), times.end());
   result.seconds = times[times.size() / 2];
   result.seconds_min = times.front();
@@ -235,6 +253,7 @@ std::string_view to_string(SumMode mode) noexcept {
 }
 
 SumResult run_sum(Team& team, const SumOptions& options) {
+  collectively(team.comm(), [&] { options.progress.check(); });
   if (options.input.empty()) return run_generated(team, options);
   const Comm& comm = team.comm();
   const TableSource source{options.input, 0, options.dataset, "SumOptions::input", false};

@@ -80,8 +80,10 @@ struct FarmOptions {
   std::function<bool()> stop_requested;
   /// Seconds between executors' partial result messages while a chunk is still running.
   double flush_interval = 0.1;
-  /// A progress line on stderr (rank 0): done/total, tasks/s, ETA.
+  /// A progress line on stderr (rank 0): done/total, tasks/s, ETA (core/progress.hpp).
   bool progress = false;
+  /// Seconds between progress lines when stderr is not a terminal (> 0).
+  double progress_interval = 10.0;
   std::string label = "farm";
 };
 

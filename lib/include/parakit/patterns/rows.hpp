@@ -158,7 +158,11 @@ struct TableVisitor {
 /// every rank). Bad input raises AgreedError on every rank once the pass is over (a CSV line is
 /// known to be malformed only when every piece is read), so what was visited must then be
 /// dropped; non-finite values are passed on (the caller decides).
+/// `read`, if given, is called (on the visiting worker) after each block with the bytes of the
+/// file it came from: an array's or dataset's elements, a CSV piece's text; a rank's calls add
+/// up to its part of the file (for a progress line).
 std::uint64_t stream_table(Team& team, const TableSource& source, std::uint64_t block_bytes,
-                           const TableVisitor& visit);
+                           const TableVisitor& visit,
+                           const std::function<void(std::uint64_t bytes)>& read = {});
 
 }  // namespace parakit

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "parakit/backend/team.hpp"
+#include "parakit/core/progress.hpp"
 #include "parakit/kde/bandwidth.hpp"
 #include "parakit/kde/binned.hpp"
 #include "parakit/kde/cv.hpp"
@@ -141,6 +142,11 @@ struct KdeOptions {
   std::vector<double> dim_scale;
   bool data_covariance = false;
   bool compare_naive = false;
+  /// A progress line: query points done of the total (with the query block), then the
+  /// cross-validation's query blocks done (with the ring step and the batch of widths). Enable
+  /// it on one process only: on several ranks it reports that rank's own share (the shares
+  /// are balanced).
+  ProgressOptions progress;
 };
 
 struct KdeResult {

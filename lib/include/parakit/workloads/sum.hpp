@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "parakit/backend/team.hpp"
+#include "parakit/core/progress.hpp"
 #include "parakit/data/generate.hpp"
 
 namespace parakit::workloads {
@@ -31,6 +32,9 @@ struct SumOptions {
   std::uint64_t seed = 1;
   std::uint64_t n = 0;  ///< generated elements (ignored for files)
   int repeat = 1;       ///< kernel repetitions; `seconds` is their median
+  /// A streamed file's progress (bytes read of this process's part, GB/s, time left). Enable
+  /// it on one process only: the line reports that process's own part of the file.
+  ProgressOptions progress;
 };
 
 struct SumResult {

@@ -19,12 +19,12 @@
 
 #include "parakit/backend/comm.hpp"
 #include "parakit/backend/send_queue.hpp"
+#include "parakit/core/progress.hpp"
 #include "parakit/core/timer.hpp"
 #include "parakit/io/codec.hpp"
 #include "parakit/patterns/detail/backoff.hpp"
 #include "parakit/patterns/detail/farm_executors.hpp"
 #include "parakit/patterns/detail/farm_master.hpp"
-#include "parakit/patterns/detail/farm_progress.hpp"
 #include "parakit/patterns/detail/farm_scheduler.hpp"
 #include "parakit/patterns/farm_options.hpp"
 #include "parakit/patterns/farm_report.hpp"
@@ -91,8 +91,9 @@ class MasterLoop {
     const TimerSlack slack(ranks_ > 1 ? std::chrono::microseconds(1)
                                       : std::chrono::microseconds(0));
     const double cpu_start = thread_cpu_seconds();
-    ProgressLine progress(self_.options.progress, self_.options.label, master_.total(),
-                          master_.finished_tasks());
+    Progress progress({self_.options.progress, self_.options.progress_interval},
+                      self_.options.label, master_.total(), "tasks", ProgressUnit::items,
+                      master_.finished_tasks());
     for (int r = 1; r < ranks_; ++r) refill_remote(r);
     refill_local();
     while (!master_.finished()) {
@@ -112,7 +113,8 @@ class MasterLoop {
     }
     end_idle();
     stop_workers();
-    progress.finish(master_.finished_tasks());
+    progress.update(master_.finished_tasks());
+    progress.finish(master_.stopping() ? "stopped" : "finished");
     stats_.cpu_seconds = thread_cpu_seconds() - cpu_start;
     return stats_;
   }
