@@ -151,11 +151,11 @@ TEST(JournalBatched, ManyChunksAndOneTasksRecordsFarApart) {
                std::runtime_error);
   EXPECT_EQ(calls, 3);
 
-  // Far apart: 2 tasks, records alternating, so every chunk holds both.
+  // 2 tasks, records alternating, so every chunk holds both.
   const std::string two = dir.path().string() + "/two";
   write_journal(two, 300000, 2);
   EXPECT_EQ(expect_agree(two).records.size(), 300000u);
-  // 8 MB apart: task 0's records at 0 and 200,000.
+  // 12 MB apart (over 4 MiB): task 0's records at 0 and 200,000.
   const std::string apart = dir.path().string() + "/apart";
   write_journal(apart, 200001, 200000);
   EXPECT_EQ(expect_agree(apart).records.size(), 200001u);

@@ -162,8 +162,8 @@ JournalScan scan_journal(const std::string& path, bool force,
 /// scan_journal with the same checks, results, errors and warnings, for a reader that only
 /// tallies records: on_batch (if not empty) gets the valid records in file order, in arrays
 /// of up to 256 (each record's payload valid only during the call), on the caller's thread.
-/// The records are not queued: the file is read in 1 MiB chunks of whole records into 4
-/// buffers allocated once, and a journal over 1 MiB has its checksums verified on a second
+/// The records are not queued: the file is read in 256 KiB chunks of whole records into 4
+/// buffers allocated once, and a journal over 256 KiB has its checksums verified on a second
 /// thread as well as the caller's, chunk by chunk; a chunk's records are delivered once
 /// every chunk before it and it are verified, up to the first bad record. Exceptions thrown
 /// by on_batch propagate unchanged.
