@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/crc.hpp>
 #include <cerrno>
@@ -15,7 +16,9 @@
 #include <ctime>
 #include <deque>
 #include <exception>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -35,6 +38,7 @@ using sys::errno_text;
 constexpr std::uint32_t kMaxPayload = 64u << 20;
 constexpr std::size_t kMaxKind = 256;
 constexpr std::size_t kReadChunk = std::size_t{4} << 20;
+constexpr std::size_t kHeaderRead = std::size_t{64} << 10;  // a header is at most 296 bytes
 
 /// Where a version's header and records keep their fields.
 struct RecordLayout {
@@ -96,7 +100,10 @@ std::byte* store(std::byte* p, T value) noexcept {
 /// A forward reader over a file through one reused buffer; records are parsed in place.
 class Reader {
  public:
-  explicit Reader(const std::string& path) : path_(path) {
+  /// `fill_bytes`: how much a refill reads at least (less for a reader that only wants the
+  /// header, then reads into buffers of its own).
+  explicit Reader(const std::string& path, std::size_t fill_bytes = kReadChunk)
+      : path_(path), fill_bytes_(fill_bytes) {
     fd_ = sys::open_fd(path, O_RDONLY);
     if (!fd_) {
       const int err = errno;
@@ -155,6 +162,17 @@ class Reader {
     return buffer_.data() + (offset - begin_);
   }
 
+  /// Reads out.size() bytes at `offset` (offset + out.size() <= size()) into `out`, a
+  /// buffer of the caller's, as a refill would (the read-ahead follows).
+  void read_into(std::span<std::byte> out, std::uint64_t offset) {
+    const auto [got, err] = sys::pread_all(fd_.get(), out, offset);
+    if (err != 0) throw InputError("cannot read journal " + path_ + ": " + errno_text(err));
+    if (got < out.size()) {
+      throw InputError("cannot read journal " + path_ + ": it shrank while read");
+    }
+    consumed_.store(offset + got, std::memory_order_relaxed);
+  }
+
   /// Whether every byte from `offset` to size() is zero (true when there are none).
   bool zeros_from(std::uint64_t offset) {
     while (offset < size_) {
@@ -173,15 +191,12 @@ class Reader {
     // A chunk, but never more than the file holds from here: a small journal (most of them)
     // costs a small buffer.
     const std::size_t want = std::max(
-        count, static_cast<std::size_t>(std::min<std::uint64_t>(kReadChunk, size_ - offset)));
+        count, static_cast<std::size_t>(std::min<std::uint64_t>(fill_bytes_, size_ - offset)));
     if (buffer_.size() < want) buffer_.resize(want);
     const auto to_read = static_cast<std::size_t>(std::min<std::uint64_t>(want, size_ - offset));
-    const auto [got, err] = sys::pread_all(fd_.get(), std::span(buffer_.data(), to_read), offset);
-    if (err != 0) throw InputError("cannot read journal " + path_ + ": " + errno_text(err));
-    if (got < to_read) throw InputError("cannot read journal " + path_ + ": it shrank while read");
+    read_into(std::span(buffer_.data(), to_read), offset);
     begin_ = offset;
-    filled_ = got;
-    consumed_.store(offset + got, std::memory_order_relaxed);
+    filled_ = to_read;
   }
 
   void prefetch(const std::stop_token& stop) noexcept {
@@ -195,6 +210,7 @@ class Reader {
   }
 
   std::string path_;
+  std::size_t fill_bytes_;
   sys::UniqueFd fd_;
   std::uint64_t size_ = 0;
   std::vector<std::byte> buffer_;
@@ -361,7 +377,7 @@ std::uint64_t TaskListIdentity::value() const noexcept {
 }
 
 JournalHeader read_journal_header(const std::string& path) {
-  Reader in(path);
+  Reader in(path, kHeaderRead);
   JournalHeader header;
   parse_header(in, path, header);
   return header;
@@ -378,6 +394,59 @@ struct Block {
 
 /// The checking side gave up because the replaying side did (its callback threw).
 struct Abandoned {};
+
+/// Sets `r` to the fields of a checked record at `record` whose payload is `length` bytes
+/// (field by field: no temporary whose copy would stall on store forwarding).
+void decode_record(const RecordLayout& layout, const std::byte* record, std::uint32_t length,
+                   JournalRecord& r) noexcept {
+  const std::byte* covered = record + layout.checked_from;
+  r.task_id = load<std::uint64_t>(covered);
+  r.status = static_cast<TaskStatus>(covered[8]);
+  if (layout.number == 2) {
+    r.attempts = load<std::uint32_t>(covered + 9);
+    r.completed_ns = load<std::int64_t>(covered + 13);
+    r.runtime_ns = load<std::uint64_t>(covered + 21);
+  } else {
+    r.attempts = 0;
+    r.completed_ns = 0;
+    r.runtime_ns = 0;
+  }
+  r.payload = {record + layout.head, length};
+}
+
+/// A record that failed a check: where, how far it reaches (may pass the end), and why.
+struct BadRecord {
+  std::uint64_t offset = 0;
+  std::uint64_t extent = 0;
+  std::string problem;
+};
+
+/// Judges the first bad record: a torn last one (nothing but zeros after its extent) sets
+/// scan.warning; any other throws InputError, or with `force` sets the warning. Sets
+/// scan.valid_bytes and dropped_bytes.
+void judge_bad_record(Reader& in, const std::string& path, bool force, const BadRecord& bad,
+                      JournalScan& scan) {
+  const std::uint64_t end = in.size();
+  const std::uint64_t offset = bad.offset;
+  const std::uint64_t extent = bad.extent;
+  const std::string& problem = bad.problem;
+  scan.valid_bytes = offset;
+  scan.dropped_bytes = end - offset;
+  const std::string where = "at offset " + std::to_string(offset);
+  const bool last = extent >= end - offset || in.zeros_from(offset + extent);
+  if (last) {
+    scan.warning = "journal " + path + ": ignored a torn last record (" +
+                   std::to_string(scan.dropped_bytes) + " bytes " + where + ")";
+  } else if (force) {
+    scan.warning = "journal " + path + ": dropped a corrupt record " + where + " (" + problem +
+                   ") and everything after it, " + std::to_string(scan.dropped_bytes) +
+                   " bytes in all (scan_journal(force = true))";
+  } else {
+    throw InputError("journal " + path + ": corrupt record " + where + " (" + problem +
+                     "), before the end; use scan_journal(force = true) to drop it and everything "
+                     "after it");
+  }
+}
 
 /// Checks every record after the header at `offset` (length, checksum, status), and hands
 /// the valid ones out in file order through emit(Block&&), one block per buffer's worth, the
@@ -427,42 +496,19 @@ void check_records(Reader& in, const std::string& path, bool force, std::uint64_
       problem = "checksum mismatch";
       break;
     }
-    JournalRecord r;
-    r.task_id = load<std::uint64_t>(covered);
     const auto status = static_cast<std::uint8_t>(covered[8]);
     if (status > kMaxTaskStatus) {
       problem = "unknown status " + std::to_string(status);
       break;
     }
-    r.status = static_cast<TaskStatus>(status);
-    if (layout.number == 2) {
-      r.attempts = load<std::uint32_t>(covered + 9);
-      r.completed_ns = load<std::int64_t>(covered + 13);
-      r.runtime_ns = load<std::uint64_t>(covered + 21);
-    }
-    r.payload = {record + head, length};
-    records.push_back(r);
+    decode_record(layout, record, length, records.emplace_back());
     offset += extent;
   }
   hand_off();  // every valid record, also those before a bad one
   scan.valid_bytes = offset;
   if (problem.empty()) return;
 
-  scan.dropped_bytes = end - offset;
-  const std::string where = "at offset " + std::to_string(offset);
-  const bool last = extent >= end - offset || in.zeros_from(offset + extent);
-  if (last) {
-    scan.warning = "journal " + path + ": ignored a torn last record (" +
-                   std::to_string(scan.dropped_bytes) + " bytes " + where + ")";
-  } else if (force) {
-    scan.warning = "journal " + path + ": dropped a corrupt record " + where + " (" + problem +
-                   ") and everything after it, " + std::to_string(scan.dropped_bytes) +
-                   " bytes in all (scan_journal(force = true))";
-  } else {
-    throw InputError("journal " + path + ": corrupt record " + where + " (" + problem +
-                     "), before the end; use scan_journal(force = true) to drop it and everything "
-                     "after it");
-  }
+  judge_bad_record(in, path, force, {offset, extent, problem}, scan);
 }
 
 /// A bounded hand-off of blocks from the checking thread to the replaying one, and of used
@@ -592,6 +638,269 @@ JournalScan scan_journal(const std::string& path, bool force,
   scan.valid_bytes = checked.valid_bytes;
   scan.dropped_bytes = checked.dropped_bytes;
   scan.warning = std::move(checked.warning);
+  return scan;
+}
+
+namespace {
+
+// The batched scan reads chunks of whole records into a ring of buffers (allocated once, not
+// zero-filled); each chunk's checksums are verified by whichever thread is free (a helper
+// takes them oldest first, the caller's thread the one it needs next or the newest), and
+// the caller's thread decodes the verified records into a small reused array for the
+// callback, in file order.
+constexpr std::size_t kChunkBytes = std::size_t{256} << 10;
+constexpr std::uint64_t kRingSlots = 4;
+constexpr std::size_t kBatchRecords = 256;
+
+/// A chunk's phases, in the low two bits of its state (above them: the chunk's number).
+enum Phase : std::uint64_t { kRead = 1, kClaimed = 2, kVerified = 3 };
+constexpr std::uint64_t kStopState = ~std::uint64_t{0};
+
+constexpr std::uint64_t state_of(std::uint64_t number, Phase phase) noexcept {
+  return number * 4 + phase;
+}
+
+/// Whole records read from the file, and what checking them found.
+struct Chunk {
+  std::unique_ptr<std::byte[]> data;
+  std::size_t capacity = 0;
+  std::uint64_t offset = 0;  // of data[0] in the file
+  std::size_t whole = 0;     // bytes of whole records, by their lengths
+  bool ends_bad = false;     // the record after them is bad (`bad`): reading stops there
+  BadRecord bad;
+  std::size_t good = 0;         // bytes of records that passed their checks (verified)
+  bool checksum_bad = false;    // the record at `good` (< whole) has a bad checksum,
+  std::uint8_t bad_status = 0;  // or else this unknown status
+  std::atomic<std::uint64_t> state{0};
+};
+
+void reserve_chunk(Chunk& chunk, std::size_t bytes) {
+  if (chunk.capacity >= bytes) return;
+  chunk.data = std::make_unique_for_overwrite<std::byte[]>(bytes);
+  chunk.capacity = bytes;
+}
+
+/// Reads whole records from `offset` into `chunk` (a chunk's worth; more for a record larger
+/// than that), and notes a bad length or a record cut short by the end of the file.
+void read_chunk(Reader& in, const RecordLayout& layout, std::uint64_t offset, Chunk& chunk) {
+  const std::uint64_t end = in.size();
+  const std::size_t head = layout.head;
+  auto want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunkBytes, end - offset));
+  reserve_chunk(chunk, want);
+  in.read_into({chunk.data.get(), want}, offset);
+  chunk.offset = offset;
+  chunk.ends_bad = false;
+  std::size_t at = 0;
+  for (;;) {
+    const std::uint64_t left = end - (offset + at);
+    if (left == 0) break;
+    if (left < head) {
+      chunk.ends_bad = true;
+      chunk.bad = {offset + at, head, "cut short"};
+      break;
+    }
+    if (at + head > want) break;  // the next chunk starts with this record
+    const auto length = load<std::uint32_t>(chunk.data.get() + at);
+    if (length > kMaxPayload) {
+      chunk.ends_bad = true;
+      chunk.bad = {offset + at, head,
+                   "length " + std::to_string(length) + " over the 64 MiB limit"};
+      break;
+    }
+    const std::uint64_t extent = head + std::uint64_t{length};
+    if (extent > left) {
+      chunk.ends_bad = true;
+      chunk.bad = {offset + at, extent, "cut short"};
+      break;
+    }
+    if (at + extent > want) {
+      if (at != 0) break;
+      want = static_cast<std::size_t>(extent);  // one record larger than a chunk: read it whole
+      reserve_chunk(chunk, want);
+      in.read_into({chunk.data.get(), want}, offset);
+    }
+    at += static_cast<std::size_t>(extent);
+  }
+  chunk.whole = at;
+}
+
+/// Verifies the checksum and status of each whole record of `chunk`; sets good and, for a
+/// bad record, checksum_bad or bad_status.
+void verify_chunk(const RecordLayout& layout, Chunk& chunk) noexcept {
+  const std::byte* p = chunk.data.get();
+  const std::size_t covered_head = layout.head - layout.checked_from;
+  std::size_t at = 0;
+  chunk.checksum_bad = false;
+  while (at < chunk.whole) {
+    const std::byte* record = p + at;
+    const auto length = load<std::uint32_t>(record);
+    const std::byte* covered = record + layout.checked_from;
+    if (!checksum_matches(layout.checksum_size, record + 4, {covered, covered_head + length})) {
+      chunk.checksum_bad = true;
+      break;
+    }
+    const auto status = static_cast<std::uint8_t>(covered[8]);
+    if (status > kMaxTaskStatus) {
+      chunk.bad_status = status;
+      break;
+    }
+    at += layout.head + length;
+  }
+  chunk.good = at;
+}
+
+/// The ring of chunks and the helper thread that verifies them.
+class ChunkRing {
+ public:
+  explicit ChunkRing(const RecordLayout& layout) : layout_(layout) {}
+  ~ChunkRing() { stop(); }
+  ChunkRing(const ChunkRing&) = delete;
+  ChunkRing& operator=(const ChunkRing&) = delete;
+
+  /// Starts the helper (none when no thread can be had: the caller's thread verifies all).
+  void start_helper() noexcept {
+    try {
+      helper_ = std::jthread([this] { help(); });
+    } catch (const std::system_error&) {
+    }
+  }
+
+  Chunk& slot(std::uint64_t number) noexcept { return slots_[number % kRingSlots]; }
+
+  /// Chunk `number` has been read: it may be verified.
+  void publish(std::uint64_t number) noexcept {
+    Chunk& chunk = slot(number);
+    chunk.state.store(state_of(number, kRead), std::memory_order_release);
+    chunk.state.notify_all();
+  }
+
+  /// Returns once chunk `number` is verified, verifying it or (while the helper does) the
+  /// newest unclaimed chunk up to `newest` meanwhile.
+  void await_verified(std::uint64_t number, std::uint64_t newest) noexcept {
+    Chunk& chunk = slot(number);
+    for (;;) {
+      const std::uint64_t state = chunk.state.load(std::memory_order_acquire);
+      if (state == state_of(number, kVerified)) return;
+      if (claim(number)) continue;
+      bool helped = false;
+      for (std::uint64_t other = newest; other > number && !helped; --other) helped = claim(other);
+      if (!helped) chunk.state.wait(state, std::memory_order_acquire);
+    }
+  }
+
+ private:
+  /// Verifies chunk `number` if nobody has claimed it yet; returns whether this thread did.
+  bool claim(std::uint64_t number) noexcept {
+    Chunk& chunk = slot(number);
+    std::uint64_t expected = state_of(number, kRead);
+    if (!chunk.state.compare_exchange_strong(expected, state_of(number, kClaimed),
+                                             std::memory_order_acq_rel)) {
+      return false;
+    }
+    verify_chunk(layout_, chunk);
+    chunk.state.store(state_of(number, kVerified), std::memory_order_release);
+    chunk.state.notify_all();
+    return true;
+  }
+
+  void help() noexcept {
+    std::uint64_t next = 1;
+    while (!stopping_.load(std::memory_order_acquire)) {
+      Chunk& chunk = slot(next);
+      const std::uint64_t state = chunk.state.load(std::memory_order_acquire);
+      if (state == kStopState) return;
+      if (state / 4 < next) {
+        chunk.state.wait(state, std::memory_order_acquire);  // not read yet
+        continue;
+      }
+      if (state / 4 == next) claim(next);
+      ++next;  // verified (here or by the caller's thread), or the slot holds a later chunk
+    }
+  }
+
+  void stop() noexcept {
+    if (!helper_.joinable()) return;
+    stopping_.store(true, std::memory_order_release);
+    for (Chunk& chunk : slots_) {
+      chunk.state.store(kStopState, std::memory_order_release);
+      chunk.state.notify_all();
+    }
+    helper_.join();
+  }
+
+  const RecordLayout& layout_;
+  std::array<Chunk, kRingSlots> slots_;
+  std::atomic<bool> stopping_{false};
+  std::jthread helper_;  // last: joined (stop()) before the chunks go
+};
+
+/// Hands the verified records of `chunk` to on_batch in arrays of up to kBatchRecords;
+/// returns how many.
+std::uint64_t deliver_chunk(const RecordLayout& layout, const Chunk& chunk,
+                            const std::function<void(std::span<const JournalRecord>)>& on_batch) {
+  std::array<JournalRecord, kBatchRecords> batch;
+  std::size_t count = 0;
+  std::uint64_t delivered = 0;
+  const std::byte* p = chunk.data.get();
+  for (std::size_t at = 0; at < chunk.good;) {
+    const auto length = load<std::uint32_t>(p + at);
+    decode_record(layout, p + at, length, batch[count++]);
+    at += layout.head + length;
+    if (count == kBatchRecords) {
+      if (on_batch) on_batch({batch.data(), count});
+      delivered += count;
+      count = 0;
+    }
+  }
+  if (count != 0 && on_batch) on_batch({batch.data(), count});
+  return delivered + count;
+}
+
+/// The bad record that stops the scan in a delivered chunk, if any.
+std::optional<BadRecord> bad_record_in(const RecordLayout& layout, const Chunk& chunk) {
+  if (chunk.good < chunk.whole) {
+    const auto length = load<std::uint32_t>(chunk.data.get() + chunk.good);
+    return BadRecord{chunk.offset + chunk.good, layout.head + std::uint64_t{length},
+                     chunk.checksum_bad ? std::string("checksum mismatch")
+                                        : "unknown status " + std::to_string(chunk.bad_status)};
+  }
+  if (chunk.ends_bad) return chunk.bad;
+  return std::nullopt;
+}
+
+}  // namespace
+
+JournalScan scan_journal_batched(
+    const std::string& path, bool force,
+    const std::function<void(std::span<const JournalRecord>)>& on_batch) {
+  Reader in(path, kHeaderRead);
+  in.start_prefetch();
+  JournalScan scan;
+  std::uint64_t offset = parse_header(in, path, scan.header);
+  scan.valid_bytes = offset;
+  const RecordLayout& layout = layout_of(scan.header.record_layout);
+  ChunkRing ring(layout);
+  if (in.size() - offset > kChunkBytes) ring.start_helper();
+  bool reading = offset < in.size();
+  std::uint64_t read = 0;  // chunks read (numbered from 1)
+  std::optional<BadRecord> bad;
+  for (std::uint64_t number = 1;; ++number) {
+    while (reading && read < number - 1 + kRingSlots) {
+      Chunk& chunk = ring.slot(++read);
+      read_chunk(in, layout, offset, chunk);
+      offset += chunk.whole;
+      reading = !chunk.ends_bad && offset < in.size();
+      ring.publish(read);
+    }
+    if (number > read) break;
+    ring.await_verified(number, read);
+    const Chunk& chunk = ring.slot(number);
+    scan.records += deliver_chunk(layout, chunk, on_batch);
+    scan.valid_bytes = chunk.offset + chunk.good;
+    bad = bad_record_in(layout, chunk);
+    if (bad) break;
+  }
+  if (bad) judge_bad_record(in, path, force, *bad, scan);
   return scan;
 }
 

@@ -7,10 +7,15 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <limits>
 #include <map>
+#include <memory>
+#include <new>
 #include <set>
+#include <span>
 #include <unordered_map>
 #include <utility>
 
@@ -54,9 +59,9 @@ class TaskTable {
   bool update(std::uint64_t id, TaskStatus status, std::uint64_t ordinal, std::uint8_t& previous) {
     std::uint8_t* slot = nullptr;
     std::uint64_t* where = nullptr;
-    if (id >= status_.size() && id < dense_limit_) grow(id);
-    if (id < status_.size()) {
-      slot = &status_[id];
+    if (id >= dense_size_ && id < dense_limit_) grow(id);
+    if (id < dense_size_) {
+      slot = status_.get() + id;
       if (ordinals_) where = &ordinal_[id];
     } else {
       Sparse& entry = sparse_[id];
@@ -80,8 +85,9 @@ class TaskTable {
   /// The lowest `count` ids whose deciding record is a failure.
   std::set<std::uint64_t> failed_ids(std::size_t count) const {
     std::set<std::uint64_t> out;
-    for (std::uint64_t id = 0; id < status_.size() && out.size() < count; ++id) {
-      if (status_[id] != kNoRecord && is_failure(static_cast<TaskStatus>(status_[id]))) {
+    for (std::uint64_t id = 0; id < dense_size_ && out.size() < count; ++id) {
+      if (const std::uint8_t s = status_.get()[id];
+          s != kNoRecord && is_failure(static_cast<TaskStatus>(s))) {
         out.insert(id);
       }
     }
@@ -93,19 +99,31 @@ class TaskTable {
   }
 
  private:
+  // realloc, not a vector's resize: glibc moves a large block by remapping its pages
+  // (mremap), not by copying them, and only the new part is filled.
   void grow(std::uint64_t id) {
     const std::uint64_t size =
-        std::min(dense_limit_, std::max<std::uint64_t>({id + 1, 2 * status_.size(), 4096}));
-    status_.resize(static_cast<std::size_t>(size), kNoRecord);
+        std::min(dense_limit_, std::max<std::uint64_t>({id + 1, 2 * dense_size_, 4096}));
+    void* grown = std::realloc(status_.get(), static_cast<std::size_t>(size));
+    if (grown == nullptr) throw std::bad_alloc();
+    (void)status_.release();
+    status_.reset(static_cast<std::uint8_t*>(grown));
+    std::memset(status_.get() + dense_size_, kNoRecord,
+                static_cast<std::size_t>(size - dense_size_));
+    dense_size_ = size;
     if (ordinals_) ordinal_.resize(static_cast<std::size_t>(size), kNoOrdinal);
   }
+  struct Free {
+    void operator()(std::uint8_t* bytes) const noexcept { std::free(bytes); }
+  };
 
   struct Sparse {
     std::uint8_t status = kNoRecord;
     std::uint64_t ordinal = kNoOrdinal;
   };
   std::uint64_t dense_limit_;
-  std::vector<std::uint8_t> status_;
+  std::unique_ptr<std::uint8_t, Free> status_;  // dense_size_ bytes
+  std::uint64_t dense_size_ = 0;
   std::vector<std::uint64_t> ordinal_;
   std::unordered_map<std::uint64_t, Sparse> sparse_;
   bool ordinals_ = false;
@@ -131,11 +149,15 @@ class RateWindow {
 
   void add(std::int64_t completed_ns) {
     last_ = std::max(last_, completed_ns);
-    if (!buckets_.empty() && buckets_.back().first / kBucketNs == completed_ns / kBucketNs) {
+    // In the last bucket: completed_ns / kBucketNs == its first stamp's, without a division.
+    if (!buckets_.empty() && completed_ns >= low_ && completed_ns <= high_) {
       ++buckets_.back().second;
       return;
     }
     buckets_.emplace_back(completed_ns, 1);
+    const std::int64_t bucket = completed_ns / kBucketNs;  // rounded towards zero
+    low_ = bucket > 0 ? bucket * kBucketNs : bucket * kBucketNs - (kBucketNs - 1);
+    high_ = bucket < 0 ? bucket * kBucketNs : bucket * kBucketNs + (kBucketNs - 1);
     while (buckets_.front().first < last_ - window_ns_) buckets_.pop_front();
   }
 
@@ -154,6 +176,8 @@ class RateWindow {
   static constexpr std::int64_t kBucketNs = 1000000;
   std::int64_t window_ns_;
   std::int64_t last_ = std::numeric_limits<std::int64_t>::min();
+  std::int64_t low_ = 0;  // the stamps of the last bucket's range
+  std::int64_t high_ = 0;
   std::deque<std::pair<std::int64_t, std::uint64_t>> buckets_;
 };
 
@@ -171,10 +195,9 @@ class Summarizer {
     }
     if (!table_) table_.emplace(out_.header.task_count, ordinals_);
     if (record.completed_ns != 0) {
-      if (!out_.first_completed_ns || record.completed_ns < *out_.first_completed_ns)
-        out_.first_completed_ns = record.completed_ns;
-      if (!out_.last_completed_ns || record.completed_ns > *out_.last_completed_ns)
-        out_.last_completed_ns = record.completed_ns;
+      timed_ = true;
+      first_ns_ = std::min(first_ns_, record.completed_ns);
+      last_ns_ = std::max(last_ns_, record.completed_ns);
       if (record.status != TaskStatus::interrupted) window_.add(record.completed_ns);
     }
     std::uint8_t previous = kNoRecord;
@@ -187,6 +210,10 @@ class Summarizer {
   /// Fills the counts, rate and ETA in.
   void finish() {
     out_.records = ordinal_;
+    if (timed_) {
+      out_.first_completed_ns = first_ns_;
+      out_.last_completed_ns = last_ns_;
+    }
     out_.tasks = out_.header.task_count;
     out_.done = counts_[static_cast<std::size_t>(TaskStatus::ok)];
     out_.timed_out = counts_[static_cast<std::size_t>(TaskStatus::timed_out)];
@@ -240,6 +267,9 @@ class Summarizer {
   std::map<std::uint64_t, JournalFailure> kept_;
   bool lost_ = false;
   std::uint64_t ordinal_ = 0;
+  bool timed_ = false;  // a record had a completion time: first_ns_ and last_ns_ hold
+  std::int64_t first_ns_ = std::numeric_limits<std::int64_t>::max();
+  std::int64_t last_ns_ = std::numeric_limits<std::int64_t>::min();
   RateWindow window_;
 };
 
@@ -248,9 +278,11 @@ class Summarizer {
 void reread_failures(JournalSummary& out, const TaskTable& table, std::size_t count) {
   const std::set<std::uint64_t> ids = table.failed_ids(count);
   std::map<std::uint64_t, JournalFailure> found;
-  scan_journal(out.path, false, [&](const JournalRecord& record) {
-    if (is_failure(record.status) && ids.count(record.task_id) != 0) {
-      found[record.task_id] = failure_of(record);
+  scan_journal_batched(out.path, false, [&](std::span<const JournalRecord> batch) {
+    for (const JournalRecord& record : batch) {
+      if (is_failure(record.status) && ids.count(record.task_id) != 0) {
+        found[record.task_id] = failure_of(record);
+      }
     }
   });
   out.first_failures.clear();
@@ -264,8 +296,9 @@ JournalSummary summarize(const std::string& path, const JournalSummaryOptions& o
   out.running = journal_writer_running(path);
   out.header = read_journal_header(path);  // the task count sizes the table before the scan
   Summarizer summarizer(out, options, ordinals);
-  out.scan =
-      scan_journal(path, false, [&](const JournalRecord& record) { summarizer.add(record); });
+  out.scan = scan_journal_batched(path, false, [&](std::span<const JournalRecord> batch) {
+    for (const JournalRecord& record : batch) summarizer.add(record);
+  });
   out.header = out.scan.header;
   summarizer.finish();
   out.tail_being_written = out.running == true && out.scan.dropped_bytes > 0;
@@ -317,9 +350,11 @@ JournalSummary visit_deciding_records(const std::string& path,
   if (!table) return out;  // no records
   const std::uint64_t records = out.records;
   std::uint64_t ordinal = 0;
-  scan_journal(path, false, [&](const JournalRecord& record) {
-    const std::uint64_t mine = ordinal++;
-    if (mine < records && table->deciding(record.task_id, mine)) on_record(record);
+  scan_journal_batched(path, false, [&](std::span<const JournalRecord> batch) {
+    for (const JournalRecord& record : batch) {
+      const std::uint64_t mine = ordinal++;
+      if (mine < records && table->deciding(record.task_id, mine)) on_record(record);
+    }
   });
   return out;
 }

@@ -159,6 +159,18 @@ JournalHeader read_journal_header(const std::string& path);
 JournalScan scan_journal(const std::string& path, bool force,
                          const std::function<void(const JournalRecord&)>& on_record);
 
+/// scan_journal with the same checks, results, errors and warnings, for a reader that only
+/// tallies records: on_batch (if not empty) gets the valid records in file order, in arrays
+/// of up to 256 (each record's payload valid only during the call), on the caller's thread.
+/// The records are not queued: the file is read in 256 KiB chunks of whole records into 4
+/// buffers allocated once, and a journal over 256 KiB has its checksums verified on a second
+/// thread as well as the caller's, chunk by chunk; a chunk's records are delivered once
+/// every chunk before it and it are verified, up to the first bad record. Exceptions thrown
+/// by on_batch propagate unchanged.
+JournalScan scan_journal_batched(
+    const std::string& path, bool force,
+    const std::function<void(std::span<const JournalRecord>)>& on_batch);
+
 /// Appends records. Not thread-safe (the farm master owns it).
 class JournalWriter {
  public:

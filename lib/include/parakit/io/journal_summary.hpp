@@ -73,8 +73,9 @@ struct JournalSummary {
 /// cannot be opened.
 std::optional<bool> journal_writer_running(const std::string& path);
 
-/// Reads the journal at `path` without changing it: scan_journal (force = false) with a
-/// writer probe first, so that a torn last record of a running farm is reported as being
+/// Reads the journal at `path` without changing it: scan_journal_batched (force = false,
+/// scan_journal's checks and results, its checksums verified on two threads) with a writer
+/// probe first, so that a torn last record of a running farm is reported as being
 /// written. Decodes no payload; copies only the kept failures'. Throws InputError as
 /// scan_journal does (not a journal, corrupt record before the end), and for a record of a
 /// task id of 2^40 or more.
