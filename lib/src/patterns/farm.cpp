@@ -1,7 +1,4 @@
 #include <unistd.h>
-#if defined(__linux__)
-#include <sys/prctl.h>
-#endif
 
 #include <algorithm>
 #include <chrono>
@@ -192,25 +189,6 @@ std::chrono::microseconds Backoff::idle() {
     return microseconds(0);
   }
   return std::min(policy_.max_nap, policy_.first_nap + waited / std::max(1, policy_.growth));
-}
-
-TimerSlack::TimerSlack(std::chrono::nanoseconds slack) noexcept {
-#if defined(__linux__)
-  if (slack.count() <= 0) return;
-  const int old = ::prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
-  if (old < 0) return;
-  if (::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(slack.count()), 0, 0, 0) == 0) {
-    old_ = old;
-  }
-#else
-  (void)slack;
-#endif
-}
-
-TimerSlack::~TimerSlack() {
-#if defined(__linux__)
-  if (old_ > 0) ::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(old_), 0, 0, 0);
-#endif
 }
 
 }  // namespace detail

@@ -80,16 +80,11 @@ class MasterLoop {
         comm_(self.comm),
         ranks_(comm_.size()),
         endpoints_(static_cast<std::size_t>(ranks_)) {
-    if (ranks_ > 1) {
-      sends_.emplace(comm_);
-      self_.backoff = Backoff(Backoff::master());
-    }
+    if (ranks_ > 1) sends_.emplace(comm_);
   }
 
   /// Runs the farm to its end; what the loop cost.
   MasterStats run() {
-    const TimerSlack slack(ranks_ > 1 ? std::chrono::microseconds(1)
-                                      : std::chrono::microseconds(0));
     const double cpu_start = thread_cpu_seconds();
     Progress progress({self_.options.progress, self_.options.progress_interval},
                       self_.options.label, master_.total(), "tasks", ProgressUnit::items,
@@ -108,7 +103,7 @@ class MasterLoop {
         end_idle();
       } else {
         if (idle_since_ < 0) idle_since_ = thread_cpu_seconds();
-        if (wait()) ++stats_.naps;
+        if (self_.idle()) ++stats_.naps;
       }
     }
     end_idle();
@@ -120,14 +115,13 @@ class MasterLoop {
   }
 
  private:
-  /// Work each worker rank holds queued, in seconds of its tasks: four times the master's
-  /// longest nap (Backoff::master), so its reaction time stays hidden while it answers other
-  /// workers too, and small beside a run, since it bounds how unevenly the last tasks end.
+  /// Work each worker rank holds queued, in seconds of its tasks: many times the master's
+  /// reaction time (its naps grow to 1 ms only after 8 ms without a message), so that stays
+  /// hidden while it answers other workers too, and small beside a run, since it bounds how
+  /// unevenly the last tasks end.
   static constexpr double kQueueCover = 2e-3;
   static constexpr std::size_t kMaxQueuedPerSlot = 256;  // tasks, for the fastest tasks
-  /// How long before a worker could run dry the master wakes: a wake-up's lateness on a busy
-  /// node and one round trip.
-  static constexpr double kWakeMargin = 300e-6;
+  static constexpr std::size_t kWorkMessageBytes = std::size_t{1} << 20;
 
   /// Chunks an endpoint may hold at once: in_flight per executor slot, and for a worker rank
   /// at least kQueueCover seconds of work at the rate its tasks take, so its queue never runs
@@ -151,57 +145,20 @@ class MasterLoop {
     idle_since_ = -1;
   }
 
-  /// What the master knows of an endpoint's queue: the tasks it holds, how long they take
-  /// (from the busy time it reports) and when it last heard from or sent to it.
+  /// How long an endpoint's tasks take, from the busy time it reports with its results.
   struct Endpoint {
     std::uint64_t busy_ns = 0;  // as last reported (cumulative)
     double task_seconds = 0;    // moving average; 0: not known yet
-    std::uint64_t holds = 0;    // tasks sent and not yet come back
-    std::chrono::steady_clock::time_point contact;
   };
-  void sent(int endpoint, std::uint64_t tasks) {
-    Endpoint& e = endpoints_[static_cast<std::size_t>(endpoint)];
-    e.holds += tasks;
-    e.contact = std::chrono::steady_clock::now();
-  }
   void observe(int endpoint, std::uint64_t busy_ns, std::size_t items) {
     Endpoint& e = endpoints_[static_cast<std::size_t>(endpoint)];
     const std::uint64_t delta = busy_ns - std::min(busy_ns, e.busy_ns);
     e.busy_ns = std::max(busy_ns, e.busy_ns);
-    e.holds -= std::min<std::uint64_t>(e.holds, items);
-    e.contact = std::chrono::steady_clock::now();
     if (items == 0) return;
-    const double sample = 1e-9 * static_cast<double>(delta) / static_cast<double>(items);
+    // At least 1 ns: a batch of empty tasks may take less than the clock resolves.
+    const double sample =
+        std::max(1e-9, 1e-9 * static_cast<double>(delta) / static_cast<double>(items));
     e.task_seconds = e.task_seconds == 0 ? sample : 0.75 * e.task_seconds + 0.25 * sample;
-  }
-
-  /// How long the master may sleep: the backoff's nap, or longer (up to 2 ms) until shortly
-  /// before the first endpoint could run out of queued work (what it holds at its pace, less
-  /// the time since it was last heard of).
-  std::chrono::microseconds nap_for(std::chrono::microseconds backoff) const {
-    using std::chrono::microseconds;
-    const auto now = std::chrono::steady_clock::now();
-    double runway = std::numeric_limits<double>::infinity();
-    for (std::size_t i = 0; i < endpoints_.size(); ++i) {
-      const Endpoint& e = endpoints_[i];
-      if (e.holds == 0 || e.task_seconds <= 0 || slots_[i] <= 0) continue;
-      const double left = static_cast<double>(e.holds) * e.task_seconds / slots_[i] -
-                          std::chrono::duration<double>(now - e.contact).count();
-      runway = std::min(runway, left);
-    }
-    if (runway == std::numeric_limits<double>::infinity()) return backoff;
-    const auto until = microseconds(static_cast<std::int64_t>(1e6 * (runway - kWakeMargin)));
-    return std::clamp(until, backoff, std::max(backoff, microseconds(2000)));
-  }
-
-  /// Nothing arrived: spin a little, then sleep (nap_for; on one rank, until the local
-  /// executors hand over results). Whether it slept.
-  bool wait() {
-    if (ranks_ == 1) return self_.idle();
-    const auto nap = self_.backoff.idle();
-    if (nap.count() == 0) return false;
-    std::this_thread::sleep_for(nap_for(nap));
-    return true;
   }
 
   // The local executors share one queue, so how deep it is does not change how evenly they
@@ -221,7 +178,6 @@ class MasterLoop {
     if (!self_.local) return;
     int slot = -1;
     while (master_.next_chunk(0, local_limit(), plan_)) {
-      sent(0, plan_.size());
       if (plan_.slot != slot) {
         self_.local->push(std::move(local_jobs_), slot);
         local_jobs_.clear();
@@ -237,14 +193,17 @@ class MasterLoop {
     local_jobs_.clear();
   }
 
-  /// Sends worker `rank` chunks until it holds its limit: one kTagWork message per chunk
-  /// (sequence number, slot, then each task's id, attempt and encoding).
+  /// Sends worker `rank` chunks until it holds its limit, packed into kTagWork messages of up
+  /// to about 1 MiB: each chunk is its sequence number, slot and job count, then each task's
+  /// id, attempt and encoding.
   void refill_remote(int rank) {
+    std::vector<std::byte> buffer;
     while (master_.next_chunk(rank, limit_for(rank), plan_)) {
-      std::vector<std::byte> buffer = sends_->buffer();
+      if (buffer.empty()) buffer = sends_->buffer();
       io::Encoder out(buffer);
       out.raw(plan_.seq);
       out.raw(static_cast<std::int32_t>(plan_.slot));
+      out.raw(static_cast<std::uint32_t>(plan_.size()));
       for (const Segment& s : plan_.segments) {
         for (std::uint64_t id = s.begin; id < s.end; ++id) {
           out.raw(id);
@@ -252,9 +211,9 @@ class MasterLoop {
           out.put(master_.task(id));
         }
       }
-      sends_->send(std::move(buffer), rank, kTagWork);
-      sent(rank, plan_.size());
+      if (buffer.size() >= kWorkMessageBytes) sends_->send(std::move(buffer), rank, kTagWork);
     }
+    if (!buffer.empty()) sends_->send(std::move(buffer), rank, kTagWork);
   }
 
   /// Stops handing out tasks and tells every executor to drain (once).
@@ -348,7 +307,9 @@ class MasterLoop {
   std::vector<std::uint64_t> closed_;
   std::vector<Endpoint> endpoints_;  // per rank
   MasterStats stats_;
-  double idle_since_ = -1;  // thread CPU time when the current idle stretch began; -1: busy
+  double idle_since_ = -1;
+  // thread CPU time
+  // when the current idle stretch began; -1: busy
 };
 
 template <class Task, class Result, class Fn, class Tasks, class Sink>
@@ -358,27 +319,32 @@ MasterStats run_master(FarmRank<Task, Result, Fn>& self,
   return MasterLoop<Task, Result, Fn, Tasks, Sink>(self, master, slots).run();
 }
 
-/// One kTagWork message: the executor slot its chunk is for (-1: any) and the chunk's jobs.
+/// Jobs from a kTagWork message for one executor slot (-1: any), of one or more chunks.
 template <class Task>
 struct WorkMessage {
   int slot = -1;
   std::vector<Job<Task>> jobs;
 };
 
-/// Decodes a kTagWork message (as MasterLoop::refill_remote encodes it).
+/// Decodes a kTagWork message (as MasterLoop::refill_remote encodes it): its chunks, those of
+/// consecutive chunks for the same slot together.
 template <class Task>
-WorkMessage<Task> decode_work(const std::vector<std::byte>& message) {
+std::vector<WorkMessage<Task>> decode_work(const std::vector<std::byte>& message) {
   io::Decoder in(message);
-  const auto seq = in.raw<std::uint64_t>();
-  WorkMessage<Task> work;
-  work.slot = in.raw<std::int32_t>();
+  std::vector<WorkMessage<Task>> work;
   while (!in.empty()) {
-    Job<Task> job;
-    job.id = in.raw<std::uint64_t>();
-    job.attempt = in.raw<std::uint32_t>();
-    job.seq = seq;
-    job.task = in.get<Task>();
-    work.jobs.push_back(std::move(job));
+    const auto seq = in.raw<std::uint64_t>();
+    const int slot = in.raw<std::int32_t>();
+    const auto count = in.raw<std::uint32_t>();
+    if (work.empty() || work.back().slot != slot) work.push_back({slot, {}});
+    for (std::uint32_t i = 0; i < count; ++i) {
+      Job<Task> job;
+      job.id = in.raw<std::uint64_t>();
+      job.attempt = in.raw<std::uint32_t>();
+      job.seq = seq;
+      job.task = in.get<Task>();
+      work.back().jobs.push_back(std::move(job));
+    }
   }
   return work;
 }
@@ -428,8 +394,9 @@ void run_worker(FarmRank<Task, Result, Fn>& self) {
     while (const auto envelope = comm.try_receive(message, 0, Comm::kAnyTag)) {
       active = true;
       if (envelope->tag == kTagWork) {
-        WorkMessage<Task> work = decode_work<Task>(message);
-        self.local->push(std::move(work.jobs), work.slot);
+        for (auto& work : decode_work<Task>(message)) {
+          self.local->push(std::move(work.jobs), work.slot);
+        }
       } else if (envelope->tag == kTagDrain) {
         stopping = true;
         told_master = true;  // the master knows already
