@@ -1,6 +1,8 @@
 // parakit journal: what a farm's journal says (counts, first failures, throughput, ETA while
 // the farm runs), and its tasks exported as CSV or JSON lines. Reads only; never waits for
 // or disturbs the farm writing it.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cinttypes>
@@ -289,6 +291,17 @@ std::string failure_text(const workloads::JournalRow& row) {
   return text;
 }
 
+/// An export written over the journal itself would replace the farm's results (and a running
+/// farm would go on appending to a file no longer there): refused.
+void refuse_same_file(const std::string& journal, const std::string& out) {
+  struct stat a {};
+  struct stat b {};
+  if (::stat(journal.c_str(), &a) == 0 && ::stat(out.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+      a.st_ino == b.st_ino) {
+    throw UsageError("--export " + out + " is the journal itself; choose another file");
+  }
+}
+
 std::string running_text(const io::JournalSummary& s) {
   if (!s.running) return "unknown (the file system cannot say)";
   if (!*s.running) return "no";
@@ -307,7 +320,9 @@ std::string summary_text(const io::JournalSummary& s,
           ")  interrupted %" PRIu64 "  not run %" PRIu64 "\n",
           s.done, s.failed, s.timed_out, s.interrupted, s.not_run);
   appendf(text, "  running    %s\n", running_text(s).c_str());
-  if (!s.last_completed_ns) {
+  if (s.records == 0) {
+    text += "  records    none yet\n";
+  } else if (!s.last_completed_ns) {
     text += "  times      not recorded (journal format 1)\n";
   } else {
     appendf(text, "  records    %" PRIu64 ", from %s to %s\n", s.records,
@@ -336,6 +351,7 @@ int run_journal(const JournalArgs& args) {
     summary = io::summarize_journal(args.path, options);
   } else {
     const io::JournalHeader header = io::read_journal_header(args.path);
+    refuse_same_file(args.path, args.export_to[1]);
     RowWriter writer(args.export_to[0], args.export_to[1],
                      workloads::journal_result_type(header.kind));
     summary = workloads::read_journal_rows(

@@ -53,7 +53,7 @@ FarmReport farm(Team& team, const Tasks& tasks, Fn&& fn, Sink&& sink,
   if (options.retries < 0) throw UsageError("farm: retries must not be negative");
   if (options.slots < 0) throw UsageError("farm: slots must not be negative");
   if (options.chunk.size < 1) throw UsageError("farm: chunk size must be at least 1");
-  ProgressOptions{options.progress, options.progress_interval}.check();
+  if (options.progress) ProgressOptions{options.progress, options.progress_interval}.check();
 
   const int ranks = comm.size();
   const int rank = comm.rank();

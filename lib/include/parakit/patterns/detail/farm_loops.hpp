@@ -123,18 +123,20 @@ class MasterLoop {
   static constexpr std::size_t kMaxQueuedPerSlot = 256;  // tasks, for the fastest tasks
   static constexpr std::size_t kWorkMessageBytes = std::size_t{1} << 20;
 
-  /// Chunks an endpoint may hold at once: in_flight per executor slot, and for a worker rank
-  /// at least kQueueCover seconds of work at the rate its tasks take, so its queue never runs
-  /// dry while its results travel to this loop and new work travels back.
+  /// Chunks an endpoint may hold at once: in_flight per executor slot; and a worker rank whose
+  /// pace is known gets more chunks while the tasks it holds are fewer than kQueueCover
+  /// seconds of work (at most kMaxQueuedPerSlot a slot), so its queue never runs dry while
+  /// its results travel to this loop and new work travels back. Counting tasks, not chunks,
+  /// keeps guided chunks (large while much is left) from piling up on one worker.
   std::size_t limit_for(int endpoint) const {
     const auto slots = static_cast<std::size_t>(slots_[static_cast<std::size_t>(endpoint)]);
     const std::size_t chunks = static_cast<std::size_t>(self_.options.in_flight) * slots;
-    const double seconds = endpoints_[static_cast<std::size_t>(endpoint)].task_seconds;
-    if (endpoint == 0 || seconds <= 0) return chunks;
-    const double tasks = std::min(kQueueCover * static_cast<double>(slots) / seconds,
+    const Endpoint& e = endpoints_[static_cast<std::size_t>(endpoint)];
+    if (endpoint == 0 || e.task_seconds <= 0) return chunks;
+    const double cover = std::min(kQueueCover * static_cast<double>(slots) / e.task_seconds,
                                   static_cast<double>(kMaxQueuedPerSlot * slots));
-    const auto chunk = static_cast<double>(std::max<std::uint64_t>(1, self_.options.chunk.size));
-    return std::max(chunks, static_cast<std::size_t>(std::ceil(tasks / chunk)));
+    return static_cast<double>(e.holds) < cover ? std::max(chunks, kMaxQueuedPerSlot * slots)
+                                                : chunks;
   }
 
   /// Ends a stretch of polling that found nothing: its CPU time is idle time.
@@ -145,15 +147,18 @@ class MasterLoop {
     idle_since_ = -1;
   }
 
-  /// How long an endpoint's tasks take, from the busy time it reports with its results.
+  /// How long an endpoint's tasks take (from the busy time it reports with its results) and
+  /// how many it holds.
   struct Endpoint {
     std::uint64_t busy_ns = 0;  // as last reported (cumulative)
     double task_seconds = 0;    // moving average; 0: not known yet
+    std::uint64_t holds = 0;    // tasks sent and not yet come back
   };
   void observe(int endpoint, std::uint64_t busy_ns, std::size_t items) {
     Endpoint& e = endpoints_[static_cast<std::size_t>(endpoint)];
     const std::uint64_t delta = busy_ns - std::min(busy_ns, e.busy_ns);
     e.busy_ns = std::max(busy_ns, e.busy_ns);
+    e.holds -= std::min<std::uint64_t>(e.holds, items);
     if (items == 0) return;
     // At least 1 ns: a batch of empty tasks may take less than the clock resolves.
     const double sample =
@@ -199,11 +204,12 @@ class MasterLoop {
   void refill_remote(int rank) {
     std::vector<std::byte> buffer;
     while (master_.next_chunk(rank, limit_for(rank), plan_)) {
+      endpoints_[static_cast<std::size_t>(rank)].holds += plan_.size();
       if (buffer.empty()) buffer = sends_->buffer();
       io::Encoder out(buffer);
       out.raw(plan_.seq);
       out.raw(static_cast<std::int32_t>(plan_.slot));
-      out.raw(static_cast<std::uint32_t>(plan_.size()));
+      out.raw(static_cast<std::uint64_t>(plan_.size()));
       for (const Segment& s : plan_.segments) {
         for (std::uint64_t id = s.begin; id < s.end; ++id) {
           out.raw(id);
@@ -335,9 +341,9 @@ std::vector<WorkMessage<Task>> decode_work(const std::vector<std::byte>& message
   while (!in.empty()) {
     const auto seq = in.raw<std::uint64_t>();
     const int slot = in.raw<std::int32_t>();
-    const auto count = in.raw<std::uint32_t>();
+    const auto count = in.raw<std::uint64_t>();
     if (work.empty() || work.back().slot != slot) work.push_back({slot, {}});
-    for (std::uint32_t i = 0; i < count; ++i) {
+    for (std::uint64_t i = 0; i < count; ++i) {
       Job<Task> job;
       job.id = in.raw<std::uint64_t>();
       job.attempt = in.raw<std::uint32_t>();
