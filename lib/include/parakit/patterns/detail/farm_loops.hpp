@@ -217,7 +217,10 @@ class MasterLoop {
           out.put(master_.task(id));
         }
       }
-      if (buffer.size() >= kWorkMessageBytes) sends_->send(std::move(buffer), rank, kTagWork);
+      if (buffer.size() >= kWorkMessageBytes) {
+        sends_->send(std::move(buffer), rank, kTagWork);
+        buffer.clear();  // moved from: empty again, and a new buffer is taken for the next
+      }
     }
     if (!buffer.empty()) sends_->send(std::move(buffer), rank, kTagWork);
   }
